@@ -1,0 +1,18 @@
+"""Maps between spaces. Nothing here knows what a training loop will use a network for.
+
+>>> net = build({"family": "conv", "source": "noise[64]", "target": "image[1,28,28]", "width": 8})
+>>> net.sample(2).shape
+torch.Size([2, 1, 28, 28])
+"""
+
+from .base import Network
+from .conv import ConvNet
+from .mlp import MLP
+from .registry import FAMILIES, build, register
+from .resnet import ResNet
+from .spaces import Bernoulli, Categorical, Image, Noise, Point, Real, Space, SpaceError, parse
+
+__all__ = [
+    "Network", "MLP", "ConvNet", "ResNet", "FAMILIES", "build", "register",
+    "Space", "SpaceError", "Noise", "Point", "Real", "Image", "Bernoulli", "Categorical", "parse",
+]

@@ -1,0 +1,142 @@
+"""The one interface every network family shares, whatever it will be used for.
+
+A network is ``body`` (source -> features) followed by ``head`` (features -> target).
+The split is what lets a trained network change jobs: keep the body, give it a new
+head for another target space (a real-vs-generated detector becomes a digit reader).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .spaces import Categorical, Image, Space, SpaceError, output_shape, parse
+
+
+class Network(nn.Module):
+    """A map from ``source`` to ``target``, optionally conditioned on a label.
+
+    Subclasses build ``self.body`` and ``self.head`` and implement ``_features`` and
+    ``_head``; this class checks inputs, maps outputs into the target space, and
+    gives every family ``distribution`` and ``sample``.
+
+    >>> from networks import MLP
+    >>> net = MLP(source="noise[8]", target="point[2]")
+    >>> net.sample(5).shape
+    torch.Size([5, 2])
+    """
+
+    family = "network"
+
+    def __init__(self, *, source: "str | Space", target: "str | Space", condition: "str | Space | None", options: dict):
+        super().__init__()
+        self.source = parse(source)
+        self.target = parse(target)
+        self.condition = parse(condition) if condition is not None else None
+        if self.condition is not None and not isinstance(self.condition, Categorical):
+            raise SpaceError(f"condition must be categorical[K], got {self.condition}")
+        # Keyword arguments that rebuild this network: saved beside its weights.
+        self.spec = {
+            "family": self.family,
+            "source": str(self.source),
+            "target": str(self.target),
+            **({"condition": str(self.condition)} if self.condition is not None else {}),
+            **options,
+        }
+        self._out_shape = output_shape(self.target)
+
+    # -- to be provided by families -------------------------------------------------
+    def _features(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _head(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- shared behaviour -----------------------------------------------------------
+    def _inputs(self, x, y):
+        self.source.check(x, f"{self.family} input")
+        if self.condition is not None:
+            if y is None:
+                raise SpaceError(f"this {self.family} is conditioned on {self.condition}: pass labels y of shape [N]")
+            self.condition.check(y, f"{self.family} condition")
+        elif y is not None:
+            raise SpaceError(f"this {self.family} takes no condition, but labels y were given")
+        if hasattr(self.source, "encode"):  # labels in, numbers out
+            x = self.source.encode(x)
+        return x
+
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The body's output, flattened: [N, F]. Used by probes and feature-space metrics."""
+        return self._features(self._inputs(x, y), y).flatten(1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Map a batch of the source space into the target space (logits for distributions)."""
+        out = self._head(self._features(self._inputs(x, y), y), y)
+        out = out.reshape(out.shape[0], *self._out_shape)
+        if isinstance(self.target, Image):
+            # tanh keeps gradients alive at both ends of the range; rescale to [low, high].
+            t = self.target
+            out = torch.tanh(out) if (t.low, t.high) == (-1.0, 1.0) else t.from_unit((torch.tanh(out) + 1) / 2)
+        return out
+
+    def distribution(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.distributions.Distribution:
+        """The distribution over the target space that this network assigns to ``x``.
+
+        >>> from networks import MLP
+        >>> net = MLP(source="point[2]", target="categorical[3]")
+        >>> net.distribution(torch.zeros(4, 2)).sample().shape
+        torch.Size([4])
+        """
+        if not self.target.is_distribution:
+            raise SpaceError(f"{self.target} is not a distribution space; distribution() needs bernoulli or categorical[K]")
+        return self.target.distribution(self(x, y))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        x: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Draw from the network.
+
+        A network whose source is sampleable draws its own inputs (``n`` of them); a
+        network whose target is a distribution draws from it (a classifier samples labels).
+        Conditioned networks draw uniform labels when ``y`` is not given.
+        """
+        device = _device_of(self)
+        if x is None:
+            if n is None:
+                raise SpaceError(f"sample() needs n (the source {self.source} is sampled) or inputs x")
+            if not self.source.sampleable:
+                raise SpaceError(f"{self.source} cannot be sampled; pass inputs x to sample from {self.target}")
+            x = self.source.sample(n, generator=generator, device=_gen_device(generator, device)).to(device)
+        if self.condition is not None and y is None:
+            y = self.condition.sample(len(x), generator=generator, device=_gen_device(generator, device)).to(device)
+        out = self(x, y)
+        if self.target.is_distribution:
+            # Categorical/Bernoulli.sample take no generator; draw by inversion to stay reproducible.
+            probs = self.target.distribution(out).probs
+            u = torch.rand(probs.shape[:1], generator=generator, device=_gen_device(generator, device)).to(device)
+            if isinstance(self.target, Categorical):
+                cdf = probs.float().cumsum(-1)
+                return torch.searchsorted(cdf, u.unsqueeze(-1)).squeeze(-1).clamp_max(self.target.k - 1)
+            return (u < probs).float()
+        return out
+
+    def extra_repr(self) -> str:
+        cond = f", condition={self.condition}" if self.condition is not None else ""
+        return f"{self.source} -> {self.target}{cond}"
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _gen_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    """Draw where the generator lives (a CPU generator keeps results equal across devices)."""
+    return generator.device if generator is not None else device

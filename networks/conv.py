@@ -1,0 +1,138 @@
+"""ConvNet: DCGAN-style convolutional maps (Radford et al. 2016, arXiv 1511.06434).
+
+One class, two directions chosen by the spaces:
+
+- vector -> image: a transposed convolution projects the vector to a small ``h0 x w0``
+  map, then each stride-2 transposed convolution doubles the size and halves the
+  channels;
+- image -> vector or distribution: each stride-2 convolution halves the size and
+  doubles the channels down to ``h0 x w0``, then a convolution as large as the map
+  reads it out.
+
+``h0`` is what remains of the image size after halving while it stays even and at
+least 4: 64 -> 4, 32 -> 4, 28 -> 7, 48 -> 6, 8 -> 4. With ``width=64`` at 64x64 this
+is exactly PyTorch's DCGAN example (3,576,704 and 2,765,568 parameters).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Network
+from .registry import register
+from .layers import ConditionalNorm, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
+from .spaces import SpaceError
+
+
+def halvings(height: int, width: int) -> tuple[int, int, int]:
+    """How many stride-2 stages fit the image, and the map size left: (k, h0, w0)."""
+    k = 0
+    while height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= 4:
+        height, width, k = height // 2, width // 2, k + 1
+    return k, height, width
+
+
+@register
+class ConvNet(Network):
+    """DCGAN-style network between a vector-like space and an image space.
+
+    >>> ConvNet(source="noise[100]", target="image[3,64,64]", width=64).sample(2).shape
+    torch.Size([2, 3, 64, 64])
+    >>> ConvNet(source="image[1,28,28]", target="categorical[10]", width=16)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    family = "conv"
+
+    def __init__(
+        self,
+        *,
+        source,
+        target,
+        condition=None,
+        width: int = 64,                 # channels at the full-resolution end; doubled per halving
+        max_width: int = 1024,           # cap on channels for large images
+        depth: int = 1,                  # convolutions per resolution; >1 adds stride-1 3x3 layers
+        norm: str = "batch",             # batch | instance | layer | none (the first reading layer has none, as in DCGAN)
+        activation: str | None = None,   # None = relu when drawing images, leaky_relu when reading them
+        spectral_norm: bool = False,     # spectral normalisation on every convolution
+        bias: bool | None = None,        # None = no bias where a norm follows (DCGAN), bias otherwise
+    ):
+        super().__init__(
+            source=source,
+            target=target,
+            condition=condition,
+            options=dict(width=width, max_width=max_width, depth=depth, norm=norm, activation=activation, spectral_norm=spectral_norm, bias=bias),
+        )
+        src, tgt = self.source, self.target
+        if src.is_image and tgt.is_image:
+            raise SpaceError(f"conv: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")
+        if not src.is_image and not tgt.is_image:
+            raise SpaceError(f"conv: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps")
+        if width < 1 or depth < 1:
+            raise ValueError(f"conv: width and depth must be >= 1, got width={width}, depth={depth}")
+        self.draws = tgt.is_image  # vector -> image
+        image = tgt if self.draws else src
+        k, self.h0, self.w0 = halvings(image.height, image.width)
+        use_bias = (norm == "none") if bias is None else bias
+        act = activation or ("relu" if self.draws else "leaky_relu")
+        sn = spectral_norm
+        # channels[i] is the width at resolution (h0 * 2^i): wide at the small end.
+        channels = [min(width * 2 ** max(k - 1 - i, 0), max_width) for i in range(max(k, 1))]
+
+        def conv(cin, cout, kernel, stride, padding, transposed=False):
+            cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+            return maybe_spectral(cls(cin, cout, kernel, stride, padding, bias=use_bias), sn)
+
+        def normed(c):
+            if self.condition is not None and norm != "none" and self.draws:
+                return ConditionalNorm(norm, c, self.condition.k, image=True)
+            return norm_layer(norm, c, image=True)
+
+        def refine(c):  # extra stride-1 layers at one resolution
+            return [m for _ in range(depth - 1) for m in (conv(c, c, 3, 1, 1), normed(c), make_activation(act))]
+
+        if self.draws:
+            # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
+            self.concat_label = self.condition is not None and norm == "none"
+            inputs = src.size + (self.condition.k if self.concat_label else 0)
+            layers = [conv(inputs, channels[0], (self.h0, self.w0), 1, 0, transposed=True), normed(channels[0]), make_activation(act)]
+            layers += refine(channels[0])
+            for cin, cout in zip(channels, channels[1:]):
+                layers += [conv(cin, cout, 4, 2, 1, transposed=True), normed(cout), make_activation(act)]  # size x2
+                layers += refine(cout)
+            self.body = Sequential(*layers)
+            last = conv(channels[-1], image.channels, 4, 2, 1, transposed=True) if k else conv(channels[-1], image.channels, 3, 1, 1)
+            self.head = nn.ModuleDict({"out": last})
+        else:
+            self.concat_label = False
+            cin, layers = image.channels, []
+            for i, cout in enumerate(reversed(channels)):
+                stride, kernel, pad = (2, 4, 1) if k else (1, 3, 1)
+                layers += [conv(cin, cout, kernel, stride, pad)]
+                layers += [norm_layer(norm, cout, image=True)] if i > 0 else []  # DCGAN: no norm on the first layer
+                layers += [make_activation(act)]
+                layers += refine(cout)
+                cin = cout
+            self.body = Sequential(*layers)
+            outputs = tgt.size
+            self.head = nn.ModuleDict({"out": conv(cin, outputs, (self.h0, self.w0), 1, 0)})
+            if self.condition is not None:
+                self.head["projection"] = Projection(cin * self.h0 * self.w0, self.condition.k, spectral=sn)
+        normal_init(self)
+
+    def _features(self, x, y):
+        if self.draws:
+            if self.concat_label:
+                x = torch.cat([x, self.condition.encode(y)], dim=1)
+            x = x.reshape(x.shape[0], -1, 1, 1)  # [N, D] -> [N, D, 1, 1]
+        return self.body(x, y)
+
+    def _head(self, h, y):
+        out = self.head["out"](h)  # drawing: [N, C, H, W]; reading: [N, out, 1, 1]
+        if not self.draws:
+            out = out.flatten(1)
+            if "projection" in self.head:
+                out = out + self.head["projection"](h.flatten(1), y)
+        return out

@@ -1,0 +1,109 @@
+"""Pieces the families share: activations, (conditional) normalisation, spectral norm, init.
+
+Everything is chosen by name from small tables, so a config can say ``norm: instance``
+and an unknown name fails listing the accepted ones.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),  # 0.2: the DCGAN slope
+    "elu": lambda: nn.ELU(inplace=True),
+    "gelu": lambda: nn.GELU(),
+    "silu": lambda: nn.SiLU(inplace=True),
+    "tanh": lambda: nn.Tanh(),
+}
+
+NORMS = ("batch", "instance", "layer", "none")
+
+
+def choose(name: str, table, what: str):
+    """Look ``name`` up in ``table``; an unknown name lists what is accepted."""
+    if name not in table:
+        raise ValueError(f"unknown {what} {name!r}; accepted: {', '.join(sorted(table))}")
+    return table[name] if isinstance(table, dict) else name
+
+
+def make_activation(name: str) -> nn.Module:
+    return choose(name, ACTIVATIONS, "activation")()
+
+
+def norm_layer(kind: str, channels: int, *, image: bool, affine: bool = True) -> nn.Module:
+    """A normalisation over ``channels``; ``image`` says whether inputs are [N, C, H, W] or [N, C]."""
+    choose(kind, NORMS, "norm")
+    if kind == "none":
+        return nn.Identity()
+    if kind == "batch":
+        return (nn.BatchNorm2d if image else nn.BatchNorm1d)(channels, affine=affine)
+    if kind == "instance":
+        if not image:  # instance norm of a vector has nothing to average over
+            return nn.LayerNorm(channels, elementwise_affine=affine)
+        return nn.InstanceNorm2d(channels, affine=affine)
+    # layer norm over (C, H, W) for images: GroupNorm with one group is exactly that.
+    return nn.GroupNorm(1, channels, affine=affine) if image else nn.LayerNorm(channels, elementwise_affine=affine)
+
+
+class ConditionalNorm(nn.Module):
+    """Normalise without a learned affine, then scale and shift by the label (class-conditional BN).
+
+    Used where a network produces feature maps from a vector (de Vries et al. 2017;
+    Miyato & Koyama 2018): each class gets its own gain and bias.
+    """
+
+    def __init__(self, kind: str, channels: int, classes: int, *, image: bool):
+        super().__init__()
+        self.norm = norm_layer(kind, channels, image=image, affine=False)
+        self.gain = nn.Embedding(classes, channels)
+        self.bias = nn.Embedding(classes, channels)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        shape = (x.shape[0], x.shape[1]) + (1,) * (x.dim() - 2)
+        return self.norm(x) * self.gain(y).view(shape) + self.bias(y).view(shape)
+
+
+class Projection(nn.Module):
+    """Projection conditioning (Miyato & Koyama 2018): add <embed(y), features> to the output.
+
+    Where a network reduces to a distribution or a score, this is how the label enters.
+    """
+
+    def __init__(self, features: int, classes: int, *, spectral: bool):
+        super().__init__()
+        self.embed = maybe_spectral(nn.Embedding(classes, features), spectral)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # h: [N, F]
+        return (self.embed(y) * h).sum(dim=1, keepdim=True)
+
+
+class Sequential(nn.Sequential):
+    """nn.Sequential that hands the label to the layers that take one (ConditionalNorm)."""
+
+    def forward(self, x, y=None):
+        for layer in self:
+            x = layer(x, y) if isinstance(layer, (ConditionalNorm, Sequential)) or getattr(layer, "takes_label", False) else layer(x)
+        return x
+
+
+def maybe_spectral(module: nn.Module, enabled: bool) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) when enabled; the layer unchanged otherwise."""
+    return _spectral_norm(module) if enabled else module
+
+
+def normal_init(module: nn.Module, std: float = 0.02) -> None:
+    """DCGAN initialisation: weights N(0, 0.02), norm gains N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.normal_(weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)

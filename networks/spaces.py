@@ -1,0 +1,323 @@
+"""Spaces: what a network reads and what it writes.
+
+A network is a map from a source space to a target space. Spaces, not class names,
+decide what a network can be used for: a map ``noise[64] -> image[1,28,28]`` can draw
+pictures, a map ``image[1,28,28] -> categorical[10]`` can draw labels. Every space
+prints as a short string and parses back from it, so configs name spaces as text:
+
+>>> parse("image[3,32,32]")
+Image(channels=3, height=32, width=32, low=-1.0, high=1.0)
+>>> str(Categorical(10))
+'categorical[10]'
+
+Three kinds of space:
+
+- vector spaces (``noise``, ``point``, ``real``): ``dim`` real numbers;
+- image spaces: ``channels x height x width`` values in ``[low, high]``;
+- distribution spaces (``bernoulli``, ``categorical``): values are labels, and a
+  network that targets one writes the *logits* of a ``torch.distributions`` object.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import distributions as D
+
+ACCEPTED_FORMS = (
+    "noise[D]",
+    "point[D]",
+    "real[D]",
+    "image[C,H,W]",
+    "image[C,H,W,LOW:HIGH]",
+    "bernoulli",
+    "categorical[K]",
+)
+
+
+class SpaceError(ValueError):
+    """A space string or a pairing of spaces that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Space:
+    """Base of all spaces. Subclasses are frozen dataclasses, so spaces compare by value."""
+
+    kind = "space"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one value of this space (without the batch dimension)."""
+        raise NotImplementedError
+
+    @property
+    def size(self) -> int:
+        """Number of numbers a network needs to read or write one value."""
+        return math.prod(self.shape)
+
+    @property
+    def sampleable(self) -> bool:
+        """Whether the space has a prior to draw inputs from (noise, labels)."""
+        return False
+
+    @property
+    def is_distribution(self) -> bool:
+        return False
+
+    @property
+    def is_vector(self) -> bool:
+        return False
+
+    @property
+    def is_image(self) -> bool:
+        return False
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        raise SpaceError(f"{self} has no prior to sample from; sampleable spaces: noise, categorical, bernoulli")
+
+    def check(self, x: torch.Tensor, what: str = "input") -> None:
+        """Fail with a readable message when a batch does not belong to this space."""
+        if tuple(x.shape[1:]) != self.shape:
+            raise SpaceError(
+                f"{what} of shape {tuple(x.shape)} does not fit {self}: "
+                f"expected [N, {', '.join(map(str, self.shape))}]".replace("[N, ]", "[N]")
+            )
+
+
+@dataclass(frozen=True)
+class _Vector(Space):
+    dim: int
+
+    def __post_init__(self):
+        if not isinstance(self.dim, int) or self.dim < 1:
+            raise SpaceError(f"{self.kind}[{self.dim}]: the dimension must be a positive integer")
+
+    @property
+    def shape(self):
+        return (self.dim,)
+
+    @property
+    def is_vector(self):
+        return True
+
+    def __str__(self):
+        return f"{self.kind}[{self.dim}]"
+
+
+@dataclass(frozen=True)
+class Noise(_Vector):
+    """Standard normal noise, the usual input of a sampler."""
+
+    kind = "noise"
+
+    @property
+    def sampleable(self):
+        return True
+
+    def sample(self, n, *, generator=None, device=None):
+        return torch.randn(n, self.dim, generator=generator, device=device)
+
+
+@dataclass(frozen=True)
+class Point(_Vector):
+    """A point of R^dim that comes from data (toy mixtures, tabular rows)."""
+
+    kind = "point"
+
+
+@dataclass(frozen=True)
+class Real(_Vector):
+    """Unbounded real outputs: scores (a Wasserstein critic writes real[1]), features, codes."""
+
+    kind = "real"
+
+
+@dataclass(frozen=True)
+class Image(Space):
+    """Images with values in [low, high]; the data pipeline scales to it, output layers map into it."""
+
+    channels: int
+    height: int
+    width: int
+    low: float = -1.0
+    high: float = 1.0
+
+    kind = "image"
+
+    def __post_init__(self):
+        for name in ("channels", "height", "width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise SpaceError(f"image: {name} must be a positive integer, got {value!r}")
+        if not self.low < self.high:
+            raise SpaceError(f"image: value range must have low < high, got {self.low}:{self.high}")
+        object.__setattr__(self, "low", float(self.low))
+        object.__setattr__(self, "high", float(self.high))
+
+    @property
+    def shape(self):
+        return (self.channels, self.height, self.width)
+
+    @property
+    def is_image(self):
+        return True
+
+    def from_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Map values in [0, 1] (pixels / 255) into this space's range."""
+        return x * (self.high - self.low) + self.low
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Map values of this space back to [0, 1], for saving pictures."""
+        return ((x - self.low) / (self.high - self.low)).clamp(0, 1)
+
+    def __str__(self):
+        dims = f"{self.channels},{self.height},{self.width}"
+        if (self.low, self.high) != (-1.0, 1.0):
+            dims += f",{_number(self.low)}:{_number(self.high)}"
+        return f"image[{dims}]"
+
+
+@dataclass(frozen=True)
+class Bernoulli(Space):
+    """Binary labels. A network targeting it writes one logit per example: shape [N]."""
+
+    kind = "bernoulli"
+
+    @property
+    def shape(self):
+        return ()
+
+    @property
+    def size(self):
+        return 1
+
+    @property
+    def sampleable(self):
+        return True
+
+    @property
+    def is_distribution(self):
+        return True
+
+    def sample(self, n, *, generator=None, device=None):
+        return torch.randint(0, 2, (n,), generator=generator, device=device).float()
+
+    def distribution(self, logits: torch.Tensor) -> D.Bernoulli:
+        return D.Bernoulli(logits=logits)
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        """Labels -> the numbers a network reads: [N] -> [N, 1]."""
+        return y.float().reshape(-1, 1)
+
+    def check(self, x, what="input"):
+        if x.dim() != 1:
+            raise SpaceError(f"{what} of shape {tuple(x.shape)} does not fit {self}: expected labels of shape [N]")
+
+    def __str__(self):
+        return "bernoulli"
+
+
+@dataclass(frozen=True)
+class Categorical(Space):
+    """One of k labels. A network targeting it writes k logits per example: shape [N, k]."""
+
+    k: int
+
+    kind = "categorical"
+
+    def __post_init__(self):
+        if not isinstance(self.k, int) or self.k < 2:
+            raise SpaceError(f"categorical[{self.k}]: the number of classes must be an integer >= 2")
+
+    @property
+    def shape(self):
+        return ()
+
+    @property
+    def size(self):
+        return self.k
+
+    @property
+    def sampleable(self):
+        return True
+
+    @property
+    def is_distribution(self):
+        return True
+
+    def sample(self, n, *, generator=None, device=None):
+        return torch.randint(0, self.k, (n,), generator=generator, device=device)
+
+    def distribution(self, logits: torch.Tensor) -> D.Categorical:
+        return D.Categorical(logits=logits)
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        """Labels -> the numbers a network reads: one-hot, [N] -> [N, k]."""
+        return torch.nn.functional.one_hot(y.long(), self.k).float()
+
+    def check(self, x, what="input"):
+        if x.dim() != 1:
+            raise SpaceError(f"{what} of shape {tuple(x.shape)} does not fit {self}: expected labels of shape [N]")
+
+    def __str__(self):
+        return f"categorical[{self.k}]"
+
+
+def output_shape(space: Space) -> tuple[int, ...]:
+    """Shape of what a network writes for one example when it targets ``space``.
+
+    Distribution spaces take logits: one for bernoulli (so [N]), k for categorical ([N, k]).
+    """
+    if isinstance(space, Bernoulli):
+        return ()
+    if isinstance(space, Categorical):
+        return (space.k,)
+    return space.shape
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+_PATTERN = re.compile(r"^\s*([a-z]+)\s*(?:\[([^\]]*)\])?\s*$")
+
+
+def parse(text: "str | Space") -> Space:
+    """Read a space from its short string; a Space passes through unchanged.
+
+    >>> parse("noise[128]")
+    Noise(dim=128)
+    >>> parse("image[1,28,28,0:1]").high
+    1.0
+    """
+    if isinstance(text, Space):
+        return text
+    if not isinstance(text, str):
+        raise SpaceError(f"a space must be a string such as 'noise[64]', got {text!r}")
+    bad = SpaceError(f"cannot read space {text!r}; accepted forms: {', '.join(ACCEPTED_FORMS)}")
+    match = _PATTERN.match(text.lower())
+    if not match:
+        raise bad
+    kind, inside = match.group(1), match.group(2)
+    parts = [p.strip() for p in inside.split(",")] if inside else []
+    try:
+        if kind == "bernoulli" and not parts:
+            return Bernoulli()
+        if kind in ("noise", "point", "real") and len(parts) == 1:
+            return {"noise": Noise, "point": Point, "real": Real}[kind](int(parts[0]))
+        if kind == "categorical" and len(parts) == 1:
+            return Categorical(int(parts[0]))
+        if kind == "image" and len(parts) in (3, 4):
+            c, h, w = (int(p) for p in parts[:3])
+            if len(parts) == 4:
+                low, high = (float(v) for v in parts[3].split(":"))
+                return Image(c, h, w, low, high)
+            return Image(c, h, w)
+    except SpaceError as error:
+        raise SpaceError(f"cannot read space {text!r}: {error}") from None
+    except ValueError:
+        raise bad from None
+    raise bad
