@@ -1,0 +1,108 @@
+"""The ``gan`` command: train, sample, classify, evaluate, benchmark.
+
+Each verb is a thin layer over a library function; a user's mistake ends in one line
+``gan: error: ...`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits.yaml"
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from networks import SpaceError
+
+    from .config import ConfigError
+    from .data import DataError
+    from .roles import RoleError
+    from .runs import RunError
+
+    return (ConfigError, DataError, RoleError, RunError, SpaceError)
+
+
+def cmd_train(args) -> int:
+    from . import config as C
+    from .loops import get
+    from .loops.session import Stopped
+
+    overwrite = args.overwrite
+    if args.resume:
+        run = Path(args.resume)
+        if not (run / "config.yaml").is_file():
+            raise C.ConfigError(f"--resume {run}: no config.yaml there; is it a run folder (runs/<name>)?")
+        if args.config:
+            raise C.ConfigError("--resume takes its config from the run folder; drop the CONFIG argument (use --set to change e.g. run.steps)")
+        cfg = C.load(run / "config.yaml", [f"run.output={run.parent}", f"run.name={run.name}", *args.set])
+    else:
+        cfg = C.load(args.config or DEFAULT_CONFIG, args.set)
+    try:
+        path = get(cfg.loop)(cfg, resume=bool(args.resume), overwrite=overwrite)
+    except Stopped:
+        return 0
+    print(f"done: {path}  (tensorboard --logdir {path / 'logs'})")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .sampling import write_samples
+
+    out = write_samples(args.run, args.network, n=args.n, output=args.output, seed=args.seed, labels=args.labels, ema=not args.no_ema)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gan", description="Train GANs and reuse their networks under any role.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("train", help="train from a YAML config (default: configs/digits.yaml)")
+    p.add_argument("config", nargs="?", help="YAML config; omitted: the bundled-digits GAN")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. run.steps=100")
+    p.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its latest complete checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    p.set_defaults(func=cmd_train)
+
+    p = verbs.add_parser("sample", help="draw samples from a trained network")
+    p.add_argument("run", help="run folder, e.g. runs/digits")
+    p.add_argument("--network", required=True, help="network name in the run (see its networks/ folder)")
+    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument("-o", "--output", required=True, help="FILE.png (grid), FILE.npz / FILE.pt (array) or FOLDER/ (one PNG each)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
+    p.add_argument("--no-ema", action="store_true", help="use the last weights instead of their moving average")
+    p.set_defaults(func=cmd_sample)
+
+    for name, helptext in (("classify", "label images with a trained network"), ("evaluate", "score a run"), ("benchmark", "measure quality or speed")):
+        try:
+            module = __import__(f"gan.verbs_{name}", fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(verbs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as error:
+        print(f"gan: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gan: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        from .loops.session import Diverged
+
+        if isinstance(error, Diverged):
+            print(f"gan: error: {error}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

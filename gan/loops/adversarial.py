@@ -1,0 +1,256 @@
+"""The adversarial loop: one network draws, another tells drawn from real, each improves against the other.
+
+Roles come from the config (``roles: {generator: painter, discriminator: critic}``);
+any network whose spaces fit may take either role.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tqdm.auto import tqdm
+
+from networks import Image, Point, parse
+
+from .. import data as datasets
+from ..config import Config, Optimizer
+from ..ema import EMA
+from ..objectives import discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty
+from ..roles import RoleError, check_conditions, check_role, check_roles_named
+from .session import Clock, Session, Stopped, make_optimizer
+
+
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
+    """Train ``cfg`` (a new run, or the latest checkpoint of its run folder); returns the run folder."""
+    with Session(cfg, resume=resume, overwrite=overwrite) as session:
+        loop = Adversarial(cfg, session, resume=resume)
+        loop.run()
+        return session.run.path
+
+
+class Adversarial:
+    def __init__(self, cfg: Config, session: Session, *, resume: bool):
+        self.cfg, self.session = cfg, session
+        acc = self.acc = session.accelerator
+        check_roles_named("adversarial", cfg.roles)
+        self.g_name, self.d_name = cfg.roles["generator"], cfg.roles["discriminator"]
+        if self.g_name == self.d_name:
+            raise RoleError(f"roles: network {self.g_name!r} cannot be both generator and discriminator; give each role its own network")
+        nets = session.build_networks()
+        G, D = nets[self.g_name], nets[self.d_name]
+        # The data space is what the discriminator reads; when it reads nothing data-like, the dataset's own.
+        data_space = D.source if (D.source.is_image or isinstance(D.source, Point)) else parse(datasets.data_space(cfg.data).replace("C,H,W", "3,32,32"))
+        check_role("discriminator", self.d_name, D, data_space)
+        check_role("generator", self.g_name, G, data_space)
+        source = datasets.open_examples(cfg.data, data_space)
+        self.classes = getattr(source, "classes", None)
+        check_conditions(nets, cfg.roles, self.classes, cfg.data.labels)
+        self.data_space = data_space
+        session.open_folder()  # everything a user can get wrong has been checked by now
+
+        run = cfg.run
+        if run.channels_last and isinstance(data_space, Image):
+            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
+        self.g_params = [p for p in G.parameters() if p.requires_grad]
+        self.d_params = [p for p in D.parameters() if p.requires_grad]
+        opt_g, opt_d = make_optimizer(self.g_params, opts["generator"]), make_optimizer(self.d_params, opts["discriminator"])
+        fast_g, fast_d = (torch.compile(G), torch.compile(D)) if run.compile else (G, D)
+        self.G_ddp, self.D_ddp, self.opt_g, self.opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
+        self.G, self.D = fast_g, fast_d          # the same weights without the DDP wrapper: for calls that must not sync
+        self.G_net, self.D_net = G, D            # plain modules: for EMA, export, sampling
+        self.ema = EMA(G, cfg.objective.ema) if cfg.objective.ema > 0 else None
+
+        self.batches = datasets.batches(cfg.data, source, seed=run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+        fixed = torch.Generator().manual_seed(run.seed)
+        self.fixed_z = G.source.sample(run.sample_count, generator=fixed).to(acc.device)
+        self.fixed_y = torch.arange(run.sample_count, device=acc.device) % self.classes if G.condition is not None else None
+        self.d_updates = 0
+        if resume:
+            trainer = session.restore({"ema": self.ema.module} if self.ema else {})
+            self.batches.position = trainer["data_position"]
+            self.d_updates = trainer["d_updates"]
+        elif session.writer is not None:
+            _write_hparams(session.writer, cfg)
+
+    def prior(self, n: int):
+        """Inputs of the generator: noise from its source space (and labels when conditioned)."""
+        G = self.G_net
+        z = G.source.sample(n, device=self.acc.device)
+        y = G.condition.sample(n, device=self.acc.device) if G.condition is not None else None
+        return z, y
+
+    def update(self, role: str, loss: torch.Tensor, params, opt) -> torch.Tensor | None:
+        """Clip, guard and step once the last micro-batch is in; returns the gradient norm."""
+        norm = None
+        if self.acc.sync_gradients:
+            clip = self.cfg.objective.clip_grad_norm
+            if clip:
+                norm = self.acc.clip_grad_norm_(params, clip)
+            else:
+                if self.cfg.run.mixed_precision == "fp16":
+                    self.acc.unscale_gradients()
+                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            # Under fp16 the grad scaler skips overflowing steps itself; the guard then watches the loss only.
+            watched = torch.zeros_like(norm) if self.cfg.run.mixed_precision == "fp16" else norm
+            if self.session.finite(role, loss, watched):
+                opt.step()
+        opt.zero_grad(set_to_none=True)
+        return norm
+
+    def iteration(self, log: bool) -> dict:
+        obj, acc, stats = self.cfg.objective, self.acc, {}
+        share = self.cfg.run.grad_accum == 1
+        # -- discriminator: minimise L_D(D(x), D(G(z))), e.g. -log D(x) - log(1 - D(G(z))); G fixed
+        for i in range(obj.d_steps):
+            last = i == obj.d_steps - 1
+            r1_now = obj.r1 > 0 and self.d_updates % obj.r1_every == 0
+            for _ in range(self.cfg.run.grad_accum):
+                real, y_real = next(self.batches)
+                y_real = y_real if self.cfg.data.labels else None
+                z, y_fake = self.prior(len(real))
+                with acc.accumulate(self.G_ddp, self.D_ddp), acc.autocast():
+                    if share and last:
+                        fake = self.G_ddp(z, y_fake)  # kept for the generator's update, as in DCGAN: one forward
+                        fake_in = fake.detach()       # D's loss must not reach G's weights
+                    else:
+                        with torch.no_grad():
+                            fake_in = self.G(z, y_fake)
+                    if r1_now:
+                        real = real.detach().requires_grad_(True)
+                    out_real, out_fake = self.D_ddp(real, y_real), self.D_ddp(fake_in, y_fake)
+                    loss_d = discriminator_loss(obj.loss, out_real, out_fake, obj.label_smoothing)
+                    if r1_now:  # lazy R1: every k-th update, weighted k times (StyleGAN2)
+                        loss_d = loss_d + (obj.r1 / 2) * obj.r1_every * r1_penalty(out_real, real)
+                    if obj.gradient_penalty:
+                        loss_d = loss_d + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(x, y_real), real, fake_in)
+                    acc.backward(loss_d)
+                norm_d = self.update("discriminator", loss_d, self.d_params, self.opt_d)
+            self.d_updates += 1
+
+        # -- generator: minimise L_G(D(G(z))), e.g. -log D(G(z)); D's weights fixed (no gradients for them)
+        for p in self.d_params:
+            p.requires_grad_(False)
+        for _ in range(self.cfg.run.grad_accum):
+            with acc.accumulate(self.G_ddp, self.D_ddp), acc.autocast():
+                if not share:
+                    z, y_fake = self.prior(len(real))
+                    fake = self.G_ddp(z, y_fake)
+                out_gen = self.D(fake, y_fake)  # not the DDP wrapper: D is not being trained here
+                loss_g = generator_loss(obj.loss, out_gen)
+                acc.backward(loss_g)
+            norm_g = self.update("generator", loss_g, self.g_params, self.opt_g)
+        for p in self.d_params:
+            p.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(self.G_net)
+
+        if log:  # the only place where values leave the device
+            stats = {
+                "discriminator/loss": loss_d.item(),
+                "generator/loss": loss_g.item(),
+                "discriminator/on_real": mean_probability(out_real.detach().float(), obj.loss).item(),
+                "discriminator/on_generated": mean_probability(out_fake.detach().float(), obj.loss).item(),
+                "discriminator/grad_norm": _item(norm_d),
+                "generator/grad_norm": _item(norm_g),
+                "discriminator/lr": self.opt_d.param_groups[0]["lr"],
+                "generator/lr": self.opt_g.param_groups[0]["lr"],
+            }
+        return stats
+
+    # -- the run ----------------------------------------------------------------------
+    def run(self) -> None:
+        s, run = self.session, self.cfg.run
+        per_step = self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum
+        bar = tqdm(total=run.steps, initial=s.step, disable=not (s.is_main and run.progress), dynamic_ncols=True, desc=s.run.path.name)
+        clock = Clock()
+        while s.step < run.steps:
+            log = (s.step + 1) % run.log_every == 0 or s.step + 1 == run.steps
+            stats = self.iteration(log)
+            s.step += 1
+            clock.tick(per_step)
+            bar.update(1)
+            if log:
+                stats["speed/examples_per_second"] = clock.rate()
+                stats["guard/skipped_updates"] = s.skipped
+                s.log(stats)
+                bar.set_postfix({k.split("/")[0][0].upper() + "_" + k.split("/")[1][:6]: f"{v:.3g}" for k, v in stats.items() if "loss" in k or "on_" in k})
+            if s.step % run.sample_every == 0 or s.step == run.steps:
+                self.samples()
+            stopping = s.stop_signal is not None
+            if s.step % run.checkpoint_every == 0 or s.step == run.steps or stopping:
+                self.checkpoint()
+            if stopping:
+                bar.close()
+                self.acc.print(f"\nstopped by signal {s.stop_signal} at step {s.step}; checkpoint {s.last_checkpoint}; resume with: gan train --resume {s.run.path}")
+                raise Stopped(s.run.path)
+        bar.close()
+        self.acc.end_training()
+
+    def checkpoint(self) -> None:
+        s = self.session
+
+        def export():
+            s.run.export(self.g_name, self.G_net, "generator", ema=self.ema.module if self.ema else None)
+            s.run.export(self.d_name, self.D_net, "discriminator")
+
+        extra = {"ema": self.ema.state_dict()} if self.ema else {}
+        trainer = {"data_position": self.batches.position, "d_updates": self.d_updates}
+        s.save(extra, trainer, export)
+
+    @torch.no_grad()
+    def samples(self) -> None:
+        """Grid of the fixed noise through the averaged weights: progress visible step to step."""
+        s = self.session
+        if not s.is_main:
+            return
+        net = self.ema.module if self.ema else self.G_net
+        was_training = net.training
+        net.eval()
+        if isinstance(self.data_space, Image):
+            images = self.data_space.to_unit(net(self.fixed_z, self.fixed_y).float())
+            s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", images)
+        else:
+            points = net.sample(2500, generator=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
+            s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", scatter(points)[None])
+            self.toy_metrics(points)
+        net.train(was_training)
+
+    def toy_metrics(self, points: torch.Tensor) -> None:
+        if self.cfg.data.name not in ("ring", "grid"):
+            return
+        from ..metrics import MIXTURES, mode_metrics
+
+        scores = mode_metrics(points, MIXTURES[self.cfg.data.name])
+        self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
+
+
+def scatter(points: torch.Tensor, size: int = 256) -> torch.Tensor:
+    """2-D points as a density picture [1, size, size] in [0, 1] (dark = many points)."""
+    lim = max(float(points.abs().max()), 1e-3) * 1.1
+    hist, _ = torch.histogramdd(points.float(), bins=[size, size], range=[-lim, lim, -lim, lim])
+    img = 1.0 - (hist.T.flip(0) > 0).float() * 0.85 - (hist.T.flip(0) / hist.max().clamp_min(1)) * 0.15
+    return img.unsqueeze(0).clamp(0, 1)
+
+
+def _item(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _write_hparams(writer, cfg: Config) -> None:
+    """Hyper-parameters into the run's own event file, so TensorBoard's HPARAMS tab lists the run."""
+    from torch.utils.tensorboard.summary import hparams
+
+    flat = {}
+    for section in ("objective", "data", "run"):
+        for k, v in cfg.to_dict()[section].items():
+            if isinstance(v, (int, float, str, bool)):
+                flat[f"{section}.{k}"] = v
+    for role, name in cfg.roles.items():
+        flat[f"roles.{role}"] = name
+        for k, v in cfg.networks[name].items():
+            if isinstance(v, (int, float, str, bool)):
+                flat[f"{role}.{k}"] = v
+    for summary in hparams(flat, {"generator/loss": math.nan, "discriminator/loss": math.nan}):
+        writer.file_writer.add_summary(summary)

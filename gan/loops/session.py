@@ -1,0 +1,248 @@
+"""What every loop shares: the Accelerator, the run folder, TensorBoard, checkpoints, signals.
+
+A loop builds its networks and optimisers, hands them to ``Session.prepare``, and then
+only writes its step. One process on a CPU is the smallest case of the same code path
+as many processes on many GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+from networks import Network, build
+
+from ..config import Config, Optimizer
+from ..runs import RunDir, RunError, atomic_save_tensors, load_state
+
+
+class Diverged(RuntimeError):
+    """Training produced non-finite values too many times in a row."""
+
+
+class Stopped(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was written."""
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
+
+
+def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
+    cls = OPTIMIZERS[opt.name]
+    kwargs: dict = {"lr": opt.lr, "weight_decay": opt.weight_decay}
+    if opt.name in ("adam", "adamw"):
+        kwargs["betas"] = opt.betas
+    elif opt.name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = opt.betas[0]
+    if opt.implementation == "fused":
+        kwargs["fused"] = True
+    elif opt.implementation == "foreach":
+        kwargs["foreach"] = True
+    elif opt.implementation == "for_loop":
+        kwargs["foreach"] = False
+    return cls(params, **kwargs)
+
+
+class Session:
+    """One training run: devices, folder, logs, checkpoints and clean stops."""
+
+    def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False):
+        self.cfg = cfg
+        run = cfg.run
+        self.accelerator = Accelerator(
+            cpu=run.cpu or not torch.cuda.is_available(),
+            mixed_precision=run.mixed_precision,
+            gradient_accumulation_steps=run.grad_accum,
+            # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers
+            # from rank 0 at every forward would overwrite tensors that a pending backward needs.
+            kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+        )
+        self.is_main = self.accelerator.is_main_process
+        self.device = self.accelerator.device
+        set_seed(run.seed, device_specific=True)  # each process draws its own noise
+        if run.cudnn_benchmark and torch.backends.cudnn.is_available():
+            torch.backends.cudnn.benchmark = True
+        self.run = RunDir(Path(run.output) / run.name)
+        self.resume, self.overwrite = resume, overwrite
+        if resume and not self.run.path.is_dir():
+            raise RunError(f"--resume {self.run.path}: no such run folder")
+        if not resume and self.run.path.exists() and any(self.run.path.iterdir()) and not overwrite:
+            self.run.prepare({}, overwrite=False)  # raises the message that says what to do
+        self.writer = None
+        self.stop_signal: int | None = None
+        self._old_handlers = {}
+        self.step = 0
+        self.bad_in_a_row = 0
+        self.skipped = 0
+        self.last_checkpoint: Path | None = None
+
+    # -- building ---------------------------------------------------------------------
+    def build_networks(self) -> dict[str, Network]:
+        nets = {}
+        for name, spec in self.cfg.networks.items():
+            spec = dict(spec)
+            init = spec.pop("init", None)
+            freeze = spec.pop("freeze_body", False)
+            try:
+                net = build(spec)
+            except (ValueError, TypeError) as error:
+                raise RunError(f"networks.{name}: {error}") from None
+            if init is not None:
+                self.initialise_from(name, net, init)
+            if freeze:
+                net.body.requires_grad_(False)
+            nets[name] = net
+        return nets
+
+    def initialise_from(self, name: str, net: Network, init) -> None:
+        """Start from another run's weights; the body always, the head where it fits."""
+        if not isinstance(init, dict) or set(init) - {"run", "network", "ema"} or "run" not in init or "network" not in init:
+            raise RunError(f"networks.{name}.init: expected {{run: RUN_FOLDER, network: NAME}}, got {init!r}")
+        source = RunDir(init["run"])
+        path = source.networks / f"{init['network']}.safetensors"
+        if not (source.networks / f"{init['network']}.json").is_file():
+            have = ", ".join(source.network_names()) or "none"
+            raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {init['network']!r}; networks in it: {have}")
+        loaded, fresh = load_state(net, path, strict=False)
+        if not any(k.startswith("body.") for k in loaded):
+            raise RunError(f"networks.{name}.init: no body tensor of {path} fits {net.extra_repr()}; the architectures differ")
+        self.accelerator.print(f"networks.{name}: loaded {len(loaded)} tensors from {path}; new: {', '.join(fresh) or 'none'}")
+        self.init_report = {"loaded": loaded, "new": fresh}
+
+    def open_folder(self) -> None:
+        """Create (or reopen) the run folder: called once the loop has checked everything it can."""
+        if self.is_main and not self.resume:
+            self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite)
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run.logs))
+
+    def prepare(self, *objects):
+        return self.accelerator.prepare(*objects)
+
+    # -- signals ----------------------------------------------------------------------
+    def __enter__(self):
+        def ask_to_stop(signum, frame):
+            self.stop_signal = signum  # acted on at the end of the step: never mid-update
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old_handlers[sig] = signal.signal(sig, ask_to_stop)
+            except ValueError:  # not the main thread (e.g. inside a test runner thread)
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        if self.writer is not None:
+            self.writer.close()
+        return False
+
+    # -- divergence guard -------------------------------------------------------------
+    def finite(self, role: str, loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
+        """Whether this update may step. One host sync per update: the price of never writing NaNs."""
+        if bool(torch.isfinite(loss.detach().float() + grad_norm.float())):
+            self.bad_in_a_row = 0
+            return True
+        self.bad_in_a_row += 1
+        self.skipped += 1
+        if self.bad_in_a_row > self.cfg.run.max_bad_steps:
+            last = self.last_checkpoint or self.run.latest_checkpoint()
+            where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+            raise Diverged(
+                f"role {role!r}: non-finite loss or gradient at step {self.step}, {self.bad_in_a_row} update(s) in a row "
+                f"(run.max_bad_steps = {self.cfg.run.max_bad_steps}); weights were not updated with them; {where}. "
+                f"Lower the learning rate or add a penalty, then: gan train --resume {self.run.path}"
+            )
+        return False
+
+    # -- checkpoints ------------------------------------------------------------------
+    def save(self, extra: dict[str, dict[str, torch.Tensor]], trainer: dict, export) -> Path:
+        """Write a complete checkpoint (all processes call this), then export networks."""
+        acc = self.accelerator
+        staging = self.run.staging(self.step)
+        if self.is_main:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(staging), safe_serialization=True)
+        if self.is_main:
+            for name, tensors in extra.items():
+                atomic_save_tensors(tensors, staging / f"{name}.safetensors")
+            state = dict(trainer, step=self.step, skipped=self.skipped, world_size=acc.num_processes)
+            self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
+            export()
+        acc.wait_for_everyone()
+        return self.last_checkpoint or staging
+
+    def restore(self, extra: dict[str, object]) -> dict:
+        """Load the newest complete checkpoint into the prepared objects; returns trainer.json."""
+        folder = self.run.latest_checkpoint()
+        if folder is None:
+            raise RunError(f"run {str(self.run.path)!r} has no complete checkpoint to resume from; start it again with --overwrite")
+        try:
+            trainer = json.loads((folder / "trainer.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise RunError(f"{folder / 'trainer.json'}: unreadable ({error})") from None
+        if trainer.get("world_size", 1) != self.accelerator.num_processes:
+            raise RunError(
+                f"{folder} was written by {trainer.get('world_size')} process(es); resume it with as many "
+                f"(this run has {self.accelerator.num_processes}) so that the data order stays the same"
+            )
+        try:
+            self.accelerator.load_state(str(folder))
+        except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
+            raise RunError(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
+        for name, target in extra.items():
+            load_state(target, folder / f"{name}.safetensors")
+        self.step = int(trainer["step"])
+        self.skipped = int(trainer.get("skipped", 0))
+        self.last_checkpoint = folder
+        self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
+        return trainer
+
+    # -- logging ----------------------------------------------------------------------
+    def log(self, scalars: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        for tag, value in scalars.items():
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(tag, value, self.step)
+
+    def log_images(self, tag: str, grid_path: Path, images: torch.Tensor) -> None:
+        """Save a PNG grid of images in [0, 1] and log the same grid to TensorBoard."""
+        import torchvision.utils as vutils
+
+        nrow = max(1, int(math.sqrt(len(images))))
+        grid = vutils.make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
+        vutils.save_image(grid, str(grid_path))
+        if self.writer is not None:
+            self.writer.add_image(tag, grid, self.step)
+
+
+class Clock:
+    """Examples per second between log steps, measured on the host."""
+
+    def __init__(self):
+        self.t, self.n = time.perf_counter(), 0
+
+    def tick(self, n: int) -> None:
+        self.n += n
+
+    def rate(self) -> float:
+        now = time.perf_counter()
+        rate = self.n / max(now - self.t, 1e-9)
+        self.t, self.n = now, 0
+        return rate

@@ -1,0 +1,89 @@
+"""Adversarial losses and penalties: pure functions of logits (or scores).
+
+The loop decides what is detached and which network steps; these functions only say
+what is minimised. Names follow the papers; each line carries its equation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+# Each loss is a pair: (discriminator loss(real, fake), generator loss(fake)), both to minimise.
+def _nonsat_d(real, fake, smooth=0.0):
+    # -log D(x) - log(1 - D(G(z))),  with D = sigmoid(logit); softplus(-l) = -log sigmoid(l)
+    if smooth:  # one-sided label smoothing: real targets 1 - s
+        return F.binary_cross_entropy_with_logits(real, torch.full_like(real, 1 - smooth)) + F.softplus(fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def _nonsat_g(fake):
+    return F.softplus(-fake).mean()  # -log D(G(z)): strong gradients early (Goodfellow et al. 2014)
+
+
+def _minimax_g(fake):
+    return -F.softplus(fake).mean()  # log(1 - D(G(z))) = -softplus(logit): the original minimax game
+
+
+def _hinge_d(real, fake, smooth=0.0):
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()  # Lim & Ye 2017; Miyato et al. 2018
+
+
+def _wasserstein_d(real, fake, smooth=0.0):
+    return fake.mean() - real.mean()  # critic maximises E[D(x)] - E[D(G(z))] (Arjovsky et al. 2017)
+
+
+def _linear_g(fake):
+    return -fake.mean()  # hinge and Wasserstein generators: maximise the score of fakes
+
+
+def _lsq_d(real, fake, smooth=0.0):
+    return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())  # LSGAN a=0, b=1 (Mao et al. 2017)
+
+
+def _lsq_g(fake):
+    return 0.5 * (fake - 1).pow(2).mean()  # LSGAN c=1
+
+
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "non_saturating": (_nonsat_d, _nonsat_g),
+    "minimax": (_nonsat_d, _minimax_g),
+    "hinge": (_hinge_d, _linear_g),
+    "wasserstein": (_wasserstein_d, _linear_g),
+    "least_squares": (_lsq_d, _lsq_g),
+}
+
+
+def discriminator_loss(name: str, real: torch.Tensor, fake: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
+    """Loss the discriminator minimises, from its outputs on real [N] and generated [N] data."""
+    return LOSSES[name][0](real, fake, smooth)
+
+
+def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
+    """Loss the generator minimises, from the discriminator's outputs on generated data [N]."""
+    return LOSSES[name][1](fake)
+
+
+def r1_penalty(real_out: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018); the loop multiplies by gamma/2.
+
+    ``real`` must have been given ``requires_grad_()`` before ``real_out = D(real)``.
+    """
+    (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def gradient_penalty(score: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E (||grad D(x_hat)||_2 - 1)^2 at random interpolates x_hat (WGAN-GP, Gulrajani et al. 2017)."""
+    alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(score(x_hat).sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def mean_probability(out: torch.Tensor, loss: str) -> torch.Tensor:
+    """What the discriminator says of a batch: mean P(real) for logit losses, mean score otherwise."""
+    return torch.sigmoid(out).mean() if loss in ("non_saturating", "minimax") else out.mean()
