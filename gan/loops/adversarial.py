@@ -195,6 +195,7 @@ class Adversarial:
             s.run.export(self.g_name, self.G_net, "generator", ema=self.ema.module if self.ema else None)
             s.run.export(self.d_name, self.D_net, "discriminator")
 
+        s.sync_buffers(self.G_net, self.D_net, *([self.ema.module] if self.ema else []))
         extra = {"ema": self.ema.state_dict()} if self.ema else {}
         trainer = {"data_position": self.batches.position, "d_updates": self.d_updates}
         s.save(extra, trainer, export)

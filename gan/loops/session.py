@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from networks import Network, build
@@ -56,6 +57,10 @@ class Session:
     def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False):
         self.cfg = cfg
         run = cfg.run
+        # A second run in one process (a notebook, the tests) may ask for another precision;
+        # accelerate keeps its state in singletons, so start them afresh (the process group stays).
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
         self.accelerator = Accelerator(
             cpu=run.cpu or not torch.cuda.is_available(),
             mixed_precision=run.mixed_precision,
@@ -165,6 +170,20 @@ class Session:
                 f"Lower the learning rate or add a penalty, then: gan train --resume {self.run.path}"
             )
         return False
+
+    def sync_buffers(self, *modules: torch.nn.Module) -> None:
+        """Give every process rank 0's buffers (batch-norm statistics, spectral-norm vectors).
+
+        DDP runs with ``broadcast_buffers=False`` (see __init__), so each process keeps the
+        statistics of its own batches; before saving, all processes adopt one copy.
+        """
+        if self.accelerator.num_processes == 1:
+            return
+        import torch.distributed as dist
+
+        for module in modules:
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
 
     # -- checkpoints ------------------------------------------------------------------
     def save(self, extra: dict[str, dict[str, torch.Tensor]], trainer: dict, export) -> Path:

@@ -1,0 +1,53 @@
+"""Shared helpers: tiny configs written into a temporary folder, runs kept there too."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The smallest GAN on real images: 8x8 scikit-learn digits, conv nets of width 4.
+TINY_DIGITS = {
+    "networks": {
+        "painter": {"family": "conv", "source": "noise[8]", "target": "image[1,8,8]", "width": 4},
+        "critic": {"family": "conv", "source": "image[1,8,8]", "target": "bernoulli", "width": 4},
+    },
+    "roles": {"generator": "painter", "discriminator": "critic"},
+    "loop": "adversarial",
+    "data": {"name": "sklearn_digits", "batch_size": 16},
+    "run": {"steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "progress": False},
+}
+
+TINY_RING = {
+    "networks": {
+        "sampler": {"family": "mlp", "source": "noise[2]", "target": "point[2]", "width": 16, "depth": 2},
+        "judge": {"family": "mlp", "source": "point[2]", "target": "bernoulli", "width": 16, "depth": 2},
+    },
+    "roles": {"generator": "sampler", "discriminator": "judge"},
+    "loop": "adversarial",
+    "data": {"name": "ring", "batch_size": 32},
+    "run": {"steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "progress": False},
+}
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """write_config(base, name=..., **section_overrides) -> path of a YAML config under tmp_path."""
+
+    def write(base: dict, name: str = "tiny", **sections) -> Path:
+        cfg = copy.deepcopy(base)
+        for section, values in sections.items():
+            if isinstance(values, dict) and isinstance(cfg.get(section), dict):
+                cfg[section].update(values)
+            else:
+                cfg[section] = values
+        cfg.setdefault("run", {})["output"] = str(tmp_path / "runs")
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return path
+
+    return write

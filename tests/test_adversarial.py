@@ -1,0 +1,170 @@
+"""The adversarial loop: roles from the config, each loss, resume, logs, several processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gan import config as C
+from gan.cli import main
+from gan.loops.adversarial import Adversarial
+from gan.loops.session import Session
+
+from .conftest import ROOT, TINY_DIGITS, TINY_RING
+
+
+def run_loop(path, *overrides, resume=False):
+    """Train in this process and hand back the loop, so tests can look inside."""
+    cfg = C.load(path, list(overrides))
+    with Session(cfg, resume=resume) as session:
+        loop = Adversarial(cfg, session, resume=resume)
+        loop.run()
+    return loop
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for f in sorted((run / "networks").glob("*.safetensors")):
+        out.update({f"{f.name}:{k}": v for k, v in load_file(str(f)).items()})
+    return out
+
+
+def test_ring_run_learns_all_eight_modes(write_config, tmp_path):
+    from gan.metrics import MIXTURES, mode_metrics
+
+    cfg = C.load(ROOT / "configs" / "ring.yaml")
+    path = write_config(cfg.to_dict() | {"run": {"steps": 1000, "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000, "progress": False}}, name="ring")
+    loop = run_loop(path)
+    points = loop.ema.module.sample(2500, generator=torch.Generator().manual_seed(1))
+    scores = mode_metrics(points, MIXTURES["ring"])
+    assert scores["modes"] == 8, scores
+    assert scores["high_quality"] > 0.5, scores
+
+
+@pytest.mark.parametrize("loss", ["non_saturating", "minimax", "hinge", "wasserstein", "least_squares"])
+def test_the_same_config_trains_with_every_loss(write_config, loss):
+    nets = {k: dict(v) for k, v in TINY_RING["networks"].items()}
+    objective = {"loss": loss}
+    if loss == "wasserstein":  # a critic's score is real[1]; the penalty keeps it Lipschitz
+        nets["judge"]["target"] = "real[1]"
+        objective["gradient_penalty"] = 1.0
+    loop = run_loop(write_config(TINY_RING, networks=nets, objective=objective))
+    assert loop.session.step == 4
+    for p in list(loop.G_net.parameters()) + list(loop.D_net.parameters()):
+        assert torch.isfinite(p).all()
+
+
+def test_any_family_takes_either_role_and_one_class_takes_both(write_config):
+    mlp_painter = {"family": "mlp", "source": "noise[8]", "target": "image[1,8,8]", "width": 16}
+    mlp_critic = {"family": "mlp", "source": "image[1,8,8]", "target": "bernoulli", "width": 16}
+    conv = TINY_DIGITS["networks"]
+    for painter, critic in ((conv["painter"], mlp_critic), (mlp_painter, conv["critic"]), (mlp_painter, mlp_critic)):
+        loop = run_loop(write_config(TINY_DIGITS, networks={"painter": painter, "critic": critic}), "run.steps=2", "run.name=x", "run.progress=false")
+        assert type(loop.G_net).family == painter["family"] and type(loop.D_net).family == critic["family"]
+        import shutil
+
+        shutil.rmtree(loop.session.run.path)
+
+
+def test_class_conditional_training_uses_labels(write_config):
+    nets = {k: dict(v, condition="categorical[10]") for k, v in TINY_DIGITS["networks"].items()}
+    loop = run_loop(write_config(TINY_DIGITS, networks=nets, data={"labels": True}))
+    z = torch.randn(1, 8).repeat(2, 1)
+    a, b = loop.G_net.eval()(z, torch.tensor([0, 7]))
+    assert not torch.allclose(a, b), "the label must change what is drawn"
+
+
+def test_gradient_accumulation_steps_each_optimizer_once_per_update(write_config):
+    loop = run_loop(write_config(TINY_DIGITS, objective={"d_steps": 2}, run={"grad_accum": 3, "steps": 3}))
+    step_of = lambda opt: int(next(iter(opt.optimizer.state.values()))["step"])  # noqa: E731
+    assert step_of(loop.opt_g) == 3
+    assert step_of(loop.opt_d) == 6
+    assert loop.batches.position == 3 * (2 * 3)  # d_steps x grad_accum real batches per step
+
+
+def test_bf16_mixed_precision_trains_on_cpu(write_config):
+    loop = run_loop(write_config(TINY_DIGITS, run={"mixed_precision": "bf16"}))
+    assert all(torch.isfinite(p).all() for p in loop.G_net.parameters())
+
+
+def test_training_2n_steps_equals_n_steps_then_resume_for_n(write_config, tmp_path):
+    straight = run_loop(write_config(TINY_DIGITS, name="straight", run={"steps": 6, "checkpoint_every": 3}))
+    half = write_config(TINY_DIGITS, name="halves", run={"steps": 3, "checkpoint_every": 3})
+    run_loop(half)
+    assert main(["train", "--resume", str(tmp_path / "runs" / "halves"), "--set", "run.steps=6"]) == 0
+    a, b = weights(straight.session.run.path), weights(tmp_path / "runs" / "halves")
+    assert a.keys() == b.keys() and len(a) > 10
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_event_files_hold_scalars_per_role_and_sample_grids(write_config):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    loop = run_loop(write_config(TINY_DIGITS))
+    events = EventAccumulator(str(loop.session.run.logs), size_guidance={"images": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    for tag in ("generator/loss", "discriminator/loss", "discriminator/on_real", "discriminator/on_generated",
+                "generator/grad_norm", "discriminator/lr", "speed/examples_per_second"):
+        assert tag in scalars, (tag, scalars)
+    assert "samples" in events.Tags()["images"]
+    assert [e.step for e in events.Scalars("generator/loss")] == [2, 4]
+    assert sorted(p.name for p in loop.session.run.samples.glob("*.png")) == ["step_00000002.png", "step_00000004.png"]
+
+
+def test_tensorboard_server_serves_the_run_scalars(write_config):
+    loop = run_loop(write_config(TINY_DIGITS))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(loop.session.run.path), "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline, body = time.time() + 90, ""
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/scalars/tags", timeout=5) as r:
+                    body = r.read().decode()
+                if "generator/loss" in body:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert "generator/loss" in body and "discriminator/loss" in body, body[:500]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_two_processes_train_together_and_end_with_identical_weights(write_config, tmp_path):
+    path = write_config(TINY_DIGITS, run={"steps": 3, "checkpoint_every": 3, "sample_every": 3})
+    out = tmp_path / "ranks"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(ROOT / "tests" / "two_process_train.py"), str(path), str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = sorted(out.glob("rank*.safetensors"))
+    assert [p.name for p in ranks] == ["rank0.safetensors", "rank1.safetensors"]
+    a, b = load_file(str(ranks[0])), load_file(str(ranks[1]))
+    assert (out / "world_size").read_text() == "2"
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    run = tmp_path / "runs" / "tiny"
+    assert len(list((run / "logs").glob("events.out.tfevents*"))) == 1, "only the main process logs"
+    assert '"world_size": 2' in (run / "checkpoints" / "step_00000003" / "trainer.json").read_text()
+    assert len(list((run / "checkpoints" / "step_00000003").glob("random_states_*.pkl"))) == 2

@@ -1,0 +1,77 @@
+"""Configs: every mistake stops before training, with a message naming the key or role."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from gan import config as C
+from gan.cli import main
+
+from .conftest import TINY_DIGITS
+
+
+def test_shipped_configs_load_and_validate():
+    for path in (C.Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"):
+        cfg = C.load(path)
+        assert cfg.roles, path
+
+
+def test_override_sets_nested_values_with_yaml_types(write_config):
+    cfg = C.load(write_config(TINY_DIGITS), ["run.steps=7", "objective.loss=hinge", "networks.painter.width=6", "optimizers.generator.lr=1e-3"])
+    assert cfg.run.steps == 7 and cfg.objective.loss == "hinge"
+    assert cfg.networks["painter"]["width"] == 6 and cfg.optimizers["generator"].lr == 1e-3
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (["run.stepz=3"], "unknown key run.stepz; accepted keys in run: name, output, steps"),
+        (["bogus=1"], "unknown key bogus"),
+        (["run.steps=ten"], "run.steps: expected an integer, got 'ten'"),
+        (["run.steps=0"], "run.steps: expected an integer >= 1, got 0"),
+        (["data.batch_size=0"], "data.batch_size: expected an integer >= 1, got 0"),
+        (["optimizers.generator.lr=-1"], "optimizers.generator.lr: expected a learning rate > 0, got -1.0"),
+        (["objective.loss=wgan"], "objective.loss: expected one of 'non_saturating'"),
+        (["run.mixed_precision=fp8"], "run.mixed_precision: expected one of 'no', 'bf16', 'fp16'"),
+        (["roles.generator=nobody"], "roles.generator: no network named 'nobody'; networks in this config: painter, critic"),
+        (["optimizers.painter.lr=0.1"], "optimizers.painter: no role 'painter' in roles"),
+        (["optimizers.generator.betas=[0.5]"], "optimizers.generator.betas: expected a list of 2 numbers"),
+        (["run.steps"], "expected key.path=value"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(write_config, overrides, fragment):
+    with pytest.raises(C.ConfigError) as info:
+        C.load(write_config(TINY_DIGITS), overrides)
+    assert fragment in str(info.value)
+
+
+def test_malformed_yaml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("networks:\n  a: {family: mlp\nroles: [\n")
+    with pytest.raises(C.ConfigError, match=r"broken.yaml: malformed YAML at line"):
+        C.load(path)
+
+
+def test_cli_reports_config_errors_in_one_line_without_traceback(write_config, capsys):
+    code = main(["train", str(write_config(TINY_DIGITS)), "--set", "run.steps=-3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("gan: error: run.steps") and "Traceback" not in err
+
+
+def test_role_given_to_a_network_whose_spaces_do_not_fit_is_refused_with_role_named(write_config, capsys, tmp_path):
+    swapped = write_config(TINY_DIGITS, roles={"generator": "critic", "discriminator": "painter"})
+    code = main(["train", str(swapped)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "role 'discriminator' needs" in err and "network 'painter' maps noise[8] -> image[1,8,8]" in err
+    assert not (tmp_path / "runs" / "tiny").exists(), "a refused config must not create a run folder"
+
+
+def test_generator_that_does_not_write_the_data_space_is_refused(write_config, capsys):
+    nets = yaml.safe_load(yaml.safe_dump(TINY_DIGITS["networks"]))
+    nets["painter"]["target"] = "image[1,16,16]"
+    code = main(["train", str(write_config(TINY_DIGITS, networks=nets))])
+    assert code == 2
+    assert "role 'generator' needs a map from a sampleable space" in capsys.readouterr().err
