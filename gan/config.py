@@ -82,7 +82,7 @@ class Run:
 class Config:
     networks: dict[str, dict]
     roles: dict[str, str]
-    loop: Literal["adversarial", "likelihood"] = "adversarial"
+    loop: Literal["adversarial", "likelihood", "sample"] = "adversarial"
     objective: Objective = field(default_factory=Objective)
     optimizers: dict[str, Optimizer] = field(default_factory=dict)
     data: Data = field(default_factory=Data)

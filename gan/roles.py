@@ -49,6 +49,7 @@ ROLES = {
 LOOP_ROLES = {
     "adversarial": ("generator", "discriminator"),
     "likelihood": ("classifier",),
+    "sample": ("sampler",),
 }
 
 # The role whose source space says what the data must look like.

@@ -6,6 +6,8 @@ def get(name: str):
         from .adversarial import train
     elif name == "likelihood":
         from .likelihood import train
+    elif name == "sample":
+        from .sample import train
     else:
-        raise ValueError(f"unknown loop {name!r}; accepted: adversarial, likelihood")
+        raise ValueError(f"unknown loop {name!r}; accepted: adversarial, likelihood, sample")
     return train

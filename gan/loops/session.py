@@ -111,7 +111,7 @@ class Session:
         if not isinstance(init, dict) or set(init) - {"run", "network", "ema"} or "run" not in init or "network" not in init:
             raise RunError(f"networks.{name}.init: expected {{run: RUN_FOLDER, network: NAME}}, got {init!r}")
         source = RunDir(init["run"])
-        path = source.networks / f"{init['network']}.safetensors"
+        path = source.networks / f"{init['network']}{'.ema' if init.get('ema') else ''}.safetensors"
         if not (source.networks / f"{init['network']}.json").is_file():
             have = ", ".join(source.network_names()) or "none"
             raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {init['network']!r}; networks in it: {have}")

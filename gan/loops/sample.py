@@ -1,0 +1,38 @@
+"""The sampling "loop": no training, one role. A trained network draws, as a reproducible run.
+
+``roles: {sampler: painter}`` with ``networks.painter.init: {run: runs/digits, network: painter}``
+writes ``samples.npz`` and a grid into a run folder, logged to TensorBoard like any run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from networks import Image
+
+from ..config import Config
+from ..roles import RoleError, check_roles_named
+from .session import Session
+
+
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
+    with Session(cfg, resume=False, overwrite=overwrite or resume) as session:
+        check_roles_named("sample", cfg.roles)
+        name = cfg.roles["sampler"]
+        net = session.build_networks()[name]
+        if not net.source.sampleable:
+            raise RoleError(f"role 'sampler' needs a map from a sampleable space (noise[D], categorical[K]); network {name!r} maps {net.source} -> {net.target}")
+        if "init" not in cfg.networks[name]:
+            raise RoleError(f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from untrained weights")
+        session.open_folder()
+        net = net.to(session.device).eval()
+        n = cfg.run.sample_count
+        y = torch.arange(n, device=session.device) % net.condition.k if net.condition is not None else None
+        x = net.sample(n, y=y, generator=torch.Generator().manual_seed(cfg.run.seed)).float().cpu()
+        if session.is_main:
+            np.savez(session.run.path / "samples.npz", samples=x.numpy())
+            if isinstance(net.target, Image):
+                session.log_images("samples", session.run.samples / "samples.png", net.target.to_unit(x))
+            session.run.export(name, net, "sampler")
+        return session.run.path

@@ -1,0 +1,35 @@
+"""``gan classify``: a network that writes a distribution over labels, read as one."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(verbs) -> None:
+    p = verbs.add_parser("classify", help="print each image's predicted label distribution (or P(real) for a discriminator)")
+    p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
+    p.add_argument("--network", required=True, help="network name in the run")
+    p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--top", type=int, default=3, help="how many most likely labels to print")
+    p.add_argument("--sample", type=int, default=0, metavar="S", help="also draw S labels from each distribution")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resize", action="store_true", help="resize images to the network's input size")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .sampling import classify
+
+    for row in classify(args.run, args.network, args.files, top=args.top, samples=args.sample, seed=args.seed, resize=args.resize):
+        if args.json:
+            print(json.dumps(row))
+            continue
+        if "p_real" in row:
+            text = f"P(real)={row['p_real']:.3f}"
+        else:
+            text = "  ".join(f"{label}: {p:.3f}" for label, p in row["top"])
+        if "samples" in row:
+            text += "  samples: " + " ".join(map(str, row["samples"]))
+        print(f"{row['file']}  {text}")
+    return 0
