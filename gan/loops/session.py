@@ -84,7 +84,7 @@ class Session:
         self.stop_signal: int | None = None
         self._old_handlers = {}
         self.step = 0
-        self.bad_in_a_row = 0
+        self.bad_in_a_row: dict[str, int] = {}  # per role: the other role's good updates do not reset it
         self.skipped = 0
         self.last_checkpoint: Path | None = None
 
@@ -157,15 +157,15 @@ class Session:
     def finite(self, role: str, loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
         """Whether this update may step. One host sync per update: the price of never writing NaNs."""
         if bool(torch.isfinite(loss.detach().float() + grad_norm.float())):
-            self.bad_in_a_row = 0
+            self.bad_in_a_row[role] = 0
             return True
-        self.bad_in_a_row += 1
+        streak = self.bad_in_a_row[role] = self.bad_in_a_row.get(role, 0) + 1
         self.skipped += 1
-        if self.bad_in_a_row > self.cfg.run.max_bad_steps:
+        if streak > self.cfg.run.max_bad_steps:
             last = self.last_checkpoint or self.run.latest_checkpoint()
             where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
             raise Diverged(
-                f"role {role!r}: non-finite loss or gradient at step {self.step}, {self.bad_in_a_row} update(s) in a row "
+                f"role {role!r}: non-finite loss or gradient at step {self.step + 1}, {streak} update(s) in a row "
                 f"(run.max_bad_steps = {self.cfg.run.max_bad_steps}); weights were not updated with them; {where}. "
                 f"Lower the learning rate or add a penalty, then: gan train --resume {self.run.path}"
             )
@@ -220,6 +220,15 @@ class Session:
                 f"{folder} was written by {trainer.get('world_size')} process(es); resume it with as many "
                 f"(this run has {self.accelerator.num_processes}) so that the data order stays the same"
             )
+        # accelerate skips unreadable random states with only a log line; a resume that is
+        # not exact must not pass silently, so read them first (weights_only: no code runs).
+        from accelerate.utils import load as safe_load
+
+        rng_file = folder / f"random_states_{self.accelerator.process_index}.pkl"
+        try:
+            safe_load(str(rng_file))
+        except Exception as error:
+            raise RunError(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason

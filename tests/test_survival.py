@@ -1,0 +1,172 @@
+"""Runs that survive: SIGKILL at any moment, clean stops, the divergence guard, safe loading."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gan import config as C
+from gan.cli import main
+from gan.loops import adversarial
+from gan.loops.adversarial import Adversarial
+from gan.loops.session import Diverged, Session
+
+from .conftest import ROOT, TINY_DIGITS
+
+STEPS = 40
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for f in sorted((run / "networks").glob("*.safetensors")):
+        out.update({f"{f.name}:{k}": v for k, v in load_file(str(f)).items()})
+    return out
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "gan", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, proc, timeout=120.0, poll=0.001) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(poll)
+    return False
+
+
+def test_sigkill_at_several_moments_then_resume_matches_an_uninterrupted_run(write_config, tmp_path):
+    settings = {"steps": STEPS, "checkpoint_every": 1, "sample_every": 10, "log_every": 5}
+    assert main(["train", str(write_config(TINY_DIGITS, name="straight", run=settings))]) == 0
+    run = tmp_path / "runs" / "killed"
+    checkpoints = run / "checkpoints"
+    moments = [
+        ("after a first checkpoint", lambda: (checkpoints / "latest").is_file()),
+        ("while a checkpoint is being written", lambda: any(checkpoints.glob(".partial-*"))),
+        ("while a checkpoint is being written, again", lambda: any(checkpoints.glob(".partial-*"))),
+    ]
+    args = ["train", str(write_config(TINY_DIGITS, name="killed", run=settings))]
+    killed_during_save = 0
+    for what, moment in moments:
+        proc = start(args)
+        hit = wait_for(moment, proc)
+        if hit:
+            proc.send_signal(signal.SIGKILL)
+            killed_during_save += "being written" in what
+        proc.wait(timeout=120)
+        args = ["train", "--resume", str(run)]
+        assert proc.returncode in (0, -signal.SIGKILL), proc.stderr.read()[-2000:]
+        if proc.returncode == 0:
+            break
+    assert killed_during_save >= 1, "the test never caught a save in progress"
+    latest = (checkpoints / "latest").read_text()
+    assert (checkpoints / latest / "trainer.json").is_file(), "latest must name a complete checkpoint"
+    assert main(["train", "--resume", str(run)]) == 0
+    a, b = weights(tmp_path / "runs" / "straight"), weights(run)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    assert not list(checkpoints.glob(".partial-*")), "leftovers of killed saves are cleaned up"
+    assert len(list(checkpoints.glob("step_*"))) == 3  # keep_checkpoints
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(write_config, tmp_path, sig):
+    path = write_config(TINY_DIGITS, name="stopped", run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10})
+    proc = start(["train", str(path)])
+    run = tmp_path / "runs" / "stopped"
+    assert wait_for(lambda: any((run / "logs").glob("events*")) and (run / "networks").is_dir(), proc, poll=0.05)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert f"gan train --resume {run}" in out + err
+    step = int((run / "checkpoints" / "latest").read_text().split("_")[1])
+    assert 0 < step < 100000
+    assert (run / "networks" / "painter.safetensors").is_file()
+
+
+def loop_with_bad_losses(write_config, monkeypatch, bad_calls: set[int], **run):
+    calls = {"n": 0}
+    real_loss = adversarial.generator_loss
+
+    def sometimes_nan(name, fake):
+        calls["n"] += 1
+        loss = real_loss(name, fake)
+        return loss * float("nan") if calls["n"] in bad_calls else loss
+
+    monkeypatch.setattr(adversarial, "generator_loss", sometimes_nan)
+    cfg = C.load(write_config(TINY_DIGITS, run={"steps": 8, "checkpoint_every": 2, "max_bad_steps": 3, **run}))
+    with Session(cfg) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        loop.run()
+    return loop
+
+
+def test_a_few_nan_losses_are_skipped_counted_and_logged(write_config, monkeypatch):
+    loop = loop_with_bad_losses(write_config, monkeypatch, {3, 4})
+    assert loop.session.skipped == 2
+    assert all(torch.isfinite(p).all() for p in loop.G_net.parameters())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(loop.session.run.logs))
+    events.Reload()
+    assert events.Scalars("guard/skipped_updates")[-1].value == 2
+
+
+def test_nan_losses_in_a_row_stop_the_run_naming_role_step_and_checkpoint(write_config, monkeypatch, tmp_path):
+    with pytest.raises(Diverged) as info:
+        loop_with_bad_losses(write_config, monkeypatch, set(range(5, 100)))
+    message = str(info.value)
+    assert "role 'generator'" in message and "at step 8" in message and "step_00000006" in message
+    run = tmp_path / "runs" / "tiny"
+    for f in list(run.rglob("*.safetensors")):
+        for key, value in load_file(str(f)).items():
+            assert torch.isfinite(value.float()).all(), (f, key)
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['EXPLOIT_MARK']}",))
+
+
+@pytest.mark.parametrize("victim", ["optimizer.bin", "random_states_0.pkl"])
+def test_a_checkpoint_crafted_to_run_code_is_refused_and_the_code_never_runs(write_config, tmp_path, monkeypatch, capsys, victim):
+    mark = tmp_path / "pwned"
+    monkeypatch.setenv("EXPLOIT_MARK", str(mark))
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    run = tmp_path / "runs" / "tiny"
+    latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text()
+    with open(latest / victim, "wb") as f:
+        pickle.dump({"state": Exploit()}, f)
+    assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 2
+    assert not mark.exists(), "loading a checkpoint executed code"
+    err = capsys.readouterr().err
+    assert str(latest) in err and "cannot be loaded" in err
+
+
+def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monkeypatch):
+    from gan import load
+    from gan.runs import RunError
+
+    mark = tmp_path / "pwned"
+    monkeypatch.setenv("EXPLOIT_MARK", str(mark))
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    weights_file = tmp_path / "runs" / "tiny" / "networks" / "critic.safetensors"
+    torch.save({"x": Exploit()}, weights_file)
+    with pytest.raises(RunError, match="critic.safetensors: not a readable safetensors file"):
+        load(tmp_path / "runs" / "tiny", "critic")
+    assert not mark.exists()
