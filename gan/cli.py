@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as error:
-        print(f"gan: error: {error}", file=sys.stderr)
+        print("gan: error: " + " ".join(str(error).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("gan: interrupted", file=sys.stderr)

@@ -214,7 +214,7 @@ def _torchvision(cfg: Data, space: Image):
     try:
         if cfg.name == "folder":
             tf = [T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width))] if cfg.resize else []
-            dataset = cls(str(root), transform=T.Compose(tf + [T.ToTensor()]))
+            dataset = cls(str(root), transform=T.Compose(tf + [T.ToTensor()]), loader=_open_image)
         elif cfg.name == "celeba":
             tf = T.Compose([T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width)), T.ToTensor()])
             dataset = cls(str(root), split="train", target_type="identity", transform=tf, download=False)
@@ -232,6 +232,15 @@ def _torchvision(cfg: Data, space: Image):
     if cfg.name == "folder":
         return _folder(dataset, space, cfg, what)
     return _Stream(dataset, space, cfg, what, classes=None)
+
+
+def _open_image(path: str):
+    """Open an image keeping grey as grey (torchvision's default loader makes everything RGB)."""
+    from PIL import Image as PILImage
+
+    with open(path, "rb") as f:
+        im = PILImage.open(f)
+        return im.convert("L" if im.mode in ("L", "I", "I;16", "1") else "RGB")
 
 
 def _folder(dataset, space: Image, cfg: Data, what: str):

@@ -21,7 +21,7 @@ from torch import nn
 
 from .base import Network
 from .registry import register
-from .layers import ConditionalNorm, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
+from .layers import ACTIVATIONS, NORMS, choose, ConditionalNorm, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
 from .spaces import SpaceError
 
 
@@ -65,6 +65,8 @@ class ConvNet(Network):
             condition=condition,
             options=dict(width=width, max_width=max_width, depth=depth, norm=norm, activation=activation, spectral_norm=spectral_norm, bias=bias),
         )
+        choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
+        choose(activation or "relu", ACTIVATIONS, "activation")
         src, tgt = self.source, self.target
         if src.is_image and tgt.is_image:
             raise SpaceError(f"conv: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")

@@ -10,7 +10,7 @@ from torch import nn
 
 from .base import Network
 from .registry import register
-from .layers import Projection, make_activation, maybe_spectral, norm_layer
+from .layers import ACTIVATIONS, NORMS, choose, Projection, make_activation, maybe_spectral, norm_layer
 
 
 @register
@@ -42,6 +42,8 @@ class MLP(Network):
             condition=condition,
             options=dict(width=width, depth=depth, activation=activation, norm=norm, spectral_norm=spectral_norm, dropout=dropout),
         )
+        choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
+        choose(activation or "relu", ACTIVATIONS, "activation")
         if width < 1 or depth < 0:
             raise ValueError(f"mlp: width must be >= 1 and depth >= 0, got width={width}, depth={depth}")
         # Labels enter by projection when the output is one number (a score or a Bernoulli

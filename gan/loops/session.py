@@ -229,6 +229,8 @@ class Session:
             safe_load(str(rng_file))
         except Exception as error:
             raise RunError(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
+        for i, model in enumerate(self.accelerator._models):  # a clear message for another architecture
+            load_state(self.accelerator.unwrap_model(model), folder / f"model{'' if i == 0 else f'_{i}'}.safetensors")
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
