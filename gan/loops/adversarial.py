@@ -39,8 +39,7 @@ class Adversarial:
             raise RoleError(f"roles: network {self.g_name!r} cannot be both generator and discriminator; give each role its own network")
         nets = session.build_networks()
         G, D = nets[self.g_name], nets[self.d_name]
-        # The data space is what the discriminator reads; when it reads nothing data-like, the dataset's own.
-        data_space = D.source if (D.source.is_image or isinstance(D.source, Point)) else parse(datasets.data_space(cfg.data).replace("C,H,W", "3,32,32"))
+        data_space = _data_space(D, G, cfg)
         check_role("discriminator", self.d_name, D, data_space)
         check_role("generator", self.g_name, G, data_space)
         source = datasets.open_examples(cfg.data, data_space)
@@ -101,6 +100,7 @@ class Adversarial:
 
     def iteration(self, log: bool) -> dict:
         obj, acc, stats = self.cfg.objective, self.acc, {}
+        self.session.schedule(self.opt_g, self.opt_d)
         share = self.cfg.run.grad_accum == 1
         # -- discriminator: minimise L_D(D(x), D(G(z))), e.g. -log D(x) - log(1 - D(G(z))); G fixed
         for i in range(obj.d_steps):
@@ -225,6 +225,16 @@ class Adversarial:
 
         scores = mode_metrics(points, MIXTURES[self.cfg.data.name])
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
+
+
+def _data_space(D, G, cfg: Config):
+    """What the data must look like: what the discriminator reads, else what the generator writes,
+    else the dataset's own shape (so that a role check can still name a sensible space)."""
+    for space in (D.source, G.target):
+        if space.is_image or isinstance(space, Point):
+            return space
+    native = datasets.data_space(cfg.data)
+    return parse(native) if "C,H,W" not in native else D.source
 
 
 def scatter(points: torch.Tensor, size: int = 256) -> torch.Tensor:

@@ -102,6 +102,7 @@ class Likelihood:
 
     def iteration(self, log: bool) -> dict:
         acc, stats = self.acc, {}
+        self.session.schedule(self.opt)
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
             with acc.accumulate(self.net_ddp), acc.autocast():

@@ -134,6 +134,18 @@ class Session:
     def prepare(self, *objects):
         return self.accelerator.prepare(*objects)
 
+    def schedule(self, *optimizers: torch.optim.Optimizer) -> None:
+        """Set each optimizer's learning rate for the coming step (run.lr_decay)."""
+        kind = self.cfg.run.lr_decay
+        if kind == "none":
+            return
+        t = self.step / self.cfg.run.steps
+        factor = 1.0 - t if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * factor
+
     # -- signals ----------------------------------------------------------------------
     def __enter__(self):
         def ask_to_stop(signum, frame):

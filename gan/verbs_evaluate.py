@@ -1,0 +1,27 @@
+"""``gan evaluate``: score a run's generator and print the scores as JSON."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_parser(verbs) -> None:
+    from .evaluation import METRICS
+
+    p = verbs.add_parser("evaluate", help="score a run's generator; prints JSON and writes RUN/evaluation.json")
+    p.add_argument("run", help="run folder, e.g. runs/ring")
+    p.add_argument("--metric", action="append", choices=METRICS, help="a metric to compute (repeatable); default: those that fit the data")
+    p.add_argument("--samples", type=int, help="how many samples to draw (default: 2,500 for toy data, the dataset's size for images)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier", metavar="RUN", help="a likelihood run on the same data, for the classifier-feature metrics")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .evaluation import evaluate
+    from .runs import RunError
+
+    if args.samples is not None and args.samples < 2:
+        raise RunError(f"--samples: expected at least 2 samples, got {args.samples}")
+    print(json.dumps(evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier), indent=1))
+    return 0

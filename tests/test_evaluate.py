@@ -1,0 +1,41 @@
+"""``gan evaluate``: valid JSON with the requested metrics, for toy mixtures and for images."""
+
+from __future__ import annotations
+
+import json
+
+from gan.cli import main
+
+from .conftest import TINY_DIGITS, TINY_RING
+
+
+def test_evaluate_a_ring_run_prints_mode_metrics_as_json(write_config, tmp_path, capsys):
+    assert main(["train", str(write_config(TINY_RING))]) == 0
+    run = tmp_path / "runs" / "tiny"
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metric", "modes", "--metric", "high_quality", "--samples", "500"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"modes", "high_quality", "total_modes", "samples"} and "reverse_kl" not in result
+    assert 0 <= result["modes"] <= 8 and 0.0 <= result["high_quality"] <= 1.0 and result["samples"] == 500
+    assert json.loads((run / "evaluation.json").read_text()) == result
+
+
+def test_evaluate_images_in_the_feature_space_of_our_own_classifier(write_config, tmp_path, capsys):
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    reader = dict(TINY_DIGITS, networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
+                  roles={"classifier": "reader"}, loop="likelihood")
+    assert main(["train", str(write_config(reader, name="reader"))]) == 0
+    capsys.readouterr()
+    code = main(["evaluate", str(tmp_path / "runs" / "tiny"), "--classifier", str(tmp_path / "runs" / "reader"), "--samples", "300"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("fid_classifier", "fid_classifier_floor", "kid_classifier", "label_classes_found", "label_kl"):
+        assert key in result, result
+    assert result["fid_classifier"] >= 0 and result["fid_classifier_floor"] >= 0
+    assert result["fid_classifier"] > result["fid_classifier_floor"], "4 steps of training cannot match real data"
+
+
+def test_evaluate_without_a_classifier_says_how_to_get_one(write_config, tmp_path, capsys):
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    assert main(["evaluate", str(tmp_path / "runs" / "tiny")]) == 2
+    assert "gan train configs/digits_classifier.yaml" in capsys.readouterr().err
