@@ -88,7 +88,7 @@ class Config:
     optimizers: dict[str, Optimizer] = field(default_factory=dict)
     data: Data = field(default_factory=Data)
     run: Run = field(default_factory=Run)
-    metrics: dict[str, Any] = field(default_factory=dict)  # metric name -> options, computed every `metrics.every` steps
+    metrics: dict[str, Any] = field(default_factory=dict)  # {every: N, names: [...], samples: N, classifier: RUN}: scored during training
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -296,6 +296,11 @@ def check_values(cfg: Config) -> Config:
     for role in cfg.optimizers:
         if role not in cfg.roles:
             raise ConfigError(f"optimizers.{role}: no role {role!r} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}")
+    unknown = sorted(set(cfg.metrics) - {"every", "names", "samples", "classifier"})
+    if unknown:
+        raise ConfigError(f"unknown key metrics.{unknown[0]}; accepted keys in metrics: every, names, samples, classifier")
+    if cfg.metrics.get("every") is not None and (not isinstance(cfg.metrics["every"], int) or cfg.metrics["every"] < 1):
+        raise ConfigError(f"metrics.every: expected an integer >= 1, got {cfg.metrics['every']!r}")
     if cfg.run.mixed_precision == "fp16" and cfg.run.cpu:
         raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
     return cfg

@@ -39,37 +39,45 @@ def _features(net, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
 
 def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None) -> dict:
     """Score the generator of ``run``; returns (and writes to RUN/evaluation.json) a dict of metrics."""
-    from . import metrics as M
-
     run = Path(run)
     if not (run / "config.yaml").is_file():
         raise RunError(f"{run}: not a run folder (no config.yaml)")
     cfg = C.load(run / "config.yaml")
     if "generator" not in cfg.roles:
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
+    net = load(run, cfg.roles["generator"])
+    result = {"run": str(run), "step": _step(run), "generator": cfg.roles["generator"]}
+    result.update(score(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier))
+    return _write(run, result)
+
+
+def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None) -> dict:
+    """Metrics of a generator ``net`` trained on ``cfg.data`` (used by ``evaluate`` and by the loop)."""
+    from . import metrics as M
+
     unknown = sorted(set(metrics or ()) - set(METRICS))
     if unknown:
-        raise RunError(f"--metric {unknown[0]}: unknown; accepted: {', '.join(METRICS)}")
-    net = load(run, cfg.roles["generator"])
+        raise RunError(f"metric {unknown[0]!r} is unknown; accepted: {', '.join(METRICS)}")
     toy = cfg.data.name in ("ring", "grid")
     wanted = list(metrics or (TOY if toy else IMAGE[:3]))
-    result: dict = {"run": str(run), "step": _step(run), "generator": cfg.roles["generator"]}
+    result: dict = {}
+    device = next(net.parameters()).device
 
     if toy:
         if set(wanted) - set(TOY):
-            raise RunError(f"--metric: {cfg.data.name} is a toy mixture; its metrics are {', '.join(TOY)}")
+            raise RunError(f"metric: {cfg.data.name} is a toy mixture; its metrics are {', '.join(TOY)}")
         n = samples or 2500  # the PacGAN protocol draws 2,500 samples
-        scores = M.mode_metrics(draw(net, n, seed=seed), M.MIXTURES[cfg.data.name])
+        scores = M.mode_metrics(draw(net, n, seed=seed).cpu(), M.MIXTURES[cfg.data.name])
         result.update({k: scores[k] for k in wanted})
         result["total_modes"] = scores["total_modes"]
         result["samples"] = n
-        return _write(run, result)
+        return result
 
     real = datasets.open_examples(cfg.data, net.target)
     if not isinstance(real, datasets.Examples):
         raise RunError(f"evaluate reads the real data into memory; {cfg.data.name} is streamed, which is not supported yet")
     n = samples or len(real)
-    fake = torch.cat([draw(net, min(500, n - i), seed=seed + i) for i in range(0, n, 500)])
+    fake = torch.cat([draw(net, min(500, n - i), seed=seed + i).cpu() for i in range(0, n, 500)])
     result["samples"] = n
     if any(m.endswith("_classifier") or m == "label_coverage" for m in wanted):
         if not classifier:
@@ -103,7 +111,7 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
                 result[name] = M.frechet_distance(f_real, f_fake)
             else:
                 result[name], result[f"{name}_std"] = M.kernel_distance(f_real, f_fake)
-    return _write(run, result)
+    return {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
 
 
 def _step(run: Path) -> int | None:

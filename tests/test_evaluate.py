@@ -39,3 +39,14 @@ def test_evaluate_without_a_classifier_says_how_to_get_one(write_config, tmp_pat
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
     assert main(["evaluate", str(tmp_path / "runs" / "tiny")]) == 2
     assert "gan train configs/digits_classifier.yaml" in capsys.readouterr().err
+
+
+def test_the_loop_logs_chosen_metrics_at_intervals(write_config, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = write_config(TINY_RING, metrics={"every": 4, "names": ["modes", "high_quality"], "samples": 200})
+    assert main(["train", str(path)]) == 0
+    events = EventAccumulator(str(tmp_path / "runs" / "tiny" / "logs"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("metrics/modes")] == [4]
+    assert "metrics/high_quality" in events.Tags()["scalars"]

@@ -178,6 +178,10 @@ class Adversarial:
                 bar.set_postfix({k.split("/")[0][0].upper() + "_" + k.split("/")[1][:6]: f"{v:.3g}" for k, v in stats.items() if "loss" in k or "on_" in k})
             if s.step % run.sample_every == 0 or s.step == run.steps:
                 self.samples()
+            # toy mixtures are scored at every grid unless the config says otherwise: it is cheap
+            every = self.cfg.metrics.get("every") or (run.sample_every if self.cfg.data.name in ("ring", "grid") else None)
+            if every and (s.step % every == 0 or s.step == run.steps):
+                self.measure()
             stopping = s.stop_signal is not None
             if s.step % run.checkpoint_every == 0 or s.step == run.steps or stopping:
                 self.checkpoint()
@@ -215,15 +219,19 @@ class Adversarial:
         else:
             points = net.sample(2500, generator=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
             s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", scatter(points)[None])
-            self.toy_metrics(points)
         net.train(was_training)
 
-    def toy_metrics(self, points: torch.Tensor) -> None:
-        if self.cfg.data.name not in ("ring", "grid"):
+    def measure(self) -> None:
+        """The config's ``metrics`` (names, samples, classifier) on the averaged generator, into TensorBoard."""
+        if not self.session.is_main:
             return
-        from ..metrics import MIXTURES, mode_metrics
+        from ..evaluation import score
 
-        scores = mode_metrics(points, MIXTURES[self.cfg.data.name])
+        m = self.cfg.metrics
+        net = self.ema.module if self.ema else self.G_net
+        was_training = net.training
+        scores = score(net.eval(), self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
+        net.train(was_training)
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
 
 
