@@ -57,6 +57,10 @@ class Session:
     def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False):
         self.cfg = cfg
         run = cfg.run
+        if run.mixed_precision == "fp16" and (run.cpu or not torch.cuda.is_available()):
+            from ..config import ConfigError
+
+            raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
         # A second run in one process (a notebook, the tests) may ask for another precision;
         # accelerate keeps its state in singletons, so start them afresh (the process group stays).
         AcceleratorState._reset_state()
