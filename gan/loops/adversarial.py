@@ -162,35 +162,46 @@ class Adversarial:
     # -- the run ----------------------------------------------------------------------
     def run(self) -> None:
         s, run = self.session, self.cfg.run
-        per_step = self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum
         bar = tqdm(total=run.steps, initial=s.step, disable=not (s.is_main and run.progress), dynamic_ncols=True, desc=s.run.path.name)
         clock = Clock()
         while s.step < run.steps:
-            log = (s.step + 1) % run.log_every == 0 or s.step + 1 == run.steps
-            stats = self.iteration(log)
-            s.step += 1
-            clock.tick(per_step)
-            bar.update(1)
-            if log:
-                stats["speed/examples_per_second"] = clock.rate()
-                stats["guard/skipped_updates"] = s.skipped
-                s.log(stats)
-                bar.set_postfix({k.split("/")[0][0].upper() + "_" + k.split("/")[1][:6]: f"{v:.3g}" for k, v in stats.items() if "loss" in k or "on_" in k})
-            if s.step % run.sample_every == 0 or s.step == run.steps:
-                self.samples()
-            # toy mixtures are scored at every grid unless the config says otherwise: it is cheap
-            every = self.cfg.metrics.get("every") or (run.sample_every if self.cfg.data.name in ("ring", "grid") else None)
-            if every and (s.step % every == 0 or s.step == run.steps):
-                self.measure()
-            stopping = s.stop_signal is not None
-            if s.step % run.checkpoint_every == 0 or s.step == run.steps or stopping:
-                self.checkpoint()
-            if stopping:
-                bar.close()
-                self.acc.print(f"\nstopped by signal {s.stop_signal} at step {s.step}; checkpoint {s.last_checkpoint}; resume with: gan train --resume {s.run.path}")
-                raise Stopped(s.run.path)
+            self.step(clock, bar)
         bar.close()
         self.acc.end_training()
+
+    def step(self, clock: Clock, bar=None) -> None:
+        """One generator update and whatever falls due after it: scalars, sample grid, metrics, checkpoint.
+
+        ``run`` calls this until ``run.steps``; the speed benchmark calls it too, so it times what training runs.
+        """
+        s, run = self.session, self.cfg.run
+        per_step = self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum
+        log = (s.step + 1) % run.log_every == 0 or s.step + 1 == run.steps
+        stats = self.iteration(log)
+        s.step += 1
+        clock.tick(per_step)
+        if bar is not None:
+            bar.update(1)
+        if log:
+            stats["speed/examples_per_second"] = clock.rate()
+            stats["guard/skipped_updates"] = s.skipped
+            s.log(stats)
+            if bar is not None:
+                bar.set_postfix({k.split("/")[0][0].upper() + "_" + k.split("/")[1][:6]: f"{v:.3g}" for k, v in stats.items() if "loss" in k or "on_" in k})
+        if s.step % run.sample_every == 0 or s.step == run.steps:
+            self.samples()
+        # toy mixtures are scored at every grid unless the config says otherwise: it is cheap
+        every = self.cfg.metrics.get("every") or (run.sample_every if self.cfg.data.name in ("ring", "grid") else None)
+        if every and (s.step % every == 0 or s.step == run.steps):
+            self.measure()
+        stopping = s.stop_signal is not None
+        if s.step % run.checkpoint_every == 0 or s.step == run.steps or stopping:
+            self.checkpoint()
+        if stopping:
+            if bar is not None:
+                bar.close()
+            self.acc.print(f"\nstopped by signal {s.stop_signal} at step {s.step}; checkpoint {s.last_checkpoint}; resume with: gan train --resume {s.run.path}")
+            raise Stopped(s.run.path)
 
     def checkpoint(self) -> None:
         s = self.session

@@ -1,0 +1,331 @@
+"""Speed benchmark: the toolkit's adversarial loop against a hand-written loop, and against the machine.
+
+The reference is the loop of PyTorch's DCGAN example (``pytorch/examples`` ``dcgan/main.py``),
+written here in plain PyTorch on fresh copies of the same networks, with the same loss,
+the same Adam settings, the same batch and the data already in memory as one tensor.
+The two loops alternate in one process after a warm-up, round after round, so that a
+background process slows both alike; each round gives one paired ratio.
+
+>>> result = measure("configs/dcgan32.yaml", rounds=5, variants=("default", "bf16"))  # doctest: +SKIP
+>>> print(table(result))                                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from networks import build
+
+from . import config as C
+from .data import Examples
+from .objectives import discriminator_loss, generator_loss
+
+NEVER = 10**9  # an interval that never falls due within a benchmark
+
+# The switches of issue 8, each a set of config overrides measured against the same reference.
+VARIANTS: dict[str, list[str]] = {
+    "default": [],
+    "quiet": [f"run.log_every={NEVER}", f"run.sample_every={NEVER}", f"run.checkpoint_every={NEVER}", "objective.ema=0.0", "metrics.every=null"],
+    "channels_last": ["run.channels_last=true"],
+    "compile": ["run.compile=true"],
+    "bf16": ["run.mixed_precision=bf16"],
+    "foreach": ["optimizers.generator.implementation=foreach", "optimizers.discriminator.implementation=foreach"],
+    "fused": ["optimizers.generator.implementation=fused", "optimizers.discriminator.implementation=fused"],
+    "data_on_host": ["data.on_device=false"],
+}
+# Switches that may be combined into "best"; one of each group at most.
+COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused"))
+
+
+# -- what the machine can do ---------------------------------------------------------
+def sync(device: torch.device) -> None:
+    """Wait for queued kernels: a timer read before this measures launches, not work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_flops(fn) -> int:
+    """Floating-point operations of ``fn()`` (forward and backward), as FlopCounterMode counts them.
+
+    Matrix products and convolutions only; a multiply-add is 2.
+
+    >>> layer = torch.nn.Linear(3, 5)
+    >>> count_flops(lambda: layer(torch.zeros(7, 3)))
+    210
+    """
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, *, n: int | None = None, repeats: int = 10) -> float:
+    """FLOP/s of the best of ``repeats`` square ``torch.mm`` of size ``n``: what this device reaches at its easiest."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)  # first call: kernel choice, page faults
+    best = math.inf
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: allocated tensors on a GPU; the process's resident set on a CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# -- the reference: PyTorch's DCGAN example loop --------------------------------------
+class Reference:
+    """The twenty-line loop a user would write, on fresh copies of the config's networks."""
+
+    def __init__(self, cfg: C.Config, real: torch.Tensor, device: torch.device):
+        if cfg.run.grad_accum != 1 or cfg.objective.r1 or cfg.objective.gradient_penalty:
+            raise ValueError("the reference loop has no gradient accumulation, R1 or gradient penalty; set them off to compare")
+        self.cfg, self.device, self.real = cfg, device, real.to(device)  # [M, ...] the whole dataset in memory
+        self.netG, self.netD = (self._fresh(cfg.networks[cfg.roles[r]]).to(device) for r in ("generator", "discriminator"))
+        self.optG, self.optD = (self._adam(net, cfg.optimizers.get(r, C.Optimizer())) for net, r in ((self.netG, "generator"), (self.netD, "discriminator")))
+        self.classes = self.netG.condition.k if self.netG.condition is not None else None
+        self.order, self.at = torch.randperm(len(self.real), device=device), 0
+
+    @staticmethod
+    def _fresh(spec: dict):
+        return build({k: v for k, v in spec.items() if k not in ("init", "freeze_body")})
+
+    @staticmethod
+    def _adam(net, opt: C.Optimizer):
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(opt.name)
+        if cls is None:
+            raise ValueError(f"the reference loop uses Adam as the DCGAN example does; optimizer {opt.name!r} is not compared")
+        return cls(net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
+
+    def batch(self) -> torch.Tensor:
+        n = self.cfg.data.batch_size
+        if self.at + n > len(self.order):
+            self.order, self.at = torch.randperm(len(self.real), device=self.device), 0
+        idx = self.order[self.at : self.at + n]
+        self.at += n
+        return self.real[idx]
+
+    def step(self) -> None:
+        obj, n = self.cfg.objective, self.cfg.data.batch_size
+        netG, netD = self.netG, self.netD
+        y = torch.randint(self.classes, (n,), device=self.device) if self.classes else None
+        for _ in range(obj.d_steps):
+            # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+            real = self.batch()
+            noise = torch.randn(n, self.netG.source.size, device=self.device)
+            netD.zero_grad()
+            fake = netG(noise, y)
+            errD = discriminator_loss(obj.loss, netD(real, y), netD(fake.detach(), y), obj.label_smoothing)
+            errD.backward()
+            self.optD.step()
+        # (2) Update G network: maximize log(D(G(z))); D's parameters still require grad, as in the example
+        netG.zero_grad()
+        errG = generator_loss(obj.loss, netD(fake, y))
+        errG.backward()
+        self.optG.step()
+
+
+# -- the toolkit's loop, built as `gan train` builds it ---------------------------------
+def _load(config_path, overrides, variant: str, folder: Path) -> C.Config:
+    return C.load(config_path, [*overrides, *VARIANTS.get(variant, []), f"run.steps={NEVER}", f"run.output={folder}", f"run.name={variant}", "run.progress=false"])
+
+
+def effective(loop) -> dict:
+    """What the switches actually changed in the built loop (memory format, wrapper, precision, kernels, data)."""
+    first = next((p for p in loop.G_net.parameters() if p.dim() == 4), None)
+    examples = getattr(loop.batches, "examples", None)
+    return {
+        "channels_last": bool(first is not None and first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()),
+        "compiled": type(loop.G).__name__ == "OptimizedModule",
+        "mixed_precision": str(loop.acc.mixed_precision),
+        "optimizer": {k: loop.opt_g.optimizer.defaults.get(k) for k in ("foreach", "fused")},
+        "data_device": str(examples.x.device) if isinstance(examples, Examples) else "drawn per step",
+    }
+
+
+def _reference_data(loop) -> torch.Tensor:
+    source = getattr(loop.batches, "examples", None)
+    if isinstance(source, Examples):
+        return source.x
+    mixture = getattr(loop.batches, "mixture", None)
+    if mixture is not None:  # toy mixtures: draw once, then index like any in-memory dataset
+        return mixture.sample(65536, generator=torch.Generator().manual_seed(0))
+    raise ValueError("the reference loop needs data that fits in memory (a bundled dataset, a toy mixture or a small torchvision set)")
+
+
+def _timed(fn, steps: int, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def _spread(values: list[float]) -> dict:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "q1": q[0], "q3": q[2]}
+
+
+def _overheads(loop, step_seconds: float, device) -> dict:
+    """Seconds per call of what falls due at intervals, and its share of step time at the config's intervals."""
+    cfg, s = loop.cfg, loop.session
+    out = {}
+
+    def cost(fn, n):
+        return statistics.median(_timed(fn, 1, device) for _ in range(n))
+
+    plain, logged = cost(lambda: loop.iteration(False), 5), cost(lambda: s.log(loop.iteration(True)), 5)
+    every = cfg.metrics.get("every") or (cfg.run.sample_every if cfg.data.name in ("ring", "grid") else None)
+    items = {"log": (max(logged - plain, 0.0), cfg.run.log_every), "samples": (cost(loop.samples, 3), cfg.run.sample_every), "checkpoint": (cost(loop.checkpoint, 2), cfg.run.checkpoint_every)}
+    if every:
+        items["metrics"] = (cost(loop.measure, 1), every)
+    if loop.ema is not None:
+        items["ema"] = (cost(lambda: loop.ema.update(loop.G_net), 10), 1)
+    for name, (seconds, interval) in items.items():
+        out[name] = {"seconds": seconds, "every": interval, "share_of_step": seconds / interval / step_seconds}
+    out["total_share"] = sum(v["share_of_step"] for v in out.values())
+    return out
+
+
+def _variant(config_path, overrides, variant, *, rounds, warmup, steps, folder, peaks, account) -> dict:
+    """Build one toolkit variant and a fresh reference; alternate them; return the row."""
+    from .loops.adversarial import Adversarial
+    from .loops.session import Clock, Session
+
+    cfg = _load(config_path, overrides, variant, folder)
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        device = session.device
+        ref = Reference(cfg, _reference_data(loop), device)
+        clock = Clock()
+        per_step = cfg.data.batch_size * cfg.objective.d_steps * cfg.run.grad_accum  # real examples per generator step
+        row = {"variant": variant, "overrides": VARIANTS.get(variant, []), "effective": effective(loop)}
+        try:
+            _timed(lambda: loop.step(clock), warmup, device)  # compile happens here, if asked
+        except Exception as error:  # noqa: BLE001 - a switch this machine cannot do is reported, not fatal
+            return dict(row, skipped=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+        _timed(ref.step, warmup, device)
+        ours, theirs, mem = [], [], {"toolkit": 0.0, "reference": 0.0}
+        for r in range(rounds):  # alternate which goes first: a slow drift favours neither
+            pair = [("toolkit", lambda: loop.step(clock)), ("reference", ref.step)]
+            for name, fn in pair if r % 2 == 0 else pair[::-1]:
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                seconds = _timed(fn, steps, device)
+                (ours if name == "toolkit" else theirs).append(per_step * steps / seconds)
+                mem[name] = max(mem[name], peak_memory_mb(device))
+        ratios = [a / b for a, b in zip(ours, theirs)]
+        row.update(toolkit=_spread(ours), reference=_spread(theirs), ratio=_spread(ratios), examples_per_step=per_step, peak_memory_mb=mem)
+        row["flops_per_step"] = {"toolkit": count_flops(lambda: loop.iteration(False)), "reference": count_flops(ref.step)}
+        peak = peaks["bf16" if cfg.run.mixed_precision == "bf16" and "bf16" in peaks else "fp32"]
+        row["flops_per_second"] = {k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")}
+        row["peak_fraction"] = {k: v / peak for k, v in row["flops_per_second"].items()}
+        row["peak_used"] = "bf16" if peak is peaks.get("bf16") else "fp32"
+        if account:
+            row["overheads"] = _overheads(loop, per_step / row["toolkit"]["median"], device)
+        return row
+
+
+def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, steps_per_round: int = 20, variants=("default", "quiet"), overheads: bool = True) -> dict:
+    """Time the toolkit's loop against the reference for each variant; a JSON-able dict.
+
+    ``variants`` names entries of ``VARIANTS``, plus ``"best"``: the combination of the
+    switches measured faster than ``default`` (measured last, so list it after them).
+    """
+    unknown = [v for v in variants if v not in VARIANTS and v != "best"]
+    if unknown:
+        raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, 'best'])}")
+    probe = C.load(config_path, list(overrides))
+    device = torch.device("cuda") if torch.cuda.is_available() and not probe.run.cpu else torch.device("cpu")
+    peaks = {"fp32": matmul_peak(device)}
+    if any(v in ("bf16", "best") for v in variants):
+        peaks["bf16"] = matmul_peak(device, torch.bfloat16)
+    result = {
+        "config": str(config_path), "overrides": list(overrides), "device": _describe(device), "threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(), "torch": torch.__version__, "rounds": rounds, "warmup": warmup, "steps_per_round": steps_per_round,
+        "matmul_peak_flops": peaks, "rows": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="gan-speed-") as folder:
+        for variant in variants:
+            if variant == "best":
+                picked = _best(result["rows"])
+                VARIANTS["best"] = [o for name in picked for o in VARIANTS[name]]
+                result["best"] = picked
+            row = _variant(config_path, list(overrides), variant, rounds=rounds, warmup=warmup, steps=steps_per_round,
+                           folder=Path(folder), peaks=peaks, account=overheads and variant == "default")
+            result["rows"].append(row)
+    result["load_average_after"] = os.getloadavg()
+    return result
+
+
+def _best(rows: list[dict]) -> list[str]:
+    """The switches whose toolkit median beat default's by more than 1%, one per group."""
+    speed = {r["variant"]: r["ratio"]["median"] for r in rows if "ratio" in r}
+    base = speed.get("default")
+    if base is None:
+        raise ValueError("variant 'best' needs 'default' (and the switches to choose from) measured before it")
+    picked = []
+    for group in COMBINABLE:
+        faster = [(speed[v], v) for v in group if v in speed and speed[v] > 1.01 * base]
+        if faster:
+            picked.append(max(faster)[1])
+    return picked
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+# -- output ------------------------------------------------------------------------
+def table(result: dict) -> str:
+    """A markdown table of one ``measure`` result."""
+    lines = [
+        f"`{result['config']}`{' ' + ' '.join(result['overrides']) if result['overrides'] else ''} on {result['device']} "
+        f"({result['threads']} threads, load average before {result['load_average'][0]:.2f}); fp32 matmul peak "
+        f"{result['matmul_peak_flops']['fp32'] / 1e9:.0f} GFLOP/s"
+        + (f", bf16 {result['matmul_peak_flops']['bf16'] / 1e9:.0f} GFLOP/s" if "bf16" in result["matmul_peak_flops"] else "")
+        + f"; {result['rounds']} rounds x {result['steps_per_round']} steps after {result['warmup']} warm-up steps",
+        "",
+        "| variant | toolkit ex/s median [min, max] | reference ex/s median [min, max] | ratio median [min, max] | GFLOP/step toolkit / ref | toolkit GFLOP/s (% of peak) | reference GFLOP/s (% of peak) | peak MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        name = row["variant"] + (f" ({'+'.join(result.get('best', []))})" if row["variant"] == "best" else "")
+        if "skipped" in row:
+            lines.append(f"| {name} | skipped: {row['skipped']} | | | | | | |")
+            continue
+        t, r, q = row["toolkit"], row["reference"], row["ratio"]
+        f, fs, pf = row["flops_per_step"], row["flops_per_second"], row["peak_fraction"]
+        lines.append(
+            f"| {name} | {t['median']:.0f} [{t['min']:.0f}, {t['max']:.0f}] | {r['median']:.0f} [{r['min']:.0f}, {r['max']:.0f}] "
+            f"| {q['median']:.3f} [{q['min']:.3f}, {q['max']:.3f}] | {f['toolkit'] / 1e9:.3f} / {f['reference'] / 1e9:.3f} "
+            f"| {fs['toolkit'] / 1e9:.1f} ({100 * pf['toolkit']:.0f}%{'' if row['peak_used'] == 'fp32' else ' bf16'}) "
+            f"| {fs['reference'] / 1e9:.1f} ({100 * pf['reference']:.0f}%) | {max(row['peak_memory_mb'].values()):.0f} |"
+        )
+    for row in result["rows"]:
+        if "overheads" in row:
+            o = row["overheads"]
+            parts = [f"{k} {v['seconds'] * 1e3:.1f} ms every {v['every']} = {100 * v['share_of_step']:.2f}%" for k, v in o.items() if k != "total_share"]
+            lines += ["", f"Periodic work at the config's intervals ({row['variant']}): " + "; ".join(parts) + f"; total {100 * o['total_share']:.2f}% of step time."]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""``gan benchmark``: measure the toolkit. ``gan benchmark speed CONFIG`` times the training step.
+
+Sub-verbs live under one nested parser, so ``gan benchmark quality`` can join ``speed``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(verbs) -> None:
+    from .benchmark_speed import VARIANTS
+
+    bench = verbs.add_parser("benchmark", help="measure speed (and, later, quality)")
+    kinds = bench.add_subparsers(dest="benchmark", required=True)
+
+    p = kinds.add_parser("speed", help="time the adversarial loop against a plain PyTorch loop and the machine's matmul peak")
+    p.add_argument("config", help="YAML config of an adversarial run, e.g. configs/dcgan32.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. data.batch_size=128")
+    p.add_argument("--rounds", type=int, default=8, help="timed rounds, toolkit and reference alternating (default 8)")
+    p.add_argument("--steps", type=int, default=20, help="training steps per round (default 20)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps of each loop first (default 5)")
+    p.add_argument("--variants", nargs="+", default=["default", "quiet"], choices=[*VARIANTS, "best"], metavar="VARIANT",
+                   help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together; list it last)")
+    p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    p.set_defaults(func=speed)
+
+
+def speed(args) -> int:
+    from .benchmark_speed import measure, table
+    from .config import ConfigError
+
+    if args.rounds < 1 or args.steps < 1 or args.warmup < 0:
+        raise ConfigError(f"--rounds and --steps must be >= 1 and --warmup >= 0; got {args.rounds}, {args.steps}, {args.warmup}")
+    if args.config and not Path(args.config).is_file():
+        raise ConfigError(f"config file {args.config!r} not found")
+    result = measure(args.config, args.set, rounds=args.rounds, warmup=args.warmup, steps_per_round=args.steps, variants=tuple(args.variants))
+    print(table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+        print(f"wrote {args.json}")
+    return 0

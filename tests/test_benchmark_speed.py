@@ -1,0 +1,130 @@
+"""The speed benchmark at a tiny size: fields present and sane, FLOPs counted right, every switch trains."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+
+from gan import benchmark_speed as B
+from gan import config as C
+from gan.cli import main
+from gan.loops.adversarial import Adversarial
+from gan.loops.session import Clock, Session
+
+from .conftest import TINY_DIGITS
+
+FAST = {"rounds": 2, "warmup": 1, "steps_per_round": 2}
+
+
+def _positive_finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
+    path = write_config(TINY_DIGITS)
+    result = B.measure(path, **FAST, variants=("default",))
+    json.dumps(result)  # JSON-able as returned
+    assert _positive_finite(result["matmul_peak_flops"]["fp32"])
+    (row,) = result["rows"]
+    for loop in ("toolkit", "reference"):
+        assert all(_positive_finite(row[loop][k]) for k in ("median", "min", "max", "q1", "q3"))
+        assert _positive_finite(row["flops_per_step"][loop])
+        assert _positive_finite(row["flops_per_second"][loop])
+        assert _positive_finite(row["peak_fraction"][loop])
+        assert _positive_finite(row["peak_memory_mb"][loop])
+    assert _positive_finite(row["ratio"]["median"])
+    # the toolkit's generator update computes no gradients for the discriminator's weights
+    assert row["flops_per_step"]["toolkit"] < row["flops_per_step"]["reference"]
+    assert set(row["overheads"]) >= {"log", "samples", "checkpoint", "ema", "total_share"}
+    assert "| default |" in B.table(result)
+
+
+def test_linear_layer_flops_match_the_closed_form():
+    n, a, b = 7, 13, 5
+    layer = torch.nn.Linear(a, b)
+    x = torch.randn(n, a, requires_grad=True)
+    assert B.count_flops(lambda: layer(x)) == 2 * n * a * b
+    # backward: one product for the input's gradient, one for the weight's
+    assert B.count_flops(lambda: layer(x).sum().backward()) == 3 * 2 * n * a * b
+
+
+def test_conv_layer_flops_match_the_closed_form():
+    n, cin, cout, k, hw = 2, 3, 4, 3, 6
+    conv = torch.nn.Conv2d(cin, cout, k, padding=1, bias=False)
+    assert B.count_flops(lambda: conv(torch.zeros(n, cin, hw, hw))) == 2 * n * cout * hw * hw * cin * k * k
+
+
+SWITCHES = ["channels_last", "bf16", "foreach", "fused", "data_on_host", "quiet"]
+
+
+@pytest.mark.parametrize("variant", SWITCHES)
+def test_each_switch_takes_effect_and_trains_a_few_steps(write_config, variant):
+    path = write_config(TINY_DIGITS)
+    cfg = B._load(path, [], variant, path.parent / "runs")
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        seen = B.effective(loop)
+        before = [p.detach().clone() for p in loop.G_net.parameters()]
+        clock = Clock()
+        for _ in range(3):
+            loop.step(clock)
+        assert any(not torch.equal(a, b) for a, b in zip(before, loop.G_net.parameters())), "the generator did not move"
+        assert all(torch.isfinite(p).all() for p in loop.D_net.parameters())
+        out = loop.G(*loop.prior(2)) if variant != "bf16" else None
+    expect = {
+        "channels_last": lambda: seen["channels_last"] and out.is_contiguous(memory_format=torch.channels_last),
+        "bf16": lambda: seen["mixed_precision"] == "bf16",
+        "foreach": lambda: seen["optimizer"]["foreach"] is True,
+        "fused": lambda: seen["optimizer"]["fused"] is True,
+        "data_on_host": lambda: seen["data_device"] == "cpu",
+        "quiet": lambda: loop.ema is None and not (session.run.path / "checkpoints" / "latest").exists(),
+    }[variant]
+    assert expect(), seen
+
+
+def test_bf16_autocast_runs_the_networks_in_bf16(write_config):
+    path = write_config(TINY_DIGITS)
+    cfg = B._load(path, [], "bf16", path.parent / "runs")
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        seen = []
+        loop.G_net.body[0].register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+        with loop.acc.autocast():
+            loop.G(*loop.prior(2))  # accelerate hands back float32 outputs; the layers inside ran in bf16
+        assert seen == [torch.bfloat16]
+
+
+@pytest.mark.skipif(not os.environ.get("GAN_TEST_COMPILE"), reason="torch.compile takes about a minute on 2 CPU cores; GAN_TEST_COMPILE=1 runs it")
+def test_compile_switch_trains_or_says_why_not(write_config, capsys):
+    path = write_config(TINY_DIGITS)
+    result = B.measure(path, **FAST, variants=("compile",), overheads=False)
+    (row,) = result["rows"]
+    if "skipped" in row:
+        print(f"compile skipped: {row['skipped']}")
+        assert row["skipped"].split(":")[0]
+    else:
+        assert row["effective"]["compiled"] and _positive_finite(row["toolkit"]["median"])
+
+
+def test_cli_speed_writes_json_and_prints_the_table(write_config, tmp_path, capsys):
+    path = write_config(TINY_DIGITS)
+    out = tmp_path / "speed.json"
+    code = main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "quiet", "--json", str(out)])
+    assert code == 0
+    assert "| quiet |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["rows"][0]["variant"] == "quiet"
+
+
+def test_unknown_variant_is_refused_with_the_accepted_names(write_config):
+    with pytest.raises(ValueError, match="accepted: default"):
+        B.measure(write_config(TINY_DIGITS), variants=("turbo",))
+
+
+def test_reference_refuses_what_it_does_not_implement(write_config):
+    cfg = C.load(write_config(TINY_DIGITS), ["objective.r1=1.0"])
+    with pytest.raises(ValueError, match="R1"):
+        B.Reference(cfg, torch.zeros(32, 1, 8, 8), torch.device("cpu"))
