@@ -103,8 +103,9 @@ class Network(nn.Module):
         """Draw from the network.
 
         A network whose source is sampleable draws its own inputs (``n`` of them); a
-        network whose target is a distribution draws from it (a classifier samples labels).
-        Conditioned networks draw uniform labels when ``y`` is not given.
+        network whose target is a distribution draws from it (an image reader samples labels).
+        Conditioned networks draw uniform labels when ``y`` is not given. A seeded random
+        source makes the draws reproducible.
         """
         device = _device_of(self)
         if x is None:
@@ -112,14 +113,14 @@ class Network(nn.Module):
                 raise SpaceError(f"sample() needs n (the source {self.source} is sampled) or inputs x")
             if not self.source.sampleable:
                 raise SpaceError(f"{self.source} cannot be sampled; pass inputs x to sample from {self.target}")
-            x = self.source.sample(n, generator=generator, device=_gen_device(generator, device)).to(device)
+            x = self.source.sample(n, generator=generator, device=_draw_device(generator, device)).to(device)
         if self.condition is not None and y is None:
-            y = self.condition.sample(len(x), generator=generator, device=_gen_device(generator, device)).to(device)
+            y = self.condition.sample(len(x), generator=generator, device=_draw_device(generator, device)).to(device)
         out = self(x, y)
         if self.target.is_distribution:
-            # Categorical/Bernoulli.sample take no generator; draw by inversion to stay reproducible.
+            # Categorical/Bernoulli.sample take no random source; draw by inversion to stay reproducible.
             probs = self.target.distribution(out).probs
-            u = torch.rand(probs.shape[:1], generator=generator, device=_gen_device(generator, device)).to(device)
+            u = torch.rand(probs.shape[:1], generator=generator, device=_draw_device(generator, device)).to(device)
             if isinstance(self.target, Categorical):
                 cdf = probs.float().cumsum(-1)
                 return torch.searchsorted(cdf, u.unsqueeze(-1)).squeeze(-1).clamp_max(self.target.k - 1)
@@ -137,6 +138,6 @@ def _device_of(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _gen_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
-    """Draw where the generator lives (a CPU generator keeps results equal across devices)."""
-    return generator.device if generator is not None else device
+def _draw_device(rng: torch.Generator | None, device: torch.device) -> torch.device:
+    """Draw where the random source lives (a CPU one keeps results equal across devices)."""
+    return rng.device if rng is not None else device

@@ -121,7 +121,7 @@ class ConvNet(Network):
             outputs = tgt.size
             self.head = nn.ModuleDict({"out": conv(cin, outputs, (self.h0, self.w0), 1, 0)})
             if self.condition is not None:
-                self.head["projection"] = Projection(cin * self.h0 * self.w0, self.condition.k, spectral=sn)
+                self.head["projection"] = Projection(cin * self.h0 * self.w0, self.condition.k, spectral=sn, outputs=outputs)
         normal_init(self)
 
     def _features(self, x, y):

@@ -72,14 +72,18 @@ class Projection(nn.Module):
     """Projection conditioning (Miyato & Koyama 2018): add <embed(y), features> to the output.
 
     Where a network reduces to a distribution or a score, this is how the label enters.
+    With ``outputs > 1`` each output gets its own projection: one number added to every
+    logit of a categorical would leave its distribution unchanged.
     """
 
-    def __init__(self, features: int, classes: int, *, spectral: bool):
+    def __init__(self, features: int, classes: int, *, spectral: bool, outputs: int = 1):
         super().__init__()
-        self.embed = maybe_spectral(nn.Embedding(classes, features), spectral)
+        self.outputs = outputs
+        self.embed = maybe_spectral(nn.Embedding(classes, features * outputs), spectral)
 
-    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # h: [N, F]
-        return (self.embed(y) * h).sum(dim=1, keepdim=True)
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # h: [N, F] -> [N, outputs]
+        e = self.embed(y).view(h.shape[0], self.outputs, h.shape[1])
+        return (e * h.unsqueeze(1)).sum(dim=2)
 
 
 class Sequential(nn.Sequential):

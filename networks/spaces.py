@@ -130,7 +130,7 @@ class Point(_Vector):
 
 @dataclass(frozen=True)
 class Real(_Vector):
-    """Unbounded real outputs: scores (a Wasserstein critic writes real[1]), features, codes."""
+    """Unbounded real outputs: scores (a Wasserstein score is real[1]), features, codes."""
 
     kind = "real"
 
@@ -295,9 +295,10 @@ def parse(text: "str | Space") -> Space:
     """
     if isinstance(text, Space):
         return text
+    forms = f"accepted forms: {', '.join(ACCEPTED_FORMS)}"
     if not isinstance(text, str):
-        raise SpaceError(f"a space must be a string such as 'noise[64]', got {text!r}")
-    bad = SpaceError(f"cannot read space {text!r}; accepted forms: {', '.join(ACCEPTED_FORMS)}")
+        raise SpaceError(f"a space must be a string such as 'noise[64]', got {text!r}; {forms}")
+    bad = SpaceError(f"cannot read space {text!r}; {forms}")
     match = _PATTERN.match(text.lower())
     if not match:
         raise bad
@@ -317,7 +318,7 @@ def parse(text: "str | Space") -> Space:
                 return Image(c, h, w, low, high)
             return Image(c, h, w)
     except SpaceError as error:
-        raise SpaceError(f"cannot read space {text!r}: {error}") from None
+        raise SpaceError(f"cannot read space {text!r}: {error}; {forms}") from None
     except ValueError:
         raise bad from None
     raise bad
