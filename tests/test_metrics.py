@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import doctest
 import math
+import sys
 
+import numpy as np
 import pytest
 import torch
 
+import gan.metrics
 from gan.metrics import MIXTURES, MetricUnavailable, frechet_distance, inception_features, kernel_distance, label_coverage, mode_metrics
 
 CEILING = 1 - math.exp(-4.5)  # P(r < 3 sigma) for a 2-D Gaussian: 98.9%
 
 
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_docstring_examples_hold():
+    assert doctest.testmod(gan.metrics).failed == 0
+
+
+# -- toy mixtures ---------------------------------------------------------------------
+def test_mixtures_have_the_pacgan_means_and_deviations():
+    ring, grid = MIXTURES["ring"], MIXTURES["grid"]
+    assert ring.means.shape == (8, 2) and ring.std == 0.01
+    assert torch.allclose(ring.means.norm(dim=1), torch.ones(8))
+    assert grid.means.shape == (25, 2) and grid.std == 0.05
+    assert sorted(set(grid.means[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+
+
 @pytest.mark.parametrize("name, k", [("ring", 8), ("grid", 25)])
 def test_samples_of_the_true_mixture_score_every_mode_at_the_ceiling(name, k):
     mix = MIXTURES[name]
-    scores = mode_metrics(mix.sample(2500, torch.Generator().manual_seed(0)), mix)
+    scores = mode_metrics(mix.sample(2500, seeded(0)), mix)
     assert scores["modes"] == k == scores["total_modes"]
     assert abs(scores["high_quality"] - CEILING) < 0.01
     assert scores["reverse_kl"] < 0.02
@@ -24,9 +45,10 @@ def test_samples_of_the_true_mixture_score_every_mode_at_the_ceiling(name, k):
 @pytest.mark.parametrize("name, k", [("ring", 8), ("grid", 25)])
 def test_samples_of_one_mode_score_one_mode_and_log_k_reverse_kl(name, k):
     mix = MIXTURES[name]
-    one = mix.means[3] + mix.std * torch.randn(2500, 2, generator=torch.Generator().manual_seed(1))
+    one = mix.means[3] + mix.std * torch.randn(2500, 2, generator=seeded(1))
     scores = mode_metrics(one, mix)
     assert scores["modes"] == 1
+    assert abs(scores["high_quality"] - CEILING) < 0.01
     assert scores["reverse_kl"] == pytest.approx(math.log(k), rel=1e-9)
 
 
@@ -35,11 +57,25 @@ def test_samples_far_from_every_mode_are_not_high_quality():
     assert scores["modes"] == 0 and scores["high_quality"] == 0.0 and math.isinf(scores["reverse_kl"])
 
 
+def test_samples_just_outside_three_deviations_do_not_capture_a_mode():
+    mix = MIXTURES["grid"]
+    inside, outside = mix.means[:1] + torch.tensor([[2.9 * mix.std, 0.0]]), mix.means[1:2] + torch.tensor([[0.0, 3.1 * mix.std]])
+    scores = mode_metrics(torch.cat([inside, outside]), mix)
+    assert scores["modes"] == 1 and scores["high_quality"] == 0.5
+
+
+def test_diverged_samples_count_as_low_quality_and_points_of_the_wrong_width_are_refused():
+    scores = mode_metrics(torch.tensor([[float("nan"), 0.0], [1.0, 0.0]]), MIXTURES["ring"])
+    assert scores["modes"] == 1 and scores["high_quality"] == 0.5
+    with pytest.raises(ValueError, match=r"\[N, 2\]"):
+        mode_metrics(torch.zeros(10, 3), MIXTURES["ring"])
+
+
+# -- Frechet distance ---------------------------------------------------------------------
 def test_frechet_distance_of_a_set_to_itself_is_zero_and_a_shift_adds_its_square():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(20000, 4, generator=g)
-    y = torch.randn(20000, 4, generator=g)
-    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    g = seeded(0)
+    x, y = torch.randn(20000, 4, generator=g), torch.randn(20000, 4, generator=g)
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
     shift = torch.tensor([1.0, -2.0, 0.5, 0.0])
     expected = float((shift**2).sum())  # equal covariances: only ||mu_a - mu_b||^2 remains
     assert frechet_distance(x, y + shift) == pytest.approx(expected, abs=0.05)
@@ -47,34 +83,120 @@ def test_frechet_distance_of_a_set_to_itself_is_zero_and_a_shift_adds_its_square
 
 
 def test_frechet_distance_of_diagonal_gaussians_matches_the_closed_form():
-    g = torch.Generator().manual_seed(2)
+    g = seeded(2)
     sa, sb = torch.tensor([1.0, 2.0, 0.5]), torch.tensor([2.0, 1.0, 0.5])
     a, b = torch.randn(40000, 3, generator=g) * sa, torch.randn(40000, 3, generator=g) * sb
-    assert frechet_distance(a, b) == pytest.approx(float(((sa - sb) ** 2).sum()), abs=0.05)
+    assert frechet_distance(a, b) == pytest.approx(float(((sa - sb) ** 2).sum()), abs=0.05)  # sum (sigma_a - sigma_b)^2
 
 
+@pytest.mark.parametrize("rows", [200, 5], ids=["full_rank", "fewer_samples_than_features"])
+def test_frechet_distance_agrees_with_the_reference_sqrtm_formula(rows):
+    from scipy import linalg
+
+    g = seeded(4)
+    a = torch.randn(rows, 6, generator=g) @ torch.randn(6, 6, generator=g)
+    b = torch.randn(rows, 6, generator=g) @ torch.randn(6, 6, generator=g) + 0.3
+    ca, cb = np.cov(a.double().numpy(), rowvar=False), np.cov(b.double().numpy(), rowvar=False)
+    root = linalg.sqrtm(ca @ cb).real  # the reference computation (Heusel et al.'s code)
+    reference = ((a.double().mean(0) - b.double().mean(0)) ** 2).sum().item() + np.trace(ca + cb - 2 * root)
+    assert frechet_distance(a, b) == pytest.approx(reference, rel=1e-6, abs=1e-6)
+
+
+def test_feature_distances_refuse_mismatched_widths_and_diverged_features():
+    a = torch.randn(10, 4)
+    for metric in (frechet_distance, kernel_distance):
+        with pytest.raises(ValueError, match=r"widths differ: \[10, 4\] vs \[10, 5\]"):
+            metric(a, torch.randn(10, 5))
+        with pytest.raises(ValueError, match="1 of 10 rows with NaN"):
+            metric(a, torch.cat([torch.randn(9, 4), torch.full((1, 4), float("nan"))]))
+
+
+# -- kernel distance ------------------------------------------------------------------
 def test_kernel_distance_is_near_zero_for_one_distribution_and_grows_with_a_shift():
-    g = torch.Generator().manual_seed(3)
-    a, b = torch.randn(2000, 8, generator=g), torch.randn(2000, 8, generator=g)
-    same, _ = kernel_distance(a, b, subsets=20, subset_size=500, generator=g)
-    near, _ = kernel_distance(a, b + 0.5, subsets=20, subset_size=500, generator=g)
-    far, _ = kernel_distance(a, b + 1.0, subsets=20, subset_size=500, generator=g)
-    assert abs(same) < 0.01 and 0.01 < near < far
+    g = seeded(3)
+    a, b = torch.randn(1000, 8, generator=g), torch.randn(1000, 8, generator=g)
+    same, _ = kernel_distance(a, b, subsets=10, subset_size=300, generator=g)
+    near, _ = kernel_distance(a, b + 0.5, subsets=10, subset_size=300, generator=g)
+    far, _ = kernel_distance(a, b + 1.0, subsets=10, subset_size=300, generator=g)
+    assert abs(same) < 0.01 and 0.05 < near < far
 
 
+def test_kernel_distance_is_the_unbiased_mmd_with_the_cubic_kernel_by_hand():
+    x, y = torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([[2.0, 2.0], [3.0, 3.0]])  # (u, u).(v, v) / 2 + 1 = uv + 1
+    within_x, within_y = 1.0, (2 * 3 + 1) ** 3  # the off-diagonal pairs only
+    across = (1 + 1 + 3**3 + 4**3) / 4  # all four pairs
+    mean, std = kernel_distance(x, y, subsets=1)
+    assert mean == pytest.approx(within_x + within_y - 2 * across) and std == 0.0
+
+
+def test_kernel_distance_is_repeatable_and_leaves_the_global_rng_alone():
+    a, b = torch.randn(300, 4, generator=seeded(5)), torch.randn(300, 4, generator=seeded(6))
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    first, second = kernel_distance(a, b, subsets=3, subset_size=100), kernel_distance(a, b, subsets=3, subset_size=100)
+    assert first == second and torch.equal(torch.get_rng_state(), before)
+
+
+# -- label coverage -------------------------------------------------------------------
 def test_label_coverage_counts_classes_and_measures_imbalance():
     uniform = label_coverage(torch.arange(1000) % 10, 10)
     assert uniform["classes_found"] == 10 and uniform["label_kl"] == pytest.approx(0.0, abs=1e-9)
     single = label_coverage(torch.full((1000,), 4), 10)
-    assert single["classes_found"] == 1 and single["label_kl"] == pytest.approx(math.log(10), rel=1e-3)
+    assert single["classes_found"] == 1 and single["label_kl"] == pytest.approx(math.log(10), rel=1e-4)
     reference = torch.tensor([0] * 90 + [1] * 10)
     assert label_coverage(reference, 2, reference)["label_kl"] == pytest.approx(0.0, abs=1e-9)
+    assert label_coverage(torch.tensor([0, 1]), 2, reference)["label_kl"] == pytest.approx(0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1), rel=1e-4)
 
 
+def test_label_coverage_refuses_labels_outside_the_classes():
+    with pytest.raises(ValueError, match=r"0\.\.9, got labels in 0\.\.10"):
+        label_coverage(torch.tensor([0, 10]), 10)
+
+
+# -- Inception features ---------------------------------------------------------------
 def test_inception_features_fail_with_an_actionable_message_or_work():
     try:
         feats = inception_features(torch.rand(2, 3, 32, 32))
     except MetricUnavailable as error:
-        assert "fid_classifier" in str(error)
+        assert "Inception-v3 weights could not be loaded" in str(error) and "fid_classifier" in str(error)
     else:
         assert feats.shape == (2, 2048)
+
+
+def test_inception_features_without_torch_fidelity_say_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # None in sys.modules makes the import fail
+    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
+    with pytest.raises(MetricUnavailable) as caught:
+        inception_features(torch.rand(2, 1, 28, 28))
+    message = str(caught.value)
+    assert "Inception-v3 weights could not be loaded" in message
+    assert "pip install torch-fidelity" in message and "--metric fid_classifier" in message
+
+
+def test_inception_features_offline_with_torch_fidelity_raise_metric_unavailable(monkeypatch):
+    extractor = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(extractor, "load_state_dict_from_url", offline)
+    with pytest.raises(MetricUnavailable, match="no network and no cached copy"):
+        inception_features(torch.rand(2, 3, 32, 32))
+
+
+def test_inception_features_batch_grey_and_colour_images_in_order(monkeypatch):
+    extractor = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    # random weights: this checks our wrapping (uint8, channels, batching), not Inception itself
+    monkeypatch.setattr(extractor, "load_state_dict_from_url", lambda *args, **kwargs: None)
+    monkeypatch.setattr(extractor.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+
+    def features(images, **kwargs):
+        torch.manual_seed(0)  # the same random weights in every call
+        return inception_features(images, **kwargs)
+
+    grey = torch.rand(2, 1, 16, 16, generator=seeded(7))
+    one_batch, two_batches = features(grey), features(grey, batch=1)
+    assert one_batch.shape == (2, 2048) and one_batch.dtype == torch.float64
+    torch.testing.assert_close(one_batch, two_batches, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(one_batch, features(grey.expand(-1, 3, -1, -1)))
+    assert not torch.allclose(one_batch[0], one_batch[1])
