@@ -93,9 +93,12 @@ class Adversarial:
                 norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
             # Under fp16 the grad scaler skips overflowing steps itself; the guard then watches the loss only.
             watched = torch.zeros_like(norm) if self.cfg.run.mixed_precision == "fp16" else norm
+            # accelerate's optimizer wrapper probes for an optional package (importlib) in step() and reads
+            # a signature in zero_grad() on every call; without a grad scaler it adds nothing else here.
+            raw = opt.optimizer if opt.scaler is None else opt
             if self.session.finite(role, loss, watched):
-                opt.step()
-        opt.zero_grad(set_to_none=True)
+                raw.step()
+            opt.optimizer.zero_grad(set_to_none=True)  # the wrapper, too, zeroes only once gradients are synced
         return norm
 
     def iteration(self, log: bool) -> dict:
