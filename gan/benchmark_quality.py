@@ -8,6 +8,7 @@ Table 1), so a reader can compare.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -47,6 +48,8 @@ def summarise(rows: list[dict], key: str) -> str:
     values = [r[key] for r in rows if r.get(key) is not None]
     if not values:
         return "-"
+    if not all(map(math.isfinite, values)):  # e.g. reverse KL with no high-quality sample at all
+        return f"inf on {sum(not math.isfinite(v) for v in values)} of {len(values)} seeds"
     mean = statistics.fmean(values)
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
     scale = 100.0 if key == "high_quality" else 1.0
@@ -95,16 +98,17 @@ def write_section(path: Path, heading: str, body: str) -> None:
     path.write_text(text)
 
 
-def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/benchmark"), which=("ring", "grid", "digits")) -> dict:
+def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/benchmark"), which=("ring", "grid", "digits"), overrides: list[str] = ()) -> dict:
+    """Train and score; ``overrides`` (``run.steps=20``) apply to every GAN run, e.g. for a smoke test."""
     results: dict = {}
     for name in ("ring", "grid"):
         if name in which:
-            results[name] = [train_and_score(ROOT / "configs" / f"{name}.yaml", s, output) for s in range(toy_seeds)]
+            results[name] = [train_and_score(ROOT / "configs" / f"{name}.yaml", s, output, list(overrides)) for s in range(toy_seeds)]
             print(toy_table(name, results[name]), flush=True)
     if "digits" in which:
         cfg = C.load(ROOT / "configs" / "digits_classifier.yaml", [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"])
         classifier = get("likelihood")(cfg, overwrite=True)
-        results["digits"] = [train_and_score(ROOT / "configs" / "digits.yaml", s, output, classifier=str(classifier)) for s in range(digits_seeds)]
+        results["digits"] = [train_and_score(ROOT / "configs" / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
         print(digits_table(results["digits"]), flush=True)
     return results
 

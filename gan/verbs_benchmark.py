@@ -12,7 +12,7 @@ from pathlib import Path
 def add_parser(verbs) -> None:
     from .benchmark_speed import VARIANTS
 
-    bench = verbs.add_parser("benchmark", help="measure speed (and, later, quality)")
+    bench = verbs.add_parser("benchmark", help="measure speed or quality")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
 
     p = kinds.add_parser("speed", help="time the adversarial loop against a plain PyTorch loop and the machine's matmul peak")
@@ -25,6 +25,15 @@ def add_parser(verbs) -> None:
                    help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together; list it last)")
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     p.set_defaults(func=speed)
+
+    p = kinds.add_parser("quality", help="train ring, grid and the bundled digits over seeds; score them beside published tables")
+    p.add_argument("--only", action="append", choices=["ring", "grid", "digits"], help="run only these (repeatable)")
+    p.add_argument("--toy-seeds", type=int, default=5, help="seeds for ring and grid (default 5)")
+    p.add_argument("--digits-seeds", type=int, default=3, help="seeds for the digits GAN (default 3)")
+    p.add_argument("--output", default="runs/benchmark", help="where the runs go")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override every GAN run's config, e.g. run.steps=100")
+    p.add_argument("--markdown", metavar="FILE", help="replace the '## Quality' section of FILE (e.g. BENCHMARKS.md)")
+    p.set_defaults(func=quality)
 
 
 def speed(args) -> int:
@@ -40,4 +49,19 @@ def speed(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
         print(f"wrote {args.json}")
+    return 0
+
+
+def quality(args) -> int:
+    import sys
+
+    from . import benchmark_quality as B
+    from .config import ConfigError
+
+    if args.toy_seeds < 1 or args.digits_seeds < 1:
+        raise ConfigError(f"--toy-seeds and --digits-seeds must be >= 1; got {args.toy_seeds}, {args.digits_seeds}")
+    results = B.run(toy_seeds=args.toy_seeds, digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")), overrides=args.set)
+    if args.markdown:
+        B.write_section(Path(args.markdown), "Quality", B.markdown(results, "gan " + " ".join(sys.argv[1:])))
+        print(f"wrote the Quality section of {args.markdown}")
     return 0
