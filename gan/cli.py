@@ -7,6 +7,7 @@ Each verb is a thin layer over a library function; a user's mistake ends in one 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def cmd_train(args) -> int:
         path = get(cfg.loop)(cfg, resume=bool(args.resume), overwrite=overwrite)
     except Stopped:
         return 0
-    print(f"done: {path}  (tensorboard --logdir {path / 'logs'})")
+    if int(os.environ.get("RANK", "0")) == 0:  # under a launcher, one line, not one per process
+        print(f"done: {path}  (tensorboard --logdir {path / 'logs'})")
     return 0
 
 
