@@ -84,6 +84,8 @@ class Session:
             raise RunError(f"--resume {self.run.path}: no such run folder")
         if not resume and self.run.path.exists() and any(self.run.path.iterdir()) and not overwrite:
             self.run.prepare({}, overwrite=False)  # raises the message that says what to do
+        # Every process looks before any creates the folder, or a slow one would find it and refuse.
+        self.accelerator.wait_for_everyone()
         self.writer = None
         self.stop_signal: int | None = None
         self._old_handlers = {}
