@@ -61,7 +61,6 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     toy = cfg.data.name in ("ring", "grid")
     wanted = list(metrics or (TOY if toy else IMAGE[:3]))
     result: dict = {}
-    device = next(net.parameters()).device
 
     if toy:
         if set(wanted) - set(TOY):

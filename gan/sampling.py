@@ -33,7 +33,7 @@ def draw(net: Network, n: int, *, seed: int = 0, labels: torch.Tensor | None = N
     """n samples from a network whose source is sampleable; the same seed gives the same samples."""
     if not net.source.sampleable:
         raise RunError(f"this network reads {net.source}, which cannot be sampled; use gan classify to feed it inputs")
-    return net.sample(n, y=labels, generator=torch.Generator().manual_seed(seed))
+    return net.sample(n, y=labels, rng=torch.Generator().manual_seed(seed))
 
 
 def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: str | None = None, ema: bool = True) -> Path:
@@ -102,7 +102,7 @@ def classify(run, network: str, files: list[str], *, top: int = 3, samples: int 
     with torch.no_grad():
         dist = net.distribution(x)
         rng = torch.Generator().manual_seed(seed)
-        drawn = [net.sample(x=x, generator=rng) for _ in range(samples)]
+        drawn = [net.sample(x=x, rng=rng) for _ in range(samples)]
     rows = []
     for i, name in enumerate(files):
         row: dict = {"file": name}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .spaces import Categorical, Image, Space, SpaceError, output_shape, parse
+from .spaces import Categorical, Image, RandomSource, Space, SpaceError, drawing, output_shape, parse
 
 
 class Network(nn.Module):
@@ -98,7 +98,7 @@ class Network(nn.Module):
         *,
         x: torch.Tensor | None = None,
         y: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        rng: RandomSource | None = None,
     ) -> torch.Tensor:
         """Draw from the network.
 
@@ -113,19 +113,29 @@ class Network(nn.Module):
                 raise SpaceError(f"sample() needs n (the source {self.source} is sampled) or inputs x")
             if not self.source.sampleable:
                 raise SpaceError(f"{self.source} cannot be sampled; pass inputs x to sample from {self.target}")
-            x = self.source.sample(n, generator=generator, device=_draw_device(generator, device)).to(device)
+            x = self.source.sample(n, rng=rng, device=_draw_device(rng, device)).to(device)
         if self.condition is not None and y is None:
-            y = self.condition.sample(len(x), generator=generator, device=_draw_device(generator, device)).to(device)
+            y = self.condition.sample(len(x), rng=rng, device=_draw_device(rng, device)).to(device)
         out = self(x, y)
         if self.target.is_distribution:
             # Categorical/Bernoulli.sample take no random source; draw by inversion to stay reproducible.
             probs = self.target.distribution(out).probs
-            u = torch.rand(probs.shape[:1], generator=generator, device=_draw_device(generator, device)).to(device)
+            with drawing(rng):
+                u = torch.rand(probs.shape[:1], device=_draw_device(rng, device)).to(device)
             if isinstance(self.target, Categorical):
                 cdf = probs.float().cumsum(-1)
                 return torch.searchsorted(cdf, u.unsqueeze(-1)).squeeze(-1).clamp_max(self.target.k - 1)
             return (u < probs).float()
         return out
+
+    def _need_one_image_side(self) -> bool:
+        """For convolutional families: refuse pairs without exactly one image side; True when drawing images."""
+        src, tgt = self.source, self.target
+        if src.is_image and tgt.is_image:
+            raise SpaceError(f"{self.family}: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")
+        if not src.is_image and not tgt.is_image:
+            raise SpaceError(f"{self.family}: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps")
+        return tgt.is_image
 
     def extra_repr(self) -> str:
         cond = f", condition={self.condition}" if self.condition is not None else ""
@@ -138,6 +148,6 @@ def _device_of(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _draw_device(rng: torch.Generator | None, device: torch.device) -> torch.device:
+def _draw_device(rng: RandomSource | None, device: torch.device) -> torch.device:
     """Draw where the random source lives (a CPU one keeps results equal across devices)."""
     return rng.device if rng is not None else device

@@ -22,7 +22,6 @@ from torch import nn
 from .base import Network
 from .registry import register
 from .layers import ACTIVATIONS, NORMS, choose, ConditionalNorm, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
-from .spaces import SpaceError
 
 
 def halvings(height: int, width: int) -> tuple[int, int, int]:
@@ -68,10 +67,7 @@ class ConvNet(Network):
         choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
         choose(activation or "relu", ACTIVATIONS, "activation")
         src, tgt = self.source, self.target
-        if src.is_image and tgt.is_image:
-            raise SpaceError(f"conv: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")
-        if not src.is_image and not tgt.is_image:
-            raise SpaceError(f"conv: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps")
+        self._need_one_image_side()
         if width < 1 or depth < 1:
             raise ValueError(f"conv: width and depth must be >= 1, got width={width}, depth={depth}")
         self.draws = tgt.is_image  # vector -> image

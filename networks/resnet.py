@@ -29,7 +29,6 @@ from .base import Network
 from .conv import halvings
 from .layers import ACTIVATIONS, NORMS, ConditionalNorm, Projection, Sequential, choose, make_activation, maybe_spectral, norm_layer
 from .registry import register
-from .spaces import SpaceError
 
 
 def _activation(name: str) -> nn.Module:
@@ -140,10 +139,7 @@ class ResNet(Network):
         choose(norm or "none", NORMS, "norm")  # refuse a bad name now, even if no layer would use it
         choose(activation, ACTIVATIONS, "activation")
         src, tgt = self.source, self.target
-        if src.is_image and tgt.is_image:
-            raise SpaceError(f"resnet: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")
-        if not src.is_image and not tgt.is_image:
-            raise SpaceError(f"resnet: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps")
+        self._need_one_image_side()
         if width < 1 or max_width < 1 or depth < 1:
             raise ValueError(f"resnet: width, max_width and depth must be >= 1, got width={width}, max_width={max_width}, depth={depth}")
         self.draws = tgt.is_image  # vector -> image

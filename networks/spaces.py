@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator, Protocol
 
 import torch
 from torch import distributions as D
@@ -36,6 +38,35 @@ ACCEPTED_FORMS = (
     "bernoulli",
     "categorical[K]",
 )
+
+
+class RandomSource(Protocol):
+    """A seeded random-number state, such as ``torch.manual_seed``-able RNG objects made with
+    ``torch.random`` (anything with ``device``, ``get_state`` and ``set_state``)."""
+
+    device: torch.device
+
+    def get_state(self) -> torch.Tensor: ...
+
+    def set_state(self, state: torch.Tensor): ...
+
+
+@contextmanager
+def drawing(rng: "RandomSource | None") -> Iterator[None]:
+    """Make torch's default random functions draw from ``rng`` (and advance it); no-op for None.
+
+    Draws equal those of passing the RNG object to torch.randn & co., so seeded samples
+    are reproducible; the process-wide random state is left as it was.
+    """
+    if rng is None:
+        yield
+        return
+    cuda = rng.device.type == "cuda"
+    with torch.random.fork_rng(devices=[rng.device] if cuda else []):
+        set_state, get_state = (torch.cuda.set_rng_state, torch.cuda.get_rng_state) if cuda else (torch.set_rng_state, torch.get_rng_state)
+        set_state(rng.get_state(), *([rng.device] if cuda else []))
+        yield
+        rng.set_state(get_state(*([rng.device] if cuda else [])))
 
 
 class SpaceError(ValueError):
@@ -75,7 +106,7 @@ class Space:
     def is_image(self) -> bool:
         return False
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    def sample(self, n: int, *, rng: RandomSource | None = None, device=None) -> torch.Tensor:
         raise SpaceError(f"{self} has no prior to sample from; sampleable spaces: noise, categorical, bernoulli")
 
     def check(self, x: torch.Tensor, what: str = "input") -> None:
@@ -117,8 +148,9 @@ class Noise(_Vector):
     def sampleable(self):
         return True
 
-    def sample(self, n, *, generator=None, device=None):
-        return torch.randn(n, self.dim, generator=generator, device=device)
+    def sample(self, n, *, rng=None, device=None):
+        with drawing(rng):
+            return torch.randn(n, self.dim, device=device)
 
 
 @dataclass(frozen=True)
@@ -202,8 +234,9 @@ class Bernoulli(Space):
     def is_distribution(self):
         return True
 
-    def sample(self, n, *, generator=None, device=None):
-        return torch.randint(0, 2, (n,), generator=generator, device=device).float()
+    def sample(self, n, *, rng=None, device=None):
+        with drawing(rng):
+            return torch.randint(0, 2, (n,), device=device).float()
 
     def distribution(self, logits: torch.Tensor) -> D.Bernoulli:
         return D.Bernoulli(logits=logits)
@@ -248,8 +281,9 @@ class Categorical(Space):
     def is_distribution(self):
         return True
 
-    def sample(self, n, *, generator=None, device=None):
-        return torch.randint(0, self.k, (n,), generator=generator, device=device)
+    def sample(self, n, *, rng=None, device=None):
+        with drawing(rng):
+            return torch.randint(0, self.k, (n,), device=device)
 
     def distribution(self, logits: torch.Tensor) -> D.Categorical:
         return D.Categorical(logits=logits)

@@ -58,7 +58,7 @@ def test_sampled_labels_follow_the_predicted_probabilities():
     with torch.no_grad():
         p = net.distribution(x[:1]).probs[0].double()
     p = p / p.sum()
-    labels = net.sample(x=x, generator=torch.Generator().manual_seed(3))
+    labels = net.sample(x=x, rng=torch.Generator().manual_seed(3))
     counts = torch.bincount(labels, minlength=10).double()
     assert chisquare(counts.numpy(), (p * 20000).numpy()).pvalue > 0.001
     skewed = torch.roll(p, 1)  # the same frequencies, wrong labels: must be rejected

@@ -90,15 +90,15 @@ def test_sampleable_spaces_draw_batches_of_their_shape(text, shape, dtype):
 
 
 def test_label_spaces_draw_every_label_and_nothing_else():
-    labels = Categorical(3).sample(3000, generator=torch.Generator().manual_seed(0))
+    labels = Categorical(3).sample(3000, rng=torch.Generator().manual_seed(0))
     assert set(labels.tolist()) == {0, 1, 2}
     assert set(Bernoulli().sample(1000).tolist()) == {0.0, 1.0}
 
 
 def test_seeded_space_samples_are_reproducible():
-    a = Noise(4).sample(3, generator=torch.Generator().manual_seed(1))
-    b = Noise(4).sample(3, generator=torch.Generator().manual_seed(1))
-    c = Noise(4).sample(3, generator=torch.Generator().manual_seed(2))
+    a = Noise(4).sample(3, rng=torch.Generator().manual_seed(1))
+    b = Noise(4).sample(3, rng=torch.Generator().manual_seed(1))
+    c = Noise(4).sample(3, rng=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)
     assert not torch.equal(a, c)
 
@@ -164,3 +164,12 @@ def test_check_refuses_a_batch_of_another_space_naming_it(text, bad, expected):
     with pytest.raises(SpaceError) as caught:
         parse(text).check(bad)
     assert text in str(caught.value) and expected in str(caught.value)
+
+
+def test_a_seeded_draw_advances_its_own_state_and_leaves_the_process_state_alone():
+    before = torch.get_rng_state()
+    rng = torch.Generator().manual_seed(4)
+    a, b = Noise(3).sample(2, rng=rng), Noise(3).sample(2, rng=rng)
+    assert not torch.equal(a, b), "the random source advances between draws"
+    torch.testing.assert_close(torch.cat([a, b]), torch.randn(4, 3, generator=torch.Generator().manual_seed(4)))
+    assert torch.equal(torch.get_rng_state(), before)

@@ -18,7 +18,7 @@ from ..config import Config, Optimizer
 from ..ema import EMA
 from ..objectives import discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
-from .session import Clock, Session, Stopped, make_optimizer
+from .session import Clock, Session, make_optimizer
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
@@ -63,7 +63,7 @@ class Adversarial:
 
         self.batches = datasets.batches(cfg.data, source, seed=run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         fixed = torch.Generator().manual_seed(run.seed)
-        self.fixed_z = G.source.sample(run.sample_count, generator=fixed).to(acc.device)
+        self.fixed_z = G.source.sample(run.sample_count, rng=fixed).to(acc.device)
         self.fixed_y = torch.arange(run.sample_count, device=acc.device) % self.classes if G.condition is not None else None
         self.d_updates = 0
         if resume:
@@ -178,33 +178,15 @@ class Adversarial:
         ``run`` calls this until ``run.steps``; the speed benchmark calls it too, so it times what training runs.
         """
         s, run = self.session, self.cfg.run
-        per_step = self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum
-        log = (s.step + 1) % run.log_every == 0 or s.step + 1 == run.steps
-        stats = self.iteration(log)
-        s.step += 1
-        clock.tick(per_step)
-        if bar is not None:
-            bar.update(1)
-        if log:
-            stats["speed/examples_per_second"] = clock.rate()
-            stats["guard/skipped_updates"] = s.skipped
-            s.log(stats)
-            if bar is not None:
-                bar.set_postfix({k.split("/")[0][0].upper() + "_" + k.split("/")[1][:6]: f"{v:.3g}" for k, v in stats.items() if "loss" in k or "on_" in k})
-        if s.step % run.sample_every == 0 or s.step == run.steps:
+        stats = self.iteration(s.log_due())
+        s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum, clock, bar)
+        if s.due(run.sample_every):
             self.samples()
         # toy mixtures are scored at every grid unless the config says otherwise: it is cheap
         every = self.cfg.metrics.get("every") or (run.sample_every if self.cfg.data.name in ("ring", "grid") else None)
-        if every and (s.step % every == 0 or s.step == run.steps):
+        if every and s.due(every):
             self.measure()
-        stopping = s.stop_signal is not None
-        if s.step % run.checkpoint_every == 0 or s.step == run.steps or stopping:
-            self.checkpoint()
-        if stopping:
-            if bar is not None:
-                bar.close()
-            self.acc.print(f"\nstopped by signal {s.stop_signal} at step {s.step}; checkpoint {s.last_checkpoint}; resume with: gan train --resume {s.run.path}")
-            raise Stopped(s.run.path)
+        s.save_or_stop(self.checkpoint, bar)
 
     def checkpoint(self) -> None:
         s = self.session
@@ -231,7 +213,7 @@ class Adversarial:
             images = self.data_space.to_unit(net(self.fixed_z, self.fixed_y).float())
             s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", images)
         else:
-            points = net.sample(2500, generator=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
+            points = net.sample(2500, rng=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
             s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", scatter(points)[None])
         net.train(was_training)
 

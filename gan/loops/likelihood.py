@@ -19,7 +19,7 @@ from networks import Bernoulli, Categorical
 from .. import data as datasets
 from ..config import Config, Optimizer
 from ..roles import RoleError, check_role, check_roles_named
-from .session import Clock, Session, Stopped, make_optimizer
+from .session import Clock, Session, make_optimizer
 
 # Classifiers learn faster with Adam's usual betas than with the GAN setting beta1 = 0.5.
 DEFAULT_OPTIMIZER = Optimizer(name="adam", lr=1e-3, betas=(0.9, 0.999))
@@ -130,24 +130,11 @@ class Likelihood:
         bar = tqdm(total=run.steps, initial=s.step, disable=not (s.is_main and run.progress), dynamic_ncols=True, desc=s.run.path.name)
         clock = Clock()
         while s.step < run.steps:
-            log = (s.step + 1) % run.log_every == 0 or s.step + 1 == run.steps
-            stats = self.iteration(log)
-            s.step += 1
-            clock.tick(self.cfg.data.batch_size * self.acc.num_processes * run.grad_accum)
-            bar.update(1)
-            if log:
-                stats["speed/examples_per_second"] = clock.rate()
-                s.log(stats)
-                bar.set_postfix({"loss": f"{stats['classifier/loss']:.3g}", "acc": f"{stats['classifier/accuracy']:.3f}"})
-            if s.step % run.sample_every == 0 or s.step == run.steps:
+            stats = self.iteration(s.log_due())
+            s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * run.grad_accum, clock, bar)
+            if s.due(run.sample_every):
                 self.held_out_scores()
-            stopping = s.stop_signal is not None
-            if s.step % run.checkpoint_every == 0 or s.step == run.steps or stopping:
-                self.checkpoint()
-            if stopping:
-                bar.close()
-                self.acc.print(f"\nstopped by signal {s.stop_signal} at step {s.step}; resume with: gan train --resume {s.run.path}")
-                raise Stopped(s.run.path)
+            s.save_or_stop(self.checkpoint, bar)
         bar.close()
         if s.is_main:
             (s.run.path / "metrics.json").write_text(json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))

@@ -29,7 +29,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
         net = net.to(session.device).eval()
         n = cfg.run.sample_count
         y = torch.arange(n, device=session.device) % net.condition.k if net.condition is not None else None
-        x = net.sample(n, y=y, generator=torch.Generator().manual_seed(cfg.run.seed)).float().cpu()
+        x = net.sample(n, y=y, rng=torch.Generator().manual_seed(cfg.run.seed)).float().cpu()
         if session.is_main:
             np.savez(session.run.path / "samples.npz", samples=x.numpy())
             if isinstance(net.target, Image):

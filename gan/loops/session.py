@@ -203,6 +203,39 @@ class Session:
             for buffer in module.buffers():
                 dist.broadcast(buffer.data, src=0)
 
+    # -- the rhythm of a run, shared by the loops -------------------------------------
+    def log_due(self) -> bool:
+        """Whether the step about to run is a logging step (the only steps that read values back)."""
+        return (self.step + 1) % self.cfg.run.log_every == 0 or self.step + 1 == self.cfg.run.steps
+
+    def due(self, every: int) -> bool:
+        """Whether a periodic job falls on the step just finished; every job also runs after the last step."""
+        return self.step % every == 0 or self.step == self.cfg.run.steps
+
+    def end_step(self, stats: dict, examples: int, clock: "Clock", bar=None) -> None:
+        """Count the step; on logging steps write the scalars and refresh the progress bar."""
+        self.step += 1
+        clock.tick(examples)
+        if bar is not None:
+            bar.update(1)
+        if stats:
+            stats["speed/examples_per_second"] = clock.rate()
+            stats["guard/skipped_updates"] = self.skipped
+            self.log(stats)
+            if bar is not None:  # "generator/loss" -> G_loss
+                bar.set_postfix({f"{k[0].upper()}_{k.split('/')[1][:6]}": f"{v:.3g}" for k, v in stats.items() if any(w in k for w in ("loss", "on_", "accuracy"))})
+
+    def save_or_stop(self, checkpoint, bar=None) -> None:
+        """Checkpoint when due; after SIGINT/SIGTERM, checkpoint, say how to resume, and stop."""
+        stopping = self.stop_signal is not None
+        if self.due(self.cfg.run.checkpoint_every) or stopping:
+            checkpoint()
+        if stopping:
+            if bar is not None:
+                bar.close()
+            self.accelerator.print(f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: gan train --resume {self.run.path}")
+            raise Stopped(self.run.path)
+
     # -- checkpoints ------------------------------------------------------------------
     def save(self, extra: dict[str, dict[str, torch.Tensor]], trainer: dict, export) -> Path:
         """Write a complete checkpoint (all processes call this), then export networks."""
