@@ -41,10 +41,12 @@ VARIANTS: dict[str, list[str]] = {
     "bf16": ["run.mixed_precision=bf16"],
     "foreach": ["optimizers.generator.implementation=foreach", "optimizers.discriminator.implementation=foreach"],
     "fused": ["optimizers.generator.implementation=fused", "optimizers.discriminator.implementation=fused"],
+    "for_loop": ["optimizers.generator.implementation=for_loop", "optimizers.discriminator.implementation=for_loop"],
     "data_on_host": ["data.on_device=false"],
 }
 # Switches that may be combined into "best"; one of each group at most.
-COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused"))
+COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused", "for_loop"))
+LAYERS = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
 
 
 # -- what the machine can do ---------------------------------------------------------
@@ -206,7 +208,59 @@ def _overheads(loop, step_seconds: float, device) -> dict:
     return out
 
 
-def _variant(config_path, overrides, variant, *, rounds, warmup, steps, folder, peaks, account) -> dict:
+def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
+    """Every convolution and linear layer alone, forward and backward, at the shape the loop gives it.
+
+    Says how far the matrix-product layers themselves are from the matmul peak, apart from
+    everything else in a step (norms, activations, the optimizer, the loop): the ceiling that
+    no loop overhead can lift.
+    """
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = []
+    for net_name, net in (("generator", loop.G_net), ("discriminator", loop.D_net)):
+        for name, module in net.named_modules():
+            if isinstance(module, LAYERS):
+                key = f"{net_name}.{name}"
+                def keep(module, args, out, key=key):  # returns None: the output is left alone
+                    inputs.setdefault(key, args[0].detach().clone())
+
+                hooks.append(module.register_forward_hook(keep))
+    modes = [(net, net.training) for net in (loop.G_net, loop.D_net)]
+    try:
+        with torch.no_grad(), loop.acc.autocast():
+            z, y = loop.prior(loop.cfg.data.batch_size)
+            loop.D_net.eval()(loop.G_net.eval()(z, y), y)  # eval: norm statistics stay as they were
+    finally:
+        for h in hooks:
+            h.remove()
+        for net, training in modes:
+            net.train(training)
+    modules = {f"{n}.{k}": m for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net)) for k, m in net.named_modules()}
+    rows = []
+    seen_nets = set()
+    for key, x in inputs.items():  # in the order the forward pass reached them
+        module, net_name = modules[key], key.split(".")[0]
+        first = net_name not in seen_nets  # a network's first layer reads the data: no input gradient
+        seen_nets.add(net_name)
+        x = x.requires_grad_(not first and x.is_floating_point())
+
+        def fwd_bwd():
+            with loop.acc.autocast():
+                out = module(x)
+            out.backward(torch.ones_like(out))
+
+        flops = count_flops(fwd_bwd)
+        fwd_bwd()
+        seconds = statistics.median(_timed(fwd_bwd, 1, device) for _ in range(repeats))
+        rows.append({"layer": key, "kind": type(module).__name__, "input": list(x.shape), "flops": flops, "seconds": seconds,
+                     "peak_fraction": flops / seconds / peak})
+    for net in (loop.G_net, loop.D_net):
+        net.zero_grad(set_to_none=True)
+    total_flops, total_seconds = sum(r["flops"] for r in rows), sum(r["seconds"] for r in rows)
+    return {"rows": rows, "peak_fraction": total_flops / total_seconds / peak if total_seconds else 0.0}
+
+
+def _variant(config_path, overrides, variant, *, rounds, warmup, steps, folder, peaks, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from .loops.adversarial import Adversarial
     from .loops.session import Clock, Session
@@ -246,14 +300,17 @@ def _variant(config_path, overrides, variant, *, rounds, warmup, steps, folder, 
         row["peak_fraction"] = {k: v / peak for k, v in row["flops_per_second"].items()}
         if account:
             row["overheads"] = _overheads(loop, per_step / row["toolkit"]["median"], device)
+        if layers:
+            row["layers"] = layer_costs(loop, peak, device)
         return row
 
 
-def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, steps_per_round: int = 20, variants=("default", "quiet"), overheads: bool = True) -> dict:
+def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, steps_per_round: int = 20, variants=("default", "quiet"), overheads: bool = True, layers: bool = False) -> dict:
     """Time the toolkit's loop against the reference for each variant; a JSON-able dict.
 
     ``variants`` names entries of ``VARIANTS``, plus ``"best"``: the combination of the
     switches measured faster than ``default`` (measured last, so list it after them).
+    ``layers`` adds, for every variant, each matrix-product layer timed alone (``layer_costs``).
     """
     unknown = [v for v in variants if v not in VARIANTS and v != "best"]
     if unknown:
@@ -273,7 +330,7 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
                 VARIANTS["best"] = [o for name in picked for o in VARIANTS[name]]
                 result["best"] = picked
             row = _variant(config_path, list(overrides), variant, rounds=rounds, warmup=warmup, steps=steps_per_round,
-                           folder=Path(folder), peaks=peaks, account=overheads and variant == "default")
+                           folder=Path(folder), peaks=peaks, account=overheads and variant == "default", layers=layers)
             result["rows"].append(row)
     result["load_average_after"] = os.getloadavg()
     return result
@@ -330,4 +387,12 @@ def table(result: dict) -> str:
             o = row["overheads"]
             parts = [f"{k} {v['seconds'] * 1e3:.1f} ms every {v['every']} = {100 * v['share_of_step']:.2f}%" for k, v in o.items() if k != "total_share"]
             lines += ["", f"Periodic work at the config's intervals ({row['variant']}): " + "; ".join(parts) + f"; total {100 * o['total_share']:.2f}% of step time."]
+    for row in result["rows"]:
+        if "layers" in row:
+            step = row["peak_fraction"]["toolkit"]
+            lines += ["", f"Matrix-product layers alone, forward + backward ({row['variant']}): {100 * row['layers']['peak_fraction']:.0f}% of peak "
+                      f"together, against {100 * step:.0f}% for the whole step", "",
+                      "| layer | kind | input | GFLOP | ms | % of peak |", "|---|---|---|---|---|---|"]
+            lines += [f"| {r['layer']} | {r['kind']} | {'x'.join(map(str, r['input']))} | {r['flops'] / 1e9:.3f} | {r['seconds'] * 1e3:.2f} "
+                      f"| {100 * r['peak_fraction']:.0f}% |" for r in row["layers"]["rows"]]
     return "\n".join(lines)

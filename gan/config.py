@@ -30,7 +30,7 @@ class Optimizer:
     lr: float = 2e-4                           # DCGAN's learning rate
     betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 steadies adversarial training (DCGAN)
     weight_decay: float = 0.0
-    implementation: Literal["auto", "foreach", "fused", "for_loop"] = "auto"  # fused/foreach kernels: see BENCHMARKS.md
+    implementation: Literal["auto", "foreach", "fused", "for_loop"] = "auto"  # auto: fused kernels where torch has them (adam, adamw, sgd)
 
 
 @dataclass(frozen=True)

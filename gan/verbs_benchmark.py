@@ -23,6 +23,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed steps of each loop first (default 5)")
     p.add_argument("--variants", nargs="+", default=["default", "quiet"], choices=[*VARIANTS, "best"], metavar="VARIANT",
                    help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together; list it last)")
+    p.add_argument("--layers", action="store_true", help="also time each convolution and linear layer alone: how close the layers themselves get to the peak")
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     p.set_defaults(func=speed)
 
@@ -44,7 +45,7 @@ def speed(args) -> int:
         raise ConfigError(f"--rounds and --steps must be >= 1 and --warmup >= 0; got {args.rounds}, {args.steps}, {args.warmup}")
     if args.config and not Path(args.config).is_file():
         raise ConfigError(f"config file {args.config!r} not found")
-    result = measure(args.config, args.set, rounds=args.rounds, warmup=args.warmup, steps_per_round=args.steps, variants=tuple(args.variants))
+    result = measure(args.config, args.set, rounds=args.rounds, warmup=args.warmup, steps_per_round=args.steps, variants=tuple(args.variants), layers=args.layers)
     print(table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

@@ -58,7 +58,37 @@ def test_conv_layer_flops_match_the_closed_form():
     assert B.count_flops(lambda: conv(torch.zeros(n, cin, hw, hw))) == 2 * n * cout * hw * hw * cin * k * k
 
 
-SWITCHES = ["channels_last", "bf16", "foreach", "fused", "data_on_host", "quiet"]
+def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(write_config):
+    path = write_config(TINY_DIGITS)
+    cfg = B._load(path, [], "default", path.parent / "runs")
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        before = {k: v.clone() for k, v in loop.G_net.state_dict().items()}
+        costs = B.layer_costs(loop, peak=1e11, device=session.device, repeats=2)
+        layers = [f"{n}.{k}" for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
+                  for k, m in net.named_modules() if isinstance(m, B.LAYERS)]
+        assert [r["layer"] for r in costs["rows"]] == layers  # all of them, in forward order
+        for r in costs["rows"]:
+            module = dict(loop.G_net.named_modules(prefix="generator") if r["layer"].startswith("generator") else loop.D_net.named_modules(prefix="discriminator"))[r["layer"]]
+            forward = B.count_flops(lambda: module(torch.zeros(r["input"])))
+            # backward costs one product for the weight, and one for the input except at a network's first layer
+            first = r["layer"] in ("generator.body.0", "discriminator.body.0")
+            assert r["flops"] == (2 if first else 3) * forward, r
+            assert _positive_finite(r["seconds"]) and _positive_finite(r["peak_fraction"])
+        assert costs["rows"][0]["input"][0] == cfg.data.batch_size
+        # measuring leaves the weights and their gradients as they were
+        assert all(torch.equal(before[k], v) for k, v in loop.G_net.state_dict().items())
+        assert all(p.grad is None for p in [*loop.G_net.parameters(), *loop.D_net.parameters()])
+
+
+def test_cli_speed_layers_prints_the_layer_table(write_config, capsys):
+    path = write_config(TINY_DIGITS)
+    assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "quiet", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "| generator.body.0 | ConvTranspose2d |" in out and "| discriminator.head.out | Conv2d |" in out
+
+
+SWITCHES = ["channels_last", "bf16", "foreach", "fused", "for_loop", "data_on_host", "quiet"]
 
 
 @pytest.mark.parametrize("variant", SWITCHES)
@@ -80,10 +110,36 @@ def test_each_switch_takes_effect_and_trains_a_few_steps(write_config, variant):
         "bf16": lambda: seen["mixed_precision"] == "bf16",
         "foreach": lambda: seen["optimizer"]["foreach"] is True,
         "fused": lambda: seen["optimizer"]["fused"] is True,
+        "for_loop": lambda: not seen["optimizer"]["fused"] and seen["optimizer"]["foreach"] is False,
         "data_on_host": lambda: seen["data_device"] == "cpu",
         "quiet": lambda: loop.ema is None and not (session.run.path / "checkpoints" / "latest").exists(),
     }[variant]
     assert expect(), seen
+
+
+def test_optimizers_use_fused_kernels_unless_the_config_says_otherwise():
+    from gan.loops.session import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    for name in ("adam", "adamw", "sgd"):
+        assert make_optimizer(params, C.Optimizer(name=name)).defaults["fused"] is True, name
+    assert not make_optimizer(params, C.Optimizer(name="rmsprop")).defaults.get("fused")  # has no fused kernel
+    chosen = make_optimizer(params, C.Optimizer(implementation="for_loop")).defaults
+    assert not chosen["fused"] and chosen["foreach"] is False
+
+
+def test_channels_last_reaches_the_discriminator_for_real_and_generated_batches(write_config):
+    colour = {**TINY_DIGITS, "networks": {  # three channels: a one-channel batch is both layouts at once
+        "painter": {**TINY_DIGITS["networks"]["painter"], "target": "image[3,8,8]"},
+        "critic": {**TINY_DIGITS["networks"]["critic"], "source": "image[3,8,8]"}}}
+    path = write_config(colour)
+    cfg = B._load(path, [], "channels_last", path.parent / "runs")
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        formats = []
+        loop.D_net.body[0].register_forward_pre_hook(lambda m, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+        loop.step(Clock())
+    assert formats and all(formats), formats  # a mixed-format convolution takes a slow path
 
 
 def test_bf16_autocast_runs_the_networks_in_bf16(write_config):

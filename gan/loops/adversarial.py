@@ -49,7 +49,8 @@ class Adversarial:
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
-        if run.channels_last and isinstance(data_space, Image):
+        self.channels_last = run.channels_last and isinstance(data_space, Image)
+        if self.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
         self.g_params = [p for p in G.parameters() if p.requires_grad]
@@ -111,6 +112,8 @@ class Adversarial:
             r1_now = obj.r1 > 0 and self.d_updates % obj.r1_every == 0
             for _ in range(self.cfg.run.grad_accum):
                 real, y_real = next(self.batches)
+                if self.channels_last:
+                    real = real.contiguous(memory_format=torch.channels_last)
                 y_real = y_real if self.cfg.data.labels else None
                 z, y_fake = self.prior(len(real))
                 with acc.accumulate(self.G_ddp, self.D_ddp), acc.autocast():
