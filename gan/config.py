@@ -43,6 +43,8 @@ class Objective:
     ema: float = 0.999           # decay of the moving average of the generator's weights; 0 = off
     clip_grad_norm: float = 0.0  # clip each update's gradient norm; 0 = off
     label_smoothing: float = 0.0  # one-sided: real targets 1 - s (Salimans et al. 2016); 0 = off
+    top_k: float = 1.0           # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
+    top_k_decay: float = 0.99    # the share starts at 1 and is multiplied by this every 100 steps, down to top_k
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,8 @@ _RULES = [
     ("objective.ema", lambda v: 0.0 <= v < 1.0, "a decay in [0, 1)"),
     ("objective.clip_grad_norm", lambda v: v >= 0, "a number >= 0"),
     ("objective.label_smoothing", lambda v: 0.0 <= v < 0.5, "a number in [0, 0.5)"),
+    ("objective.top_k", lambda v: 0.0 < v <= 1.0, "a share in (0, 1]"),
+    ("objective.top_k_decay", lambda v: 0.0 < v <= 1.0, "a factor in (0, 1]"),
 ]
 
 

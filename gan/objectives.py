@@ -6,6 +6,7 @@ what is minimised. Names follow the papers; each line carries its equation.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -65,6 +66,21 @@ def discriminator_loss(name: str, real: torch.Tensor, fake: torch.Tensor, smooth
 def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
     """Loss the generator minimises, from the discriminator's outputs on generated data [N]."""
     return LOSSES[name][1](fake)
+
+
+def top_k_share(step: int, final: float, decay: float) -> float:
+    """Share of generated samples the generator learns from at ``step``: 1, times ``decay`` every 100 steps, down to ``final``."""
+    return max(final, decay ** (step / 100)) if final < 1.0 else 1.0
+
+
+def best_rated(fake_out: torch.Tensor, share: float) -> torch.Tensor:
+    """The discriminator's outputs on the best-rated ``share`` of a generated batch (Top-k training,
+    Sinha et al. 2020, arXiv 2002.06224): gradients of the samples it finds least real point
+    towards the wrong modes, so the generator ignores them. Every loss here rates real as high."""
+    if share >= 1.0:
+        return fake_out
+    k = max(1, math.ceil(share * fake_out.shape[0]))
+    return fake_out.flatten().topk(k).values
 
 
 def r1_penalty(real_out: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,35 @@ def test_the_same_config_trains_with_every_loss(write_config, loss):
         assert torch.isfinite(p).all()
 
 
+@pytest.mark.parametrize("loss", ["non_saturating", "hinge", "wasserstein", "least_squares"])
+def test_top_k_the_generator_learns_only_from_its_best_rated_samples(loss):
+    from gan.objectives import best_rated, generator_loss
+
+    out = torch.tensor([[0.3], [-2.0], [1.5], [0.9], [-0.1], [2.2], [-1.0], [0.0]], requires_grad=True)
+    generator_loss(loss, best_rated(out, 0.5)).backward()
+    learned = set(torch.nonzero(out.grad.flatten()).flatten().tolist())
+    assert learned == {5, 2, 3, 0}  # the four the discriminator rates most real
+    assert best_rated(out, 1.0) is out  # share 1: everything, untouched
+
+
+def test_top_k_share_starts_at_all_and_decays_to_the_floor():
+    from gan.objectives import top_k_share
+
+    shares = [top_k_share(step, 0.5, 0.99) for step in range(0, 20_000, 100)]
+    assert shares[0] == 1.0 and shares[-1] == 0.5
+    assert all(a >= b for a, b in zip(shares, shares[1:]))
+    assert top_k_share(100, 0.5, 0.99) == pytest.approx(0.99)
+    assert top_k_share(10_000, 1.0, 0.5) == 1.0  # off
+
+
+def test_top_k_trains_and_logs_the_share(write_config):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    loop = run_loop(write_config(TINY_RING, objective={"top_k": 0.5, "top_k_decay": 1e-60}))
+    events = EventAccumulator(str(loop.session.run.path / "logs")).Reload()
+    assert [e.value for e in events.Scalars("generator/top_k_share")][-1] == pytest.approx(0.5)
+
+
 def test_any_family_takes_either_role_and_one_class_takes_both(write_config):
     mlp_painter = {"family": "mlp", "source": "noise[8]", "target": "image[1,8,8]", "width": 16}
     mlp_critic = {"family": "mlp", "source": "image[1,8,8]", "target": "bernoulli", "width": 16}

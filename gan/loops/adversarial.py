@@ -16,7 +16,7 @@ from networks import Image, Point, parse
 from .. import data as datasets
 from ..config import Config, Optimizer
 from ..ema import EMA
-from ..objectives import discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty
+from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
 from .session import Clock, Session, make_optimizer
 
@@ -144,7 +144,7 @@ class Adversarial:
                     z, y_fake = self.prior(len(real))
                     fake = self.G_ddp(z, y_fake)
                 out_gen = self.D(fake, y_fake)  # not the DDP wrapper: D is not being trained here
-                loss_g = generator_loss(obj.loss, out_gen)
+                loss_g = generator_loss(obj.loss, best_rated(out_gen, top_k_share(self.session.step, obj.top_k, obj.top_k_decay)))
                 acc.backward(loss_g)
             norm_g = self.update("generator", loss_g, self.g_params, self.opt_g)
         for p in self.d_params:
@@ -163,6 +163,8 @@ class Adversarial:
                 "discriminator/lr": self.opt_d.param_groups[0]["lr"],
                 "generator/lr": self.opt_g.param_groups[0]["lr"],
             }
+            if obj.top_k < 1.0:
+                stats["generator/top_k_share"] = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)
         return stats
 
     # -- the run ----------------------------------------------------------------------
