@@ -15,3 +15,16 @@ def test_quality_benchmark_writes_a_table_beside_published_rows_and_keeps_other_
     assert "## Speed\n\nspeed table stays" in text and "## Quality" in text
     assert "| **this toolkit** (`configs/ring.yaml`) |" in text and "| PacGAN3 (PacGAN, 2D-ring table) | 7.8 | 97.7 |" in text
     assert "seed 0:" in text and "seed 1:" in text
+
+
+def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
+    from gan.benchmark_quality import verdict
+
+    good = [{"modes": 25, "high_quality": 0.97, "seconds": 100.0}, {"modes": 25, "high_quality": 0.955, "seconds": 110.0}]
+    text = verdict("grid", good)
+    assert "every seed: met" in text and "96.25%, met" in text and "slowest 110 s, met" in text and "missed" not in text
+    bad = [{"modes": 24, "high_quality": 0.95, "seconds": 130.0}, *good]
+    text = verdict("grid", bad)
+    assert "**missed** (min 24)" in text and "95.83%, **missed**" in text and "slowest 130 s, **missed**" in text
+    ring = verdict("ring", [{"modes": 8, "high_quality": 0.99, "seconds": 90.0}, {"modes": 8, "high_quality": 0.979, "seconds": 90.0}])
+    assert "lowest 97.90%, **missed**" in ring  # the ring's target holds on every seed, not on average
