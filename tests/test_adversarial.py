@@ -43,7 +43,7 @@ def test_ring_run_learns_all_eight_modes(write_config, tmp_path):
 
     cfg = C.load(ROOT / "configs" / "ring.yaml")
     short = {"steps": 1000, "lr_decay": "linear", "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000, "progress": False}
-    path = write_config(cfg.to_dict() | {"run": short}, name="ring")  # the shipped config, 1/12 of its steps
+    path = write_config(cfg.to_dict() | {"run": short}, name="ring")  # the shipped config, 1/20 of its steps
     loop = run_loop(path)
     points = loop.ema.module.sample(2500, rng=torch.Generator().manual_seed(1))
     scores = mode_metrics(points, MIXTURES["ring"])
