@@ -21,7 +21,7 @@ from torch import nn
 
 from .base import Network
 from .registry import register
-from .layers import ACTIVATIONS, NORMS, choose, ConditionalNorm, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
+from .layers import ACTIVATIONS, NORMS, choose, ConditionalNorm, PointToMapConvTranspose2d, WholeMapConv2d, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
 
 
 def halvings(height: int, width: int) -> tuple[int, int, int]:
@@ -81,6 +81,8 @@ class ConvNet(Network):
 
         def conv(cin, cout, kernel, stride, padding, transposed=False):
             cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+            if (kernel, stride, padding) == ((self.h0, self.w0), 1, 0):  # the ends between a map and a vector
+                cls = PointToMapConvTranspose2d if transposed else WholeMapConv2d
             return maybe_spectral(cls(cin, cout, kernel, stride, padding, bias=use_bias), sn)
 
         def normed(c):

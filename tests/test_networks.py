@@ -78,6 +78,43 @@ def test_conv_at_64_pixels_is_the_pytorch_dcgan_example_parameter_for_parameter(
     assert_gradients_reach_every_parameter(reader)
 
 
+@pytest.mark.parametrize("spectral", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_map_vector_ends_are_matrix_products_with_the_convolutions_weights_and_results(spectral, channels_last):
+    from networks.layers import PointToMapConvTranspose2d, WholeMapConv2d, maybe_spectral
+
+    torch.manual_seed(0)
+    cases = [(PointToMapConvTranspose2d, torch.nn.ConvTranspose2d, (10, 6, (4, 3), 1, 0), (5, 10, 1, 1)),
+             (WholeMapConv2d, torch.nn.Conv2d, (6, 2, (4, 3), 1, 0), (5, 6, 4, 3))]
+    for fast_cls, plain_cls, args, shape in cases:
+        fast, plain = maybe_spectral(fast_cls(*args, bias=True), spectral), maybe_spectral(plain_cls(*args, bias=True), spectral)
+        assert fast.state_dict().keys() == plain.state_dict().keys()
+        plain.load_state_dict(fast.state_dict())
+        x = torch.randn(shape)
+        if channels_last:
+            fast, plain = fast.to(memory_format=torch.channels_last), plain.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        a, b = fast(xa), plain(xb)
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+        a.square().sum().backward()
+        b.square().sum().backward()
+        assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
+        weight = lambda m: m.parametrizations.weight.original if spectral else m.weight  # noqa: E731
+        assert torch.allclose(weight(fast).grad, weight(plain).grad, atol=1e-5)
+    # other shapes fall back to the convolution itself
+    conv = WholeMapConv2d(3, 2, 4, 1, 0)
+    assert conv(torch.randn(1, 3, 6, 6)).shape == (1, 2, 3, 3)
+
+
+def test_dcgan_ends_use_the_matrix_product_layers():
+    from networks.layers import PointToMapConvTranspose2d, WholeMapConv2d
+
+    painter = ConvNet(source="noise[100]", target="image[3,32,32]", width=64)
+    reader = ConvNet(source="image[3,32,32]", target="bernoulli", width=64)
+    assert type(painter.body[0]) is PointToMapConvTranspose2d and type(reader.head["out"]) is WholeMapConv2d
+
+
 # -- every family, every pair -------------------------------------------------------------
 
 PAIRS = [(f, s, t) for f in sorted(TINY) for s in SOURCES for t in TARGETS]
