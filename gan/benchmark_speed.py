@@ -97,9 +97,21 @@ def peak_memory_mb(device: torch.device) -> float:
 class Reference:
     """The twenty-line loop a user would write, on fresh copies of the config's networks."""
 
+    @staticmethod
+    def check(cfg: C.Config) -> None:
+        """Refuse, naming the key, what the DCGAN example's loop does not do: the comparison would be unfair."""
+        missing = {"run.grad_accum": (cfg.run.grad_accum != 1, "1"), "objective.r1": (cfg.objective.r1 > 0, "0"),
+                   "objective.gradient_penalty": (cfg.objective.gradient_penalty > 0, "0")}
+        for key, (present, off) in missing.items():
+            if present:
+                raise C.ConfigError(f"{key}: the reference loop (PyTorch's DCGAN example) has none; compare with --set {key}={off}")
+        for role in ("generator", "discriminator"):
+            name = cfg.optimizers.get(role, C.Optimizer()).name
+            if name not in ("adam", "adamw"):
+                raise C.ConfigError(f"optimizers.{role}.name: the reference loop uses Adam as the DCGAN example does, not {name!r}; compare with --set optimizers.{role}.name=adam")
+
     def __init__(self, cfg: C.Config, real: torch.Tensor, device: torch.device):
-        if cfg.run.grad_accum != 1 or cfg.objective.r1 or cfg.objective.gradient_penalty:
-            raise ValueError("the reference loop has no gradient accumulation, R1 or gradient penalty; set them off to compare")
+        self.check(cfg)
         self.cfg, self.device, self.real = cfg, device, real.to(device)  # [M, ...] the whole dataset in memory
         self.netG, self.netD = (self._fresh(cfg.networks[cfg.roles[r]]).to(device) for r in ("generator", "discriminator"))
         self.optG, self.optD = (self._adam(net, cfg.optimizers.get(r, C.Optimizer())) for net, r in ((self.netG, "generator"), (self.netD, "discriminator")))
@@ -112,9 +124,7 @@ class Reference:
 
     @staticmethod
     def _adam(net, opt: C.Optimizer):
-        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(opt.name)
-        if cls is None:
-            raise ValueError(f"the reference loop uses Adam as the DCGAN example does; optimizer {opt.name!r} is not compared")
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt.name]  # others: refused by check()
         return cls(net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
 
     def batch(self) -> torch.Tensor:
@@ -316,6 +326,7 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, 'best'])}")
     probe = C.load(config_path, list(overrides))
+    Reference.check(probe)  # before anything is built: one line naming the key
     device = torch.device("cuda") if torch.cuda.is_available() and not probe.run.cpu else torch.device("cpu")
     peaks = {"fp32": matmul_peak(device), "bf16": matmul_peak(device, torch.bfloat16)}  # raised by later rounds' own measurements
     result = {

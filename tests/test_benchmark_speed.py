@@ -180,7 +180,13 @@ def test_unknown_variant_is_refused_with_the_accepted_names(write_config):
         B.measure(write_config(TINY_DIGITS), variants=("turbo",))
 
 
-def test_reference_refuses_what_it_does_not_implement(write_config):
-    cfg = C.load(write_config(TINY_DIGITS), ["objective.r1=1.0"])
-    with pytest.raises(ValueError, match="R1"):
+@pytest.mark.parametrize("override, key", [("objective.r1=1.0", "objective.r1"), ("run.grad_accum=2", "run.grad_accum"),
+                                           ("optimizers.discriminator.name=sgd", "optimizers.discriminator.name")])
+def test_reference_refuses_what_it_does_not_implement_in_one_line_naming_the_key(write_config, capsys, override, key):
+    path = write_config(TINY_DIGITS)
+    cfg = C.load(path, [override])
+    with pytest.raises(C.ConfigError, match=key):
         B.Reference(cfg, torch.zeros(32, 1, 8, 8), torch.device("cpu"))
+    assert main(["benchmark", "speed", str(path), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gan: error: {key}:") and err.count("\n") == 1 and "--set" in err
