@@ -85,7 +85,7 @@ def test_cli_speed_layers_prints_the_layer_table(write_config, capsys):
     path = write_config(TINY_DIGITS)
     assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "quiet", "--layers"]) == 0
     out = capsys.readouterr().out
-    assert "| generator.body.0 | ConvTranspose2d |" in out and "| discriminator.head.out | Conv2d |" in out
+    assert "| generator.body.0 | PointToMapConvTranspose2d |" in out and "| discriminator.head.out | WholeMapConv2d |" in out
 
 
 SWITCHES = ["channels_last", "bf16", "foreach", "fused", "for_loop", "data_on_host", "quiet"]

@@ -144,7 +144,8 @@ class Adversarial:
                     z, y_fake = self.prior(len(real))
                     fake = self.G_ddp(z, y_fake)
                 out_gen = self.D(fake, y_fake)  # not the DDP wrapper: D is not being trained here
-                loss_g = generator_loss(obj.loss, best_rated(out_gen, top_k_share(self.session.step, obj.top_k, obj.top_k_decay)))
+                kept = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)  # 1 unless objective.top_k < 1
+                loss_g = generator_loss(obj.loss, best_rated(out_gen, kept))
                 acc.backward(loss_g)
             norm_g = self.update("generator", loss_g, self.g_params, self.opt_g)
         for p in self.d_params:
@@ -164,7 +165,7 @@ class Adversarial:
                 "generator/lr": self.opt_g.param_groups[0]["lr"],
             }
             if obj.top_k < 1.0:
-                stats["generator/top_k_share"] = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)
+                stats["generator/top_k_share"] = kept
         return stats
 
     # -- the run ----------------------------------------------------------------------
