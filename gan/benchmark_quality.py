@@ -140,22 +140,49 @@ def verdict(name: str, rows: list[dict]) -> str:
     return f"Targets for the {name} ({len(rows)} seeds): " + "; ".join(parts) + "."
 
 
-def markdown(results: dict, command: str) -> str:
-    parts = [
-        "Measured on 2 CPU cores, one process. Published rows are copied from the papers' tables "
-        "(PacGAN: Lin et al. 2018, arXiv 1712.04086; VEEGAN: Srivastava et al. 2017, arXiv 1705.07761), "
-        "same protocol: a sample is high-quality within 3 standard deviations of its nearest mode; a mode is "
-        "captured with at least one high-quality sample; reverse KL of the mode histogram to uniform. "
-        "The ceiling for samples of the true mixture is 1 - exp(-4.5) = 98.9% high-quality.",
-        f"Reproduce: `{command}`",
-    ]
-    parts += [verdict(name, results[name]) for name in ("ring", "grid") if name in results]
-    for name in ("ring", "grid"):
+HEADINGS = {"ring": "### Ring", "grid": "### Grid", "digits": "### Bundled MNIST digits"}
+INTRO = (
+    "Measured on 2 CPU cores, one process. Published rows are copied from the papers' tables "
+    "(PacGAN: Lin et al. 2018, arXiv 1712.04086; VEEGAN: Srivastava et al. 2017, arXiv 1705.07761), "
+    "same protocol: a sample is high-quality within 3 standard deviations of its nearest mode; a mode is "
+    "captured with at least one high-quality sample; reverse KL of the mode histogram to uniform. "
+    "The ceiling for samples of the true mixture is 1 - exp(-4.5) = 98.9% high-quality."
+)
+
+
+def block(name: str, rows: list[dict], command: str) -> str:
+    """One benchmark's subsection: table, the command that made it and, for the toys, the targets' verdict."""
+    table = toy_table(name, rows) if name in TARGETS else digits_table(rows)
+    heading, rest = table.split("\n", 1)  # rest starts with the blank line before the table
+    notes = [f"Reproduce: `{command}`"] + ([verdict(name, rows)] if name in TARGETS else [])
+    return "\n\n".join([heading, *notes]) + "\n" + rest
+
+
+def markdown(results: dict, command: str, previous: str = "") -> str:
+    """The Quality section's body. Benchmarks not in ``results`` keep their block from ``previous``
+    (the section as it stood), so ``--only ring`` updates the ring and leaves the grid's rows alone."""
+    kept = {}
+    for chunk in previous.split("\n### ")[1:]:
+        for name, heading in HEADINGS.items():
+            if ("### " + chunk).startswith(heading):
+                kept[name] = ("### " + chunk).strip() + "\n"
+    parts = [INTRO]
+    for name in HEADINGS:
         if name in results:
-            parts.append(toy_table(name, results[name]))
-    if "digits" in results:
-        parts.append(digits_table(results["digits"]))
+            parts.append(block(name, results[name], command))
+        elif name in kept:
+            parts.append(kept[name])
     return "\n\n".join(parts)
+
+
+def read_section(path: Path, heading: str) -> str:
+    """The body of the ``## heading`` section of a markdown file; empty if there is none."""
+    text = path.read_text() if path.is_file() else ""
+    start = text.find(f"## {heading}\n")
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
 
 
 if __name__ == "__main__":  # pragma: no cover - the script in scripts/ is the entry point

@@ -63,6 +63,7 @@ def quality(args) -> int:
         raise ConfigError(f"--toy-seeds and --digits-seeds must be >= 1; got {args.toy_seeds}, {args.digits_seeds}")
     results = B.run(toy_seeds=args.toy_seeds, digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")), overrides=args.set)
     if args.markdown:
-        B.write_section(Path(args.markdown), "Quality", B.markdown(results, "gan " + " ".join(sys.argv[1:])))
+        previous = B.read_section(Path(args.markdown), "Quality")
+        B.write_section(Path(args.markdown), "Quality", B.markdown(results, "gan " + " ".join(sys.argv[1:]), previous))
         print(f"wrote the Quality section of {args.markdown}")
     return 0

@@ -24,6 +24,6 @@ args = parser.parse_args()
 
 results = B.run(toy_seeds=args.toy_seeds, digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")))
 command = "python " + " ".join(["scripts/benchmark_quality.py", *sys.argv[1:]])
-B.write_section(Path(args.markdown), "Quality", B.markdown(results, command))
+B.write_section(Path(args.markdown), "Quality", B.markdown(results, command, B.read_section(Path(args.markdown), "Quality")))
 (Path(args.output) / "quality.json").write_text(json.dumps(results, indent=1, default=str))
 print(f"wrote the Quality section of {args.markdown} and {Path(args.output) / 'quality.json'}")

@@ -29,3 +29,17 @@ def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
     ring = verdict("ring", [{"modes": 8, "high_quality": 0.99, "seconds": 90.0}, {"modes": 8, "high_quality": 0.979, "seconds": 130.0}])
     assert "lowest 97.90%, **missed**" in ring  # the ring's target holds on every seed, not on average
     assert "slowest" not in ring  # the ring has no time target
+
+
+def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
+    from gan.benchmark_quality import markdown, read_section, write_section
+
+    md = tmp_path / "BENCHMARKS.md"
+    row = lambda hq, seed: {"modes": 25, "high_quality": hq, "reverse_kl": 0.01, "seconds": 100.0, "seed": seed}  # noqa: E731
+    ring = lambda hq: [dict(row(hq, s), modes=8) for s in range(2)]  # noqa: E731
+    write_section(md, "Quality", markdown({"ring": ring(0.97), "grid": [row(0.961, 0), row(0.962, 1)]}, "cmd all"))
+    write_section(md, "Quality", markdown({"ring": ring(0.99)}, "cmd ring", read_section(md, "Quality")))
+    text = md.read_text()
+    assert "lowest 99.00%, met" in text and "97.00" not in text  # the ring's rows are the new ones
+    assert "96.15%, met" in text and "Reproduce: `cmd all`" in text  # the grid's rows and command are kept
+    assert text.count("### Ring") == 1 and text.count("### Grid") == 1
