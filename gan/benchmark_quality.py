@@ -85,31 +85,67 @@ def digits_table(rows: list[dict]) -> str:
     return "\n".join(lines + [""])
 
 
+def _section_span(text: str, heading: str) -> tuple[int, int]:
+    """Where the ``## heading`` section of a markdown text starts and ends; (-1, -1) if it has none."""
+    start = text.find(f"## {heading}\n")
+    if start < 0:
+        return -1, -1
+    end = text.find("\n## ", start + 1)
+    return start, (end + 1 if end >= 0 else len(text))
+
+
 def write_section(path: Path, heading: str, body: str) -> None:
     """Replace (or append) the ``## heading`` section of a markdown file, leaving the others alone."""
     text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    start = text.find(f"## {heading}\n")
+    start, end = _section_span(text, heading)
     block = f"## {heading}\n\n{body.strip()}\n\n"
-    if start < 0:
-        text = text.rstrip() + "\n\n" + block
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + block + (text[end + 1 :] if end >= 0 else "")
+    text = text.rstrip() + "\n\n" + block if start < 0 else text[:start] + block + text[end:]
     path.write_text(text)
 
 
+def read_section(path: Path, heading: str) -> str:
+    """The ``## heading`` section of a markdown file; empty if there is none."""
+    text = path.read_text() if path.is_file() else ""
+    start, end = _section_span(text, heading)
+    return text[start:end] if start >= 0 else ""
+
+
 def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/benchmark"), which=("ring", "grid", "digits"), overrides: list[str] = ()) -> dict:
-    """Train and score; ``overrides`` (``run.steps=20``) apply to every GAN run, e.g. for a smoke test."""
+    """Train and score; ``overrides`` (``run.steps=20``) apply to every GAN run, e.g. for a smoke test.
+
+    ``output/quality.json`` is rewritten after each benchmark, so an interrupted run keeps what it measured.
+    """
     results: dict = {}
+
+    def keep(name: str, rows: list[dict], table: str) -> None:
+        results[name] = rows
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "quality.json").write_text(json.dumps(results, indent=1, default=str))
+        print(table, flush=True)
+
     for name in ("ring", "grid"):
         if name in which:
-            results[name] = [train_and_score(ROOT / "configs" / f"{name}.yaml", s, output, list(overrides)) for s in range(toy_seeds)]
-            print(toy_table(name, results[name]), flush=True)
+            rows = [train_and_score(ROOT / "configs" / f"{name}.yaml", s, output, list(overrides)) for s in range(toy_seeds)]
+            keep(name, rows, toy_table(name, rows))
     if "digits" in which:
         cfg = C.load(ROOT / "configs" / "digits_classifier.yaml", [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"])
         classifier = get("likelihood")(cfg, overwrite=True)
-        results["digits"] = [train_and_score(ROOT / "configs" / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
-        print(digits_table(results["digits"]), flush=True)
+        rows = [train_and_score(ROOT / "configs" / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
+        keep("digits", rows, digits_table(rows))
+    return results
+
+
+def run_and_record(command: str, markdown_file: Path | None, **run_args) -> dict:
+    """``run``, then update ``markdown_file``'s Quality section with the rows measured (the others stay).
+
+    The file is checked before the first run, so an hour of training never ends on a bad path.
+    """
+    if markdown_file is not None and (markdown_file.is_dir() or not markdown_file.parent.is_dir()):
+        raise C.ConfigError(f"--markdown {markdown_file}: expected a markdown file in an existing folder")
+    results = run(**run_args)
+    if markdown_file is not None:
+        write_section(markdown_file, "Quality", markdown(results, command, read_section(markdown_file, "Quality")))
+        print(f"wrote the Quality section of {markdown_file}")
     return results
 
 
@@ -173,16 +209,6 @@ def markdown(results: dict, command: str, previous: str = "") -> str:
         elif name in kept:
             parts.append(kept[name])
     return "\n\n".join(parts)
-
-
-def read_section(path: Path, heading: str) -> str:
-    """The body of the ``## heading`` section of a markdown file; empty if there is none."""
-    text = path.read_text() if path.is_file() else ""
-    start = text.find(f"## {heading}\n")
-    if start < 0:
-        return ""
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end >= 0 else len(text)]
 
 
 if __name__ == "__main__":  # pragma: no cover - the script in scripts/ is the entry point

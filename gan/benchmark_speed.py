@@ -225,16 +225,16 @@ def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
     everything else in a step (norms, activations, the optimizer, the loop): the ceiling that
     no loop overhead can lift.
     """
-    inputs: dict[str, torch.Tensor] = {}
-    hooks = []
-    for net_name, net in (("generator", loop.G_net), ("discriminator", loop.D_net)):
-        for name, module in net.named_modules():
-            if isinstance(module, LAYERS):
-                key = f"{net_name}.{name}"
-                def keep(module, args, out, key=key):  # returns None: the output is left alone
-                    inputs.setdefault(key, args[0].detach().clone())
+    layers = {f"{role}.{name}": module for role, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
+              for name, module in net.named_modules() if isinstance(module, LAYERS)}
+    inputs: dict[str, torch.Tensor] = {}  # filled in the order the forward pass reaches the layers
 
-                hooks.append(module.register_forward_hook(keep))
+    def keeper(key):
+        def keep(module, args, out):  # returns None: the output is left alone
+            inputs.setdefault(key, args[0].detach().clone())
+        return keep
+
+    hooks = [module.register_forward_hook(keeper(key)) for key, module in layers.items()]
     modes = [(net, net.training) for net in (loop.G_net, loop.D_net)]
     try:
         with torch.no_grad(), loop.acc.autocast():
@@ -245,13 +245,11 @@ def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
             h.remove()
         for net, training in modes:
             net.train(training)
-    modules = {f"{n}.{k}": m for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net)) for k, m in net.named_modules()}
-    rows = []
-    seen_nets = set()
-    for key, x in inputs.items():  # in the order the forward pass reached them
-        module, net_name = modules[key], key.split(".")[0]
-        first = net_name not in seen_nets  # a network's first layer reads the data: no input gradient
-        seen_nets.add(net_name)
+    rows, seen = [], set()
+    for key, x in inputs.items():
+        module, role = layers[key], key.split(".")[0]
+        first = role not in seen  # a network's first layer reads the data: no input gradient
+        seen.add(role)
         x = x.requires_grad_(not first and x.is_floating_point())
 
         def fwd_bwd():

@@ -33,7 +33,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--digits-seeds", type=int, default=3, help="seeds for the digits GAN (default 3)")
     p.add_argument("--output", default="runs/benchmark", help="where the runs go")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override every GAN run's config, e.g. run.steps=100")
-    p.add_argument("--markdown", metavar="FILE", help="replace the '## Quality' section of FILE (e.g. BENCHMARKS.md)")
+    p.add_argument("--markdown", metavar="FILE", help="update the rows measured in the '## Quality' section of FILE (e.g. BENCHMARKS.md)")
     p.set_defaults(func=quality)
 
 
@@ -45,6 +45,8 @@ def speed(args) -> int:
         raise ConfigError(f"--rounds and --steps must be >= 1 and --warmup >= 0; got {args.rounds}, {args.steps}, {args.warmup}")
     if args.config and not Path(args.config).is_file():
         raise ConfigError(f"config file {args.config!r} not found")
+    if args.json and (Path(args.json).is_dir() or not Path(args.json).parent.is_dir()):
+        raise ConfigError(f"--json {args.json}: expected a file in an existing folder")  # checked before minutes of timing
     result = measure(args.config, args.set, rounds=args.rounds, warmup=args.warmup, steps_per_round=args.steps, variants=tuple(args.variants), layers=args.layers)
     print(table(result))
     if args.json:
@@ -61,9 +63,6 @@ def quality(args) -> int:
 
     if args.toy_seeds < 1 or args.digits_seeds < 1:
         raise ConfigError(f"--toy-seeds and --digits-seeds must be >= 1; got {args.toy_seeds}, {args.digits_seeds}")
-    results = B.run(toy_seeds=args.toy_seeds, digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")), overrides=args.set)
-    if args.markdown:
-        previous = B.read_section(Path(args.markdown), "Quality")
-        B.write_section(Path(args.markdown), "Quality", B.markdown(results, "gan " + " ".join(sys.argv[1:]), previous))
-        print(f"wrote the Quality section of {args.markdown}")
+    B.run_and_record("gan " + " ".join(sys.argv[1:]), Path(args.markdown) if args.markdown else None, toy_seeds=args.toy_seeds,
+                     digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")), overrides=args.set)
     return 0

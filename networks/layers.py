@@ -103,8 +103,8 @@ class WholeMapConv2d(nn.Conv2d):
     """
 
     def forward(self, x):
-        if tuple(x.shape[-2:]) != self.kernel_size or self.padding != (0, 0) or self.groups != 1:
-            return super().forward(x)
+        if tuple(x.shape[-2:]) != self.kernel_size or (self.padding, self.dilation, self.groups) != ((0, 0), (1, 1), 1):
+            return super().forward(x)  # any other shape: the convolution itself
         return nn.functional.linear(x.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]
 
 
@@ -116,8 +116,9 @@ class PointToMapConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, x, output_size=None):
-        if x.shape[-2:] != (1, 1) or self.stride != (1, 1) or self.padding != (0, 0) or self.groups != 1 or output_size is not None:
-            return super().forward(x, output_size)
+        plain = (self.stride, self.padding, self.output_padding, self.dilation, self.groups) == ((1, 1), (0, 0), (0, 0), (1, 1), 1)
+        if x.shape[-2:] != (1, 1) or not plain or output_size is not None:
+            return super().forward(x, output_size)  # any other shape: the transposed convolution itself
         out = (x.flatten(1) @ self.weight.flatten(1)).view(x.shape[0], self.out_channels, *self.kernel_size)
         return out if self.bias is None else out + self.bias[:, None, None]
 

@@ -85,10 +85,21 @@ def test_top_k_share_starts_at_all_and_decays_to_the_floor():
     assert top_k_share(10_000, 1.0, 0.5) == 1.0  # off
 
 
-def test_top_k_trains_and_logs_the_share(write_config):
+def test_top_k_reaches_the_generator_update_and_is_logged(write_config, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    import gan.loops.adversarial as adversarial
+
+    kept, original = [], adversarial.best_rated
+
+    def spy(out, share):
+        chosen = original(out, share)
+        kept.append((len(out), len(chosen)))
+        return chosen
+
+    monkeypatch.setattr(adversarial, "best_rated", spy)
     loop = run_loop(write_config(TINY_RING, objective={"top_k": 0.5, "top_k_decay": 1e-60}))
+    assert kept[-1] == (32, 16)  # the generator's loss saw half its batch of 32
     events = EventAccumulator(str(loop.session.run.path / "logs")).Reload()
     assert [e.value for e in events.Scalars("generator/top_k_share")][-1] == pytest.approx(0.5)
 

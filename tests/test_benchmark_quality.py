@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from gan.cli import main
 
 
@@ -15,6 +17,16 @@ def test_quality_benchmark_writes_a_table_beside_published_rows_and_keeps_other_
     assert "## Speed\n\nspeed table stays" in text and "## Quality" in text
     assert "| **this toolkit** (`configs/ring.yaml`) |" in text and "| PacGAN3 (PacGAN, 2D-ring table) | 7.8 | 97.7 |" in text
     assert "seed 0:" in text and "seed 1:" in text
+    saved = json.loads((tmp_path / "runs" / "quality.json").read_text())  # the measurements outlive the run
+    assert [r["seed"] for r in saved["ring"]] == [0, 1]
+
+
+def test_a_bad_markdown_path_stops_before_any_training(tmp_path, capsys):
+    code = main(["benchmark", "quality", "--only", "ring", "--output", str(tmp_path / "runs"), "--markdown", str(tmp_path / "no" / "B.md")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan: error: --markdown") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
 
 
 def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():

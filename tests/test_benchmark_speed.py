@@ -175,6 +175,13 @@ def test_cli_speed_writes_json_and_prints_the_table(write_config, tmp_path, caps
     assert json.loads(out.read_text())["rows"][0]["variant"] == "quiet"
 
 
+def test_a_bad_json_path_stops_before_any_timing(write_config, tmp_path, capsys):
+    code = main(["benchmark", "speed", str(write_config(TINY_DIGITS)), "--json", str(tmp_path / "no" / "speed.json")])
+    assert code == 2
+    seen = capsys.readouterr()
+    assert seen.err.startswith("gan: error: --json") and seen.err.count("\n") == 1 and "|" not in seen.out
+
+
 def test_unknown_variant_is_refused_with_the_accepted_names(write_config):
     with pytest.raises(ValueError, match="accepted: default"):
         B.measure(write_config(TINY_DIGITS), variants=("turbo",))

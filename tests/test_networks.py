@@ -102,9 +102,16 @@ def test_the_map_vector_ends_are_matrix_products_with_the_convolutions_weights_a
         assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
         weight = lambda m: m.parametrizations.weight.original if spectral else m.weight  # noqa: E731
         assert torch.allclose(weight(fast).grad, weight(plain).grad, atol=1e-5)
-    # other shapes fall back to the convolution itself
+    # other shapes and settings fall back to the convolution itself, with its result
+    x = torch.randn(1, 3, 6, 6)
     conv = WholeMapConv2d(3, 2, 4, 1, 0)
-    assert conv(torch.randn(1, 3, 6, 6)).shape == (1, 2, 3, 3)
+    assert torch.equal(conv(x), torch.nn.functional.conv2d(x, conv.weight, conv.bias))
+    for kwargs in ({"stride": 2}, {"output_padding": 1, "stride": 2}, {"dilation": 2}):
+        up = PointToMapConvTranspose2d(3, 2, 4, **kwargs)
+        plain = torch.nn.ConvTranspose2d(3, 2, 4, **kwargs)
+        plain.load_state_dict(up.state_dict())
+        z = torch.randn(2, 3, 1, 1)
+        assert up(z).shape == plain(z).shape and torch.allclose(up(z), plain(z)), kwargs
 
 
 def test_dcgan_ends_use_the_matrix_product_layers():
