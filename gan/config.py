@@ -76,6 +76,7 @@ class Run:
     channels_last: bool = False  # NHWC memory format for convolutions
     compile: bool = False        # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
+    keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/host_memory.py)
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
     max_bad_steps: int = 5       # consecutive non-finite steps skipped before the run stops
     progress: bool = True        # progress bar on the terminal

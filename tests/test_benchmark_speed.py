@@ -81,11 +81,81 @@ def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(writ
         assert all(p.grad is None for p in [*loop.G_net.parameters(), *loop.D_net.parameters()])
 
 
-def test_cli_speed_layers_prints_the_layer_table(write_config, capsys):
+def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reach(write_config):
     path = write_config(TINY_DIGITS)
-    assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "quiet", "--layers"]) == 0
+    cfg = B._load(path, [], "default", path.parent / "runs")
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        step_flops = B.count_flops(lambda: loop.iteration(False))
+        # count the plain convolution layers' forward calls another way: module hooks
+        calls = []
+        plain = [m for net in (loop.G_net, loop.D_net) for m in net.modules() if type(m) in (torch.nn.Conv2d, torch.nn.ConvTranspose2d)]
+        hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in plain]
+        costs = B.kernel_costs(lambda: loop.iteration(False), peak=1e11, device=session.device, repeats=2)
+        for h in hooks:
+            h.remove()
+    assert costs["not_timed"] == []
+    # every matrix product of the step, each as often as it ran: its FLOPs are the step's
+    assert costs["matrix_flops"] == step_flops
+    ops = costs["ops"]
+    # identical calls (the discriminator on the real batch, the generated batch, and in the
+    # generator's update) are timed once but counted each time they ran
+    assert ops["convolution"]["calls"] == len(calls) >= 4
+    assert {"convolution", "convolution_backward", "_fused_adam_"} <= set(ops)
+    assert all(_positive_finite(o["seconds"]) for o in ops.values())
+    assert ops["_fused_adam_"]["flops"] == 0 and not ops["_fused_adam_"]["matrix"]
+    assert _positive_finite(costs["matrix_seconds"]) and _positive_finite(costs["other_seconds"])
+    floor = costs["matrix_flops"] / costs["matrix_seconds"] / 1e11
+    assert costs["floor_peak_fraction"] == pytest.approx(floor)
+    assert list(ops) == sorted(ops, key=lambda n: -ops[n]["seconds"])  # the costliest first
+
+
+def test_kernel_replay_makes_operands_with_the_recorded_strides_even_when_expanded():
+    spec = B._TensorSpec.of(torch.zeros(3, 1).expand(3, 4))
+    made = spec.make()
+    assert made.shape == (3, 4) and made.stride() == (1, 0)
+    cl = torch.zeros(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    assert B._TensorSpec.of(cl).make().stride() == cl.stride()
+    assert torch.isfinite(B._TensorSpec.of(cl).make()).all()
+
+
+def _speed_row(variant, ratio, fraction, *, peak_used="fp32", kernels=None, overheads=None):
+    row = {"variant": variant, "ratio": {"median": ratio}, "peak_used": peak_used, "examples_per_step": 64,
+           "toolkit": {"median": 640.0}, "matmul_peak_flops": 1e11,
+           "peak_fraction": {"toolkit": fraction, "reference": fraction / ratio}}
+    if kernels:
+        row["kernels"] = kernels
+    if overheads is not None:
+        row["overheads"] = {"total_share": overheads}
+    return row
+
+
+def test_speed_verdict_marks_each_target_met_or_missed_and_says_how_far_any_loop_could_get():
+    kernels = {"matrix_flops": 6e8, "matrix_seconds": 0.008, "other_seconds": 0.002, "floor_peak_fraction": 0.75}
+    result = {"config": "configs/dcgan32.yaml", "best": ["channels_last"], "rows": [
+        _speed_row("default", 1.10, 0.52, overheads=0.004), _speed_row("channels_last", 1.16, 0.55, kernels=kernels),
+        _speed_row("bf16", 2.0, 0.15, peak_used="bf16"), _speed_row("best", 1.16, 0.55)]}
+    lines = B.verdict(result)
+    assert lines[0].startswith("default settings 1.10x") and lines[0].endswith(": met")
+    assert "best switches (channels_last) 1.16x" in lines[1] and lines[1].endswith(": met")
+    assert "0.40% of step time" in lines[2] and lines[2].endswith(": met")
+    # judged on the best fp32 row, never on bf16 against another peak
+    assert lines[3].startswith("step FLOP/s 55% of the fp32 matmul peak (channels_last") and "**missed**" in lines[3]
+    assert "75% (channels_last: its matrix products alone), 60% with its other kernels" in lines[3]
+    slow = dict(result, rows=[_speed_row("default", 0.9, 0.72, overheads=0.05)])
+    lines = B.verdict(slow)
+    assert lines[0].endswith("**missed**") and lines[1].endswith("**missed**") and lines[2].endswith(": met")
+    assert B.verdict(dict(result, config="configs/ring.yaml")) == []  # no targets set for it
+
+
+def test_cli_speed_layers_prints_the_layer_table_the_time_split_and_the_verdict(write_config, capsys, monkeypatch):
+    path = write_config(TINY_DIGITS)
+    monkeypatch.setitem(B.SPEED_TARGETS, path.name, B.SPEED_TARGETS["dcgan32.yaml"])
+    assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "default", "--layers"]) == 0
     out = capsys.readouterr().out
+    assert f"Against the targets of issue #8 for `{path.name}`" in out and "- step FLOP/s" in out and "its matrix products alone" in out
     assert "| generator.body.0 | PointToMapConvTranspose2d |" in out and "| discriminator.head.out | WholeMapConv2d |" in out
+    assert "Where one step's time goes (default):" in out and "| convolution_backward |" in out
 
 
 SWITCHES = ["channels_last", "bf16", "foreach", "fused", "for_loop", "data_on_host", "quiet"]

@@ -21,6 +21,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from networks import Network, build
 
 from ..config import Config, Optimizer
+from ..host_memory import keep_freed_memory
 from ..runs import RunDir, RunError, atomic_save_tensors, load_state
 
 
@@ -81,6 +82,8 @@ class Session:
         set_seed(run.seed, device_specific=True)  # each process draws its own noise
         if run.cudnn_benchmark and torch.backends.cudnn.is_available():
             torch.backends.cudnn.benchmark = True
+        if run.keep_freed_memory:  # process-wide, and only ever turned on: a later run cannot undo it
+            keep_freed_memory()
         self.run = RunDir(Path(run.output) / run.name)
         self.resume, self.overwrite = resume, overwrite
         if resume and not self.run.path.is_dir():
