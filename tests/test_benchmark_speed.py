@@ -37,6 +37,13 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
         assert _positive_finite(row["peak_fraction"][loop])
         assert _positive_finite(row["peak_memory_mb"][loop])
     assert _positive_finite(row["ratio"]["median"])
+    # each round is compared with the peak measured in that round
+    peaks = row["matmul_peak_rounds"]
+    assert _positive_finite(peaks["min"]) and peaks["min"] <= row["matmul_peak_flops"] <= peaks["max"]
+    fastest = row["flops_per_step"]["toolkit"] * row["toolkit"]["max"] / row["examples_per_step"] / peaks["min"]
+    slowest = row["flops_per_step"]["toolkit"] * row["toolkit"]["min"] / row["examples_per_step"] / peaks["max"]
+    assert slowest <= row["peak_fraction"]["toolkit"] <= fastest
+    assert row["page_faults_per_step"]["toolkit"] >= 0
     # the toolkit's generator update computes no gradients for the discriminator's weights
     assert row["flops_per_step"]["toolkit"] < row["flops_per_step"]["reference"]
     assert set(row["overheads"]) >= {"log", "samples", "checkpoint", "ema", "total_share"}
