@@ -274,3 +274,22 @@ def test_reference_refuses_what_it_does_not_implement_in_one_line_naming_the_key
     assert main(["benchmark", "speed", str(path), "--set", override]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"gan: error: {key}:") and err.count("\n") == 1 and "--set" in err
+
+
+def test_every_library_path_of_the_peak_computes_the_same_product():
+    """The peak is the fastest library's product; each path must really be that product, or the peak lies."""
+    paths = B.matrix_products(torch.device("cpu"), torch.float32, 128)
+    assert set(paths) == {"blas", "onednn"}  # on a CPU: MKL/OpenBLAS and oneDNN can differ twofold
+    expected = paths["blas"]()
+    for name, product in paths.items():
+        torch.testing.assert_close(product(), expected, rtol=1e-4, atol=1e-3, msg=f"{name} is not a @ b")
+    peaks = B.matmul_peaks(torch.device("cpu"), n=128, repeats=2)
+    assert set(peaks) == {"blas", "onednn"} and all(_positive_finite(v) for v in peaks.values())
+
+
+def test_the_table_names_the_peak_of_each_library(write_config):
+    path = write_config(TINY_DIGITS)
+    result = B.measure(path, **FAST, variants=("default",))
+    by_library = result["matmul_peak_by_library"]["fp32"]
+    assert result["matmul_peak_flops"]["fp32"] == max(by_library.values())
+    assert f"onednn {by_library['onednn'] / 1e9:.0f}" in B.table(result)
