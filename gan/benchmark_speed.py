@@ -48,6 +48,8 @@ VARIANTS: dict[str, list[str]] = {
 }
 # Switches that may be combined into "best"; one of each group at most.
 COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused", "for_loop"))
+# The combined variants: "best_fp32" for runs that must keep full precision.
+COMBINED = {"best": COMBINABLE, "best_fp32": tuple(g for g in COMBINABLE if g != ("bf16",))}
 LAYERS = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
 
 
@@ -431,13 +433,14 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     """Time the toolkit's loop against the reference for each variant; a JSON-able dict.
 
     ``variants`` names entries of ``VARIANTS``, plus ``"best"``: the combination of the
-    switches measured faster than ``default`` (measured last, so list it after them).
+    switches measured faster than ``default`` (measured last, so list it after them), and
+    ``"best_fp32"``: the same without mixed precision.
     ``layers`` adds, for every variant, each matrix-product layer timed alone (``layer_costs``)
     and every op of one step timed alone (``kernel_costs``).
     """
-    unknown = [v for v in variants if v not in VARIANTS and v != "best"]
+    unknown = [v for v in variants if v not in VARIANTS and v not in COMBINED]
     if unknown:
-        raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, 'best'])}")
+        raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, *COMBINED])}")
     probe = C.load(config_path, list(overrides))
     Reference.check(probe)  # before anything is built: one line naming the key
     device = torch.device("cuda") if torch.cuda.is_available() and not probe.run.cpu else torch.device("cpu")
@@ -450,10 +453,10 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     }
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as folder:
         for variant in variants:
-            if variant == "best":
-                picked = _best(result["rows"])
-                VARIANTS["best"] = [o for name in picked for o in VARIANTS[name]]
-                result["best"] = picked
+            if variant in COMBINED:
+                picked = _best(result["rows"], COMBINED[variant], variant)
+                VARIANTS[variant] = [o for name in picked for o in VARIANTS[name]]
+                result[variant] = picked
             row = _variant(config_path, list(overrides), variant, rounds=rounds, warmup=warmup, steps=steps_per_round,
                            folder=Path(folder), account=overheads and variant == "default", layers=layers)
             result["rows"].append(row)
@@ -461,14 +464,14 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     return result
 
 
-def _best(rows: list[dict]) -> list[str]:
+def _best(rows: list[dict], groups=COMBINABLE, name: str = "best") -> list[str]:
     """The switches whose toolkit median beat default's by more than 1%, one per group."""
     speed = {r["variant"]: r["ratio"]["median"] for r in rows if "ratio" in r}
     base = speed.get("default")
     if base is None:
-        raise ValueError("variant 'best' needs 'default' (and the switches to choose from) measured before it")
+        raise ValueError(f"variant {name!r} needs 'default' (and the switches to choose from) measured before it")
     picked = []
-    for group in COMBINABLE:
+    for group in groups:
         faster = [(speed[v], v) for v in group if v in speed and speed[v] > 1.01 * base]
         if faster:
             picked.append(max(faster)[1])
@@ -505,7 +508,7 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
-        name = row["variant"] + (f" ({'+'.join(result['best']) or 'no switch beat default: default again'})" if row["variant"] == "best" else "")
+        name = row["variant"] + (f" ({'+'.join(result[row['variant']]) or 'no switch beat default: default again'})" if row["variant"] in COMBINED else "")
         if "skipped" in row:
             lines.append(f"| {name} | skipped: {row['skipped']} | | | | | | | |")
             continue

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def add_parser(verbs) -> None:
-    from .benchmark_speed import VARIANTS
+    from .benchmark_speed import COMBINED, VARIANTS
 
     bench = verbs.add_parser("benchmark", help="measure speed or quality")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
@@ -21,8 +21,9 @@ def add_parser(verbs) -> None:
     p.add_argument("--rounds", type=int, default=8, help="timed rounds, toolkit and reference alternating (default 8)")
     p.add_argument("--steps", type=int, default=20, help="training steps per round (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps of each loop first (default 5)")
-    p.add_argument("--variants", nargs="+", default=["default", "quiet"], choices=[*VARIANTS, "best"], metavar="VARIANT",
-                   help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together; list it last)")
+    p.add_argument("--variants", nargs="+", default=["default", "quiet"], choices=[*VARIANTS, *COMBINED], metavar="VARIANT",
+                   help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together), "
+                        "best_fp32 (the same without mixed precision); list the last two after the switches")
     p.add_argument("--layers", action="store_true", help="also time each convolution and linear layer alone: how close the layers themselves get to the peak")
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     p.set_defaults(func=speed)

@@ -16,7 +16,7 @@ from gan import benchmark_speed as B  # noqa: E402
 from gan.benchmark_quality import write_section  # noqa: E402
 
 CONFIGS = {  # name -> (config, overrides, variants); the reference loop has no R1, so the ring's is off on both sides
-    "dcgan32": ("configs/dcgan32.yaml", [], ["default", "quiet", "channels_last", "bf16", "foreach", "for_loop", "data_on_host", "compile", "best"]),
+    "dcgan32": ("configs/dcgan32.yaml", [], ["default", "quiet", "channels_last", "bf16", "foreach", "for_loop", "data_on_host", "compile", "best", "best_fp32"]),
     "toy_mlp": ("configs/ring.yaml", ["objective.r1=0"], ["default", "quiet", "foreach", "for_loop", "compile", "best"]),
     "resnet32": ("configs/resnet32.yaml", [], ["default", "channels_last", "bf16", "best"]),
 }

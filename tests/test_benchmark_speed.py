@@ -155,6 +155,15 @@ def test_speed_verdict_marks_each_target_met_or_missed_and_says_how_far_any_loop
     assert B.verdict(dict(result, config="configs/ring.yaml")) == []  # no targets set for it
 
 
+def test_best_fp32_combines_the_faster_switches_but_never_mixed_precision():
+    rows = [_speed_row("default", 1.00, 0.6), _speed_row("channels_last", 1.10, 0.65), _speed_row("compile", 1.05, 0.62),
+            _speed_row("bf16", 1.80, 0.3, peak_used="bf16"), _speed_row("for_loop", 0.95, 0.55)]
+    assert B._best(rows, B.COMBINED["best"]) == ["channels_last", "compile", "bf16"]
+    assert B._best(rows, B.COMBINED["best_fp32"]) == ["channels_last", "compile"]
+    with pytest.raises(ValueError, match="'best_fp32' needs 'default'"):
+        B._best(rows[1:], B.COMBINED["best_fp32"], "best_fp32")
+
+
 def test_cli_speed_layers_prints_the_layer_table_the_time_split_and_the_verdict(write_config, capsys, monkeypatch):
     path = write_config(TINY_DIGITS)
     monkeypatch.setitem(B.SPEED_TARGETS, path.name, B.SPEED_TARGETS["dcgan32.yaml"])
