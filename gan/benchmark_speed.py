@@ -186,8 +186,10 @@ class Reference:
 
 
 # -- the toolkit's loop, built as `gan train` builds it ---------------------------------
-def _load(config_path, overrides, variant: str, folder: Path) -> C.Config:
-    return C.load(config_path, [*overrides, *VARIANTS.get(variant, []), f"run.steps={NEVER}", f"run.output={folder}", f"run.name={variant}", "run.progress=false"])
+def _load(config_path, overrides, variant: str, folder: Path, switches: list[str] | None = None) -> C.Config:
+    """The config of one variant: ``switches`` (default: the variant's entry in ``VARIANTS``) over the user's overrides."""
+    switches = VARIANTS.get(variant, []) if switches is None else switches
+    return C.load(config_path, [*overrides, *switches, f"run.steps={NEVER}", f"run.output={folder}", f"run.name={variant}", "run.progress=false"])
 
 
 def effective(loop) -> dict:
@@ -374,19 +376,19 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5) -> dict:
     }
 
 
-def _variant(config_path, overrides, variant, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
+def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from .loops.adversarial import Adversarial
     from .loops.session import Clock, Session
 
-    cfg = _load(config_path, overrides, variant, folder)
+    cfg = _load(config_path, overrides, variant, folder, switches)
     with Session(cfg, overwrite=True) as session:
         loop = Adversarial(cfg, session, resume=False)
         device = session.device
         ref = Reference(cfg, _reference_data(loop), device)
         clock = Clock()
         per_step = cfg.data.batch_size * cfg.objective.d_steps * cfg.run.grad_accum  # real examples per generator step
-        row = {"variant": variant, "overrides": VARIANTS.get(variant, []), "effective": effective(loop)}
+        row = {"variant": variant, "overrides": switches, "effective": effective(loop)}
         try:
             _timed(lambda: loop.step(clock), warmup, device)  # compile happens here, if asked
         except Exception as error:  # noqa: BLE001 - a switch this machine cannot do is reported, not fatal
@@ -454,10 +456,11 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as folder:
         for variant in variants:
             if variant in COMBINED:
-                picked = _best(result["rows"], COMBINED[variant], variant)
-                VARIANTS[variant] = [o for name in picked for o in VARIANTS[name]]
-                result[variant] = picked
-            row = _variant(config_path, list(overrides), variant, rounds=rounds, warmup=warmup, steps=steps_per_round,
+                result[variant] = picked = _best(result["rows"], COMBINED[variant], variant)
+                switches = [o for name in picked for o in VARIANTS[name]]
+            else:
+                switches = VARIANTS[variant]
+            row = _variant(config_path, list(overrides), variant, switches, rounds=rounds, warmup=warmup, steps=steps_per_round,
                            folder=Path(folder), account=overheads and variant == "default", layers=layers)
             result["rows"].append(row)
     result["load_average_after"] = os.getloadavg()
@@ -500,7 +503,7 @@ def table(result: dict) -> str:
     lines = [
         f"`{result['config']}`{' ' + ' '.join(result['overrides']) if result['overrides'] else ''} on {result['device']} "
         f"({result['threads']} threads, load average before {result['load_average'][0]:.2f}); matmul peak at the start (the faster "
-        "library's 2048-square product): " + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
+        "library's square product): " + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
         + f"; {result['rounds']} rounds x {result['steps_per_round']} steps after {result['warmup']} warm-up steps; "
         "% of peak: each round's speed over the peak measured in that round, median over rounds",
         "",

@@ -133,8 +133,8 @@ def _channels_last(t: torch.Tensor) -> bool:
     """Stored channels-last and not also channels-first (a 1x1 map is both).
 
     The matrix-product layers keep the convolution's layout: a channels-last network handed one
-    channels-first map or gradient runs its elementwise ops on a mixed-layout path, about ten
-    times slower (DCGAN: 2.8 ms for one leaky_relu_backward at batch 64).
+    channels-first map or gradient runs its elementwise ops on a mixed-layout path (leaky_relu_backward
+    at DCGAN's read-out, 64x256x4x4: 0.52 ms mixed against 0.025 ms in one layout, 2-core CPU).
     """
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 

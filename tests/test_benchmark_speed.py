@@ -48,6 +48,10 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
     assert row["flops_per_step"]["toolkit"] < row["flops_per_step"]["reference"]
     assert set(row["overheads"]) >= {"log", "samples", "checkpoint", "ema", "total_share"}
     assert "| default |" in B.table(result)
+    # the peak is the faster library's, and the table names both
+    by_library = result["matmul_peak_by_library"]["fp32"]
+    assert result["matmul_peak_flops"]["fp32"] == max(by_library.values())
+    assert f"onednn {by_library['onednn'] / 1e9:.0f}" in B.table(result)
 
 
 def test_linear_layer_flops_match_the_closed_form():
@@ -162,6 +166,23 @@ def test_best_fp32_combines_the_faster_switches_but_never_mixed_precision():
     assert B._best(rows, B.COMBINED["best_fp32"]) == ["channels_last", "compile"]
     with pytest.raises(ValueError, match="'best_fp32' needs 'default'"):
         B._best(rows[1:], B.COMBINED["best_fp32"], "best_fp32")
+
+
+def test_combined_variants_train_the_switches_picked_from_the_rows_before_them(write_config, monkeypatch):
+    speeds, trained = {"default": 1.0, "channels_last": 1.2, "bf16": 1.9, "compile": 1.0}, {}
+
+    def fake_variant(config_path, overrides, variant, switches, **_):  # no training: only which switches
+        trained[variant] = switches
+        return {"variant": variant, "ratio": {"median": speeds.get(variant, 1.0)}}
+
+    monkeypatch.setattr(B, "_variant", fake_variant)
+    monkeypatch.setattr(B, "matmul_peaks", lambda *a, **k: {"blas": 1e9})
+    registry = {k: list(v) for k, v in B.VARIANTS.items()}
+    result = B.measure(write_config(TINY_DIGITS), variants=("default", "channels_last", "bf16", "compile", "best", "best_fp32"))
+    assert result["best"] == ["channels_last", "bf16"] and result["best_fp32"] == ["channels_last"]
+    assert trained["best"] == B.VARIANTS["channels_last"] + B.VARIANTS["bf16"]
+    assert trained["best_fp32"] == B.VARIANTS["channels_last"]
+    assert B.VARIANTS == registry  # a second measure starts from the same switches
 
 
 def test_cli_speed_layers_prints_the_layer_table_the_time_split_and_the_verdict(write_config, capsys, monkeypatch):
@@ -294,11 +315,3 @@ def test_every_library_path_of_the_peak_computes_the_same_product():
         torch.testing.assert_close(product(), expected, rtol=1e-4, atol=1e-3, msg=f"{name} is not a @ b")
     peaks = B.matmul_peaks(torch.device("cpu"), n=128, repeats=2)
     assert set(peaks) == {"blas", "onednn"} and all(_positive_finite(v) for v in peaks.values())
-
-
-def test_the_table_names_the_peak_of_each_library(write_config):
-    path = write_config(TINY_DIGITS)
-    result = B.measure(path, **FAST, variants=("default",))
-    by_library = result["matmul_peak_by_library"]["fp32"]
-    assert result["matmul_peak_flops"]["fp32"] == max(by_library.values())
-    assert f"onednn {by_library['onednn'] / 1e9:.0f}" in B.table(result)

@@ -102,7 +102,7 @@ def test_the_map_vector_ends_are_matrix_products_with_the_convolutions_weights_a
         assert torch.allclose(xa.grad, xb.grad, atol=1e-5)
         # and the convolution's memory layout: the map they draw, the map gradient they return. A
         # channels-last network fed a channels-first gradient runs its elementwise backward ops on a
-        # mixed-layout path about ten times slower (measured: 2.8 ms per DCGAN leaky_relu_backward)
+        # mixed-layout path, twenty times slower at DCGAN's read-out (networks/layers.py, _channels_last)
         (big, big_plain) = (a, b) if fast_cls is PointToMapConvTranspose2d else (xa.grad, xb.grad)
         assert big.stride() == big_plain.stride(), (fast_cls.__name__, big.stride(), big_plain.stride())
         weight = lambda m: m.parametrizations.weight.original if spectral else m.weight  # noqa: E731
