@@ -39,6 +39,7 @@ VARIANTS: dict[str, list[str]] = {
     "default": [],
     "quiet": [f"run.log_every={NEVER}", f"run.sample_every={NEVER}", f"run.checkpoint_every={NEVER}", "objective.ema=0.0", "metrics.every=null"],
     "channels_last": ["run.channels_last=true"],
+    "channels_first": ["run.channels_last=false"],  # the default on a GPU; on a CPU the layout "auto" turns off
     "compile": ["run.compile=true"],
     "bf16": ["run.mixed_precision=bf16"],
     "foreach": ["optimizers.generator.implementation=foreach", "optimizers.discriminator.implementation=foreach"],
@@ -74,8 +75,15 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
-def matrix_products(device: torch.device, dtype: torch.dtype, n: int) -> dict:
-    """The same n x n by n x n product through each library PyTorch hands matrix products to on ``device``.
+# The shapes the peak is measured at, m x k x n. On a CPU a square product alone understates the
+# peak: on an AMD EPYC (Zen 5) oneDNN's 2048-square product ran at 390-460 GFLOP/s while a
+# 4096 x 1024 x 1024 one, whose right-hand side stays in cache, ran at 500-510, as fast as the fastest
+# convolution measured there (a 3x3 one without padding, 480-505). cuBLAS peaks at large squares.
+PEAK_SHAPES = {"cpu": ((2048, 2048, 2048), (4096, 1024, 1024)), "cuda": ((8192, 8192, 8192),)}
+
+
+def matrix_products(device: torch.device, dtype: torch.dtype, shape: tuple[int, int, int]) -> dict:
+    """The same m x k by k x n product through each library PyTorch hands matrix products to on ``device``.
 
     ``torch.mm`` goes to BLAS (MKL on a CPU, cuBLAS on a GPU); convolutions and, on a CPU, the
     networks' conv layers go to oneDNN, reached here as a 1x1 convolution over channels-last data,
@@ -83,37 +91,39 @@ def matrix_products(device: torch.device, dtype: torch.dtype, n: int) -> dict:
     at about half of oneDNN's, so a peak from ``torch.mm`` alone would rate convolutions above 100%.
     Returns name -> a function computing ``a @ b``.
     """
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
+    m, k, n = shape
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
     paths = {"blas": lambda: torch.mm(a, b)}
-    if device.type == "cpu" and n % 64 == 0:
-        # a's rows as the pixels of a 64 x n/64 image with n channels, stored channels-last: the same memory
-        pixels = a.view(1, 64, n // 64, n).permute(0, 3, 1, 2)
-        weight = b.t().contiguous().view(n, n, 1, 1)
-        paths["onednn"] = lambda: torch.nn.functional.conv2d(pixels, weight).permute(0, 2, 3, 1).reshape(n, n)
+    if device.type == "cpu" and m % 64 == 0:
+        # a's rows as the pixels of a 64 x m/64 image with k channels, stored channels-last: the same memory
+        pixels = a.view(1, 64, m // 64, k).permute(0, 3, 1, 2)
+        weight = b.t().contiguous().view(n, k, 1, 1)
+        paths["onednn"] = lambda: torch.nn.functional.conv2d(pixels, weight).permute(0, 2, 3, 1).reshape(m, n)
     return paths
 
 
-def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, n: int | None = None, repeats: int = 10) -> dict:
-    """FLOP/s of the best of ``repeats`` square products of size ``n``, for each library in ``matrix_products``."""
-    n = n or (8192 if device.type == "cuda" else 2048)
+def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10) -> dict:
+    """For each library in ``matrix_products``: FLOP/s of its best of ``repeats`` products, over ``shapes``
+    (default ``PEAK_SHAPES`` for the device type)."""
     out = {}
-    for name, product in matrix_products(device, dtype, n).items():
-        product()  # first call: kernel choice, page faults
-        best = math.inf
-        for _ in range(repeats):
-            sync(device)
-            start = time.perf_counter()
-            product()
-            sync(device)
-            best = min(best, time.perf_counter() - start)
-        out[name] = 2 * n**3 / best
+    for m, k, n in shapes or PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"]:
+        for name, product in matrix_products(device, dtype, (m, k, n)).items():
+            product()  # first call: kernel choice, page faults
+            best = math.inf
+            for _ in range(repeats):
+                sync(device)
+                start = time.perf_counter()
+                product()
+                sync(device)
+                best = min(best, time.perf_counter() - start)
+            out[name] = max(out.get(name, 0.0), 2 * m * k * n / best)
     return out
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, *, n: int | None = None, repeats: int = 10) -> float:
-    """What this device reaches at its easiest: the fastest library's square product (``matmul_peaks``)."""
-    return max(matmul_peaks(device, dtype, n=n, repeats=repeats).values())
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10) -> float:
+    """What this device reaches at its easiest: the fastest library's fastest product (``matmul_peaks``)."""
+    return max(matmul_peaks(device, dtype, shapes=shapes, repeats=repeats).values())
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -451,7 +461,8 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     result = {
         "config": str(config_path), "overrides": list(overrides), "device": _describe(device), "threads": torch.get_num_threads(),
         "load_average": os.getloadavg(), "torch": torch.__version__, "rounds": rounds, "warmup": warmup, "steps_per_round": steps_per_round,
-        "matmul_peak_flops": peaks, "matmul_peak_by_library": by_library, "rows": [],
+        "matmul_peak_flops": peaks, "matmul_peak_by_library": by_library,
+        "matmul_peak_shapes": PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"], "rows": [],
     }
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as folder:
         for variant in variants:
@@ -502,8 +513,8 @@ def table(result: dict) -> str:
     """A markdown table of one ``measure`` result."""
     lines = [
         f"`{result['config']}`{' ' + ' '.join(result['overrides']) if result['overrides'] else ''} on {result['device']} "
-        f"({result['threads']} threads, load average before {result['load_average'][0]:.2f}); matmul peak at the start (the faster "
-        "library's square product): " + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
+        f"({result['threads']} threads, load average before {result['load_average'][0]:.2f}); matmul peak at the start (the fastest "
+        "library's fastest product of " + ", ".join("x".join(map(str, shape)) for shape in result.get("matmul_peak_shapes", ())) + "): " + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
         + f"; {result['rounds']} rounds x {result['steps_per_round']} steps after {result['warmup']} warm-up steps; "
         "% of peak: each round's speed over the peak measured in that round, median over rounds",
         "",

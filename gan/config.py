@@ -73,7 +73,9 @@ class Run:
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     grad_accum: int = 1          # micro-batches per update
     cpu: bool = False            # force the CPU even where a GPU exists
-    channels_last: bool = False  # NHWC memory format for convolutions
+    # NHWC memory format for convolutions. auto: on a CPU, where oneDNN's kernels are faster in it (DCGAN 32x32
+    # 1.11x, ResNet 32x32 1.17x the channels-first step; BENCHMARKS.md), off on a GPU until measured there
+    channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False        # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
     keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/host_memory.py)

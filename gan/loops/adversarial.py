@@ -49,7 +49,7 @@ class Adversarial:
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
-        self.channels_last = run.channels_last and isinstance(data_space, Image)
+        self.channels_last = uses_channels_last(run.channels_last, session.device) and isinstance(data_space, Image)
         if self.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
@@ -275,3 +275,8 @@ def _write_hparams(writer, cfg: Config) -> None:
                 flat[f"{role}.{k}"] = v
     for summary in hparams(flat, {"generator/loss": math.nan, "discriminator/loss": math.nan}):
         writer.file_writer.add_summary(summary)
+
+
+def uses_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """``run.channels_last`` resolved: ``"auto"`` means where it was measured faster, a CPU (oneDNN)."""
+    return device.type == "cpu" if setting == "auto" else bool(setting)
