@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import time
 from pathlib import Path
@@ -87,11 +88,11 @@ def digits_table(rows: list[dict]) -> str:
 
 def _section_span(text: str, heading: str) -> tuple[int, int]:
     """Where the ``## heading`` section of a markdown text starts and ends; (-1, -1) if it has none."""
-    start = text.find(f"## {heading}\n")
-    if start < 0:
+    found = re.search(rf"^## {re.escape(heading)}[ \t]*$", text, re.MULTILINE)  # the whole heading line, not "### Speed"
+    if found is None:
         return -1, -1
-    end = text.find("\n## ", start + 1)
-    return start, (end + 1 if end >= 0 else len(text))
+    end = text.find("\n## ", found.start() + 1)
+    return found.start(), (end + 1 if end >= 0 else len(text))
 
 
 def write_section(path: Path, heading: str, body: str) -> None:

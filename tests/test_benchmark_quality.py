@@ -43,6 +43,22 @@ def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
     assert "slowest" not in ring  # the ring has no time target
 
 
+def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_path):
+    """scripts/benchmark_speed.py writes '## Speed, all configs'; the prose of '## Speed' must survive it."""
+    from gan.benchmark_quality import read_section, write_section
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n\n## Speed\n\nwhy the peak is what it is\n\n### Speed\n\nsub\n\n## Quality\n\nq\n")
+    write_section(md, "Speed, all configs", "tables v1")
+    write_section(md, "Speed, all configs", "tables v2")
+    text = md.read_text()
+    assert "why the peak is what it is" in text and "## Quality\n\nq" in text
+    assert text.count("## Speed, all configs") == 1 and "tables v2" in text and "tables v1" not in text
+    write_section(md, "Speed", "new prose")  # '## Speed' is found by its whole line, not inside '### Speed' or 'Speed, all'
+    text = md.read_text()
+    assert "why the peak" not in text and "new prose" in text and "tables v2" in read_section(md, "Speed, all configs")
+
+
 def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
     from gan.benchmark_quality import markdown, read_section, write_section
 
