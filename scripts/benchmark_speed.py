@@ -34,6 +34,8 @@ parser.add_argument("--layers", action="store_true", help="also time each convol
 parser.add_argument("--output", default="runs/benchmark/speed.json")
 parser.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help=f"file whose '## {SECTION}' section is replaced")
 args = parser.parse_args()
+if args.markdown and not Path(args.markdown).parent.is_dir():  # say so now, not after half an hour of measuring
+    parser.error(f"--markdown {args.markdown}: folder {Path(args.markdown).parent} does not exist")
 
 results, tables = {}, []
 for name in args.only or CONFIGS:

@@ -48,15 +48,17 @@ def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_p
     from gan.benchmark_quality import read_section, write_section
 
     md = tmp_path / "BENCHMARKS.md"
-    md.write_text("# Benchmarks\n\n## Speed\n\nwhy the peak is what it is\n\n### Speed\n\nsub\n\n## Quality\n\nq\n")
+    md.write_text("# Benchmarks\n\n## Quality\n\n### Speed\n\nsub\n\n## Speed\n\nwhy the peak is what it is\n")
     write_section(md, "Speed, all configs", "tables v1")
     write_section(md, "Speed, all configs", "tables v2")
     text = md.read_text()
-    assert "why the peak is what it is" in text and "## Quality\n\nq" in text
+    assert "why the peak is what it is" in text and "### Speed\n\nsub" in text
     assert text.count("## Speed, all configs") == 1 and "tables v2" in text and "tables v1" not in text
-    write_section(md, "Speed", "new prose")  # '## Speed' is found by its whole line, not inside '### Speed' or 'Speed, all'
+    # '## Speed' is found by its whole line: not inside the earlier '### Speed', nor as the start of 'Speed, all configs'
+    write_section(md, "Speed", "new prose")
     text = md.read_text()
-    assert "why the peak" not in text and "new prose" in text and "tables v2" in read_section(md, "Speed, all configs")
+    assert "### Speed\n\nsub" in text and "why the peak" not in text and "new prose" in text
+    assert "tables v2" in read_section(md, "Speed, all configs")
 
 
 def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
