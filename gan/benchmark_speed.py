@@ -311,20 +311,28 @@ def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
 
 
 class _Kernels(TorchDispatchMode):
-    """Notes the signature (op, shapes, strides, dtypes, other arguments) of every op that runs under it.
+    """Notes the signature (op, shapes, strides, dtypes, other arguments) of every op that runs under it,
+    and how long each call took where it ran: inside the step, on the step's own operands.
 
     Signatures, not tensors: a ResNet step's operands would hold gigabytes of copies.
     """
 
-    def __init__(self):
+    def __init__(self, device: torch.device):
         super().__init__()
-        self.calls: dict[tuple, list] = {}  # signature -> [func, args, kwargs, count], in first-run order
+        self.device = device
+        self.calls: dict[tuple, list] = {}  # signature -> [func, args, kwargs, count, seconds], in first-run order
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         spec = pytree.tree_map_only(torch.Tensor, _TensorSpec.of, (args, kwargs))
-        self.calls.setdefault((str(func), repr(spec)), [func, *spec, 0])[-1] += 1
-        return func(*args, **kwargs)
+        entry = self.calls.setdefault((str(func), repr(spec)), [func, *spec, 0, 0.0])
+        sync(self.device)  # on a GPU each op is waited for: slower, but its own time
+        start = time.perf_counter()
+        out = func(*args, **kwargs)
+        sync(self.device)
+        entry[3] += 1
+        entry[4] += time.perf_counter() - start
+        return out
 
 
 class _TensorSpec(tuple):
@@ -346,24 +354,30 @@ class _TensorSpec(tuple):
         return storage.as_strided(shape, stride)
 
 
-def kernel_costs(fn, peak: float, device, *, repeats: int = 5) -> dict:
-    """Run ``fn`` (one training step) once, then time every op it ran alone, on fresh operands.
+def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -> dict:
+    """Run ``fn`` (one training step) ``steps`` times, timing every op where it ran; then time each op alone, on fresh operands.
 
-    Splits a step's time into what its kernels cost with nothing else running and what is left
-    (Python, dispatch, operands no longer in cache). The matrix products' own sum is the floor:
+    Splits a step's time into what its kernels cost inside the step, what the same kernels cost
+    with nothing else running, and what lies between kernels (Python, autograd). Kernels run
+    slower inside a step than alone; the difference is part of the loop's distance to the peak
+    that no loop code can remove. The matrix products' own sum is the floor:
     ``flops / matrix_seconds / peak`` is the highest share of the peak any loop could reach
-    with these kernels, even if norms, activations and the optimizer cost nothing. Identical calls
-    (a network on the real and on the generated batch) are timed once and counted as often as they ran.
+    with these kernels, even if norms, activations and the optimizer cost nothing
+    (``in_step_floor_peak_fraction``: the same with the products as fast as they ran in the step).
+    Identical calls (a network on the real and on the generated batch) are timed alone once and
+    counted as often as they ran. Per step: counts and seconds are means over the ``steps`` runs.
     """
-    recorder = _Kernels()
+    recorder = _Kernels(device)
     with recorder:
-        fn()
+        for _ in range(steps):
+            fn()
     ops, failed = {}, []
-    for (name, _), (func, args_spec, kwargs_spec, count) in recorder.calls.items():
+    for (name, _), (func, args_spec, kwargs_spec, count, in_step) in recorder.calls.items():
         if name.startswith("profiler."):  # record_function markers: bookkeeping, not kernels
             continue
         args, kwargs = pytree.tree_map_only(_TensorSpec, _TensorSpec.make, (args_spec, kwargs_spec))
         matrix = func.overloadpacket in flop_registry
+        calls = count / steps
         try:
             with torch.no_grad():
                 flops = count_flops(lambda: func(*args, **kwargs)) if matrix else 0
@@ -372,17 +386,22 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5) -> dict:
         except Exception as error:  # noqa: BLE001 - e.g. a loss that refuses random operands: reported, not timed
             failed.append(f"{name}: {type(error).__name__}")
             continue
-        op = ops.setdefault(name.removeprefix("aten.").removesuffix(".default"), {"calls": 0, "seconds": 0.0, "flops": 0, "matrix": matrix})
-        op["calls"] += count
-        op["seconds"] += seconds * count
-        op["flops"] += flops * count
+        op = ops.setdefault(name.removeprefix("aten.").removesuffix(".default"),
+                            {"calls": 0, "seconds": 0.0, "seconds_in_step": 0.0, "flops": 0, "matrix": matrix})
+        op["calls"] += calls
+        op["seconds"] += seconds * calls
+        op["seconds_in_step"] += in_step / steps
+        op["flops"] += flops * calls
     matrix_flops = sum(o["flops"] for o in ops.values())
-    matrix_seconds = sum(o["seconds"] for o in ops.values() if o["matrix"])
+    total = {where: {kind: sum(o[where] for o in ops.values() if o["matrix"] == kind) for kind in (True, False)}
+             for where in ("seconds", "seconds_in_step")}
     return {
-        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds"])), "not_timed": failed,
-        "matrix_flops": matrix_flops, "matrix_seconds": matrix_seconds,
-        "other_seconds": sum(o["seconds"] for o in ops.values() if not o["matrix"]),
-        "floor_peak_fraction": matrix_flops / matrix_seconds / peak if matrix_seconds else 0.0,
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds_in_step"])), "not_timed": failed, "steps": steps,
+        "matrix_flops": matrix_flops,
+        "matrix_seconds": total["seconds"][True], "other_seconds": total["seconds"][False],
+        "matrix_seconds_in_step": total["seconds_in_step"][True], "other_seconds_in_step": total["seconds_in_step"][False],
+        "floor_peak_fraction": matrix_flops / total["seconds"][True] / peak if total["seconds"][True] else 0.0,
+        "in_step_floor_peak_fraction": matrix_flops / total["seconds_in_step"][True] / peak if total["seconds_in_step"][True] else 0.0,
     }
 
 
@@ -565,30 +584,34 @@ def _peak_text(result: dict, dtype: str) -> str:
 
 
 def _time_split(row: dict, top: int = 12) -> list[str]:
-    """Where one step's time goes: its kernels alone, split into matrix products and the rest, and what is left."""
+    """Where one step's time goes: its kernels inside the step and alone, matrix products and the rest, and what lies between."""
     k = row["kernels"]
     if "skipped" in k:
         return [f"Kernels of one step alone ({row['variant']}): skipped: {k['skipped']}"]
     step = row["examples_per_step"] / row["toolkit"]["median"]
-    outside = step - k["matrix_seconds"] - k["other_seconds"]
+    between = step - k["matrix_seconds_in_step"] - k["other_seconds_in_step"]
+    ms = lambda seconds: f"{seconds * 1e3:.1f} ms"  # noqa: E731
     lines = [
-        f"Where one step's time goes ({row['variant']}): {step * 1e3:.1f} ms a step = {k['matrix_seconds'] * 1e3:.1f} ms of matrix products "
-        f"+ {k['other_seconds'] * 1e3:.1f} ms of other kernels, each timed alone on fresh operands, + {outside * 1e3:.1f} ms outside them "
-        f"(Python, autograd, allocation, operands no longer in cache). With nothing but the matrix products the step would reach "
-        f"{100 * k['floor_peak_fraction']:.0f}% of the peak; with nothing but its kernels, {100 * _kernel_bound(row):.0f}%."
+        f"Where one step's time goes ({row['variant']}): {ms(step)} a step = {ms(k['matrix_seconds_in_step'])} of matrix products "
+        f"+ {ms(k['other_seconds_in_step'])} of other kernels, as they ran inside the step, + {ms(between)} between kernels "
+        f"(Python, autograd). Each kernel timed alone, on fresh operands: {ms(k['matrix_seconds'])} and {ms(k['other_seconds'])}. "
+        f"With nothing but the matrix products the step would reach {100 * k['in_step_floor_peak_fraction']:.0f}% of the peak "
+        f"({100 * k['floor_peak_fraction']:.0f}% at their speed alone); with nothing but its kernels, "
+        f"{100 * _kernel_bound(row, 'seconds_in_step'):.0f}% ({100 * _kernel_bound(row):.0f}% alone)."
         + (f" Not replayed: {', '.join(k['not_timed'])}." if k["not_timed"] else ""),
-        "", "| op | calls | ms alone | GFLOP | % of peak |", "|---|---|---|---|---|",
+        "", "| op | calls | ms in the step | ms alone | GFLOP | % of peak in the step | alone |", "|---|---|---|---|---|---|---|",
     ]
+    share = lambda op, where: f"{100 * op['flops'] / op[where] / row['matmul_peak_flops']:.0f}%" if op["matrix"] and op[where] else ""  # noqa: E731
     for name, op in list(k["ops"].items())[:top]:
-        share = f"{100 * op['flops'] / op['seconds'] / row['matmul_peak_flops']:.0f}%" if op["matrix"] else ""
-        lines.append(f"| {name} | {op['calls']} | {op['seconds'] * 1e3:.2f} | {op['flops'] / 1e9:.3f} | {share} |")
+        lines.append(f"| {name} | {op['calls']:g} | {op['seconds_in_step'] * 1e3:.2f} | {op['seconds'] * 1e3:.2f} | {op['flops'] / 1e9:.3f} "
+                     f"| {share(op, 'seconds_in_step')} | {share(op, 'seconds')} |")
     return lines
 
 
-def _kernel_bound(row: dict) -> float:
-    """The share of the peak the step would reach if it took exactly the sum of its kernels alone."""
+def _kernel_bound(row: dict, where: str = "seconds") -> float:
+    """The share of the peak the step would reach if it took exactly the sum of its kernels (alone, or ``"seconds_in_step"``)."""
     k = row["kernels"]
-    return k["matrix_flops"] / (k["matrix_seconds"] + k["other_seconds"]) / row["matmul_peak_flops"]
+    return k["matrix_flops"] / (k[f"matrix_{where}"] + k[f"other_{where}"]) / row["matmul_peak_flops"]
 
 
 # Issue #8's targets, for the configs they were set on (file name -> target).
@@ -628,5 +651,7 @@ def verdict(result: dict) -> list[str]:
         highest = max(bounds, key=lambda n: bounds[n]["kernels"]["floor_peak_fraction"])
         line += ". With these kernels no loop gets further than " + "; ".join(
             f"{100 * bounds[n]['kernels']['floor_peak_fraction']:.0f}% ({n}: its matrix products alone), "
-            f"{100 * _kernel_bound(bounds[n]):.0f}% with its other kernels" for n in dict.fromkeys(["default", highest]) if n in bounds)
+            f"{100 * _kernel_bound(bounds[n]):.0f}% with its other kernels, "
+            f"{100 * bounds[n]['kernels']['in_step_floor_peak_fraction']:.0f}% with its matrix products as fast as they ran inside the step"
+            for n in dict.fromkeys(["default", highest]) if n in bounds)
     return out + [line]
