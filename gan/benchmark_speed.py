@@ -321,8 +321,10 @@ class _Kernels(TorchDispatchMode):
         super().__init__()
         self.device = device
         self.calls: dict[tuple, list] = {}  # signature -> [func, args, kwargs, count, seconds], in first-run order
+        self.own = 0.0  # seconds of this recorder's own bookkeeping: not the step's
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        entered = time.perf_counter()
         kwargs = kwargs or {}
         spec = pytree.tree_map_only(torch.Tensor, _TensorSpec.of, (args, kwargs))
         entry = self.calls.setdefault((str(func), repr(spec)), [func, *spec, 0, 0.0])
@@ -330,8 +332,10 @@ class _Kernels(TorchDispatchMode):
         start = time.perf_counter()
         out = func(*args, **kwargs)
         sync(self.device)
+        end = time.perf_counter()
         entry[3] += 1
-        entry[4] += time.perf_counter() - start
+        entry[4] += end - start
+        self.own += (start - entered) + (time.perf_counter() - end)
         return out
 
 
@@ -358,7 +362,9 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -
     """Run ``fn`` (one training step) ``steps`` times, timing every op where it ran; then time each op alone, on fresh operands.
 
     Splits a step's time into what its kernels cost inside the step, what the same kernels cost
-    with nothing else running, and what lies between kernels (Python, autograd). Kernels run
+    with nothing else running, and what lies between kernels (Python, autograd, and the
+    recording's own dispatch; ``torch.compile`` does not run under it: a compiled step is
+    recorded as its uncompiled ops). Kernels run
     slower inside a step than alone; the difference is part of the loop's distance to the peak
     that no loop code can remove. The matrix products' own sum is the floor:
     ``flops / matrix_seconds / peak`` is the highest share of the peak any loop could reach
@@ -369,8 +375,10 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -
     """
     recorder = _Kernels(device)
     with recorder:
+        started = time.perf_counter()
         for _ in range(steps):
             fn()
+        recorded = time.perf_counter() - started - recorder.own
     ops, failed = {}, []
     for (name, _), (func, args_spec, kwargs_spec, count, in_step) in recorder.calls.items():
         if name.startswith("profiler."):  # record_function markers: bookkeeping, not kernels
@@ -396,7 +404,8 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -
     total = {where: {kind: sum(o[where] for o in ops.values() if o["matrix"] == kind) for kind in (True, False)}
              for where in ("seconds", "seconds_in_step")}
     return {
-        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds_in_step"])), "not_timed": failed, "steps": steps,
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds_in_step"])), "not_timed": failed,
+        "steps": steps, "step_seconds": recorded / steps,  # the recorded steps' time, less the recorder's own
         "matrix_flops": matrix_flops,
         "matrix_seconds": total["seconds"][True], "other_seconds": total["seconds"][False],
         "matrix_seconds_in_step": total["seconds_in_step"][True], "other_seconds_in_step": total["seconds_in_step"][False],
@@ -588,13 +597,16 @@ def _time_split(row: dict, top: int = 12) -> list[str]:
     k = row["kernels"]
     if "skipped" in k:
         return [f"Kernels of one step alone ({row['variant']}): skipped: {k['skipped']}"]
-    step = row["examples_per_step"] / row["toolkit"]["median"]
+    step, timed = k["step_seconds"], row["examples_per_step"] / row["toolkit"]["median"]
     between = step - k["matrix_seconds_in_step"] - k["other_seconds_in_step"]
     ms = lambda seconds: f"{seconds * 1e3:.1f} ms"  # noqa: E731
+    compiled = row.get("effective", {}).get("compiled")
     lines = [
-        f"Where one step's time goes ({row['variant']}): {ms(step)} a step = {ms(k['matrix_seconds_in_step'])} of matrix products "
-        f"+ {ms(k['other_seconds_in_step'])} of other kernels, as they ran inside the step, + {ms(between)} between kernels "
-        f"(Python, autograd). Each kernel timed alone, on fresh operands: {ms(k['matrix_seconds'])} and {ms(k['other_seconds'])}. "
+        f"Where one step's time goes ({row['variant']}): {ms(timed)} a step in the timed rounds; run op by op ({k['steps']} steps, "
+        f"each op timed where it ran) {ms(step)} = {ms(k['matrix_seconds_in_step'])} of matrix products "
+        f"+ {ms(k['other_seconds_in_step'])} of other kernels + {ms(between)} between kernels (Python, autograd, the recording itself)"
+        + (". torch.compile does not run under the recorder: these are the uncompiled step's ops. " if compiled else ". ")
+        + f"The same kernels timed alone, on fresh operands: {ms(k['matrix_seconds'])} and {ms(k['other_seconds'])}. "
         f"With nothing but the matrix products the step would reach {100 * k['in_step_floor_peak_fraction']:.0f}% of the peak "
         f"({100 * k['floor_peak_fraction']:.0f}% at their speed alone); with nothing but its kernels, "
         f"{100 * _kernel_bound(row, 'seconds_in_step'):.0f}% ({100 * _kernel_bound(row):.0f}% alone)."
