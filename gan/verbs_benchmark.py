@@ -24,7 +24,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--variants", nargs="+", default=["default", "quiet"], choices=[*VARIANTS, *COMBINED], metavar="VARIANT",
                    help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together), "
                         "best_fp32 (the same without mixed precision); list the last two after the switches")
-    p.add_argument("--layers", action="store_true", help="also time each convolution and linear layer alone: how close the layers themselves get to the peak")
+    p.add_argument("--layers", action="store_true", help="also time each convolution and linear layer alone, and each op of a step where it ran and alone: how close the kernels themselves get to the peak")
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     p.set_defaults(func=speed)
 
