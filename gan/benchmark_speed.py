@@ -103,22 +103,41 @@ def matrix_products(device: torch.device, dtype: torch.dtype, shape: tuple[int, 
     return paths
 
 
-def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10) -> dict:
+# A small product timed first, to tell whether a library computes this type natively: on a CPU without
+# bf16 instructions (an AMD EPYC with AVX2 only) bf16 products ran at 1-15 GFLOP/s, and one 2048-square
+# product took 13 s; measuring a peak there at full size took minutes a round. On a GPU a small product
+# measures the launch, not the arithmetic, so the probe is larger there.
+PROBE_SHAPES = {"cpu": (256, 256, 256), "cuda": (2048, 2048, 2048)}
+
+
+def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10, budget_s: float = 0.5) -> dict:
     """For each library in ``matrix_products``: FLOP/s of its best of ``repeats`` products, over ``shapes``
-    (default ``PEAK_SHAPES`` for the device type)."""
-    out = {}
-    for m, k, n in shapes or PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"]:
+    (default ``PEAK_SHAPES`` for the device type).
+
+    Each library first times a ``PROBE_SHAPES`` product; a shape that this speed predicts to take more
+    than ``budget_s`` a product is not run, and where no shape is run the probe's speed is the library's
+    (a slow path: emulated arithmetic, not a peak worth the minutes).
+    """
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    out, probe = {}, PROBE_SHAPES[kind]
+
+    def best_of(product, flops, n):
+        product()  # first call: kernel choice, page faults
+        best = math.inf
+        for _ in range(n):
+            sync(device)
+            start = time.perf_counter()
+            product()
+            sync(device)
+            best = min(best, time.perf_counter() - start)
+        return flops / best
+
+    probes = {name: best_of(product, 2 * math.prod(probe), 2) for name, product in matrix_products(device, dtype, probe).items()}
+    for m, k, n in shapes or PEAK_SHAPES[kind]:
         for name, product in matrix_products(device, dtype, (m, k, n)).items():
-            product()  # first call: kernel choice, page faults
-            best = math.inf
-            for _ in range(repeats):
-                sync(device)
-                start = time.perf_counter()
-                product()
-                sync(device)
-                best = min(best, time.perf_counter() - start)
-            out[name] = max(out.get(name, 0.0), 2 * m * k * n / best)
-    return out
+            if 2 * m * k * n / probes[name] <= budget_s:
+                out[name] = max(out.get(name, 0.0), best_of(product, 2 * m * k * n, repeats))
+    return {name: out.get(name, rate) for name, rate in probes.items()}
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10) -> float:

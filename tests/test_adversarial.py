@@ -137,6 +137,25 @@ def test_bf16_mixed_precision_trains_on_cpu(write_config):
     assert all(torch.isfinite(p).all() for p in loop.G_net.parameters())
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_bf16_kernels_warns_before_training(write_config, monkeypatch, native):
+    """On an AVX2-only CPU bf16 products run emulated, far slower than fp32: a user must hear it before the run."""
+    import warnings
+
+    from gan.loops import session as S
+
+    monkeypatch.setattr(S, "cpu_has_bf16", lambda: native)
+    cfg = C.load(write_config(TINY_DIGITS, run={"mixed_precision": "bf16"}), [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Session(cfg)
+    said = [str(w.message) for w in caught if "run.mixed_precision" in str(w.message)]
+    if native:
+        assert said == []
+    else:
+        assert len(said) == 1 and "no native kernels" in said[0] and "use 'no'" in said[0]
+
+
 def test_training_2n_steps_equals_n_steps_then_resume_for_n(write_config, tmp_path):
     straight = run_loop(write_config(TINY_DIGITS, name="straight", run={"steps": 6, "checkpoint_every": 3}))
     half = write_config(TINY_DIGITS, name="halves", run={"steps": 3, "checkpoint_every": 3})

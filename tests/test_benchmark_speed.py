@@ -361,7 +361,7 @@ def test_every_library_path_of_the_peak_computes_the_same_product():
 def test_the_peak_is_each_librarys_fastest_shape_not_its_last(monkeypatch):
     """A square product alone understated oneDNN's peak by 10-20% on an AMD EPYC; every shape must count."""
     clock = [0.0]
-    seconds = {("blas", 64): 2.0, ("blas", 128): 1.0, ("onednn", 64): 0.5, ("onednn", 128): 4.0}
+    seconds = {("blas", 64): 2.0, ("blas", 128): 1.0, ("onednn", 64): 0.5, ("onednn", 128): 4.0, ("blas", 256): 1e-9, ("onednn", 256): 1e-9}
 
     def fake_products(device, dtype, shape):
         def run(name):
@@ -373,3 +373,22 @@ def test_the_peak_is_each_librarys_fastest_shape_not_its_last(monkeypatch):
     peaks = B.matmul_peaks(torch.device("cpu"), shapes=((64, 64, 64), (128, 64, 64)), repeats=2)
     assert peaks == {"blas": 2 * 128 * 64 * 64 / 1.0, "onednn": 2 * 64**3 / 0.5}
     assert B.matmul_peak(torch.device("cpu"), shapes=((64, 64, 64), (128, 64, 64)), repeats=2) == 2 * 64**3 / 0.5
+
+
+def test_a_library_without_native_kernels_for_the_type_is_not_timed_at_full_size(monkeypatch):
+    """bf16 on a CPU without bf16 instructions ran at 1-15 GFLOP/s: one 2048-square product took 13 s,
+    a round's peak minutes. The probe's speed says so, and stands in for that library's peak."""
+    clock, ran = [0.0], []
+    seconds = {("fast", 256): 1e-4, ("fast", 2048): 0.05, ("slow", 256): 0.02, ("slow", 2048): 13.0}
+
+    def fake_products(device, dtype, shape):
+        def run(name):
+            ran.append((name, shape[0]))
+            clock[0] += seconds[(name, shape[0])]
+        return {name: (lambda name=name: run(name)) for name in ("fast", "slow")}
+
+    monkeypatch.setattr(B, "matrix_products", fake_products)
+    monkeypatch.setattr(B.time, "perf_counter", lambda: clock[0])
+    peaks = B.matmul_peaks(torch.device("cpu"), shapes=((2048, 2048, 2048),), repeats=2)
+    assert ("slow", 2048) not in ran and ("fast", 2048) in ran
+    assert peaks == pytest.approx({"fast": 2 * 2048**3 / 0.05, "slow": 2 * 256**3 / 0.02})
