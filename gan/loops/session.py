@@ -89,7 +89,7 @@ class Session:
         if run.mixed_precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16():
             warnings.warn(
                 "run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run "
-                "emulated, 10-100x slower than fp32 (on an AVX2-only AMD EPYC: 1-15 GFLOP/s against 150); use 'no' here",
+                "emulated, far slower than fp32 (DCGAN 32x32 on an AVX2-only AMD EPYC: 9.2 s a step against 0.30 s); use 'no' here",
                 stacklevel=2,
             )
         set_seed(run.seed, device_specific=True)  # each process draws its own noise
