@@ -453,11 +453,12 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         _timed(ref.step, warmup, device)
         ours, theirs, mem, faults = [], [], {"toolkit": 0.0, "reference": 0.0}, {"toolkit": 0, "reference": 0}
         dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
-        peaks = []
+        peaks, fp32_peaks = [], []  # the reference always runs in fp32: its share is of the fp32 peak
         for r in range(rounds):  # alternate which goes first: a slow drift favours neither
             # the peak in this round's conditions: clocks and neighbours change between rounds, and a
             # round's steps are compared with the peak the machine gave in that round
             peaks.append(matmul_peak(device, dtype, repeats=3))
+            fp32_peaks.append(peaks[-1] if dtype == torch.float32 else matmul_peak(device, repeats=3))
             pair = [("toolkit", lambda: loop.step(clock)), ("reference", ref.step)]
             for name, fn in pair if r % 2 == 0 else pair[::-1]:
                 if device.type == "cuda":
@@ -474,9 +475,9 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         row["peak_used"], row["matmul_peak_rounds"] = "bf16" if dtype == torch.bfloat16 else "fp32", _spread(peaks)
         row["matmul_peak_flops"] = peak = statistics.median(peaks)
         row["flops_per_second"] = {k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")}
-        row["peak_fraction"] = {  # round by round: each round's speed over that round's peak
-            k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, peaks))
-            for k, speeds in (("toolkit", ours), ("reference", theirs))}
+        row["peak_fraction"] = {  # round by round: each round's speed over that round's peak of the loop's precision
+            k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, own))
+            for k, speeds, own in (("toolkit", ours, peaks), ("reference", theirs, fp32_peaks))}
         if account:
             row["overheads"] = _overheads(loop, per_step / row["toolkit"]["median"], device)
         if layers:
@@ -579,7 +580,7 @@ def table(result: dict) -> str:
             f"| {name} | {t['median']:.0f} [{t['min']:.0f}, {t['max']:.0f}] | {r['median']:.0f} [{r['min']:.0f}, {r['max']:.0f}] "
             f"| {q['median']:.3f} [{q['min']:.3f}, {q['max']:.3f}] | {f['toolkit'] / 1e9:.3f} / {f['reference'] / 1e9:.3f} "
             f"| {fs['toolkit'] / 1e9:.1f} ({100 * pf['toolkit']:.0f}%{'' if row['peak_used'] == 'fp32' else ' bf16'}) "
-            f"| {fs['reference'] / 1e9:.1f} ({100 * pf['reference']:.0f}%) "
+            f"| {fs['reference'] / 1e9:.1f} ({100 * pf['reference']:.0f}%{'' if row['peak_used'] == 'fp32' else ' fp32'}) "
             f"| {pk['median'] / 1e9:.0f} [{pk['min'] / 1e9:.0f}, {pk['max'] / 1e9:.0f}]{'' if row['peak_used'] == 'fp32' else ' bf16'} "
             f"| {max(row['peak_memory_mb'].values()):.0f} |"
         )

@@ -55,6 +55,18 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
     assert f"onednn {by_library['onednn'] / 1e9:.0f}" in B.table(result)
 
 
+def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config, monkeypatch):
+    """The reference loop runs in fp32 whatever the variant: its share of a bf16 peak said nothing (131% on one CPU)."""
+    peak = {torch.float32: 1e9, torch.bfloat16: 1e12}
+    monkeypatch.setattr(B, "matmul_peak", lambda device, dtype=torch.float32, **_: peak[dtype])
+    result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("bf16",), overheads=False)
+    (row,) = result["rows"]
+    assert row["peak_used"] == "bf16"
+    assert row["peak_fraction"]["toolkit"] == pytest.approx(row["flops_per_second"]["toolkit"] / 1e12)
+    assert row["peak_fraction"]["reference"] == pytest.approx(row["flops_per_second"]["reference"] / 1e9)
+    assert "% fp32) |" in B.table(result)
+
+
 def test_linear_layer_flops_match_the_closed_form():
     n, a, b = 7, 13, 5
     layer = torch.nn.Linear(a, b)
