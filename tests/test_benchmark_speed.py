@@ -57,6 +57,9 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
 
 def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config, monkeypatch):
     """The reference loop runs in fp32 whatever the variant: its share of a bf16 peak said nothing (131% on one CPU)."""
+    from gan.loops import session as S
+
+    monkeypatch.setattr(S, "cpu_has_bf16", lambda: True)  # measured even where bf16 is emulated
     peak = {torch.float32: 1e9, torch.bfloat16: 1e12}
     monkeypatch.setattr(B, "matmul_peak", lambda device, dtype=torch.float32, **_: peak[dtype])
     result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("bf16",), overheads=False)
@@ -65,6 +68,18 @@ def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config
     assert row["peak_fraction"]["toolkit"] == pytest.approx(row["flops_per_second"]["toolkit"] / 1e12)
     assert row["peak_fraction"]["reference"] == pytest.approx(row["flops_per_second"]["reference"] / 1e9)
     assert "% fp32) |" in B.table(result)
+
+
+def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_config, monkeypatch):
+    """Emulated bf16 ran 31x slower than fp32: rounds of it would take minutes to say what the CPU flags already say."""
+    from gan.loops import session as S
+
+    monkeypatch.setattr(S, "cpu_has_bf16", lambda: False)
+    result = B.measure(write_config(TINY_DIGITS), **FAST, variants=("default", "bf16", "best"), overheads=False)
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert "no bf16 kernels" in rows["bf16"]["skipped"] and "toolkit" not in rows["bf16"]
+    assert "bf16" not in result["best"]  # never picked from a row that was not measured
+    assert "| bf16 | skipped: this CPU has no bf16 kernels" in B.table(result)
 
 
 def test_linear_layer_flops_match_the_closed_form():
