@@ -457,14 +457,17 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         _timed(ref.step, warmup, device)
         ours, theirs, mem, faults = [], [], {"toolkit": 0.0, "reference": 0.0}, {"toolkit": 0, "reference": 0}
         dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
-        peaks, fp32_peaks = [], []  # the reference always runs in fp32: its share is of the fp32 peak
+        precision = {"toolkit": dtype, "reference": torch.float32}  # the reference loop always runs in fp32
+        # Each loop's block is rated against the peak measured just before and just after it (their mean), in its
+        # own precision: on a shared virtual machine the speed of the same product moved by up to 50% from one
+        # round to the next, so a peak taken once a round could be a different machine from the one that ran the block.
+        peaks: dict[str, list[float]] = {"toolkit": [], "reference": []}
         for r in range(rounds):  # alternate which goes first: a slow drift favours neither
-            # the peak in this round's conditions: clocks and neighbours change between rounds, and a
-            # round's steps are compared with the peak the machine gave in that round
-            peaks.append(matmul_peak(device, dtype, repeats=3))
-            fp32_peaks.append(peaks[-1] if dtype == torch.float32 else matmul_peak(device, repeats=3))
             pair = [("toolkit", lambda: loop.step(clock)), ("reference", ref.step)]
+            last = None  # (dtype, peak) measured after the previous block: the next block's "before" in the same type
             for name, fn in pair if r % 2 == 0 else pair[::-1]:
+                want = precision[name]
+                before_peak = last[1] if last is not None and last[0] == want else matmul_peak(device, want, repeats=3)
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
                 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -472,16 +475,18 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
                 faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
                 (ours if name == "toolkit" else theirs).append(per_step * steps / seconds)
                 mem[name] = max(mem[name], peak_memory_mb(device))
+                last = (want, matmul_peak(device, want, repeats=3))
+                peaks[name].append((before_peak + last[1]) / 2)
         ratios = [a / b for a, b in zip(ours, theirs)]
         row.update(toolkit=_spread(ours), reference=_spread(theirs), ratio=_spread(ratios), examples_per_step=per_step, peak_memory_mb=mem,
                    page_faults_per_step={k: v / (rounds * steps) for k, v in faults.items()})
         row["flops_per_step"] = {"toolkit": count_flops(lambda: loop.iteration(False)), "reference": count_flops(ref.step)}
-        row["peak_used"], row["matmul_peak_rounds"] = "bf16" if dtype == torch.bfloat16 else "fp32", _spread(peaks)
-        row["matmul_peak_flops"] = peak = statistics.median(peaks)
+        row["peak_used"], row["matmul_peak_rounds"] = "bf16" if dtype == torch.bfloat16 else "fp32", _spread(peaks["toolkit"])
+        row["matmul_peak_flops"] = peak = statistics.median(peaks["toolkit"])
         row["flops_per_second"] = {k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")}
-        row["peak_fraction"] = {  # round by round: each round's speed over that round's peak of the loop's precision
-            k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, own))
-            for k, speeds, own in (("toolkit", ours, peaks), ("reference", theirs, fp32_peaks))}
+        row["peak_fraction"] = {  # block by block: each block's speed over the peak measured around it, median over rounds
+            k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, peaks[k]))
+            for k, speeds in (("toolkit", ours), ("reference", theirs))}
         if account:
             row["overheads"] = _overheads(loop, per_step / row["toolkit"]["median"], device)
         if layers:
@@ -568,7 +573,7 @@ def table(result: dict) -> str:
         f"({result['threads']} threads, load average before {result['load_average'][0]:.2f}); matmul peak at the start (the fastest "
         "library's fastest product of " + ", ".join("x".join(map(str, shape)) for shape in result.get("matmul_peak_shapes", ())) + "): " + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
         + f"; {result['rounds']} rounds x {result['steps_per_round']} steps after {result['warmup']} warm-up steps; "
-        "% of peak: each round's speed over the peak measured in that round, median over rounds",
+        "% of peak: each loop's speed in a round over the peak measured just before and after it, median over rounds",
         "",
         "| variant | toolkit ex/s median [min, max] | reference ex/s median [min, max] | ratio median [min, max] | GFLOP/step toolkit / ref | toolkit GFLOP/s (% of peak) | reference GFLOP/s (% of peak) | peak GFLOP/s median [min, max] | peak MB |",
         "|---|---|---|---|---|---|---|---|---|",

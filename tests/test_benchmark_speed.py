@@ -21,6 +21,12 @@ from .conftest import TINY_DIGITS, TINY_RING
 FAST = {"rounds": 2, "warmup": 1, "steps_per_round": 2}
 
 
+@pytest.fixture(autouse=True)
+def small_peak_products(monkeypatch):
+    """The peak at tiny sizes too: 2048-square products, three times a round, took most of this file's time."""
+    monkeypatch.setitem(B.PEAK_SHAPES, "cpu", ((512, 512, 512), (1024, 256, 256)))
+
+
 def _positive_finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
@@ -80,6 +86,24 @@ def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_con
     assert "no bf16 kernels" in rows["bf16"]["skipped"] and "toolkit" not in rows["bf16"]
     assert "bf16" not in result["best"]  # never picked from a row that was not measured
     assert "| bf16 | skipped: this CPU has no bf16 kernels" in B.table(result)
+
+
+def test_each_loop_is_rated_against_the_peaks_measured_just_around_its_own_block(write_config, monkeypatch):
+    """On a shared VM the product's speed moved 50% between rounds: one peak a round rated a block on another machine."""
+    calls = []
+
+    def rising_peak(device, dtype=torch.float32, **_):  # the machine gets faster with every measurement
+        calls.append(dtype)
+        return 1e9 * len(calls)
+
+    monkeypatch.setattr(B, "matmul_peak", rising_peak)
+    result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("default",), overheads=False)
+    (row,) = result["rows"]
+    # round 0: peak 1, toolkit, peak 2 (also the reference's "before"), reference, peak 3
+    assert len(calls) == 3
+    assert row["peak_fraction"]["toolkit"] == pytest.approx(row["flops_per_second"]["toolkit"] / 1.5e9)
+    assert row["peak_fraction"]["reference"] == pytest.approx(row["flops_per_second"]["reference"] / 2.5e9)
+    assert row["matmul_peak_flops"] == pytest.approx(1.5e9)
 
 
 def test_linear_layer_flops_match_the_closed_form():
