@@ -436,13 +436,12 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -
 def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from .loops.adversarial import Adversarial
-    from .loops.session import Clock, Session, cpu_has_bf16
+    from .loops.session import Clock, Session, emulated_bf16
 
     cfg = _load(config_path, overrides, variant, folder, switches)
-    on_cpu = cfg.run.cpu or not torch.cuda.is_available()
-    if cfg.run.mixed_precision == "bf16" and on_cpu and not cpu_has_bf16():  # minutes of rounds to learn what is known
-        return {"variant": variant, "overrides": switches,
-                "skipped": "this CPU has no bf16 kernels (no AVX-512 or AMX): bf16 runs emulated, 31x slower than fp32 for DCGAN 32x32 on an AVX2-only AMD EPYC"}
+    slow = emulated_bf16(cfg.run)
+    if slow:  # minutes of rounds to learn what the CPU's flags already say
+        return {"variant": variant, "overrides": switches, "skipped": slow}
     with Session(cfg, overwrite=True) as session:
         loop = Adversarial(cfg, session, resume=False)
         device = session.device
@@ -512,7 +511,9 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
         raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, *COMBINED])}")
     probe = C.load(config_path, list(overrides))
     Reference.check(probe)  # before anything is built: one line naming the key
-    device = torch.device("cuda") if torch.cuda.is_available() and not probe.run.cpu else torch.device("cpu")
+    from .loops.session import on_cpu
+
+    device = torch.device("cpu" if on_cpu(probe.run) else "cuda")
     by_library = {"fp32": matmul_peaks(device), "bf16": matmul_peaks(device, torch.bfloat16)}  # at the start; each row measures its own
     peaks = {k: max(v.values()) for k, v in by_library.items()}
     result = {

@@ -83,9 +83,9 @@ def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_con
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: False)
     result = B.measure(write_config(TINY_DIGITS), **FAST, variants=("default", "bf16", "best"), overheads=False)
     rows = {r["variant"]: r for r in result["rows"]}
-    assert "no bf16 kernels" in rows["bf16"]["skipped"] and "toolkit" not in rows["bf16"]
+    assert "no native kernels" in rows["bf16"]["skipped"] and "toolkit" not in rows["bf16"]
     assert "bf16" not in result["best"]  # never picked from a row that was not measured
-    assert "| bf16 | skipped: this CPU has no bf16 kernels" in B.table(result)
+    assert "| bf16 | skipped: run.mixed_precision: bf16 on this CPU has no native kernels" in B.table(result)
 
 
 def test_each_loop_is_rated_against_the_peaks_measured_just_around_its_own_block(write_config, monkeypatch):
