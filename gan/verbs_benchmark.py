@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def add_parser(verbs) -> None:
-    from .benchmark_speed import COMBINED, VARIANTS
+    from .speed import COMBINED, VARIANTS
 
     bench = verbs.add_parser("benchmark", help="measure speed or quality")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
@@ -39,7 +39,7 @@ def add_parser(verbs) -> None:
 
 
 def speed(args) -> int:
-    from .benchmark_speed import measure, table
+    from .speed import measure, table
     from .config import ConfigError
 
     if args.rounds < 1 or args.steps < 1 or args.warmup < 0:

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan import benchmark_speed as B  # noqa: E402
+from gan import speed  # noqa: E402
 from gan.benchmark_quality import write_section  # noqa: E402
 
 SECTION = "Speed, all configs"  # not "Speed": that section is written by hand and must survive a re-run
@@ -42,8 +42,8 @@ for name in args.only or CONFIGS:
     config, overrides, variants = CONFIGS[name]
     steps = args.steps * (10 if name == "toy_mlp" else 1)
     try:
-        results[name] = B.measure(ROOT / config, overrides, layers=args.layers, rounds=args.rounds, warmup=args.warmup * (10 if name == "toy_mlp" else 1), steps_per_round=steps, variants=variants)
-        tables.append(f"### {name}\n\n" + B.table(results[name]).replace(str(ROOT) + "/", ""))
+        results[name] = speed.measure(ROOT / config, overrides, layers=args.layers, rounds=args.rounds, warmup=args.warmup * (10 if name == "toy_mlp" else 1), steps_per_round=steps, variants=variants)
+        tables.append(f"### {name}\n\n" + speed.table(results[name]).replace(str(ROOT) + "/", ""))
     except Exception as error:  # noqa: BLE001 - e.g. a family not written yet: say so in the table
         results[name] = {"skipped": f"{type(error).__name__}: {error}"}
         tables.append(f"### {name}\n\nskipped: {type(error).__name__}: {' '.join(str(error).split())[:300]}")

@@ -10,7 +10,10 @@ import time
 import pytest
 import torch
 
-from gan import benchmark_speed as B
+from gan.speed import benchmark as B
+from gan.speed import kernels as K
+from gan.speed import machine as M
+from gan.speed import report as R
 from gan import config as C
 from gan.cli import main
 from gan.loops.adversarial import Adversarial, uses_channels_last
@@ -24,7 +27,7 @@ FAST = {"rounds": 2, "warmup": 1, "steps_per_round": 2}
 @pytest.fixture(autouse=True)
 def small_peak_products(monkeypatch):
     """The peak at tiny sizes too: 2048-square products, three times a round, took most of this file's time."""
-    monkeypatch.setitem(B.PEAK_SHAPES, "cpu", ((512, 512, 512), (1024, 256, 256)))
+    monkeypatch.setitem(M.PEAK_SHAPES, "cpu", ((512, 512, 512), (1024, 256, 256)))
 
 
 def _positive_finite(x) -> bool:
@@ -54,11 +57,11 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
     # the toolkit's generator update computes no gradients for the discriminator's weights
     assert row["flops_per_step"]["toolkit"] < row["flops_per_step"]["reference"]
     assert set(row["overheads"]) >= {"log", "samples", "checkpoint", "ema", "total_share"}
-    assert "| default |" in B.table(result)
+    assert "| default |" in R.table(result)
     # the peak is the faster library's, and the table names both
     by_library = result["matmul_peak_by_library"]["fp32"]
     assert result["matmul_peak_flops"]["fp32"] == max(by_library.values())
-    assert f"onednn {by_library['onednn'] / 1e9:.0f}" in B.table(result)
+    assert f"onednn {by_library['onednn'] / 1e9:.0f}" in R.table(result)
 
 
 def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config, monkeypatch):
@@ -67,13 +70,13 @@ def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config
 
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: True)  # measured even where bf16 is emulated
     peak = {torch.float32: 1e9, torch.bfloat16: 1e12}
-    monkeypatch.setattr(B, "matmul_peak", lambda device, dtype=torch.float32, **_: peak[dtype])
+    monkeypatch.setattr(M, "matmul_peak", lambda device, dtype=torch.float32, **_: peak[dtype])
     result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("bf16",), overheads=False)
     (row,) = result["rows"]
     assert row["peak_used"] == "bf16"
     assert row["peak_fraction"]["toolkit"] == pytest.approx(row["flops_per_second"]["toolkit"] / 1e12)
     assert row["peak_fraction"]["reference"] == pytest.approx(row["flops_per_second"]["reference"] / 1e9)
-    assert "% fp32) |" in B.table(result)
+    assert "% fp32) |" in R.table(result)
 
 
 def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_config, monkeypatch):
@@ -85,7 +88,7 @@ def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_con
     rows = {r["variant"]: r for r in result["rows"]}
     assert "no native kernels" in rows["bf16"]["skipped"] and "toolkit" not in rows["bf16"]
     assert "bf16" not in result["best"]  # never picked from a row that was not measured
-    assert "| bf16 | skipped: run.mixed_precision: bf16 on this CPU has no native kernels" in B.table(result)
+    assert "| bf16 | skipped: run.mixed_precision: bf16 on this CPU has no native kernels" in R.table(result)
 
 
 def test_each_loop_is_rated_against_the_peaks_measured_just_around_its_own_block(write_config, monkeypatch):
@@ -96,7 +99,7 @@ def test_each_loop_is_rated_against_the_peaks_measured_just_around_its_own_block
         calls.append(dtype)
         return 1e9 * len(calls)
 
-    monkeypatch.setattr(B, "matmul_peak", rising_peak)
+    monkeypatch.setattr(M, "matmul_peak", rising_peak)
     result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("default",), overheads=False)
     (row,) = result["rows"]
     # round 0: peak 1, toolkit, peak 2 (also the reference's "before"), reference, peak 3
@@ -110,15 +113,15 @@ def test_linear_layer_flops_match_the_closed_form():
     n, a, b = 7, 13, 5
     layer = torch.nn.Linear(a, b)
     x = torch.randn(n, a, requires_grad=True)
-    assert B.count_flops(lambda: layer(x)) == 2 * n * a * b
+    assert K.count_flops(lambda: layer(x)) == 2 * n * a * b
     # backward: one product for the input's gradient, one for the weight's
-    assert B.count_flops(lambda: layer(x).sum().backward()) == 3 * 2 * n * a * b
+    assert K.count_flops(lambda: layer(x).sum().backward()) == 3 * 2 * n * a * b
 
 
 def test_conv_layer_flops_match_the_closed_form():
     n, cin, cout, k, hw = 2, 3, 4, 3, 6
     conv = torch.nn.Conv2d(cin, cout, k, padding=1, bias=False)
-    assert B.count_flops(lambda: conv(torch.zeros(n, cin, hw, hw))) == 2 * n * cout * hw * hw * cin * k * k
+    assert K.count_flops(lambda: conv(torch.zeros(n, cin, hw, hw))) == 2 * n * cout * hw * hw * cin * k * k
 
 
 def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(write_config):
@@ -127,13 +130,13 @@ def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(writ
     with Session(cfg, overwrite=True) as session:
         loop = Adversarial(cfg, session, resume=False)
         before = {k: v.clone() for k, v in loop.G_net.state_dict().items()}
-        costs = B.layer_costs(loop, peak=1e11, device=session.device, repeats=2)
+        costs = K.layer_costs(loop, peak=1e11, device=session.device, repeats=2)
         layers = [f"{n}.{k}" for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
-                  for k, m in net.named_modules() if isinstance(m, B.LAYERS)]
+                  for k, m in net.named_modules() if isinstance(m, K.LAYERS)]
         assert [r["layer"] for r in costs["rows"]] == layers  # all of them, in forward order
         for r in costs["rows"]:
             module = dict(loop.G_net.named_modules(prefix="generator") if r["layer"].startswith("generator") else loop.D_net.named_modules(prefix="discriminator"))[r["layer"]]
-            forward = B.count_flops(lambda: module(torch.zeros(r["input"])))
+            forward = K.count_flops(lambda: module(torch.zeros(r["input"])))
             # backward costs one product for the weight, and one for the input except at a network's first layer
             first = r["layer"] in ("generator.body.0", "discriminator.body.0")
             assert r["flops"] == (2 if first else 3) * forward, r
@@ -149,7 +152,7 @@ def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reac
     cfg = B._load(path, [], "default", path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
         loop = Adversarial(cfg, session, resume=False)
-        step_flops = B.count_flops(lambda: loop.iteration(False))
+        step_flops = K.count_flops(lambda: loop.iteration(False))
         # count the plain convolution layers' forward calls another way: module hooks
         calls = []
         plain = [m for net in (loop.G_net, loop.D_net) for m in net.modules() if type(m) in (torch.nn.Conv2d, torch.nn.ConvTranspose2d)]
@@ -161,7 +164,7 @@ def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reac
             loop.iteration(False)
             spent.append(time.perf_counter() - started)
 
-        costs = B.kernel_costs(step, peak=1e11, device=session.device, repeats=2, steps=2)
+        costs = K.kernel_costs(step, peak=1e11, device=session.device, repeats=2, steps=2)
         for h in hooks:
             h.remove()
     assert costs["not_timed"] == []
@@ -187,12 +190,12 @@ def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reac
 
 
 def test_kernel_replay_makes_operands_with_the_recorded_strides_even_when_expanded():
-    spec = B._TensorSpec.of(torch.zeros(3, 1).expand(3, 4))
+    spec = K._TensorSpec.of(torch.zeros(3, 1).expand(3, 4))
     made = spec.make()
     assert made.shape == (3, 4) and made.stride() == (1, 0)
     cl = torch.zeros(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
-    assert B._TensorSpec.of(cl).make().stride() == cl.stride()
-    assert torch.isfinite(B._TensorSpec.of(cl).make()).all()
+    assert K._TensorSpec.of(cl).make().stride() == cl.stride()
+    assert torch.isfinite(K._TensorSpec.of(cl).make()).all()
 
 
 def _speed_row(variant, ratio, fraction, *, peak_used="fp32", kernels=None, overheads=None):
@@ -212,7 +215,7 @@ def test_speed_verdict_marks_each_target_met_or_missed_and_says_how_far_any_loop
     result = {"config": "configs/dcgan32.yaml", "best": ["channels_last"], "rows": [
         _speed_row("default", 1.10, 0.52, overheads=0.004), _speed_row("channels_last", 1.16, 0.55, kernels=kernels),
         _speed_row("bf16", 2.0, 0.15, peak_used="bf16"), _speed_row("best", 1.16, 0.55)]}
-    lines = B.verdict(result)
+    lines = R.verdict(result)
     assert lines[0].startswith("default settings 1.10x") and lines[0].endswith(": met")
     assert "best switches (channels_last) 1.16x" in lines[1] and lines[1].endswith(": met")
     assert "0.40% of step time" in lines[2] and lines[2].endswith(": met")
@@ -221,9 +224,9 @@ def test_speed_verdict_marks_each_target_met_or_missed_and_says_how_far_any_loop
     assert ("75% (channels_last: its matrix products alone), 60% with its other kernels, "
             "60% with its matrix products as fast as they ran inside the step") in lines[3]
     slow = dict(result, rows=[_speed_row("default", 0.9, 0.72, overheads=0.05)])
-    lines = B.verdict(slow)
+    lines = R.verdict(slow)
     assert lines[0].endswith("**missed**") and lines[1].endswith("**missed**") and lines[2].endswith(": met")
-    assert B.verdict(dict(result, config="configs/ring.yaml")) == []  # no targets set for it
+    assert R.verdict(dict(result, config="configs/ring.yaml")) == []  # no targets set for it
 
 
 def test_best_fp32_combines_the_faster_switches_but_never_mixed_precision():
@@ -243,7 +246,7 @@ def test_combined_variants_train_the_switches_picked_from_the_rows_before_them(w
         return {"variant": variant, "ratio": {"median": speeds.get(variant, 1.0)}}
 
     monkeypatch.setattr(B, "_variant", fake_variant)
-    monkeypatch.setattr(B, "matmul_peaks", lambda *a, **k: {"blas": 1e9})
+    monkeypatch.setattr(M, "matmul_peaks", lambda *a, **k: {"blas": 1e9})
     registry = {k: list(v) for k, v in B.VARIANTS.items()}
     result = B.measure(write_config(TINY_DIGITS), variants=("default", "channels_last", "bf16", "compile", "best", "best_fp32"))
     assert result["best"] == ["channels_last", "bf16"] and result["best_fp32"] == ["channels_last"]
@@ -254,7 +257,7 @@ def test_combined_variants_train_the_switches_picked_from_the_rows_before_them(w
 
 def test_cli_speed_layers_prints_the_layer_table_the_time_split_and_the_verdict(write_config, capsys, monkeypatch):
     path = write_config(TINY_DIGITS)
-    monkeypatch.setitem(B.SPEED_TARGETS, path.name, B.SPEED_TARGETS["dcgan32.yaml"])
+    monkeypatch.setitem(R.SPEED_TARGETS, path.name, R.SPEED_TARGETS["dcgan32.yaml"])
     assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "default", "--layers"]) == 0
     out = capsys.readouterr().out
     assert f"Against the targets of issue #8 for `{path.name}`" in out and "- step FLOP/s" in out and "its matrix products alone" in out
@@ -399,13 +402,13 @@ def test_reference_refuses_what_it_does_not_implement_in_one_line_naming_the_key
 
 def test_every_library_path_of_the_peak_computes_the_same_product():
     """The peak is the fastest library's product; each path must really be that product, or the peak lies."""
-    paths = B.matrix_products(torch.device("cpu"), torch.float32, (256, 96, 32))  # not square: a transposed operand shows
+    paths = M.matrix_products(torch.device("cpu"), torch.float32, (256, 96, 32))  # not square: a transposed operand shows
     assert set(paths) == {"blas", "onednn"}  # on a CPU: MKL/OpenBLAS and oneDNN can differ twofold
     expected = paths["blas"]()
     assert expected.shape == (256, 32)
     for name, product in paths.items():
         torch.testing.assert_close(product(), expected, rtol=1e-4, atol=1e-3, msg=f"{name} is not a @ b")
-    peaks = B.matmul_peaks(torch.device("cpu"), shapes=((128, 128, 128), (256, 64, 64)), repeats=2)
+    peaks = M.matmul_peaks(torch.device("cpu"), shapes=((128, 128, 128), (256, 64, 64)), repeats=2)
     assert set(peaks) == {"blas", "onednn"} and all(_positive_finite(v) for v in peaks.values())
 
 
@@ -419,11 +422,11 @@ def test_the_peak_is_each_librarys_fastest_shape_not_its_last(monkeypatch):
             clock[0] += seconds[(name, shape[0])]
         return {name: (lambda name=name: run(name)) for name in ("blas", "onednn")}
 
-    monkeypatch.setattr(B, "matrix_products", fake_products)
-    monkeypatch.setattr(B.time, "perf_counter", lambda: clock[0])
-    peaks = B.matmul_peaks(torch.device("cpu"), shapes=((64, 64, 64), (128, 64, 64)), repeats=2)
+    monkeypatch.setattr(M, "matrix_products", fake_products)
+    monkeypatch.setattr(M.time, "perf_counter", lambda: clock[0])
+    peaks = M.matmul_peaks(torch.device("cpu"), shapes=((64, 64, 64), (128, 64, 64)), repeats=2)
     assert peaks == {"blas": 2 * 128 * 64 * 64 / 1.0, "onednn": 2 * 64**3 / 0.5}
-    assert B.matmul_peak(torch.device("cpu"), shapes=((64, 64, 64), (128, 64, 64)), repeats=2) == 2 * 64**3 / 0.5
+    assert M.matmul_peak(torch.device("cpu"), shapes=((64, 64, 64), (128, 64, 64)), repeats=2) == 2 * 64**3 / 0.5
 
 
 def test_a_library_without_native_kernels_for_the_type_is_not_timed_at_full_size(monkeypatch):
@@ -438,8 +441,8 @@ def test_a_library_without_native_kernels_for_the_type_is_not_timed_at_full_size
             clock[0] += seconds[(name, shape[0])]
         return {name: (lambda name=name: run(name)) for name in ("fast", "slow")}
 
-    monkeypatch.setattr(B, "matrix_products", fake_products)
-    monkeypatch.setattr(B.time, "perf_counter", lambda: clock[0])
-    peaks = B.matmul_peaks(torch.device("cpu"), shapes=((2048, 2048, 2048),), repeats=2)
+    monkeypatch.setattr(M, "matrix_products", fake_products)
+    monkeypatch.setattr(M.time, "perf_counter", lambda: clock[0])
+    peaks = M.matmul_peaks(torch.device("cpu"), shapes=((2048, 2048, 2048),), repeats=2)
     assert ("slow", 2048) not in ran and ("fast", 2048) in ran
     assert peaks == pytest.approx({"fast": 2 * 2048**3 / 0.05, "slow": 2 * 256**3 / 0.02})

@@ -1,0 +1,187 @@
+"""What the kernels of a step cost: its FLOPs, each matrix-product layer alone, and each op where it ran and alone.
+
+These are the ceilings no loop code can lift: if the convolutions alone run at 80% of the peak,
+no training loop around them reaches more.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+from .machine import sync, timed
+
+LAYERS = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+
+
+def count_flops(fn) -> int:
+    """Floating-point operations of ``fn()`` (forward and backward), as FlopCounterMode counts them.
+
+    Matrix products and convolutions only; a multiply-add is 2.
+
+    >>> layer = torch.nn.Linear(3, 5)
+    >>> count_flops(lambda: layer(torch.zeros(7, 3)))
+    210
+    """
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
+    """Every convolution and linear layer alone, forward and backward, at the shape the loop gives it.
+
+    Says how far the matrix-product layers themselves are from the matmul peak, apart from
+    everything else in a step (norms, activations, the optimizer, the loop): the ceiling that
+    no loop overhead can lift.
+    """
+    layers = {f"{role}.{name}": module for role, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
+              for name, module in net.named_modules() if isinstance(module, LAYERS)}
+    inputs: dict[str, torch.Tensor] = {}  # filled in the order the forward pass reaches the layers
+
+    def keeper(key):
+        def keep(module, args, out):  # returns None: the output is left alone
+            inputs.setdefault(key, args[0].detach().clone())
+        return keep
+
+    hooks = [module.register_forward_hook(keeper(key)) for key, module in layers.items()]
+    modes = [(net, net.training) for net in (loop.G_net, loop.D_net)]
+    try:
+        with torch.no_grad(), loop.acc.autocast():
+            z, y = loop.prior(loop.cfg.data.batch_size)
+            loop.D_net.eval()(loop.G_net.eval()(z, y), y)  # eval: norm statistics stay as they were
+    finally:
+        for h in hooks:
+            h.remove()
+        for net, training in modes:
+            net.train(training)
+    rows, seen = [], set()
+    for key, x in inputs.items():
+        module, role = layers[key], key.split(".")[0]
+        first = role not in seen  # a network's first layer reads the data: no input gradient
+        seen.add(role)
+        x = x.requires_grad_(not first and x.is_floating_point())
+
+        def fwd_bwd():
+            with loop.acc.autocast():
+                out = module(x)
+            out.backward(torch.ones_like(out))
+
+        flops = count_flops(fwd_bwd)
+        fwd_bwd()
+        seconds = statistics.median(timed(fwd_bwd, 1, device) for _ in range(repeats))
+        rows.append({"layer": key, "kind": type(module).__name__, "input": list(x.shape), "flops": flops, "seconds": seconds,
+                     "peak_fraction": flops / seconds / peak})
+    for net in (loop.G_net, loop.D_net):
+        net.zero_grad(set_to_none=True)
+    total_flops, total_seconds = sum(r["flops"] for r in rows), sum(r["seconds"] for r in rows)
+    return {"rows": rows, "peak_fraction": total_flops / total_seconds / peak if total_seconds else 0.0}
+
+
+class _Kernels(TorchDispatchMode):
+    """Notes the signature (op, shapes, strides, dtypes, other arguments) of every op that runs under it,
+    and how long each call took where it ran: inside the step, on the step's own operands.
+
+    Signatures, not tensors: a ResNet step's operands would hold gigabytes of copies.
+    """
+
+    def __init__(self, device: torch.device):
+        super().__init__()
+        self.device = device
+        self.calls: dict[tuple, list] = {}  # signature -> [func, args, kwargs, count, seconds], in first-run order
+        self.own = 0.0  # seconds of this recorder's own bookkeeping: not the step's
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        entered = time.perf_counter()
+        kwargs = kwargs or {}
+        spec = pytree.tree_map_only(torch.Tensor, _TensorSpec.of, (args, kwargs))
+        entry = self.calls.setdefault((str(func), repr(spec)), [func, *spec, 0, 0.0])
+        sync(self.device)  # on a GPU each op is waited for: slower, but its own time
+        start = time.perf_counter()
+        out = func(*args, **kwargs)
+        sync(self.device)
+        end = time.perf_counter()
+        entry[3] += 1
+        entry[4] += end - start
+        self.own += (start - entered) + (time.perf_counter() - end)
+        return out
+
+
+class _TensorSpec(tuple):
+    @staticmethod
+    def of(t: torch.Tensor) -> "_TensorSpec":
+        return _TensorSpec((tuple(t.shape), tuple(t.stride()), t.dtype, t.device))
+
+    def make(self) -> torch.Tensor:
+        """Fresh operands of this shape, strides and type.
+
+        Floats in [0.25, 0.75]: no denormals, no NaN from a square root or logarithm, valid
+        probabilities for a loss (a slow path for odd values would be charged to the kernel).
+        Integers 0: valid indices.
+        """
+        shape, stride, dtype, device = self
+        size = 0 if 0 in shape else 1 + sum((n - 1) * st for n, st in zip(shape, stride))  # strides may be 0: expanded
+        storage = torch.empty(size, dtype=dtype, device=device)
+        storage = storage.uniform_(0.25, 0.75) if dtype.is_floating_point else storage.zero_()
+        return storage.as_strided(shape, stride)
+
+
+def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -> dict:
+    """Run ``fn`` (one training step) ``steps`` times, timing every op where it ran; then time each op alone, on fresh operands.
+
+    Splits a step's time into what its kernels cost inside the step, what the same kernels cost
+    with nothing else running, and what lies between kernels (Python, autograd, and the
+    recording's own dispatch; ``torch.compile`` does not run under it: a compiled step is
+    recorded as its uncompiled ops). Kernels run
+    slower inside a step than alone; the difference is part of the loop's distance to the peak
+    that no loop code can remove. The matrix products' own sum is the floor:
+    ``flops / matrix_seconds / peak`` is the highest share of the peak any loop could reach
+    with these kernels, even if norms, activations and the optimizer cost nothing
+    (``in_step_floor_peak_fraction``: the same with the products as fast as they ran in the step).
+    Identical calls (a network on the real and on the generated batch) are timed alone once and
+    counted as often as they ran. Per step: counts and seconds are means over the ``steps`` runs.
+    """
+    recorder = _Kernels(device)
+    with recorder:
+        started = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        recorded = time.perf_counter() - started - recorder.own
+    ops, failed = {}, []
+    for (name, _), (func, args_spec, kwargs_spec, count, in_step) in recorder.calls.items():
+        if name.startswith("profiler."):  # record_function markers: bookkeeping, not kernels
+            continue
+        args, kwargs = pytree.tree_map_only(_TensorSpec, _TensorSpec.make, (args_spec, kwargs_spec))
+        matrix = func.overloadpacket in flop_registry
+        calls = count / steps
+        try:
+            with torch.no_grad():
+                flops = count_flops(lambda: func(*args, **kwargs)) if matrix else 0
+                func(*args, **kwargs)  # warm: first calls pick kernels and allocate
+                seconds = statistics.median(timed(lambda: func(*args, **kwargs), 1, device) for _ in range(repeats))
+        except Exception as error:  # noqa: BLE001 - e.g. a loss that refuses random operands: reported, not timed
+            failed.append(f"{name}: {type(error).__name__}")
+            continue
+        op = ops.setdefault(name.removeprefix("aten.").removesuffix(".default"),
+                            {"calls": 0, "seconds": 0.0, "seconds_in_step": 0.0, "flops": 0, "matrix": matrix})
+        op["calls"] += calls
+        op["seconds"] += seconds * calls
+        op["seconds_in_step"] += in_step / steps
+        op["flops"] += flops * calls
+    matrix_flops = sum(o["flops"] for o in ops.values())
+    total = {where: {kind: sum(o[where] for o in ops.values() if o["matrix"] == kind) for kind in (True, False)}
+             for where in ("seconds", "seconds_in_step")}
+    return {
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds_in_step"])), "not_timed": failed,
+        "steps": steps, "step_seconds": recorded / steps,  # the recorded steps' time, less the recorder's own
+        "matrix_flops": matrix_flops,
+        "matrix_seconds": total["seconds"][True], "other_seconds": total["seconds"][False],
+        "matrix_seconds_in_step": total["seconds_in_step"][True], "other_seconds_in_step": total["seconds_in_step"][False],
+        "floor_peak_fraction": matrix_flops / total["seconds"][True] / peak if total["seconds"][True] else 0.0,
+        "in_step_floor_peak_fraction": matrix_flops / total["seconds_in_step"][True] / peak if total["seconds_in_step"][True] else 0.0,
+    }
