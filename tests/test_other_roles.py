@@ -41,6 +41,18 @@ def test_the_critics_class_reads_bundled_digits_at_95_percent(write_config):
     assert loop.scores["accuracy"] >= 0.95, loop.scores
 
 
+def test_with_the_guard_on_the_device_a_likelihood_step_between_log_steps_reads_nothing_back(write_config):
+    from gan.speed.kernels import host_reads
+
+    cfg = C.load(classifier_config(write_config, width=4))
+    with Session(cfg) as session:
+        loop = Likelihood(cfg, session, resume=False)
+        loop.iteration(False)
+        session.guard.on_device = True  # what a GPU run does: the NaN guard is a tensor handed to the fused optimizer
+        assert host_reads(lambda: loop.iteration(False)) == 0
+        assert host_reads(lambda: loop.iteration(True)) > 0
+
+
 def test_log_likelihood_is_the_distributions_log_prob_and_equals_cross_entropy():
     net = ConvNet(source="image[1,28,28]", target="categorical[10]", width=4)
     x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))

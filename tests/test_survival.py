@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from gan import config as C
 from gan.cli import main
 from gan.loops import adversarial
 from gan.loops.adversarial import Adversarial
-from gan.loops.session import Diverged, Session
+from gan.loops.session import Clock, Diverged, Session
+from gan.speed.kernels import host_reads
 
 from .conftest import ROOT, TINY_DIGITS
 
@@ -136,6 +138,78 @@ def test_nan_losses_in_a_row_stop_the_run_naming_role_step_and_checkpoint(write_
     for f in list(run.rglob("*.safetensors")):
         for key, value in load_file(str(f)).items():
             assert torch.isfinite(value.float()).all(), (f, key)
+
+
+def test_a_divergence_found_at_a_checkpoint_stops_the_run_before_that_checkpoint_is_written(write_config, monkeypatch, tmp_path):
+    """The guard's counts are read at log steps and checkpoints: here the 4th bad update in a row (step 6)
+    is first seen at step 6's checkpoint, which must not be written."""
+    with pytest.raises(Diverged) as info:
+        loop_with_bad_losses(write_config, monkeypatch, set(range(3, 100)), log_every=5)
+    assert "at step 6" in str(info.value) and "step_00000004" in str(info.value)
+    checkpoints = tmp_path / "runs" / "tiny" / "checkpoints"
+    assert (checkpoints / "latest").read_text().strip() == "step_00000004"
+    assert not list(checkpoints.glob("step_00000006*"))
+
+
+@contextmanager
+def built_loop(write_config, monkeypatch=None, bad_calls=(), implementation="auto"):
+    """An adversarial loop to step by hand; the generator's losses numbered in ``bad_calls`` are NaN."""
+    calls = {"n": 0}
+    real_loss = adversarial.generator_loss
+
+    def sometimes_nan(name, fake):
+        calls["n"] += 1
+        loss = real_loss(name, fake)
+        return loss * float("nan") if calls["n"] in bad_calls else loss
+
+    if monkeypatch is not None:
+        monkeypatch.setattr(adversarial, "generator_loss", sometimes_nan)
+    adam = {"name": "adam", "implementation": implementation}
+    cfg = C.load(write_config(TINY_DIGITS, run={"steps": 50, "log_every": 10}, optimizers={"generator": adam, "discriminator": adam}))
+    with Session(cfg) as session:
+        yield Adversarial(cfg, session, resume=False)
+
+
+@pytest.mark.parametrize("implementation", ["auto", "fused"])
+def test_with_the_guard_on_the_device_a_step_between_log_steps_reads_nothing_back(write_config, implementation):
+    """On a GPU each read stalls the queue until the GPU catches up; the guard skips there on the device (fused
+    optimizers, the default). On a CPU, where a read is free, it reads one verdict an update. Torch's own foreach
+    and per-tensor Adam read each parameter's step count back anyway."""
+    with built_loop(write_config, implementation=implementation) as loop:
+        loop.iteration(False)  # warm: first calls may read shapes or flags
+        assert host_reads(lambda: loop.iteration(False)) == 2  # a CPU: one read for each of the two updates
+        loop.session.guard.on_device = True  # what a GPU run does
+        assert host_reads(lambda: loop.iteration(False)) == 0
+        assert host_reads(lambda: loop.iteration(True)) > 0  # the counter does see reads: the logging step makes them
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_a_skipped_update_leaves_weights_and_optimizer_state_exactly_as_they_were(write_config, monkeypatch, on_device):
+    with built_loop(write_config, monkeypatch, bad_calls={3}) as loop:
+        loop.session.guard.on_device = on_device
+        for _ in range(2):
+            loop.iteration(False)
+        opt, params = loop.opt_g.optimizer, list(loop.G_net.parameters())
+        before = [p.detach().clone() for p in params]
+        state = [{k: v.clone() for k, v in opt.state[p].items()} for p in params]
+        loop.iteration(False)  # the generator's third loss is NaN: its update is skipped
+        assert all(torch.equal(a, p) for a, p in zip(before, params))
+        assert all(torch.equal(s[k], opt.state[p][k]) for s, p in zip(state, params) for k in s)
+        loop.iteration(False)  # and the next one steps again
+        assert not any(torch.equal(a, p) for a, p in zip(before, params))
+        assert loop.session.settle_guard() == 1
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_a_streak_of_bad_updates_kept_on_the_device_is_found_when_read_back(write_config, monkeypatch, on_device):
+    with built_loop(write_config, monkeypatch, bad_calls=set(range(2, 100))) as loop:  # max_bad_steps 5: the 6th in a row, step 7
+        loop.session.guard.on_device = on_device
+        clock = Clock()
+        with pytest.raises(Diverged, match="role 'generator': non-finite loss or gradient at step 7, 6 update"):
+            for _ in range(20):
+                loop.step(clock)
+        assert loop.session.step == 8  # read back at the next checkpoint (every 2 steps), before it is written
+        assert "step_00000008" not in (loop.session.run.path / "checkpoints" / "latest").read_text()
 
 
 class Exploit:

@@ -97,8 +97,7 @@ class Adversarial:
             # accelerate's optimizer wrapper probes for an optional package (importlib) in step() and reads
             # a signature in zero_grad() on every call; without a grad scaler it adds nothing else here.
             raw = opt.optimizer if opt.scaler is None else opt
-            if self.session.finite(role, loss, watched):
-                raw.step()
+            self.session.guarded_step(role, raw, loss, watched)
             opt.optimizer.zero_grad(set_to_none=True)  # the wrapper, too, zeroes only once gradients are synced
         return norm
 

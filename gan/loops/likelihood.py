@@ -116,8 +116,7 @@ class Likelihood:
             if acc.sync_gradients:
                 clip = self.cfg.objective.clip_grad_norm
                 norm = acc.clip_grad_norm_(self.params, clip) if clip else torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
-                if self.session.finite("classifier", loss, norm):
-                    self.opt.step()
+                self.session.guarded_step("classifier", self.opt.optimizer if self.opt.scaler is None else self.opt, loss, norm)
             self.opt.zero_grad(set_to_none=True)
         if log:
             guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()

@@ -24,10 +24,9 @@ from networks import Network, build
 from ..config import Config, Optimizer
 from ..host_memory import keep_freed_memory
 from ..runs import RunDir, RunError, atomic_save_tensors, load_state
+from .guard import Diverged, UpdateGuard
 
-
-class Diverged(RuntimeError):
-    """Training produced non-finite values too many times in a row."""
+__all__ = ["Diverged", "Session", "Stopped"]
 
 
 class Stopped(Exception):
@@ -119,8 +118,7 @@ class Session:
         self.stop_signal: int | None = None
         self._old_handlers = {}
         self.step = 0
-        self.bad_in_a_row: dict[str, int] = {}  # per role: the other role's good updates do not reset it
-        self.skipped = 0
+        self.guard = UpdateGuard(run.max_bad_steps, self.device)
         self.last_checkpoint: Path | None = None
 
     # -- building ---------------------------------------------------------------------
@@ -201,22 +199,28 @@ class Session:
         return False
 
     # -- divergence guard -------------------------------------------------------------
-    def finite(self, role: str, loss: torch.Tensor, grad_norm: torch.Tensor) -> bool:
-        """Whether this update may step. One host sync per update: the price of never writing NaNs."""
-        if bool(torch.isfinite(loss.detach().float() + grad_norm.float())):
-            self.bad_in_a_row[role] = 0
-            return True
-        streak = self.bad_in_a_row[role] = self.bad_in_a_row.get(role, 0) + 1
-        self.skipped += 1
-        if streak > self.cfg.run.max_bad_steps:
+    def guarded_step(self, role: str, optimizer, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """Step ``optimizer`` unless the loss or the gradient norm is non-finite (see ``guard.py``)."""
+        self.guard.step(role, optimizer, loss, grad_norm, step=self.step + 1)
+
+    @property
+    def skipped(self) -> int:
+        """Updates skipped as non-finite, as of the last ``settle_guard``."""
+        return self.guard.skipped
+
+    def settle_guard(self) -> int:
+        """Read the guard's counts back; stop the run if a role's updates were non-finite too often in a row."""
+        over = self.guard.settle()
+        if over is not None:
+            role, step = over
             last = self.last_checkpoint or self.run.latest_checkpoint()
             where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
             raise Diverged(
-                f"role {role!r}: non-finite loss or gradient at step {self.step + 1}, {streak} update(s) in a row "
+                f"role {role!r}: non-finite loss or gradient at step {step}, {self.cfg.run.max_bad_steps + 1} update(s) in a row "
                 f"(run.max_bad_steps = {self.cfg.run.max_bad_steps}); weights were not updated with them; {where}. "
                 f"Lower the learning rate or add a penalty, then: gan train --resume {self.run.path}"
             )
-        return False
+        return self.guard.skipped
 
     def sync_buffers(self, *modules: torch.nn.Module) -> None:
         """Give every process rank 0's buffers (batch-norm statistics, spectral-norm vectors).
@@ -249,7 +253,7 @@ class Session:
             bar.update(1)
         if stats:
             stats["speed/examples_per_second"] = clock.rate()
-            stats["guard/skipped_updates"] = self.skipped
+            stats["guard/skipped_updates"] = self.settle_guard()
             self.log(stats)
             if bar is not None:  # "generator/loss" -> G_loss
                 bar.set_postfix({f"{k[0].upper()}_{k.split('/')[1][:6]}": f"{v:.3g}" for k, v in stats.items() if any(w in k for w in ("loss", "on_", "accuracy"))})
@@ -258,6 +262,7 @@ class Session:
         """Checkpoint when due; after SIGINT/SIGTERM, checkpoint, say how to resume, and stop."""
         stopping = self.stop_signal is not None
         if self.due(self.cfg.run.checkpoint_every) or stopping:
+            self.settle_guard()  # a run that diverged stops before it writes a checkpoint
             checkpoint()
         if stopping:
             if bar is not None:
@@ -318,7 +323,7 @@ class Session:
         for name, target in extra.items():
             load_state(target, folder / f"{name}.safetensors")
         self.step = int(trainer["step"])
-        self.skipped = int(trainer.get("skipped", 0))
+        self.guard.skipped = int(trainer.get("skipped", 0))
         self.last_checkpoint = folder
         self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
         return trainer

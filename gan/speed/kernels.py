@@ -40,6 +40,30 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
+class _HostReads(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func is torch.ops.aten._local_scalar_dense.default
+        return func(*args, **(kwargs or {}))
+
+
+def host_reads(fn) -> int:
+    """How many single values ``fn()`` copies from tensors to Python (``.item()``, ``bool(t)``, ``float(t)``).
+
+    On a GPU each one makes the CPU wait until the GPU has caught up, and the GPU then idles while the
+    next kernels are queued: a training step should make none between logging steps.
+
+    >>> host_reads(lambda: torch.ones(3).sum().item())
+    1
+    """
+    with _HostReads() as seen:
+        fn()
+    return seen.count
+
+
 def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
     """Every convolution and linear layer alone, forward and backward, at the shape the loop gives it.
 

@@ -35,6 +35,11 @@ def table(result: dict) -> str:
             f"| {pk['median'] / 1e9:.0f} [{pk['min'] / 1e9:.0f}, {pk['max'] / 1e9:.0f}]{'' if row['peak_used'] == 'fp32' else ' bf16'} "
             f"| {max(row['peak_memory_mb'].values()):.0f} |"
         )
+    reads = [f"{row['variant']} {row['host_reads_per_step']['toolkit']} (the hand-written loop {row['host_reads_per_step']['reference']})"
+             for row in result["rows"] if "host_reads_per_step" in row]
+    if reads:
+        lines += ["", "Values read back to the host a step between logging steps (`.item()` and the like; on a GPU each one waits "
+                  "for the device to catch up): " + "; ".join(reads) + "."]
     for row in result["rows"]:
         if "overheads" in row:
             o = row["overheads"]
