@@ -66,7 +66,7 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     by_library = {"fp32": machine.matmul_peaks(device), "bf16": machine.matmul_peaks(device, torch.bfloat16)}  # at the start; each row measures its own
     peaks = {k: max(v.values()) for k, v in by_library.items()}
     result = {
-        "config": str(config_path), "overrides": list(overrides), "device": machine.describe(device), "threads": torch.get_num_threads(),
+        "config": str(config_path), "overrides": list(overrides), "device": machine.describe(device), "device_type": device.type, "threads": torch.get_num_threads(),
         "load_average": os.getloadavg(), "torch": torch.__version__, "rounds": rounds, "warmup": warmup, "steps_per_round": steps_per_round,
         "matmul_peak_flops": peaks, "matmul_peak_by_library": by_library,
         "matmul_peak_shapes": machine.PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"], "rows": [],

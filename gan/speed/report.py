@@ -39,7 +39,10 @@ def table(result: dict) -> str:
              for row in result["rows"] if "host_reads_per_step" in row]
     if reads:
         lines += ["", "Values read back to the host a step between logging steps (`.item()` and the like; on a GPU each one waits "
-                  "for the device to catch up): " + "; ".join(reads) + "."]
+                  "for the device to catch up): " + "; ".join(reads) + "."
+                  + (" On a CPU, where a read costs nothing, the toolkit's NaN guard reads its verdict at once, one an update; "
+                     "on a GPU it hands it to the fused optimizer as a tensor and reads none (`gan/loops/guard.py`)."
+                     if result.get("device_type") == "cpu" else "")]
     for row in result["rows"]:
         if "overheads" in row:
             o = row["overheads"]
