@@ -26,8 +26,6 @@ from ..host_memory import keep_freed_memory
 from ..runs import RunDir, RunError, atomic_save_tensors, load_state
 from .guard import Diverged, UpdateGuard
 
-__all__ = ["Diverged", "Session", "Stopped"]
-
 
 class Stopped(Exception):
     """SIGINT/SIGTERM arrived; a checkpoint was written."""
