@@ -412,6 +412,14 @@ def test_reference_refuses_what_it_does_not_implement_in_one_line_naming_the_key
     assert err.startswith(f"gan: error: {key}:") and err.count("\n") == 1 and "--set" in err
 
 
+def test_a_config_of_another_loop_is_refused_naming_the_loop_key(write_config, capsys):
+    classifier = {"networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
+                  "roles": {"classifier": "reader"}, "loop": "likelihood", "data": {"name": "sklearn_digits", "batch_size": 16}}
+    assert main(["benchmark", "speed", str(write_config(classifier))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan: error: loop: ") and "'likelihood'" in err and err.count("\n") == 1
+
+
 def test_every_library_path_of_the_peak_computes_the_same_product():
     """The peak is the fastest library's product; each path must really be that product, or the peak lies."""
     paths = M.matrix_products(torch.device("cpu"), torch.float32, (256, 96, 32))  # not square: a transposed operand shows

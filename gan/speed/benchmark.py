@@ -59,6 +59,8 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, *COMBINED])}")
     probe = C.load(config_path, list(overrides))
+    if probe.loop != "adversarial":
+        raise C.ConfigError(f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} has loop {probe.loop!r}")
     Reference.check(probe)  # before anything is built: one line naming the key
     from ..loops.session import on_cpu
 
