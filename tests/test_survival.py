@@ -101,7 +101,8 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(write_config
     assert (run / "networks" / "painter.safetensors").is_file()
 
 
-def loop_with_bad_losses(write_config, monkeypatch, bad_calls: set[int], **run):
+def nan_generator_losses(monkeypatch, bad_calls) -> None:
+    """From now on the generator's losses numbered in ``bad_calls`` (1, 2, ...) are NaN."""
     calls = {"n": 0}
     real_loss = adversarial.generator_loss
 
@@ -111,6 +112,10 @@ def loop_with_bad_losses(write_config, monkeypatch, bad_calls: set[int], **run):
         return loss * float("nan") if calls["n"] in bad_calls else loss
 
     monkeypatch.setattr(adversarial, "generator_loss", sometimes_nan)
+
+
+def loop_with_bad_losses(write_config, monkeypatch, bad_calls: set[int], **run):
+    nan_generator_losses(monkeypatch, bad_calls)
     cfg = C.load(write_config(TINY_DIGITS, run={"steps": 8, "checkpoint_every": 2, "max_bad_steps": 3, **run}))
     with Session(cfg) as session:
         loop = Adversarial(cfg, session, resume=False)
@@ -154,16 +159,8 @@ def test_a_divergence_found_at_a_checkpoint_stops_the_run_before_that_checkpoint
 @contextmanager
 def built_loop(write_config, monkeypatch=None, bad_calls=(), implementation="auto"):
     """An adversarial loop to step by hand; the generator's losses numbered in ``bad_calls`` are NaN."""
-    calls = {"n": 0}
-    real_loss = adversarial.generator_loss
-
-    def sometimes_nan(name, fake):
-        calls["n"] += 1
-        loss = real_loss(name, fake)
-        return loss * float("nan") if calls["n"] in bad_calls else loss
-
     if monkeypatch is not None:
-        monkeypatch.setattr(adversarial, "generator_loss", sometimes_nan)
+        nan_generator_losses(monkeypatch, bad_calls)
     adam = {"name": "adam", "implementation": implementation}
     cfg = C.load(write_config(TINY_DIGITS, run={"steps": 50, "log_every": 10}, optimizers={"generator": adam, "discriminator": adam}))
     with Session(cfg) as session:
