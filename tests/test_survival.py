@@ -209,6 +209,23 @@ def test_a_streak_of_bad_updates_kept_on_the_device_is_found_when_read_back(writ
         assert "step_00000008" not in (loop.session.run.path / "checkpoints" / "latest").read_text()
 
 
+def test_verdicts_kept_on_the_device_are_read_back_at_least_every_read_every_updates(monkeypatch):
+    """A run that never logs or checkpoints (log_every beyond run.steps) must not hold a tensor for every update."""
+    from gan.loops.guard import UpdateGuard
+
+    monkeypatch.setattr(UpdateGuard, "READ_EVERY", 4)
+    guard = UpdateGuard(max_bad_steps=100, device=torch.device("cpu"))
+    guard.on_device = True
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([w], fused=True)
+    for i in range(10):
+        w.grad = torch.full_like(w, float("nan") if i % 3 == 0 else 1.0)  # updates 0, 3, 6, 9 are bad
+        guard.step("generator", opt, torch.tensor(0.5), w.grad.norm(), step=i + 1)
+        assert len(guard._verdicts) < 4
+    assert guard.skipped == 3 and guard.settle() is None and guard.skipped == 4
+    assert torch.isfinite(w).all()
+
+
 class Exploit:
     def __reduce__(self):
         return (os.system, (f"touch {os.environ['EXPLOIT_MARK']}",))
