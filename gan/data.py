@@ -57,17 +57,35 @@ class Examples:
         return Examples(self.x.to(device), None if self.y is None else self.y.to(device), self.classes)
 
 
+def to_device(x: torch.Tensor | None, device) -> torch.Tensor | None:
+    """Move a batch from host memory to the training device without making the host wait.
+
+    A plain ``.to("cuda")`` from host memory synchronises: the host stops until every kernel queued
+    before it has run, and the GPU then idles while the next ones are queued. From pinned memory a
+    ``non_blocking`` copy just takes its place in the queue. Orders and draws stay on the host, so a
+    run's batches are the same on every device and resume exactly.
+    """
+    device = torch.device(device)
+    if x is None or x.device == device or x.device.type != "cpu":
+        return x if x is None else x.to(device)
+    if device.type == "cuda" and not x.is_pinned():
+        x = x.pin_memory()
+    return x.to(device, non_blocking=True)
+
+
 class Batches:
     """Endless batches in an order fixed by (seed, position): resuming at ``position`` is exact.
 
     Under several processes every process reads the same permutation and takes its own
     slice of each global batch, so together they see each example once per epoch.
+    Examples held on the device are indexed there; examples held on the host are copied a batch at a time.
     """
 
-    def __init__(self, examples: Examples, batch_size: int, *, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, examples: Examples, batch_size: int, *, seed: int, rank: int = 0, world: int = 1, device=None):
         if len(examples) < batch_size * world:
             raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(examples)} examples")
         self.examples, self.batch_size, self.seed, self.rank, self.world = examples, batch_size, seed, rank, world
+        self.device = examples.x.device if device is None else torch.device(device)
         self.per_epoch = len(examples) // (batch_size * world)  # drop the ragged last batch
         self.position = 0
         self._epoch, self._order = -1, None
@@ -76,13 +94,13 @@ class Batches:
         epoch, index = divmod(self.position, self.per_epoch)
         if epoch != self._epoch:
             rng = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            self._order = torch.randperm(len(self.examples), generator=rng).to(self.examples.x.device)
+            self._order = to_device(torch.randperm(len(self.examples), generator=rng), self.examples.x.device)
             self._epoch = epoch
         start = (index * self.world + self.rank) * self.batch_size
         idx = self._order[start : start + self.batch_size]
         self.position += 1
         y = self.examples.y
-        return self.examples.x[idx], None if y is None else y[idx]
+        return to_device(self.examples.x[idx], self.device), None if y is None else to_device(y[idx], self.device)
 
     def __iter__(self):
         return self
@@ -98,18 +116,22 @@ class MixtureBatches:
     def __next__(self):
         rng = torch.Generator().manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + self.position) % 2**63)
         self.position += 1
-        return self.mixture.sample(self.batch_size, generator=rng).to(self.device), None
+        return to_device(self.mixture.sample(self.batch_size, generator=rng), self.device), None
 
     def __iter__(self):
         return self
 
 
 class StreamBatches:
-    """Batches from a DataLoader over a dataset too large for memory; order fixed by (seed, position)."""
+    """Batches from a DataLoader over a dataset too large for memory; order fixed by (seed, position).
 
-    def __init__(self, dataset, batch_size: int, *, seed: int, rank: int, world: int, workers: int, convert):
+    Workers decode images on the host; each batch is then copied to the device and brought to the
+    space there (resizing is the device's work).
+    """
+
+    def __init__(self, dataset, batch_size: int, *, seed: int, rank: int, world: int, workers: int, convert, device="cpu"):
         self.dataset, self.batch_size, self.seed, self.rank, self.world = dataset, batch_size, seed, rank, world
-        self.workers, self.convert = workers, convert
+        self.workers, self.convert, self.device = workers, convert, torch.device(device)
         self.per_epoch = len(dataset) // (batch_size * world)
         if self.per_epoch == 0:
             raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(dataset)} examples")
@@ -123,7 +145,7 @@ class StreamBatches:
         mine = usable[index:, self.rank].reshape(-1).tolist()  # skip what was already seen: indices, not images
         loader = torch.utils.data.DataLoader(
             torch.utils.data.Subset(self.dataset, mine), batch_size=self.batch_size, num_workers=self.workers,
-            pin_memory=torch.cuda.is_available(), persistent_workers=False,
+            pin_memory=self.device.type == "cuda", persistent_workers=False,
         )
         self._iter, self._left = iter(loader), self.per_epoch - index
 
@@ -133,7 +155,7 @@ class StreamBatches:
         x, y = next(self._iter)
         self._left -= 1
         self.position += 1
-        return self.convert(x), y
+        return self.convert(to_device(x, self.device)), to_device(y, self.device)
 
     def __iter__(self):
         return self
@@ -295,7 +317,8 @@ def batches(cfg: Data, source, *, seed: int, rank: int = 0, world: int = 1, devi
     if isinstance(source, Examples):
         if cfg.on_device:
             source = source.to(device)
-        return Batches(source, cfg.batch_size, seed=seed, rank=rank, world=world)
+        return Batches(source, cfg.batch_size, seed=seed, rank=rank, world=world, device=device)
     if isinstance(source, _Stream):
-        return StreamBatches(source.dataset, cfg.batch_size, seed=seed, rank=rank, world=world, workers=cfg.workers, convert=source.convert)
+        return StreamBatches(source.dataset, cfg.batch_size, seed=seed, rank=rank, world=world, workers=cfg.workers,
+                             convert=source.convert, device=device)
     return MixtureBatches(source, cfg.batch_size, seed=seed, rank=rank, device=device)

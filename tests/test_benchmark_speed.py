@@ -61,9 +61,9 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
     # values read back to Python between log steps: on a CPU the toolkit's NaN guard reads one verdict an update
     # (free there; on a GPU it skips on the device); the DCGAN example's Adam (PyTorch's per-tensor loop on a
     # CPU) reads each parameter's step count
-    assert row["host_reads_per_step"]["toolkit"] == 2 < row["host_reads_per_step"]["reference"]
+    assert row["host_syncs_per_step"]["toolkit"] == 2 < row["host_syncs_per_step"]["reference"]
     assert "| default |" in R.table(result)
-    assert "Values read back to the host a step" in R.table(result)
+    assert "Host syncs a step" in R.table(result)
     # the peak is the faster library's, and the table names both
     by_library = result["matmul_peak_by_library"]["fp32"]
     assert result["matmul_peak_flops"]["fp32"] == max(by_library.values())

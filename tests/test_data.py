@@ -5,12 +5,15 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+import gan.data
 from gan.config import Data
 from gan.data import Batches, Examples, batches, open_examples
 from gan.cli import main
+from gan.speed.kernels import host_syncs
 from networks import parse
 
 from .conftest import TINY_DIGITS
@@ -87,3 +90,64 @@ def test_toy_mixture_batches_are_reproducible_by_position():
     b = batches(Data(name="ring", batch_size=5), src, seed=1)
     b.position = 2
     torch.testing.assert_close(next(b)[0], first[2])
+
+
+def write_folder(root, n=12, size=(12, 10)):
+    for c, cls in enumerate(("cats", "dogs")):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            pixels = np.random.default_rng(i + 100 * c).integers(0, 255, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / cls / f"{i}.png")
+    return root
+
+
+def streamed_folder(tmp_path, monkeypatch, workers=0):
+    """A folder larger than the in-memory limit (lowered for the test): read through a DataLoader."""
+    monkeypatch.setattr(gan.data, "IN_MEMORY_LIMIT", 1000)
+    cfg = Data(name="folder", path=str(write_folder(tmp_path / "pics")), resize=True, batch_size=4, workers=workers)
+    source = open_examples(cfg, parse("image[3,8,8]"))
+    assert not isinstance(source, Examples), "the folder is over the limit: it should stream"
+    return cfg, source
+
+
+def test_a_folder_too_large_for_memory_streams_and_resumes_at_the_same_batch(tmp_path, monkeypatch):
+    cfg, source = streamed_folder(tmp_path, monkeypatch, workers=2)
+    a = batches(cfg, source, seed=5)
+    first = [next(a) for _ in range(9)]  # 24 images in batches of 4: crosses an epoch
+    x, y = first[0]
+    assert x.shape == (4, 3, 8, 8) and float(x.min()) >= -1 and float(x.max()) <= 1 and y.shape == (4,)
+    epoch = torch.cat([x for x, _ in first[:6]])
+    assert len({tuple(row.flatten().tolist()) for row in epoch}) == 24, "each image once per epoch"
+    b = batches(cfg, source, seed=5)
+    b.position = 7  # a resumed run: it reads on from where the checkpoint was taken
+    x7, y7 = next(b)
+    torch.testing.assert_close(x7, first[7][0])
+    assert torch.equal(y7, first[7][1])
+
+
+def batches_of_kind(kind, tmp_path, monkeypatch, device):
+    from gan.metrics import MIXTURES
+
+    examples = Examples(torch.randn(20, 3, 8, 8), torch.arange(20), 20)
+    if kind == "held on the device":
+        return batches(Data(batch_size=4), examples, seed=0, device=device)
+    if kind == "held on the host":
+        return batches(Data(batch_size=4, on_device=False), examples, seed=0, device=device)
+    if kind == "toy mixture":
+        return batches(Data(name="ring", batch_size=4), MIXTURES["ring"], seed=0, device=device)
+    cfg, stream = streamed_folder(tmp_path, monkeypatch)
+    return batches(cfg, stream, seed=0, device=device)
+
+
+@pytest.mark.parametrize("kind", ["held on the device", "held on the host", "toy mixture", "streamed"])
+def test_every_kind_of_batches_reaches_the_training_device_without_making_the_host_wait(kind, tmp_path, monkeypatch):
+    """A blocking copy from host memory makes the host wait for every queued kernel, once a step: the
+    GPU then idles while the next ones are queued. The meta device stands in for a GPU here."""
+    device = torch.device("meta")
+    source = batches_of_kind(kind, tmp_path, monkeypatch, device)
+    for step in range(8):  # 20 or 24 examples in batches of 4: crosses an epoch, where a new order is drawn
+        drawn = []
+        syncs = host_syncs(lambda: drawn.append(next(source)), device)
+        (x, y), = drawn
+        assert x.device == device and (y is None or y.device == device), f"batch {step} is not on the device"
+        assert syncs == 0, f"batch {step} made the host wait {syncs} time(s)"

@@ -42,15 +42,15 @@ def test_the_critics_class_reads_bundled_digits_at_95_percent(write_config):
 
 
 def test_with_the_guard_on_the_device_a_likelihood_step_between_log_steps_reads_nothing_back(write_config):
-    from gan.speed.kernels import host_reads
+    from gan.speed.kernels import host_syncs
 
     cfg = C.load(classifier_config(write_config, width=4))
     with Session(cfg) as session:
         loop = Likelihood(cfg, session, resume=False)
         loop.iteration(False)
         session.guard.on_device = True  # what a GPU run does: the NaN guard is a tensor handed to the fused optimizer
-        assert host_reads(lambda: loop.iteration(False)) == 0
-        assert host_reads(lambda: loop.iteration(True)) > 0
+        assert host_syncs(lambda: loop.iteration(False)) == 0
+        assert host_syncs(lambda: loop.iteration(True)) > 0
 
 
 def test_log_likelihood_is_the_distributions_log_prob_and_equals_cross_entropy():

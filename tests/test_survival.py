@@ -20,7 +20,7 @@ from gan.cli import main
 from gan.loops import adversarial
 from gan.loops.adversarial import Adversarial
 from gan.loops.session import Clock, Diverged, Session
-from gan.speed.kernels import host_reads
+from gan.speed.kernels import host_syncs
 
 from .conftest import ROOT, TINY_DIGITS
 
@@ -174,10 +174,10 @@ def test_with_the_guard_on_the_device_a_step_between_log_steps_reads_nothing_bac
     and per-tensor Adam read each parameter's step count back anyway."""
     with built_loop(write_config, implementation=implementation) as loop:
         loop.iteration(False)  # warm: first calls may read shapes or flags
-        assert host_reads(lambda: loop.iteration(False)) == 2  # a CPU: one read for each of the two updates
+        assert host_syncs(lambda: loop.iteration(False)) == 2  # a CPU: one read for each of the two updates
         loop.session.guard.on_device = True  # what a GPU run does
-        assert host_reads(lambda: loop.iteration(False)) == 0
-        assert host_reads(lambda: loop.iteration(True)) > 0  # the counter does see reads: the logging step makes them
+        assert host_syncs(lambda: loop.iteration(False)) == 0
+        assert host_syncs(lambda: loop.iteration(True)) > 0  # the counter does see reads: the logging step makes them
 
 
 @pytest.mark.parametrize("on_device", [False, True])

@@ -22,7 +22,7 @@ import torch
 from .. import config as C
 from ..data import Examples
 from . import machine
-from .kernels import count_flops, host_reads, kernel_costs, layer_costs
+from .kernels import count_flops, host_syncs, kernel_costs, layer_costs
 from .reference import Reference
 
 NEVER = 10**9  # an interval that never falls due within a benchmark
@@ -134,7 +134,7 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         row.update(toolkit=_spread(ours), reference=_spread(theirs), ratio=_spread(ratios), examples_per_step=per_step, peak_memory_mb=mem,
                    page_faults_per_step={k: v / (rounds * steps) for k, v in faults.items()})
         row["flops_per_step"] = {"toolkit": count_flops(lambda: loop.iteration(False)), "reference": count_flops(ref.step)}
-        row["host_reads_per_step"] = {"toolkit": host_reads(lambda: loop.iteration(False)), "reference": host_reads(ref.step)}
+        row["host_syncs_per_step"] = {"toolkit": host_syncs(lambda: loop.iteration(False), device), "reference": host_syncs(ref.step, device)}
         row["peak_used"], row["matmul_peak_rounds"] = "bf16" if dtype == torch.bfloat16 else "fp32", _spread(peaks["toolkit"])
         row["matmul_peak_flops"] = peak = statistics.median(peaks["toolkit"])
         row["flops_per_second"] = {k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")}

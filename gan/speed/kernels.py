@@ -40,26 +40,40 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
-class _HostReads(TorchDispatchMode):
-    def __init__(self):
+class _HostSyncs(TorchDispatchMode):
+    def __init__(self, device: torch.device):
         super().__init__()
-        self.count = 0
+        self.device, self.count = device, 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += func is torch.ops.aten._local_scalar_dense.default
-        return func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += args[0].device.type == self.device.type
+        elif func is torch.ops.aten._to_copy.default and not kwargs.get("non_blocking"):
+            self.count += self._crosses(args[0].device, kwargs.get("device") or args[0].device)
+        elif func is torch.ops.aten.copy_.default and not (args[2] if len(args) > 2 else kwargs.get("non_blocking")):
+            self.count += self._crosses(args[1].device, args[0].device)
+        return func(*args, **kwargs)
+
+    def _crosses(self, source: torch.device, target: torch.device) -> bool:
+        """A copy between host memory and the device (none when the device is the host)."""
+        return self.device.type != "cpu" and {source.type, target.type} == {"cpu", self.device.type}
 
 
-def host_reads(fn) -> int:
-    """How many single values ``fn()`` copies from tensors to Python (``.item()``, ``bool(t)``, ``float(t)``).
+def host_syncs(fn, device="cpu") -> int:
+    """How many times ``fn()`` makes the host wait for ``device``: values of tensors on it read back to
+    Python (``.item()``, ``bool(t)``, ``float(t)``) and blocking copies between it and host memory.
 
     On a GPU each one makes the CPU wait until the GPU has caught up, and the GPU then idles while the
-    next kernels are queued: a training step should make none between logging steps.
+    next kernels are queued: a training step should make none between logging steps. On a CPU a read
+    costs nothing, but reads are counted all the same: they say what the step would do on a GPU.
 
-    >>> host_reads(lambda: torch.ones(3).sum().item())
+    >>> host_syncs(lambda: torch.ones(3).sum().item())
     1
+    >>> host_syncs(lambda: torch.ones(3).to("meta"), "meta"), host_syncs(lambda: torch.ones(3).to("meta", non_blocking=True), "meta")
+    (1, 0)
     """
-    with _HostReads() as seen:
+    with _HostSyncs(torch.device(device)) as seen:
         fn()
     return seen.count
 

@@ -35,11 +35,11 @@ def table(result: dict) -> str:
             f"| {pk['median'] / 1e9:.0f} [{pk['min'] / 1e9:.0f}, {pk['max'] / 1e9:.0f}]{'' if row['peak_used'] == 'fp32' else ' bf16'} "
             f"| {max(row['peak_memory_mb'].values()):.0f} |"
         )
-    reads = [f"{row['variant']} {row['host_reads_per_step']['toolkit']} (the hand-written loop {row['host_reads_per_step']['reference']})"
-             for row in result["rows"] if "host_reads_per_step" in row]
-    if reads:
-        lines += ["", "Values read back to the host a step between logging steps (`.item()` and the like; on a GPU each one waits "
-                  "for the device to catch up): " + "; ".join(reads) + "."
+    syncs = [f"{row['variant']} {row['host_syncs_per_step']['toolkit']} (the hand-written loop {row['host_syncs_per_step']['reference']})"
+             for row in result["rows"] if "host_syncs_per_step" in row]
+    if syncs:
+        lines += ["", "Host syncs a step between logging steps (values read back with `.item()` and the like, and blocking copies "
+                  "between host and device; on a GPU each one waits for the device to catch up): " + "; ".join(syncs) + "."
                   + (" On a CPU, where a read costs nothing, the toolkit's NaN guard reads its verdict at once, one an update; "
                      "on a GPU it hands it to the fused optimizer as a tensor and reads none (`gan/loops/guard.py`)."
                      if result.get("device_type") == "cpu" else "")]
