@@ -1,0 +1,27 @@
+"""scripts/check_device.py, the one call a session lent a GPU runs first: it must still run when that day comes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def test_the_device_check_runs_every_check_and_fails_none_on_a_cpu(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_device.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    checks = json.loads((tmp_path / "check_device.json").read_text())["checks"]
+    assert not [name for name, c in checks.items() if c["status"] == "FAILED"]
+    trained = [name for name in checks if name.startswith("train: ")]
+    assert len(trained) >= 12 and "train: dcgan32 streamed folder" in trained and "train: digits classifier" in trained
+    assert checks["train: dcgan32 fp16"] == {"status": "skipped", "why": "fp16 needs a GPU"}
+    assert checks["train: dcgan32 streamed folder"]["status"] == "ok"
+    # a CPU reads the guard's verdict once an update: the ring's 2 judge updates and 1 sampler update
+    assert checks["host syncs: ring mlp"]["host_syncs_per_step"] == [3, 3, 3, 3]
+    assert checks["guard: a NaN update is skipped exactly"]["unchanged"] is True
+    assert checks["resume: stopped at half, resumed"]["max_abs_difference"] == 0.0
+    assert checks["speed: dcgan32"]["ratio"]["default"] > 0
+    assert not list(tmp_path.glob("tmp*")), "the runs it trains are cleaned up"
