@@ -152,7 +152,10 @@ class StreamBatches:
     def __next__(self):
         if self._iter is None or self._left == 0:
             self._start()
-        x, y = next(self._iter)
+        try:
+            x, y = next(self._iter)
+        except DataError as error:  # raised in a worker: DataLoader puts the worker's traceback into the message
+            raise DataError(str(error).strip().splitlines()[-1].removeprefix(f"{DataError.__module__}.DataError: ")) from None
         self._left -= 1
         self.position += 1
         return self.convert(to_device(x, self.device)), to_device(y, self.device)
@@ -284,7 +287,7 @@ def _folder(dataset, space: Image, cfg: Data, what: str):
     if nbytes > IN_MEMORY_LIMIT:
         for i in range(min(16, len(dataset))):  # read a few now so a broken folder fails before training
             _read(dataset, i, space, cfg, what)
-        return _Stream(dataset, space, cfg, what, classes)
+        return _Stream(_FolderImages(dataset, space, cfg, what), space, cfg, what, classes)
     xs = [_read(dataset, i, space, cfg, what) for i in range(len(dataset))]
     return Examples(space.from_unit(torch.stack(xs)), torch.as_tensor(dataset.targets).long(), classes if classes > 1 else None)
 
@@ -296,6 +299,23 @@ def _read(dataset, i: int, space: Image, cfg: Data, what: str) -> torch.Tensor:
     except Exception as error:
         raise DataError(f"data.path: cannot read image {path!r}: {type(error).__name__}: {error}") from None
     return conform(x.unsqueeze(0), space, cfg.resize, f"{what} (file {path})")[0]
+
+
+class _FolderImages(torch.utils.data.Dataset):
+    """A folder's images brought to the space one at a time, as the in-memory path does.
+
+    A folder may mix grey and colour images (or sizes, without ``resize``): batched as they are, they
+    would not stack. A file that cannot be read or brought to the space is named in the error.
+    """
+
+    def __init__(self, folder, space: Image, cfg: Data, what: str):
+        self.folder, self.space, self.cfg, self.what = folder, space, cfg, what
+
+    def __len__(self):
+        return len(self.folder)
+
+    def __getitem__(self, i: int):
+        return _read(self.folder, i, self.space, self.cfg, self.what), self.folder.targets[i]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -132,6 +133,43 @@ def test_a_folder_too_large_for_memory_streams_and_resumes_at_the_same_batch(tmp
     x7, y7 = next(b)
     torch.testing.assert_close(x7, first[7][0])
     assert torch.equal(y7, first[7][1])
+
+
+def test_a_streamed_folder_may_mix_grey_and_colour_images(tmp_path, monkeypatch):
+    """Scraped folders often do; batched as they were read, a grey image among colour ones did not stack."""
+    root = write_folder(tmp_path / "pics")
+    for name in ("cats/3.png", "dogs/7.png"):
+        Image.open(root / name).convert("L").save(root / name)
+    monkeypatch.setattr(gan.data, "IN_MEMORY_LIMIT", 1000)
+    cfg = Data(name="folder", path=str(root), resize=True, batch_size=4, workers=2)
+    b = batches(cfg, open_examples(cfg, parse("image[3,8,8]")), seed=0)
+    images = torch.cat([next(b)[0] for _ in range(6)])  # the whole epoch: both grey images among them
+    assert images.shape == (24, 3, 8, 8)
+    grey = [x for x in images if torch.equal(x[0], x[1]) and torch.equal(x[1], x[2])]
+    assert len(grey) == 2, "a grey image becomes three equal channels, as in the in-memory path"
+
+
+def test_an_unreadable_file_deep_in_a_streamed_folder_stops_the_run_keeping_its_steps(write_config, tmp_path, monkeypatch, capsys):
+    """Found mid-run (only the first 16 files are read before training), it stops the run in one line that names
+    the file, after a checkpoint of the steps done, and says how to go on."""
+    root = write_folder(tmp_path / "pics")
+    (root / "dogs" / "9.png").write_bytes(b"not a png")  # sorted last: after the 16 files read at the start
+    monkeypatch.setattr(gan.data, "IN_MEMORY_LIMIT", 1000)
+    data = {"name": "folder", "path": str(root), "resize": True, "batch_size": 4, "workers": 2}
+    path = write_config(TINY_DIGITS, data=data, run={"steps": 20, "checkpoint_every": 100, "seed": 0})  # seed 0: in the 6th batch
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "dogs/9.png" in err and "Traceback" not in err, err
+    run = tmp_path / "runs" / "tiny"
+    assert f"gan train --resume {run}" in err
+    checkpoints = run / "checkpoints"
+    latest = (checkpoints / "latest").read_text()
+    trainer = json.loads((checkpoints / latest / "trainer.json").read_text())
+    assert trainer["step"] == 5 and f"checkpoint {checkpoints / latest}" in err
+    assert f"at step {trainer['step'] + 1}" in err
+    Image.fromarray(np.zeros((12, 10, 3), dtype=np.uint8)).save(root / "dogs" / "9.png")  # fixed, as the message says
+    assert main(["train", "--resume", str(run)]) == 0
+    assert json.loads((checkpoints / (checkpoints / "latest").read_text() / "trainer.json").read_text())["step"] == 20
 
 
 def batches_of_kind(kind, tmp_path, monkeypatch, device):

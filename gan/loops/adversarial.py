@@ -173,7 +173,12 @@ class Adversarial:
         bar = tqdm(total=run.steps, initial=s.step, disable=not (s.is_main and run.progress), dynamic_ncols=True, desc=s.run.path.name)
         clock = Clock()
         while s.step < run.steps:
-            self.step(clock, bar)
+            taken = self.batches.position
+            try:
+                self.step(clock, bar)
+            except datasets.DataError as error:  # a streamed file that cannot be read
+                bar.close()
+                s.stop_for_unreadable_data(error, self.checkpoint, untouched=self.batches.position == taken)
         bar.close()
         self.acc.end_training()
 

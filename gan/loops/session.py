@@ -118,6 +118,7 @@ class Session:
         self.step = 0
         self.guard = UpdateGuard(run.max_bad_steps, self.device)
         self.last_checkpoint: Path | None = None
+        self.saved_at: int | None = None  # the step of the last checkpoint written or resumed from
 
     # -- building ---------------------------------------------------------------------
     def build_networks(self) -> dict[str, Network]:
@@ -220,6 +221,20 @@ class Session:
             )
         return self.guard.skipped
 
+    def stop_for_unreadable_data(self, error: Exception, checkpoint, *, untouched: bool) -> None:
+        """A data file that fails mid-run (streamed folders are read as they go) stops the run, keeping its steps.
+
+        When the failing step had changed nothing yet (``untouched``: no batch of it taken), the steps done
+        so far are checkpointed first. Not under several processes: a checkpoint needs them all, and the
+        others are not failing.
+        """
+        if untouched and self.accelerator.num_processes == 1 and self.step > 0 and self.saved_at != self.step:
+            self.settle_guard()
+            checkpoint()
+        last = self.last_checkpoint or self.run.latest_checkpoint()
+        where = f"checkpoint {last} holds the steps before it" if last else "no checkpoint was written yet"
+        raise type(error)(f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: gan train --resume {self.run.path}") from None
+
     def sync_buffers(self, *modules: torch.nn.Module) -> None:
         """Give every process rank 0's buffers (batch-norm statistics, spectral-norm vectors).
 
@@ -287,6 +302,7 @@ class Session:
             self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
             export()
         acc.wait_for_everyone()
+        self.saved_at = self.step
         return self.last_checkpoint or staging
 
     def restore(self, extra: dict[str, object]) -> dict:
@@ -322,7 +338,7 @@ class Session:
             load_state(target, folder / f"{name}.safetensors")
         self.step = int(trainer["step"])
         self.guard.skipped = int(trainer.get("skipped", 0))
-        self.last_checkpoint = folder
+        self.last_checkpoint, self.saved_at = folder, self.step
         self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
         return trainer
 
