@@ -125,8 +125,8 @@ class MixtureBatches:
 class StreamBatches:
     """Batches from a DataLoader over a dataset too large for memory; order fixed by (seed, position).
 
-    Workers decode images on the host; each batch is then copied to the device and brought to the
-    space there (resizing is the device's work).
+    Workers decode and resize images on the host; each batch is then copied to the device, where it
+    is scaled to the space's range.
     """
 
     def __init__(self, dataset, batch_size: int, *, seed: int, rank: int, world: int, workers: int, convert, device="cpu"):
