@@ -232,7 +232,7 @@ class Session:
             self.settle_guard()
             checkpoint()
         last = self.last_checkpoint or self.run.latest_checkpoint()
-        where = f"checkpoint {last} holds the steps before it" if last else "no checkpoint was written yet"
+        where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
         raise type(error)(f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: gan train --resume {self.run.path}") from None
 
     def sync_buffers(self, *modules: torch.nn.Module) -> None:
