@@ -165,7 +165,7 @@ def test_an_unreadable_file_deep_in_a_streamed_folder_stops_the_run_keeping_its_
     checkpoints = run / "checkpoints"
     latest = (checkpoints / "latest").read_text()
     trainer = json.loads((checkpoints / latest / "trainer.json").read_text())
-    assert trainer["step"] == 5 and f"checkpoint {checkpoints / latest}" in err
+    assert trainer["step"] == 5 and f"the last checkpoint is {checkpoints / latest}" in err
     assert f"at step {trainer['step'] + 1}" in err
     Image.fromarray(np.zeros((12, 10, 3), dtype=np.uint8)).save(root / "dogs" / "9.png")  # fixed, as the message says
     assert main(["train", "--resume", str(run)]) == 0
