@@ -21,6 +21,7 @@ def test_the_device_check_runs_every_check_and_fails_none_on_a_cpu(tmp_path):
     assert checks["train: dcgan32 streamed folder"]["status"] == "ok"
     # a CPU reads the guard's verdict once an update: the ring's 2 judge updates and 1 sampler update
     assert checks["host syncs: ring mlp"]["host_syncs_per_step"] == [3, 3, 3, 3]
+    assert checks["host syncs: digits classifier"]["host_syncs_per_step"] == [1, 1, 1, 1]
     assert checks["guard: a NaN update is skipped exactly"]["unchanged"] is True
     assert checks["resume: stopped at half, resumed"]["max_abs_difference"] == 0.0
     assert checks["speed: dcgan32"]["ratio"]["default"] > 0
