@@ -71,9 +71,12 @@ class RunDir:
                     f"--overwrite to replace it, or --set run.name=NEW for a new one"
                 )
             shutil.rmtree(self.path)
-        for folder in (self.logs, self.samples, self.checkpoints, self.networks):
-            folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
+        try:
+            for folder in (self.logs, self.samples, self.checkpoints, self.networks):
+                folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
+        except OSError as error:  # a file in the way, no permission, a full disk
+            raise RunError(f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})") from None
 
     # -- checkpoints -----------------------------------------------------------------
     def latest_checkpoint(self) -> Path | None:

@@ -80,6 +80,7 @@ CASES = [
     ("labels for unconditioned networks", ["train", C, "--set", "data.labels=true"], None, None, "data.labels is true but network 'painter' takes no condition"),
     ("fp16 on the CPU", ["train", C, "--set", "run.mixed_precision=fp16", "--set", "run.cpu=true"], None, None, "fp16 does nothing on a CPU"),
     ("one network in both roles", ["train", C, "--set", "roles.discriminator=painter"], None, None, "network 'painter' cannot be both generator and discriminator"),
+    ("run folder that cannot be created", ["train", C, "--set", "run.output=CONFIG/runs"], None, None, "run.output: cannot create the run folder"),
     ("existing run without --overwrite", ["train", C], "RUN", None, "already exists; pass --resume"),
     ("resume of a folder that is no run", ["train", "--resume", "TMP"], None, None, "no config.yaml there"),
     ("truncated optimizer state", ["train", "--resume", "RUN"], "RUN", corrupt("optimizer.bin"), "cannot be loaded"),
