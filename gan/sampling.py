@@ -42,27 +42,28 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
 
     if n < 1:
         raise RunError(f"-n: expected a number of samples >= 1, got {n}")
-    net = load(run, network, ema=ema)
-    x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
-    if suffix == ".npz":
-        np.savez(out, samples=x.numpy())
-    elif suffix == ".pt":
-        torch.save(x, out)
-    elif isinstance(net.target, Image):
-        pictures = net.target.to_unit(x)
-        if suffix == ".png":
-            vutils.save_image(pictures, str(out), nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
-        elif suffix == "":
-            out.mkdir(exist_ok=True)
-            for i, picture in enumerate(pictures):
-                vutils.save_image(picture, str(out / f"{i:05d}.png"))
-        else:
-            raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix)")
-    else:
+    if suffix not in (".npz", ".pt", ".png", ""):
+        raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix)")
+    net = load(run, network, ema=ema)
+    if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
+    x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".npz":
+            np.savez(out, samples=x.numpy())
+        elif suffix == ".pt":
+            torch.save(x, out)
+        elif suffix == ".png":
+            vutils.save_image(net.target.to_unit(x), str(out), nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
+        else:
+            out.mkdir(exist_ok=True)
+            for i, picture in enumerate(net.target.to_unit(x)):
+                vutils.save_image(picture, str(out / f"{i:05d}.png"))
+    except OSError as error:  # a file in the way, no permission, a full disk
+        raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
     return out
 
 

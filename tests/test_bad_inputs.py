@@ -88,6 +88,7 @@ CASES = [
     ("checkpoint of another architecture", ["train", "--resume", "RUN"], "RUN", other_architecture, "model.safetensors does not fit the network (shapes differ for body.0.weight"),
     ("sample count zero", ["sample", "RUN", "--network", "painter", "-n", "0", "-o", "TMP/x.png"], "RUN", None, "-n: expected a number of samples >= 1"),
     ("sample to an unknown format", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.gif"], "RUN", None, "expected FILE.png, FILE.npz, FILE.pt or a FOLDER"),
+    ("sample into a path that cannot be written", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "CONFIG/x.png"], "RUN", None, "cannot write there"),
     ("labels for an unconditioned sampler", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png", "--labels", "3"], "RUN", None, "--labels: this network takes no condition"),
     ("classify a missing file", ["classify", "RUN", "--network", "critic", "TMP/nothing.png"], "RUN", None, "nothing.png: no such file"),
     ("classify with a sampler", ["classify", "RUN", "--network", "painter", "TMP/nothing.png"], "RUN", None, "writes image[1,8,8], not a distribution over labels"),
