@@ -85,6 +85,17 @@ def test_sigkill_at_several_moments_then_resume_matches_an_uninterrupted_run(wri
     assert len(list(checkpoints.glob("step_*"))) == 3  # keep_checkpoints
 
 
+def test_resuming_a_finished_run_succeeds_says_so_and_changes_nothing(write_config, tmp_path, capsys):
+    """A requeued job resumes its run after it finished: that must succeed, and say how to train on."""
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    run = tmp_path / "runs" / "tiny"
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file() and "logs" not in p.parts}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "nothing to train: run.steps is 4; to train on, pass --set run.steps=N with N > 4" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file() and "logs" not in p.parts} == before
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(write_config, tmp_path, sig):
     path = write_config(TINY_DIGITS, name="stopped", run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10})

@@ -340,6 +340,8 @@ class Session:
         self.guard.skipped = int(trainer.get("skipped", 0))
         self.last_checkpoint, self.saved_at = folder, self.step
         self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
+        if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
+            self.accelerator.print(f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}")
         return trainer
 
     # -- logging ----------------------------------------------------------------------
