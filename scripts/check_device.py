@@ -155,7 +155,7 @@ def resume(folder: Path, steps: int, extra: list[str]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/check_device", help="folder for check_device.json and the runs")
+    parser.add_argument("--out", default="runs/check_device", help="folder for check_device.json and speed.json (the runs go to a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="batch 16, 2 steps, one round of the benchmark: a smoke run")
     args = parser.parse_args()
     out = Path(args.out)
@@ -175,7 +175,7 @@ def main() -> int:
         print(f"{result['status']:>8}  {name}  {detail}", flush=True)
         (out / "check_device.json").write_text(json.dumps(report, indent=1, default=str))
 
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
+    with tempfile.TemporaryDirectory(prefix="check_device-") as tmp:  # not under OUT: runs are large, and OUT travels back
         folder = Path(tmp)
         for name in TRAIN:
             check(f"train: {name}", train, name, folder, steps, args.quick, extra)

@@ -25,4 +25,5 @@ def test_the_device_check_runs_every_check_and_fails_none_on_a_cpu(tmp_path):
     assert checks["guard: a NaN update is skipped exactly"]["unchanged"] is True
     assert checks["resume: stopped at half, resumed"]["max_abs_difference"] == 0.0
     assert checks["speed: dcgan32"]["ratio"]["default"] > 0
-    assert not list(tmp_path.glob("tmp*")), "the runs it trains are cleaned up"
+    # the runs it trains go to a temporary folder and are removed: OUT comes back from a device machine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["check_device.json", "speed.json"]
