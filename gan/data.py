@@ -66,8 +66,10 @@ def to_device(x: torch.Tensor | None, device) -> torch.Tensor | None:
     run's batches are the same on every device and resume exactly.
     """
     device = torch.device(device)
-    if x is None or x.device == device or x.device.type != "cpu":
-        return x if x is None else x.to(device)
+    if x is None or x.device == device:
+        return x
+    if x.device.type != "cpu":  # not from host memory: nothing to pin
+        return x.to(device)
     if device.type == "cuda" and not x.is_pinned():
         x = x.pin_memory()
     return x.to(device, non_blocking=True)

@@ -87,7 +87,7 @@ def write_folder(root: Path, n: int = 80) -> Path:
     return root
 
 
-def skip_reason(name: str, cfg: C.Config, quick: bool) -> str | None:
+def skip_reason(cfg: C.Config, quick: bool) -> str | None:
     if cfg.run.mixed_precision == "fp16" and not torch.cuda.is_available():
         return "fp16 needs a GPU"
     if quick and cfg.run.compile:
@@ -102,7 +102,7 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def train(name: str, folder: Path, steps: int, quick: bool, extra: list[str]) -> dict:
     every = [f"run.steps={steps}", f"run.log_every={max(steps // 2, 1)}", f"run.sample_every={steps}", f"run.checkpoint_every={steps}"]
     cfg = load(name, [*every, *extra], folder)
-    reason = skip_reason(name, cfg, quick)
+    reason = skip_reason(cfg, quick)
     if reason:
         return {"status": "skipped", "why": reason}
     start, limit = time.perf_counter(), gan.data.IN_MEMORY_LIMIT
@@ -148,7 +148,7 @@ def guard(device: torch.device) -> dict:
 
 
 def resume(folder: Path, steps: int, extra: list[str]) -> dict:
-    """An uninterrupted run against one stopped at half its steps and resumed (same process, fresh Session)."""
+    """An uninterrupted run against one stopped at half its steps and resumed from its checkpoint (fresh Session)."""
     half = max(steps // 2, 1)
     every = [f"run.log_every={half}", f"run.sample_every={half}", f"run.checkpoint_every={half}", *extra]
     straight = get("adversarial")(load("dcgan32", [f"run.steps={2 * half}", *every, "run.name=straight"], folder), resume=False, overwrite=True)
@@ -158,7 +158,7 @@ def resume(folder: Path, steps: int, extra: list[str]) -> dict:
     a, b = weights(straight), weights(halted)
     gap = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     return {"status": "ok" if gap == 0 else "differs", "max_abs_difference": gap,
-            "note": "bit-exact on a CPU; on a GPU cuDNN may pick other algorithms in a fresh process"}
+            "note": "bit-exact on a CPU; on a GPU, cuDNN's non-deterministic kernels (atomic adds in weight gradients) may differ"}
 
 
 def main() -> int:
