@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
         run = Path(args.resume)
         if run.name in ("", ".", ".."):  # --resume . from inside the run folder: its name is that of the folder
             run = run.resolve()
+        if not run.is_dir():
+            raise C.ConfigError(f"--resume {run}: run folder not found (looked in {run.resolve()})")
         if not (run / "config.yaml").is_file():
             raise C.ConfigError(f"--resume {run}: no config.yaml there; is it a run folder (runs/<name>)?")
         if args.config:

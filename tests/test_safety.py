@@ -233,7 +233,7 @@ def test_a_disk_that_fills_during_a_save_ends_in_one_line_and_latest_stays_compl
     assert main(["train", str(write_config(TINY_DIGITS))]) == 2
     line = one_error_line(capsys)
     run = tmp_path / "runs" / "tiny"
-    assert "cannot write the checkpoint of step 4" in line and "No space left on device" in line
+    assert f"cannot save step 4 in {run} (No space left on device" in line
     assert f"the last complete checkpoint is {run / 'checkpoints' / 'step_00000002'}" in line and f"gan train --resume {run}" in line
     assert (run / "checkpoints" / "latest").read_text() == "step_00000002"
     assert not list((run / "checkpoints").glob(".partial-*"))
@@ -327,3 +327,20 @@ def test_init_prints_the_absolute_folder_it_loaded_from_and_evaluate_names_a_mis
     assert re.search(rf"networks.critic: loaded \d+ tensors from {re.escape(str(tmp_path / 'runs' / 'tiny' / 'networks' / 'critic.safetensors'))}", capsys.readouterr().out)
     assert main(["evaluate", "runs/tiny", "--metric", "fid_classifier", "--samples", "8", "--classifier", "runs/nonexistent"]) == 2
     assert "run folder 'runs/nonexistent' not found" in one_error_line(capsys)
+
+
+def test_under_two_processes_a_held_lock_stops_every_rank_in_one_line_and_none_hangs(write_config, tmp_path):
+    run = trained(write_config, tmp_path)
+    owner = subprocess.Popen(["sleep", "120"])
+    try:
+        (run / ".lock").write_text(json.dumps({"pid": owner.pid, "host": __import__("socket").gethostname()}))
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                                 "-m", "gan", "train", "--resume", str(run), "--set", "run.steps=6"],
+                                env=env, capture_output=True, text=True, timeout=240)
+    finally:
+        owner.kill()
+        owner.wait()
+    assert result.returncode != 0  # torchrun reports the ranks' exit status 2 in its own words
+    assert result.stderr.count(f"gan: error: run folder {str(run)!r} is in use by another trainer (PID {owner.pid})") == 2, result.stderr[-3000:]
+    assert (run / "checkpoints" / "latest").read_text() == "step_00000004"

@@ -325,6 +325,7 @@ class Session:
 
         acc = self.accelerator
         staging = self.run.staging(self.step)
+        failure = None
         try:
             if self.is_main:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -338,15 +339,17 @@ class Session:
                 self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
                 export()
         except OSError as error:  # a full disk, a lost mount: the last complete checkpoint is untouched
+            failure = f"{error.strerror or error}: {error.filename}" if error.filename else f"{error.strerror or error}"
+        if acc.num_processes > 1:  # every process learns whether any failed (a barrier too): none waits for one that stopped
+            from accelerate.utils import gather_object
+
+            failure = next((f for f in gather_object([failure]) if f), None)
+        if failure:
             if self.is_main:
                 shutil.rmtree(staging, ignore_errors=True)
             last = self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
-            raise RunError(
-                f"cannot write the checkpoint of step {self.step} in {self.run.checkpoints} ({error.strerror or error}); "
-                f"{where}; free some space, then: gan train --resume {self.run.path}"
-            ) from None
-        acc.wait_for_everyone()
+            raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: gan train --resume {self.run.path}")
         self.saved_at = self.step
         return self.last_checkpoint or staging
 
