@@ -35,6 +35,8 @@ from safetensors.torch import load_file, save_file
 
 from networks import Network, build
 
+from .config import is_plain_name
+
 
 class RunError(ValueError):
     """A run folder, checkpoint or exported network that cannot be used as asked."""
@@ -142,14 +144,14 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock (the folder exists); a live owner makes this a RunError naming its PID."""
-        for _ in range(2):  # the second try follows a stale lock removed
-            busy = self.holder()
-            if busy:
-                raise RunError(busy)
-            self.path.unlink(missing_ok=True)  # nobody's, or a dead owner's
+        for _ in range(2):  # the second try follows a dead owner's lock removed
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:  # another trainer took it between the look and the take
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)  # atomic: one of two trainers wins
+            except FileExistsError:
+                busy = self.holder()
+                if busy:
+                    raise RunError(busy) from None
+                self.path.unlink(missing_ok=True)  # a dead owner's
                 continue
             with os.fdopen(fd, "w") as f:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}, f)
@@ -288,8 +290,6 @@ class RunDir:
 
 def check_network_name(name, what: str) -> None:
     """A network name read from a command line or a run folder becomes a file name: refuse any path in it."""
-    from .config import is_plain_name
-
     if not is_plain_name(name):
         raise RunError(f"{what} {name!r}: a network name may hold only letters, digits, '_' and '-'")
 

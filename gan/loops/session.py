@@ -112,12 +112,11 @@ class Session:
         # process creates the folder, and every process stops with its verdict: none waits for one that left.
         refusal = None
         if self.is_main:
-            busy = self.run.lock.holder()
             try:
-                if busy:
-                    raise RunError(busy)
                 if not resume:
                     self.run.check_new(overwrite=overwrite)
+                elif self.run.lock.holder():
+                    raise RunError(self.run.lock.holder())
             except RunError as error:
                 refusal = str(error)
         self._agree(refusal)
@@ -366,10 +365,16 @@ class Session:
         failures = [pointer_problem] if pointer_problem else []
         for folder in candidates:
             try:
-                trainer = self._load_checkpoint(folder, extra)
-                break
+                trainer, problem = self._load_checkpoint(folder, extra), None
             except Unloadable as error:
-                failures.append(str(error))
+                problem = str(error)
+            if self.accelerator.num_processes > 1:  # one rank's damaged file moves every rank on: all resume from one step
+                from accelerate.utils import gather_object
+
+                problem = next((p for p in gather_object([problem]) if p), None)
+            if problem is None:
+                break
+            failures.append(problem)
         else:
             raise RunError(
                 f"no complete checkpoint of {self.run.path} loads: {'; '.join(failures)}. "
