@@ -154,7 +154,7 @@ def locate(path: "str | Path") -> Path:
         if candidate.is_file():
             return candidate
     names = shipped()
-    have = f"shipped configs, by name: {', '.join(names)} (e.g. gan train {names[0]})" if names else "no shipped configs were found"
+    have = f"shipped configs (gan train NAME): {', '.join(names)}" if names else "no shipped configs were found"
     raise ConfigError(f"config file {str(path)!r} not found; {have}")
 
 

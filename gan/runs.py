@@ -153,6 +153,8 @@ class RunLock:
                     raise RunError(busy) from None
                 self.path.unlink(missing_ok=True)  # a dead owner's
                 continue
+            except OSError as error:  # a read-only or full file system
+                raise RunError(f"cannot take the lock {self.path} of the run folder ({error.strerror or error})") from None
             with os.fdopen(fd, "w") as f:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}, f)
             self.held = True

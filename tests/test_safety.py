@@ -303,7 +303,7 @@ def test_a_config_not_found_suggests_only_names_that_load_from_here(tmp_path, mo
     assert main(["train", "configs/nothing.yaml"]) == 2
     line = one_error_line(capsys)
     assert "config file 'configs/nothing.yaml' not found" in line
-    suggested = line.split("shipped configs, by name: ")[1].split(" (")[0].split(", ")
+    suggested = line.split("shipped configs (gan train NAME): ")[1].split(", ")
     assert "ring" in suggested and "configs/nothing.yaml" not in line.split("not found")[1]
     for name in suggested:
         C.load(name)
