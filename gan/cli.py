@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "digits.yaml"
+DEFAULT_CONFIG = "digits"  # a shipped config, found by name wherever the toolkit is installed
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -33,6 +33,10 @@ def cmd_train(args) -> int:
     overwrite = args.overwrite
     if args.resume:
         run = Path(args.resume)
+        if run.name in ("", ".", ".."):  # --resume . from inside the run folder: its name is that of the folder
+            run = run.resolve()
+        if not run.is_dir():
+            raise C.ConfigError(f"--resume {run}: run folder not found (looked in {run.resolve()})")
         if not (run / "config.yaml").is_file():
             raise C.ConfigError(f"--resume {run}: no config.yaml there; is it a run folder (runs/<name>)?")
         if args.config:
@@ -52,7 +56,7 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     from .sampling import write_samples
 
-    out = write_samples(args.run, args.network, n=args.n, output=args.output, seed=args.seed, labels=args.labels, ema=not args.no_ema)
+    out = write_samples(args.run, args.network, n=args.n, output=args.output, seed=args.seed, labels=args.labels, ema=not args.no_ema, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -61,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gan", description="Train GANs and reuse their networks under any role.")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    p = verbs.add_parser("train", help="train from a YAML config (default: configs/digits.yaml)")
-    p.add_argument("config", nargs="?", help="YAML config; omitted: the bundled-digits GAN")
+    p = verbs.add_parser("train", help="train from a YAML config (default: the shipped config 'digits')")
+    p.add_argument("config", nargs="?", help="YAML config, or the name of a shipped one (ring, digits, ...); omitted: the bundled-digits GAN")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. run.steps=100")
     p.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its latest complete checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
@@ -76,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
     p.add_argument("--no-ema", action="store_true", help="use the last weights instead of their moving average")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file (or the PNGs of the same names in FOLDER/)")
     p.set_defaults(func=cmd_sample)
 
     for name, helptext in (("classify", "label images with a trained network"), ("evaluate", "score a run"), ("benchmark", "measure quality or speed")):

@@ -8,6 +8,7 @@ overrides (``--set run.steps=100``) go through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -114,9 +115,7 @@ def load(path: "str | Path", overrides: list[str] = ()) -> Config:
 
     >>> cfg = load("configs/ring.yaml", ["run.steps=10"])  # doctest: +SKIP
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found; configs that ship with the project: {', '.join(shipped())}")
+    path = locate(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -132,9 +131,31 @@ def load(path: "str | Path", overrides: list[str] = ()) -> Config:
     return from_dict(raw)
 
 
+def shipped_folder() -> Path:
+    """Where the shipped configs are: inside the installed package, or the source tree's ``configs/``."""
+    here = Path(__file__).resolve().parent
+    installed = here / "configs"  # a wheel maps the top-level configs/ to gan/configs (pyproject.toml)
+    return installed if installed.is_dir() else here.parent / "configs"
+
+
 def shipped() -> list[str]:
-    folder = Path(__file__).resolve().parent.parent / "configs"
-    return sorted(str(p.relative_to(folder.parent)) for p in folder.glob("*.yaml")) or ["(none found)"]
+    """The names of the configs that ship with the toolkit: ``gan train NAME`` finds them from any folder."""
+    return sorted(p.stem for p in shipped_folder().glob("*.yaml"))
+
+
+def locate(path: "str | Path") -> Path:
+    """A config file as given, else the shipped config of that name (``ring``, ``ring.yaml``, ``configs/ring.yaml``)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.name if path.suffix in (".yaml", ".yml") else path.name + ".yaml"
+    if path.parent in (Path("."), Path("configs")):  # a bare name, or the source tree's spelling of one
+        candidate = shipped_folder() / name
+        if candidate.is_file():
+            return candidate
+    names = shipped()
+    have = f"shipped configs (gan train NAME): {', '.join(names)}" if names else "no shipped configs were found"
+    raise ConfigError(f"config file {str(path)!r} not found; {have}")
 
 
 def from_dict(raw: dict) -> Config:
@@ -281,8 +302,26 @@ _RULES = [
 ]
 
 
+NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def is_plain_name(text) -> bool:
+    """Letters, digits, ``_`` and ``-``: a name that becomes a file name and can never be a path."""
+    return isinstance(text, str) and NAME.fullmatch(text) is not None
+
+
+def is_one_component(text) -> bool:
+    """One non-empty path component (a folder inside ``run.output``): no separator, no ``.`` or ``..``."""
+    return isinstance(text, str) and text not in ("", ".", "..") and not any(c in text for c in "/\\\0") and not Path(text).is_absolute()
+
+
 def check_values(cfg: Config) -> Config:
     """Refuse values of the right type but no meaning (batch size 0, a negative learning rate)."""
+    if cfg.run.name is not None and not is_one_component(cfg.run.name):
+        raise ConfigError(f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {cfg.run.name!r}")
+    for name in cfg.networks:
+        if not is_plain_name(name):
+            raise ConfigError(f"networks.{name}: a network name may hold only letters, digits, '_' and '-' (it names files in the run folder)")
     for key, test, expected in _RULES:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)

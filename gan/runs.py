@@ -11,17 +11,21 @@ runs/<name>/
   networks/<name>.safetensors (and <name>.ema.safetensors): its weights
 ```
 
-Everything that outlives a crash is written under a temporary name and renamed into
-place, so a kill at any moment leaves the previous complete file, never half a file.
+Everything that outlives a crash is written under a temporary name, flushed to the disk
+(fsync), and renamed into place, and the folder holding the new name is flushed too: a
+kill or a power loss at any moment leaves the previous complete file, never half a file.
+``.lock`` in a run folder names the trainer writing to it (PID and host) while it runs.
 Loading reads only safetensors, JSON, and ``torch.load(weights_only=True)`` (inside
 accelerate), so a file from elsewhere cannot run code.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import torch
@@ -31,24 +35,141 @@ from safetensors.torch import load_file, save_file
 
 from networks import Network, build
 
+from .config import is_plain_name
+
 
 class RunError(ValueError):
     """A run folder, checkpoint or exported network that cannot be used as asked."""
+
+
+class Unloadable(RunError):
+    """A file that is missing, truncated or damaged (as opposed to one that does not fit): an older checkpoint may do."""
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's data to the disk: a rename is durable before the data it names otherwise."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename, a new file) to the disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except (PermissionError, IsADirectoryError):  # Windows: renames there are made durable by the file system
+        return
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # file systems that do not sync folders
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_replace(tmp: Path, path: Path) -> None:
+    """Flush ``tmp``, rename it to ``path``, flush the folder: after a crash, the old file or the whole new one."""
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_replace(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    atomic_replace(tmp, path)
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    atomic_replace(tmp, path)
+
+
+def _start_time(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, Linux), so that a reused PID is not taken for the old owner."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: int | None) -> bool:
+    if os.name == "nt":  # os.kill there would end the process: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: no signal, only the question whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return started is None or _start_time(pid) in (None, started)
+
+
+class RunLock:
+    """One trainer per run folder: ``RUN/.lock`` holds the owner's PID and host; a dead owner's lock is taken over."""
+
+    NAME = ".lock"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / self.NAME
+        self.held = False
+
+    def holder(self) -> str | None:
+        """Why the folder is in use by another trainer, in one sentence; None when it is free or its owner is gone."""
+        try:
+            info = json.loads(self.path.read_text())
+            pid, host, started = int(info["pid"]), str(info["host"]), info.get("started")
+        except (OSError, ValueError, KeyError, TypeError):  # no lock, or one that no trainer could have written
+            return None
+        if self.held and pid == os.getpid():
+            return None
+        if host == socket.gethostname():
+            if not _alive(pid, started if isinstance(started, int) else None):
+                return None
+            return f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid}); wait for it to end or stop it (kill {pid})"
+        return (f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid} on host {host}); "
+                f"wait for it to end, or, if no trainer runs there any more, delete {self.path}")
+
+    def acquire(self) -> None:
+        """Take the lock (the folder exists); a live owner makes this a RunError naming its PID."""
+        for _ in range(2):  # the second try follows a dead owner's lock removed
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)  # atomic: one of two trainers wins
+            except FileExistsError:
+                busy = self.holder()
+                if busy:
+                    raise RunError(busy) from None
+                self.path.unlink(missing_ok=True)  # a dead owner's
+                continue
+            except OSError as error:  # a read-only or full file system
+                raise RunError(f"cannot take the lock {self.path} of the run folder ({error.strerror or error})") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}, f)
+            self.held = True
+            return
+        raise RunError(self.holder() or f"run folder {str(self.folder)!r}: another trainer took its lock {self.path} at the same moment")
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            if json.loads(self.path.read_text()).get("pid") == os.getpid():
+                self.path.unlink()
+        except (OSError, ValueError, AttributeError):  # removed with the folder, or not ours any more
+            pass
 
 
 class RunDir:
@@ -61,17 +182,35 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.networks = self.path / "networks"
         self.config = self.path / "config.yaml"
+        self.lock = RunLock(self.path)
 
-    def prepare(self, config: dict, *, overwrite: bool) -> None:
-        """Create the folder for a new run; an existing run is kept unless ``overwrite``."""
-        if self.path.exists() and any(self.path.iterdir()):
-            if not overwrite:
-                raise RunError(
-                    f"run folder {str(self.path)!r} already exists; pass --resume {self.path} to continue it, "
-                    f"--overwrite to replace it, or --set run.name=NEW for a new one"
-                )
+    def check_new(self, *, overwrite: bool) -> bool:
+        """Refuse what a new run must not replace; returns whether an old run will be replaced."""
+        busy = self.lock.holder()
+        if busy:
+            raise RunError(busy)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"run.output: the run folder {str(self.path)!r} is a file; choose another run.name or run.output")
+        if not self.path.is_dir() or not any(p.name != RunLock.NAME for p in self.path.iterdir()):
+            return False
+        if not overwrite:
+            raise RunError(
+                f"run folder {str(self.path)!r} already exists; pass --resume {self.path} to continue it, "
+                f"--overwrite to replace it, or --set run.name=NEW for a new one"
+            )
+        if not self.config.is_file():  # --overwrite deletes runs, never a folder that merely has the same name
+            raise RunError(f"run folder {str(self.path)!r} exists but holds no config.yaml, so it is not a run; "
+                           f"--overwrite leaves it as it is: choose another run.name or run.output")
+        return True
+
+    def prepare(self, config: dict, *, overwrite: bool, lock: bool = False) -> None:
+        """Create the folder for a new run (and take its lock); an existing run is kept unless ``overwrite``."""
+        if self.check_new(overwrite=overwrite):
             shutil.rmtree(self.path)
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if lock:
+                self.lock.acquire()
             for folder in (self.logs, self.samples, self.checkpoints, self.networks):
                 folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
@@ -79,27 +218,55 @@ class RunDir:
             raise RunError(f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})") from None
 
     # -- checkpoints -----------------------------------------------------------------
-    def latest_checkpoint(self) -> Path | None:
+    def complete_checkpoints(self) -> list[Path]:
+        """Checkpoints sealed by their trainer.json, newest first."""
+        return sorted((p for p in self.checkpoints.glob("step_*") if (p / "trainer.json").is_file()), reverse=True)
+
+    def pointed_checkpoint(self) -> tuple[Path | None, str | None]:
+        """The checkpoint ``latest`` names if it is complete, else None and what is wrong with the pointer."""
         pointer = self.checkpoints / "latest"
         if not pointer.is_file():
-            return None
-        folder = self.checkpoints / pointer.read_text().strip()
-        if not (folder / "trainer.json").is_file():
-            raise RunError(f"{pointer} names {folder.name}, which is incomplete or missing; delete the pointer to start over")
-        return folder
+            return None, f"{pointer} is missing"
+        name = pointer.read_text().strip()
+        folder = self.checkpoints / name
+        if not name.startswith("step_") or "/" in name or not (folder / "trainer.json").is_file():
+            return None, f"{pointer} names {name!r}, which is no complete checkpoint"
+        return folder, None
+
+    def checkpoints_to_try(self) -> list[Path]:
+        """Complete checkpoints in the order a resume tries them: the one ``latest`` names, then newest first."""
+        pointed, _ = self.pointed_checkpoint()
+        rest = [p for p in self.complete_checkpoints() if p != pointed]
+        return ([pointed] if pointed else []) + rest
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint ``latest`` names, or the newest complete one when the pointer is lost; None if there is none."""
+        candidates = self.checkpoints_to_try()
+        return candidates[0] if candidates else None
 
     def staging(self, step: int) -> Path:
         return self.checkpoints / f".partial-step_{step:08d}"
 
     def commit_checkpoint(self, staging: Path, step: int, trainer: dict, keep: int) -> Path:
-        """Seal a fully written staging folder: trainer.json last, rename, move ``latest``, prune."""
+        """Seal a fully written staging folder: flush it, trainer.json last, rename, move ``latest``, prune.
+
+        The staged files and their folder reach the disk before the commit marker does, so a power
+        loss can never leave a trainer.json beside empty or missing files.
+        """
+        for file in staging.rglob("*"):
+            if file.is_file():
+                fsync_file(file)
+        fsync_dir(staging)
         atomic_write_text(staging / "trainer.json", json.dumps(trainer, indent=1))
         final = self.checkpoints / f"step_{step:08d}"
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
+        fsync_dir(self.checkpoints)
         atomic_write_text(self.checkpoints / "latest", final.name)
-        complete = sorted(p for p in self.checkpoints.glob("step_*") if (p / "trainer.json").is_file())
+        # Only checkpoints up to this one count: a newer one left by an abandoned run (one that did not
+        # load at resume) must not push out the checkpoints this run now stands on.
+        complete = sorted(p for p in self.complete_checkpoints() if p.name <= final.name)
         for old in complete[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         for partial in self.checkpoints.glob(".partial-*"):  # left by a killed save
@@ -109,6 +276,7 @@ class RunDir:
 
     # -- exported networks -------------------------------------------------------------
     def export(self, name: str, net: Network, role: str, ema: torch.nn.Module | None = None) -> None:
+        check_network_name(name, "network")
         info = {"spec": net.spec, "role": role, "ema": ema is not None}
         atomic_save_tensors(net.state_dict(), self.networks / f"{name}.safetensors")
         if ema is not None:
@@ -116,7 +284,16 @@ class RunDir:
         atomic_write_text(self.networks / f"{name}.json", json.dumps(info, indent=1))
 
     def network_names(self) -> list[str]:
+        """The networks exported into this run; a run folder that does not exist is named as missing."""
+        if not self.path.is_dir():
+            raise RunError(f"run folder {str(self.path)!r} not found (looked in {self.path.resolve()})")
         return sorted(p.stem for p in self.networks.glob("*.json"))
+
+
+def check_network_name(name, what: str) -> None:
+    """A network name read from a command line or a run folder becomes a file name: refuse any path in it."""
+    if not is_plain_name(name):
+        raise RunError(f"{what} {name!r}: a network name may hold only letters, digits, '_' and '-'")
 
 
 def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tuple[list[str], list[str]]:
@@ -125,11 +302,11 @@ def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tupl
     Returns (loaded keys, keys left as they were) when ``strict`` is False.
     """
     if not path.is_file():
-        raise RunError(f"weights file {str(path)!r} not found")
+        raise Unloadable(f"weights file {str(path)!r} not found")
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
-        raise RunError(f"{path}: not a readable safetensors file ({error}); it may be truncated or corrupt") from None
+        raise Unloadable(f"{path}: not a readable safetensors file ({error}); it may be truncated or corrupt") from None
     own = net.state_dict()
     wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
     missing = sorted(set(own) - set(state))
@@ -158,6 +335,7 @@ def load(run: "str | Path", name: str, *, ema: bool = True, device="cpu") -> Net
     folder = RunDir(run)
     if not folder.path.is_dir():
         raise RunError(f"run folder {str(folder.path)!r} not found")
+    check_network_name(name, "network")
     info_path = folder.networks / f"{name}.json"
     if not info_path.is_file():
         names = folder.network_names()

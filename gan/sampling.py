@@ -36,35 +36,61 @@ def draw(net: Network, n: int, *, seed: int = 0, labels: torch.Tensor | None = N
     return net.sample(n, y=labels, rng=torch.Generator().manual_seed(seed))
 
 
-def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: str | None = None, ema: bool = True) -> Path:
-    """Write n samples as a PNG grid (.png), an array (.npz / .pt) or a folder of PNGs (no suffix)."""
-    import torchvision.utils as vutils
+def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: str | None = None, ema: bool = True,
+                  overwrite: bool = False) -> Path:
+    """Write n samples as a PNG grid (.png), an array (.npz / .pt) or a folder of PNGs (no suffix).
 
+    An existing file (or PNGs of the same names in the folder) is replaced only with ``overwrite``;
+    each file is written under a temporary name and renamed, so a crash never leaves half of one.
+    """
     if n < 1:
         raise RunError(f"-n: expected a number of samples >= 1, got {n}")
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".pt", ".png", ""):
         raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix)")
+    names = [out] if suffix else [out / f"{i:05d}.png" for i in range(n)]
+    taken = [p for p in names if p.exists()]
+    if taken and not overwrite:
+        what = f"{out} already exists" if suffix else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
+        raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
     net = load(run, network, ema=ema)
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
     x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".npz":
-            np.savez(out, samples=x.numpy())
-        elif suffix == ".pt":
-            torch.save(x, out)
-        elif suffix == ".png":
-            vutils.save_image(net.target.to_unit(x), str(out), nrow=max(1, int(n**0.5)), padding=2, pad_value=1.0)
+        if suffix:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _write_one(out, suffix, x, net)
         else:
-            out.mkdir(exist_ok=True)
-            for i, picture in enumerate(net.target.to_unit(x)):
-                vutils.save_image(picture, str(out / f"{i:05d}.png"))
+            out.mkdir(parents=True, exist_ok=True)
+            for path, picture in zip(names, net.target.to_unit(x)):
+                _write_one(path, ".png", picture, net)
     except OSError as error:  # a file in the way, no permission, a full disk
         raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
     return out
+
+
+def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
+    """One output file, written whole under a temporary name and then renamed over ``path``."""
+    import torchvision.utils as vutils
+
+    from .runs import atomic_replace
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if suffix == ".npz":
+            with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name that lacks it
+                np.savez(f, samples=x.numpy())
+        elif suffix == ".pt":
+            torch.save(x, tmp)
+        elif x.dim() == 4:  # a grid of samples
+            vutils.save_image(net.target.to_unit(x), tmp, format="png", nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=1.0)
+        else:  # one picture, already in [0, 1]
+            vutils.save_image(x, tmp, format="png")
+        atomic_replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_images(files: list[str], space: Image, *, resize: bool) -> torch.Tensor:

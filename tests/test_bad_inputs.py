@@ -42,10 +42,10 @@ def trained_run(tmp: Path) -> Path:
 
 
 def corrupt(name: str):
-    def damage(run: Path):
-        latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text()
-        target = latest / name
-        target.write_bytes(target.read_bytes()[: 40])
+    def damage(run: Path):  # every checkpoint: a resume falls back to an older one that loads
+        for checkpoint in (run / "checkpoints").glob("step_*"):
+            target = checkpoint / name
+            target.write_bytes(target.read_bytes()[: 40])
     return damage
 
 

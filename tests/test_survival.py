@@ -249,8 +249,9 @@ def test_a_checkpoint_crafted_to_run_code_is_refused_and_the_code_never_runs(wri
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
     run = tmp_path / "runs" / "tiny"
     latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text()
-    with open(latest / victim, "wb") as f:
-        pickle.dump({"state": Exploit()}, f)
+    for checkpoint in (run / "checkpoints").glob("step_*"):  # every one: a resume would fall back to an older one
+        with open(checkpoint / victim, "wb") as f:
+            pickle.dump({"state": Exploit()}, f)
     assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 2
     assert not mark.exists(), "loading a checkpoint executed code"
     err = capsys.readouterr().err

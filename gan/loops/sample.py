@@ -6,6 +6,8 @@ writes ``samples.npz`` and a grid into a run folder, logged to TensorBoard like 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import torch
 
@@ -13,11 +15,20 @@ from networks import Image
 
 from ..config import Config
 from ..roles import RoleError, check_roles_named
+from ..runs import atomic_write_bytes
 from .session import Session
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
-    with Session(cfg, resume=False, overwrite=overwrite or resume) as session:
+    """Draw once into a new run folder. ``--resume`` of a sample run draws only what a crash left undrawn."""
+    with Session(cfg, resume=resume, overwrite=overwrite) as session:
+        done = session.run.path / "samples.npz"
+        if resume and done.is_file():  # a requeued job succeeds; nothing is deleted or redrawn
+            session.accelerator.print(
+                f"nothing to resume: a run of the sample loop draws once and {done} is there; "
+                f"to draw again: gan train {session.run.config} --overwrite"
+            )
+            return session.run.path
         check_roles_named("sample", cfg.roles)
         name = cfg.roles["sampler"]
         net = session.build_networks()[name]
@@ -31,8 +42,10 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
         y = torch.arange(n, device=session.device) % net.condition.k if net.condition is not None else None
         x = net.sample(n, y=y, rng=torch.Generator().manual_seed(cfg.run.seed)).float().cpu()
         if session.is_main:
-            np.savez(session.run.path / "samples.npz", samples=x.numpy())
             if isinstance(net.target, Image):
                 session.log_images("samples", session.run.samples / "samples.png", net.target.to_unit(x))
             session.run.export(name, net, "sampler")
+            buffer = io.BytesIO()
+            np.savez(buffer, samples=x.numpy())
+            atomic_write_bytes(done, buffer.getvalue())  # last: its presence says the run is complete
         return session.run.path

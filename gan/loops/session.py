@@ -23,7 +23,7 @@ from networks import Network, build
 
 from ..config import Config, Optimizer
 from ..host_memory import keep_freed_memory
-from ..runs import RunDir, RunError, atomic_save_tensors, load_state
+from ..runs import RunDir, RunError, Unloadable, atomic_save_tensors, check_network_name, load_state
 from .guard import Diverged, UpdateGuard
 
 
@@ -108,10 +108,18 @@ class Session:
         self.resume, self.overwrite = resume, overwrite
         if resume and not self.run.path.is_dir():
             raise RunError(f"--resume {self.run.path}: no such run folder")
-        if not resume and self.run.path.exists() and any(self.run.path.iterdir()) and not overwrite:
-            self.run.prepare({}, overwrite=False)  # raises the message that says what to do
-        # Every process looks before any creates the folder, or a slow one would find it and refuse.
-        self.accelerator.wait_for_everyone()
+        # Rank 0 looks (a run in the way, a folder that is not a run, another trainer's lock) before any
+        # process creates the folder, and every process stops with its verdict: none waits for one that left.
+        refusal = None
+        if self.is_main:
+            try:
+                if not resume:
+                    self.run.check_new(overwrite=overwrite)
+                elif self.run.lock.holder():
+                    raise RunError(self.run.lock.holder())
+            except RunError as error:
+                refusal = str(error)
+        self._agree(refusal)
         self.writer = None
         self.stop_signal: int | None = None
         self._old_handlers = {}
@@ -119,6 +127,15 @@ class Session:
         self.guard = UpdateGuard(run.max_bad_steps, self.device)
         self.last_checkpoint: Path | None = None
         self.saved_at: int | None = None  # the step of the last checkpoint written or resumed from
+
+    def _agree(self, refusal: str | None) -> None:
+        """Raise rank 0's refusal on every process (a barrier too), so that no process waits for one that stopped."""
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            refusal = broadcast_object_list([refusal])[0]
+        if refusal:
+            raise RunError(refusal)
 
     # -- building ---------------------------------------------------------------------
     def build_networks(self) -> dict[str, Network]:
@@ -142,7 +159,10 @@ class Session:
         """Start from another run's weights; the body always, the head where it fits."""
         if not isinstance(init, dict) or set(init) - {"run", "network", "ema"} or "run" not in init or "network" not in init:
             raise RunError(f"networks.{name}.init: expected {{run: RUN_FOLDER, network: NAME}}, got {init!r}")
-        source = RunDir(init["run"])
+        source = RunDir(Path(str(init["run"])).resolve())  # named absolute: a relative path depends on where gan runs
+        if not source.path.is_dir():
+            raise RunError(f"networks.{name}.init: run folder {str(init['run'])!r} not found (looked in {source.path})")
+        check_network_name(init["network"], f"networks.{name}.init.network")
         path = source.networks / f"{init['network']}{'.ema' if init.get('ema') else ''}.safetensors"
         if not (source.networks / f"{init['network']}.json").is_file():
             have = ", ".join(source.network_names()) or "none"
@@ -155,8 +175,16 @@ class Session:
 
     def open_folder(self) -> None:
         """Create (or reopen) the run folder: called once the loop has checked everything it can."""
-        if self.is_main and not self.resume:
-            self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite)
+        refusal = None
+        if self.is_main:  # one lock per run folder, held by rank 0 for all processes
+            try:
+                if self.resume:
+                    self.run.lock.acquire()
+                else:
+                    self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite, lock=True)
+            except RunError as error:
+                refusal = str(error)
+        self._agree(refusal)
         self.accelerator.wait_for_everyone()
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -193,8 +221,14 @@ class Session:
     def __exit__(self, *exc):
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
-        if self.writer is not None:
-            self.writer.close()
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        except OSError:  # a full disk: the error that stopped the run says so; this one would hide it
+            if exc[0] is None:
+                raise
+        finally:
+            self.run.lock.release()
         return False
 
     # -- divergence guard -------------------------------------------------------------
@@ -286,34 +320,83 @@ class Session:
     # -- checkpoints ------------------------------------------------------------------
     def save(self, extra: dict[str, dict[str, torch.Tensor]], trainer: dict, export) -> Path:
         """Write a complete checkpoint (all processes call this), then export networks."""
+        import shutil
+
         acc = self.accelerator
         staging = self.run.staging(self.step)
-        if self.is_main:
-            import shutil
+        failure = None
+        try:
+            if self.is_main:
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+            acc.wait_for_everyone()
+            acc.save_state(str(staging), safe_serialization=True)
+            if self.is_main:
+                for name, tensors in extra.items():
+                    atomic_save_tensors(tensors, staging / f"{name}.safetensors")
+                state = dict(trainer, step=self.step, skipped=self.skipped, world_size=acc.num_processes)
+                self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
+                export()
+        except OSError as error:  # a full disk, a lost mount: the last complete checkpoint is untouched
+            failure = f"{error.strerror or error}: {error.filename}" if error.filename else f"{error.strerror or error}"
+        if acc.num_processes > 1:  # every process learns whether any failed (a barrier too): none waits for one that stopped
+            from accelerate.utils import gather_object
 
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-        acc.wait_for_everyone()
-        acc.save_state(str(staging), safe_serialization=True)
-        if self.is_main:
-            for name, tensors in extra.items():
-                atomic_save_tensors(tensors, staging / f"{name}.safetensors")
-            state = dict(trainer, step=self.step, skipped=self.skipped, world_size=acc.num_processes)
-            self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
-            export()
-        acc.wait_for_everyone()
+            failure = next((f for f in gather_object([failure]) if f), None)
+        if failure:
+            if self.is_main:
+                shutil.rmtree(staging, ignore_errors=True)
+            last = self.run.latest_checkpoint()
+            where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
+            raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: gan train --resume {self.run.path}")
         self.saved_at = self.step
         return self.last_checkpoint or staging
 
     def restore(self, extra: dict[str, object]) -> dict:
-        """Load the newest complete checkpoint into the prepared objects; returns trainer.json."""
-        folder = self.run.latest_checkpoint()
-        if folder is None:
+        """Load the newest complete checkpoint that loads into the prepared objects; returns trainer.json.
+
+        ``latest`` names it; when the pointer is lost or its checkpoint does not load (a bad disk, a
+        file damaged since), the newest complete checkpoint that loads is used instead, and said so.
+        """
+        candidates = self.run.checkpoints_to_try()
+        if not candidates:
             raise RunError(f"run {str(self.run.path)!r} has no complete checkpoint to resume from; start it again with --overwrite")
+        _, pointer_problem = self.run.pointed_checkpoint()
+        failures = [pointer_problem] if pointer_problem else []
+        for folder in candidates:
+            try:
+                trainer, problem = self._load_checkpoint(folder, extra), None
+            except Unloadable as error:
+                problem = str(error)
+            if self.accelerator.num_processes > 1:  # one rank's damaged file moves every rank on: all resume from one step
+                from accelerate.utils import gather_object
+
+                problem = next((p for p in gather_object([problem]) if p), None)
+            if problem is None:
+                break
+            failures.append(problem)
+        else:
+            raise RunError(
+                f"no complete checkpoint of {self.run.path} loads: {'; '.join(failures)}. "
+                f"They are kept; move them out of {self.run.checkpoints} to start the run again"
+            )
+        if failures:
+            self.accelerator.print(f"resuming from {folder.name}, the newest complete checkpoint that loads: {'; '.join(failures)}")
+        self.step = int(trainer["step"])
+        self.guard.skipped = int(trainer.get("skipped", 0))
+        self.last_checkpoint, self.saved_at = folder, self.step
+        self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
+        if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
+            self.accelerator.print(f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}")
+        return trainer
+
+    def _load_checkpoint(self, folder: Path, extra: dict[str, object]) -> dict:
+        """Load one checkpoint; Unloadable when its files are damaged, RunError when it cannot fit this run."""
         try:
             trainer = json.loads((folder / "trainer.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise RunError(f"{folder / 'trainer.json'}: unreadable ({error})") from None
+            int(trainer["step"])
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise Unloadable(f"{folder / 'trainer.json'}: unreadable ({error})") from None
         if trainer.get("world_size", 1) != self.accelerator.num_processes:
             raise RunError(
                 f"{folder} was written by {trainer.get('world_size')} process(es); resume it with as many "
@@ -327,21 +410,15 @@ class Session:
         try:
             safe_load(str(rng_file))
         except Exception as error:
-            raise RunError(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
+            raise Unloadable(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
         for i, model in enumerate(self.accelerator._models):  # a clear message for another architecture
             load_state(self.accelerator.unwrap_model(model), folder / f"model{'' if i == 0 else f'_{i}'}.safetensors")
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
-            raise RunError(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
+            raise Unloadable(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
         for name, target in extra.items():
             load_state(target, folder / f"{name}.safetensors")
-        self.step = int(trainer["step"])
-        self.guard.skipped = int(trainer.get("skipped", 0))
-        self.last_checkpoint, self.saved_at = folder, self.step
-        self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
-        if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
-            self.accelerator.print(f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}")
         return trainer
 
     # -- logging ----------------------------------------------------------------------
