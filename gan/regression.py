@@ -178,3 +178,23 @@ def linear_baselines(table: Table) -> dict[str, float]:
     result["ridge_cv_alpha"] = float(models["ridge_cv"].alpha_)
     result["predict_the_mean_rmse"] = rmse(y.mean(0))
     return result
+
+
+@torch.no_grad()
+def predictive_samples(run, net, n: int, *, seed: int = 0) -> torch.Tensor:
+    """n draws from ``net``'s predictive distribution for each input the run held out: [examples, n, D], targets' units.
+
+    The same seed gives the same draws; ``gan sample`` writes them to .npz / .pt.
+    """
+    from . import config as C
+    from .data import open_examples
+    from .runs import RunError
+
+    cfg = C.load(Path(run) / "config.yaml")
+    table = open_examples(cfg.data, net.source)
+    if not isinstance(table, Table):
+        raise RunError(f"{run}: data.name {cfg.data.name!r} has no real targets to draw beside (expected diabetes or table)")
+    held = table.held_out
+    rng = torch.Generator().manual_seed(seed)
+    draws = torch.stack([net.sample(x=held.x, rng=rng) for _ in range(n)], dim=1)  # [examples, n, D], standardised
+    return draws * held.y_std + held.y_mean

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from networks import Bernoulli, Image, Network
+from networks import Bernoulli, Image, Network, Normal
 
 from .runs import RunError, load
 
@@ -49,7 +49,12 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     net = load(run, network, ema=ema)
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
-    x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
+    if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
+        from .regression import predictive_samples
+
+        x = predictive_samples(run, net, n, seed=seed).float()
+    else:
+        x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".npz":
