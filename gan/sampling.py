@@ -114,10 +114,12 @@ def classify(run, network: str, files: list[str], *, top: int = 3, samples: int 
         row: dict = {"file": name}
         if isinstance(net.target, Bernoulli):
             row["p_real"] = float(dist.probs[i])  # a discriminator: P(this image is real data)
+        elif isinstance(net.target, Normal):  # reals: the predictive mean and scale (in the units it was trained in)
+            row["mean"], row["scale"] = dist.base_dist.loc[i].tolist(), dist.base_dist.scale[i].tolist()
         else:
             p, k = dist.probs[i].topk(min(top, net.target.k))
             row["top"] = [(int(a), float(b)) for a, b in zip(k, p)]
         if samples:
-            row["samples"] = [int(d[i]) for d in drawn]
+            row["samples"] = [d[i].tolist() if isinstance(net.target, Normal) else int(d[i]) for d in drawn]
         rows.append(row)
     return rows
