@@ -4,6 +4,8 @@ A classifier is a conditional generative model of labels: it is trained to make 
 observed label likely, ``max E log p(y | x)``, and it can ``sample()`` labels. The same
 class that judged real from generated in a GAN takes this role unchanged (or starts
 from the GAN's weights: ``init: {run: runs/digits, network: critic}``).
+Regression is the same loop with one more distribution space: a network that writes
+``normal[D]`` is trained by ``-log N(y; mean, scale)`` (configs/diabetes.yaml).
 """
 
 from __future__ import annotations
