@@ -50,7 +50,7 @@ class Objective:
 
 @dataclass(frozen=True)
 class Data:
-    name: str = "digits"         # digits | sklearn_digits | ring | grid | mnist | fashion_mnist | cifar10 | celeba | folder
+    name: str = "digits"         # digits | sklearn_digits | ring | grid | numbers | diabetes | table | mnist | fashion_mnist | cifar10 | celeba | folder
     path: str | None = None      # where torchvision datasets / image folders live
     batch_size: int = 64         # per process
     labels: bool = False         # feed class labels to conditioned networks
@@ -58,6 +58,9 @@ class Data:
     holdout: float = 0.1         # share kept aside for evaluation (likelihood loop)
     workers: int = 2             # DataLoader workers, for datasets too large to hold in memory
     on_device: bool = True       # hold in-memory data on the training device (no per-step copies)
+    seed: int = 0                # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the same split
+    unseen: dict = field(default_factory=dict)  # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
+    size: int = 20000            # numbers: images to compose; data.holdout of them (and of the digit images) form the test split
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,7 @@ _RULES = [
     ("data.batch_size", lambda v: v >= 1, "an integer >= 1"),
     ("data.holdout", lambda v: 0.0 <= v < 1.0, "a share in [0, 1)"),
     ("data.workers", lambda v: v >= 0, "an integer >= 0"),
+    ("data.size", lambda v: v >= 2, "an integer >= 2"),
     ("run.steps", lambda v: v >= 1, "an integer >= 1"),
     ("run.log_every", lambda v: v >= 1, "an integer >= 1"),
     ("run.sample_every", lambda v: v >= 1, "an integer >= 1"),

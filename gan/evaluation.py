@@ -43,6 +43,12 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     if not (run / "config.yaml").is_file():
         raise RunError(f"{run}: not a run folder (no config.yaml)")
     cfg = C.load(run / "config.yaml")
+    if cfg.loop == "likelihood":  # a classifier or a regressor: scored on the data it held out
+        if metrics or classifier:
+            raise RunError(f"{run}: a likelihood run is scored on its held-out data; --metric and --classifier are for generators")
+        from .evaluation_likelihood import evaluate_likelihood
+
+        return _write(run, {"run": str(run), "step": _step(run), **evaluate_likelihood(run, cfg)})
     if "generator" not in cfg.roles:
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
     net = load(run, cfg.roles["generator"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from networks import Bernoulli, Categorical, Network, Real, Space
+from networks import Bernoulli, Network, Real, Space
 
 
 class RoleError(ValueError):
@@ -41,8 +41,8 @@ ROLES = {
     ),
     "classifier": Role(
         "classifier",
-        "a map from the data space {data} to categorical[K] or bernoulli",
-        lambda net, data: _reads_data(net, data) and isinstance(net.target, (Categorical, Bernoulli)),
+        "a map from the data space {data} to a distribution space (bernoulli, categorical[K], normal[D], text[L])",
+        lambda net, data: _reads_data(net, data) and net.target.is_distribution,
     ),
 }
 

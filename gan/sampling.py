@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from networks import Bernoulli, Image, Network
+from networks import Bernoulli, Image, Network, Normal
 
 from .runs import RunError, load
 
@@ -57,7 +57,12 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     net = load(run, network, ema=ema)
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
-    x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
+    if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
+        from .regression import predictive_samples
+
+        x = predictive_samples(run, net, n, seed=seed).float()
+    else:
+        x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
     try:
         if suffix:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,10 +140,12 @@ def classify(run, network: str, files: list[str], *, top: int = 3, samples: int 
         row: dict = {"file": name}
         if isinstance(net.target, Bernoulli):
             row["p_real"] = float(dist.probs[i])  # a discriminator: P(this image is real data)
+        elif isinstance(net.target, Normal):  # reals: the predictive mean and scale (in the units it was trained in)
+            row["mean"], row["scale"] = dist.base_dist.loc[i].tolist(), dist.base_dist.scale[i].tolist()
         else:
             p, k = dist.probs[i].topk(min(top, net.target.k))
             row["top"] = [(int(a), float(b)) for a, b in zip(k, p)]
         if samples:
-            row["samples"] = [int(d[i]) for d in drawn]
+            row["samples"] = [d[i].tolist() if isinstance(net.target, Normal) else int(d[i]) for d in drawn]
         rows.append(row)
     return rows

@@ -1,4 +1,4 @@
-"""``gan evaluate``: score a run's generator and print the scores as JSON."""
+"""``gan evaluate``: score a run's generator (or its classifier on held-out data) and print the scores as JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 def add_parser(verbs) -> None:
     from .evaluation import METRICS
 
-    p = verbs.add_parser("evaluate", help="score a run's generator; prints JSON and writes RUN/evaluation.json")
+    p = verbs.add_parser("evaluate", help="score a run's generator, or a likelihood run on its held-out data; prints JSON and writes RUN/evaluation.json")
     p.add_argument("run", help="run folder, e.g. runs/ring")
     p.add_argument("--metric", action="append", choices=METRICS, help="a metric to compute (repeatable); default: those that fit the data")
     p.add_argument("--samples", type=int, help="how many samples to draw (default: 2,500 for toy data, the dataset's size for images)")

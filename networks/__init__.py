@@ -10,9 +10,9 @@ from .conv import ConvNet
 from .mlp import MLP
 from .registry import FAMILIES, build, register
 from .resnet import ResNet
-from .spaces import Bernoulli, Categorical, Image, Noise, Point, Real, Space, SpaceError, parse
+from .spaces import Bernoulli, Categorical, Image, Noise, Normal, Point, Real, Space, SpaceError, parse
 
 __all__ = [
     "Network", "MLP", "ConvNet", "ResNet", "FAMILIES", "build", "register",
-    "Space", "SpaceError", "Noise", "Point", "Real", "Image", "Bernoulli", "Categorical", "parse",
+    "Space", "SpaceError", "Noise", "Point", "Real", "Image", "Bernoulli", "Categorical", "Normal", "parse",
 ]

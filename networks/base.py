@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .spaces import Categorical, Image, RandomSource, Space, SpaceError, drawing, output_shape, parse
+from .spaces import Categorical, Image, Normal, RandomSource, Space, SpaceError, drawing, output_shape, parse
 
 
 class Network(nn.Module):
@@ -33,6 +33,8 @@ class Network(nn.Module):
         self.source = parse(source)
         self.target = parse(target)
         self.condition = parse(condition) if condition is not None else None
+        if isinstance(self.source, Normal):
+            raise SpaceError(f"{self.source} is a distribution over reals, written, not read; a network reads such values as real[{self.source.dim}]")
         if self.condition is not None and not isinstance(self.condition, Categorical):
             raise SpaceError(f"condition must be categorical[K], got {self.condition}")
         # Keyword arguments that rebuild this network: saved beside its weights.
@@ -88,7 +90,7 @@ class Network(nn.Module):
         torch.Size([4])
         """
         if not self.target.is_distribution:
-            raise SpaceError(f"{self.target} is not a distribution space; distribution() needs bernoulli or categorical[K]")
+            raise SpaceError(f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K] or normal[D]")
         return self.target.distribution(self(x, y))
 
     @torch.no_grad()
@@ -117,6 +119,10 @@ class Network(nn.Module):
         if self.condition is not None and y is None:
             y = self.condition.sample(len(x), rng=rng, device=_draw_device(rng, device)).to(device)
         out = self(x, y)
+        if isinstance(self.target, Normal):  # mean + scale * eps, drawn where the random source lives
+            with drawing(rng):
+                eps = torch.randn(out[:, 0].shape, device=_draw_device(rng, device)).to(device)
+            return out[:, 0] + self.target.scale(out) * eps
         if self.target.is_distribution:
             # Categorical/Bernoulli.sample take no random source; draw by inversion to stay reproducible.
             probs = self.target.distribution(out).probs

@@ -14,8 +14,9 @@ Three kinds of space:
 
 - vector spaces (``noise``, ``point``, ``real``): ``dim`` real numbers;
 - image spaces: ``channels x height x width`` values in ``[low, high]``;
-- distribution spaces (``bernoulli``, ``categorical``): values are labels, and a
-  network that targets one writes the *logits* of a ``torch.distributions`` object.
+- distribution spaces (``bernoulli``, ``categorical``, ``normal``): values are labels or
+  reals, and a network that targets one writes the *parameters* of a
+  ``torch.distributions`` object (logits; a mean and a log-scale for ``normal``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ ACCEPTED_FORMS = (
     "image[C,H,W,LOW:HIGH]",
     "bernoulli",
     "categorical[K]",
+    "normal[D]",
 )
 
 
@@ -300,15 +302,52 @@ class Categorical(Space):
         return f"categorical[{self.k}]"
 
 
+@dataclass(frozen=True)
+class Normal(_Vector):
+    """Reals in R^dim with a predictive distribution: regression as likelihood.
+
+    A network targeting it writes a mean and a log-scale per dimension, [N, 2, dim];
+    its distribution is a Normal, independent over the dimensions.
+
+    >>> Normal(1).distribution(torch.zeros(3, 2, 1)).log_prob(torch.zeros(3, 1)).shape
+    torch.Size([3])
+    """
+
+    kind = "normal"
+
+    # exp overflows float32 past 88 and a density narrower than e^-20 overflows when squared: clamping the
+    # log-scale keeps the scale positive and every log-probability finite, however large the outputs.
+    LOG_SCALE_RANGE = (-20.0, 20.0)
+
+    @property
+    def size(self):
+        return 2 * self.dim  # a mean and a log-scale per dimension
+
+    @property
+    def is_distribution(self):
+        return True
+
+    def scale(self, params: torch.Tensor) -> torch.Tensor:
+        """The standard deviations a network's outputs [N, 2, dim] stand for: positive for any input."""
+        return params[:, 1].clamp(*self.LOG_SCALE_RANGE).exp()
+
+    def distribution(self, params: torch.Tensor) -> D.Independent:
+        """[N, 2, dim] (means, then log-scales) -> a Normal over R^dim per example."""
+        return D.Independent(D.Normal(params[:, 0], self.scale(params)), 1)
+
+
 def output_shape(space: Space) -> tuple[int, ...]:
     """Shape of what a network writes for one example when it targets ``space``.
 
-    Distribution spaces take logits: one for bernoulli (so [N]), k for categorical ([N, k]).
+    Distribution spaces take parameters: one logit for bernoulli (so [N]), k logits for
+    categorical ([N, k]), a mean and a log-scale per dimension for normal ([N, 2, d]).
     """
     if isinstance(space, Bernoulli):
         return ()
     if isinstance(space, Categorical):
         return (space.k,)
+    if isinstance(space, Normal):
+        return (2, space.dim)
     return space.shape
 
 
@@ -341,8 +380,8 @@ def parse(text: "str | Space") -> Space:
     try:
         if kind == "bernoulli" and not parts:
             return Bernoulli()
-        if kind in ("noise", "point", "real") and len(parts) == 1:
-            return {"noise": Noise, "point": Point, "real": Real}[kind](int(parts[0]))
+        if kind in ("noise", "point", "real", "normal") and len(parts) == 1:
+            return {"noise": Noise, "point": Point, "real": Real, "normal": Normal}[kind](int(parts[0]))
         if kind == "categorical" and len(parts) == 1:
             return Categorical(int(parts[0]))
         if kind == "image" and len(parts) in (3, 4):

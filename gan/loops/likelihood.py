@@ -4,6 +4,8 @@ A classifier is a conditional generative model of labels: it is trained to make 
 observed label likely, ``max E log p(y | x)``, and it can ``sample()`` labels. The same
 class that judged real from generated in a GAN takes this role unchanged (or starts
 from the GAN's weights: ``init: {run: runs/digits, network: critic}``).
+Regression is the same loop with one more distribution space: a network that writes
+``normal[D]`` is trained by ``-log N(y; mean, scale)`` (configs/diabetes.yaml).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from networks import Bernoulli, Categorical
+from networks import Bernoulli, Categorical, Normal
 
 from .. import data as datasets
 from ..config import Config, Optimizer
@@ -77,8 +79,11 @@ class Likelihood:
         source = datasets.open_examples(cfg.data, net.source)
         if not isinstance(source, datasets.Examples) or source.y is None:
             raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
-        wanted = Categorical(source.classes) if source.classes != 2 else None
-        if isinstance(net.target, Categorical) and net.target != wanted:
+        if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
+            from ..regression import check_targets
+
+            check_targets(self.name, net.target, source, cfg.data.name)
+        if isinstance(net.target, Categorical) and net.target.k != source.classes:
             raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
         if isinstance(net.target, Bernoulli) and source.classes != 2:
             raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
@@ -108,7 +113,9 @@ class Likelihood:
             with acc.accumulate(self.net_ddp), acc.autocast():
                 logits = self.net_ddp(x).float()
                 # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
-                if isinstance(self.net.target, Bernoulli):
+                if isinstance(self.net.target, Normal):  # regression: -log N(y; mean, scale), summed over dimensions
+                    loss = -self.net.target.distribution(logits).log_prob(y).mean()
+                elif isinstance(self.net.target, Bernoulli):
                     loss = F.binary_cross_entropy_with_logits(logits, y.float())
                 else:
                     loss = F.cross_entropy(logits, y)
@@ -118,7 +125,11 @@ class Likelihood:
                 norm = acc.clip_grad_norm_(self.params, clip) if clip else torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
                 self.session.guarded_step("classifier", self.opt.optimizer if self.opt.scaler is None else self.opt, loss, norm)
             self.opt.zero_grad(set_to_none=True)
-        if log:
+        if log and isinstance(self.net.target, Normal):
+            mean = logits.detach()[:, 0]
+            stats = {"classifier/loss": loss.item(), "classifier/rmse_standardised": (mean - y).pow(2).mean().sqrt().item(),
+                     "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
+        elif log:
             guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()
             stats = {"classifier/loss": loss.item(), "classifier/accuracy": (guess == y).float().mean().item(),
                      "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
@@ -142,7 +153,16 @@ class Likelihood:
     def held_out_scores(self) -> None:
         if len(self.held_out) == 0:
             return
-        self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
+        if isinstance(self.net.target, Normal):
+            from ..regression import scores
+
+            self.scores = scores(self.net, self.held_out)
+        else:
+            self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
+            if hasattr(self.held_out, "unseen"):  # numbers: exact match on seen and never-seen numbers, per character
+                from ..numbers import scores
+
+                self.scores.update(scores(self.net, self.held_out))
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
 
     def checkpoint(self) -> None:

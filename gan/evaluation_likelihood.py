@@ -1,0 +1,47 @@
+"""Scoring a likelihood run on its held-out data: ``gan evaluate RUN`` where the loop is ``likelihood``.
+
+The held-out part is the one the run itself held out (same ``data.holdout``, ``run.seed``, and for
+made-up data and fixed splits ``data.seed``), so the scores are those of data the network never saw.
+
+- labels (bernoulli, categorical[K]): accuracy, NLL, calibration error; on ``numbers`` also exact
+  match on seen and never-seen numbers and per-character accuracy;
+- reals (normal[D]): NLL and RMSE in the targets' own units, the coverage of the 90% predictive
+  interval, and beside them scikit-learn's LinearRegression and Ridge on the same split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from networks import Normal
+
+from . import config as C
+from . import data as datasets
+from .runs import RunError, load
+
+
+def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
+    """Held-out scores of the ``classifier`` role of a likelihood run."""
+    from .loops.likelihood import evaluate
+
+    name = cfg.roles["classifier"]
+    net = load(run, name, ema=False)
+    source = datasets.open_examples(cfg.data, net.source)
+    if not isinstance(source, datasets.Examples) or source.y is None:
+        raise RunError(f"{run}: data.name {cfg.data.name!r} gives no labelled data to score the classifier on")
+    _, held = source.split(cfg.data.holdout, cfg.run.seed)
+    if len(held) == 0:
+        raise RunError(f"{run}: data.holdout is 0, so nothing was held out to score on")
+    result: dict = {"classifier": name, "target": str(net.target)}
+    if isinstance(net.target, Normal):
+        from .regression import linear_baselines, scores
+
+        result.update(scores(net, held))
+        result.update({f"baseline/{k}": v for k, v in linear_baselines(source).items()})
+        return result
+    result.update(evaluate(net, held.x, held.y))
+    if hasattr(held, "unseen"):
+        from .numbers import scores
+
+        result.update(scores(net, held))
+    return result

