@@ -9,6 +9,7 @@ from the GAN's weights: ``init: {run: runs/digits, network: critic}``).
 from __future__ import annotations
 
 import json
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -137,6 +138,8 @@ class Likelihood:
         bar.close()
         if s.is_main:
             (s.run.path / "metrics.json").write_text(json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))
+            if self.scores:  # the number a user trains a classifier for, where they are looking
+                print(f"held-out accuracy {self.scores['accuracy']:.4f} on {len(self.held_out)} examples (step {s.step})", file=sys.stderr)
         self.acc.end_training()
 
     def held_out_scores(self) -> None:
