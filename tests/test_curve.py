@@ -33,5 +33,5 @@ def test_the_picture_is_a_png_with_one_colour_per_curve(tmp_path):
     curves = {"default": [(0.0, 5000.0), (30.0, 400.0), (60.0, 180.0)], "ada": [(0.0, 5000.0), (30.0, 300.0), (60.0, 120.0)]}
     out = plot(curves, tmp_path / "c.png", title="Frechet distance", ylabel="Frechet distance", floor=75.0)
     img = Image.open(out).convert("RGB")
-    colours = set(img.getdata())
+    colours = {img.getpixel((x, y)) for x in range(0, 900, 2) for y in range(0, 560, 2)}
     assert img.size == (900, 560) and (31, 119, 180) in colours and (255, 127, 14) in colours
