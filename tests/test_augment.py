@@ -115,3 +115,30 @@ def test_augmentation_of_points_is_refused_naming_the_key(write_config, capsys):
 
     assert main(["train", str(write_config(TINY_RING, objective={"augment": {"p": 0.5}}))]) == 2
     assert "objective.augment" in capsys.readouterr().err
+
+
+def test_two_processes_agree_on_adaptive_p_and_resume_to_the_same_weights(write_config, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    def torchrun(config, out, *args):
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                               str(ROOT / "tests" / "two_process_augment.py"), str(config), str(out), *args],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return [load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1)]
+
+    settings = {"steps": 6, "checkpoint_every": 3, "sample_every": 6}
+    objective = {"augment": {"adaptive": True, "p": 0.5, "interval": 2, "speed": 1000}}
+    straight = torchrun(write_config(TINY_DIGITS, name="straight", run=settings, objective=objective), tmp_path / "straight", "new")
+    assert torch.equal(straight[0]["p"], straight[1]["p"]) and float(straight[0]["p"]) != 0.5
+    halves = write_config(TINY_DIGITS, name="halves", run=dict(settings, steps=3), objective=objective)
+    torchrun(halves, tmp_path / "first", "new")
+    resumed = torchrun(halves, tmp_path / "second", "resume", "run.steps=6")
+    for rank in (0, 1):
+        for key in straight[rank]:
+            assert torch.equal(straight[rank][key], resumed[rank][key]), (rank, key)
