@@ -110,11 +110,12 @@ def test_a_bad_augmentation_is_refused_in_one_line_naming_the_key(write_config, 
     assert err.startswith("gan: error: ") and "\n" not in err and key in err, err
 
 
-def test_augmentation_of_points_is_refused_naming_the_key(write_config, capsys):
+def test_augmentation_of_points_is_refused_naming_the_key_before_a_run_folder_exists(write_config, capsys, tmp_path):
     from .conftest import TINY_RING
 
     assert main(["train", str(write_config(TINY_RING, objective={"augment": {"p": 0.5}}))]) == 2
     assert "objective.augment" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "tiny").exists()
 
 
 def test_two_processes_agree_on_adaptive_p_and_resume_to_the_same_weights(write_config, tmp_path):

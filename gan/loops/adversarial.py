@@ -47,6 +47,7 @@ class Adversarial:
         self.classes = getattr(source, "classes", None)
         check_conditions(nets, cfg.roles, self.classes, cfg.data.labels)
         self.data_space = data_space
+        self.augment = _augmenter(cfg, data_space, acc)  # None unless objective.augment is set
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
@@ -62,7 +63,6 @@ class Adversarial:
         self.G, self.D = fast_g, fast_d          # the same weights without the DDP wrapper: for calls that must not sync
         self.G_net, self.D_net = G, D            # plain modules: for EMA, export, sampling
         self.ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
-        self.augment = _augmenter(cfg, data_space, acc)  # None unless objective.augment is set
 
         self.batches = datasets.batches(cfg.data, source, seed=run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         fixed = torch.Generator().manual_seed(run.seed)
