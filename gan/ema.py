@@ -1,12 +1,16 @@
 """Exponential moving average of a network's weights (Karras et al. 2018; Yazici et al. 2019).
 
 Samples and evaluation use the average: it is smoother than the last iterate of an
-adversarial game, which oscillates.
+adversarial game, which oscillates. A fixed decay of 0.999 keeps most of the random initial
+weights for the first thousand steps, so early grids and short runs would show noise; as in
+StyleGAN2-ADA, the average's half-life is at most a share (``rampup``) of the steps taken, and
+grows to the configured decay's. The decay is a function of the step, so resume stays exact.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -15,19 +19,37 @@ from torch import nn
 class EMA:
     """A frozen copy of ``net`` that trails it: w_ema <- decay * w_ema + (1 - decay) * w."""
 
-    def __init__(self, net: nn.Module, decay: float):
-        self.decay = decay
+    def __init__(self, net: nn.Module, decay: float, rampup: float = 0.0):
+        self.decay, self.rampup = decay, rampup  # rampup 0 = the configured decay from the first step
         self.module = copy.deepcopy(net).eval().requires_grad_(False)
         self._pairs = None
 
+    def decay_at(self, step: int) -> float:
+        """The decay used by the update that ends ``step`` (1, 2, ...).
+
+        Half-life h in steps: decay = 0.5 ** (1 / h). The configured decay fixes the longest one;
+        with ramp-up, h = min(that, rampup * step) (StyleGAN2-ADA counts images; per step the batch cancels).
+
+        >>> ema = EMA(nn.Linear(1, 1), 0.999, rampup=0.05)
+        >>> round(ema.decay_at(200), 4), round(ema.decay_at(10**6), 4)  # half-life 10 steps, then 693
+        (0.933, 0.999)
+        """
+        if self.rampup <= 0 or self.decay <= 0:
+            return self.decay
+        longest = math.log(0.5) / math.log(self.decay)
+        half = min(longest, self.rampup * max(step, 1))
+        return min(0.5 ** (1.0 / half), self.decay)
+
     @torch.no_grad()
-    def update(self, net: nn.Module) -> None:
+    def update(self, net: nn.Module, step: int | None = None) -> None:
+        """Move the average towards ``net`` after the update that ends ``step`` (None: the configured decay)."""
+        decay = self.decay if step is None else self.decay_at(step)
         if self._pairs is None:  # parameters are fixed objects: pair them once
             ours = [p for p in self.module.parameters()]
             theirs = [p for p in net.parameters()]
             self._pairs = (ours, theirs, list(self.module.buffers()), list(net.buffers()))
         ours, theirs, our_buffers, their_buffers = self._pairs
-        torch._foreach_lerp_(ours, theirs, 1.0 - self.decay)  # one fused kernel for all tensors
+        torch._foreach_lerp_(ours, theirs, 1.0 - decay)  # one fused kernel for all tensors
         for a, b in zip(our_buffers, their_buffers):  # batch-norm statistics: copy, do not average
             a.copy_(b)
 

@@ -13,7 +13,8 @@ def add_parser(verbs) -> None:
     p.add_argument("--metric", action="append", choices=METRICS, help="a metric to compute (repeatable); default: those that fit the data")
     p.add_argument("--samples", type=int, help="how many samples to draw (default: 2,500 for toy data, the dataset's size for images)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--classifier", metavar="RUN", help="a likelihood run on the same data, for the classifier-feature metrics")
+    p.add_argument("--classifier", metavar="RUN", help="a likelihood run on the same data, for the classifier-feature metrics "
+                   "(on the bundled digits: default RUNS/digits_classifier, trained there once if missing)")
     p.set_defaults(func=run)
 
 
@@ -23,5 +24,5 @@ def run(args) -> int:
 
     if args.samples is not None and args.samples < 2:
         raise RunError(f"--samples: expected at least 2 samples, got {args.samples}")
-    print(json.dumps(evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier), indent=1))
+    print(json.dumps(evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier, progress=True), indent=1))
     return 0

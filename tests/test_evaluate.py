@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
+import torch
 
 from gan.cli import main
+from networks import Image
 
 from .conftest import TINY_DIGITS, TINY_RING
 
@@ -50,3 +55,59 @@ def test_the_loop_logs_chosen_metrics_at_intervals(write_config, tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("metrics/modes")] == [4]
     assert "metrics/high_quality" in events.Tags()["scalars"]
+
+
+TINY_28 = {
+    "networks": {
+        "painter": {"family": "conv", "source": "noise[8]", "target": "image[1,28,28]", "width": 4},
+        "critic": {"family": "conv", "source": "image[1,28,28]", "target": "bernoulli", "width": 4},
+    },
+    "roles": {"generator": "painter", "discriminator": "critic"},
+    "loop": "adversarial",
+    "data": {"name": "digits", "batch_size": 16},
+    "run": {"steps": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2, "progress": False},
+}
+
+
+def test_evaluate_on_the_digits_with_no_flags_trains_the_classifier_once_and_reuses_it(write_config, tmp_path, capsys):
+    assert main(["train", str(write_config(TINY_28))]) == 0
+    run, cached = tmp_path / "runs" / "tiny", tmp_path / "runs" / "digits_classifier"
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--samples", "200"]) == 0
+    out = capsys.readouterr()
+    said = [line for line in out.err.splitlines() if "digits_classifier" in line and "gan evaluate" in line]
+    assert len(said) == 1 and str(cached) in said[0], out.err[-2000:]
+    assert "held-out accuracy" in out.err
+    result = json.loads(out.out)
+    for key in ("fid_classifier", "fid_classifier_floor", "precision", "recall", "precision_real", "recall_real",
+                "density", "coverage", "density_real", "coverage_real"):
+        assert key in result, result
+    assert result["precision_real"] > 0.5 and result["coverage_real"] > 0.5  # two halves of the digits overlap
+    made = (cached / "networks").stat().st_mtime_ns
+    assert main(["evaluate", str(run), "--samples", "200", "--metric", "precision_recall"]) == 0
+    again = capsys.readouterr()
+    assert "training the digits classifier" not in again.err and (cached / "networks").stat().st_mtime_ns == made
+    assert set(json.loads(again.out)) >= {"precision", "recall"}
+
+
+class _ChannelReader(torch.nn.Module):
+    """A stand-in classifier of one channel: the class is the pixel value times ten (images of constant value)."""
+
+    source = Image(1, 4, 4, low=0.0, high=1.0)
+
+    def forward(self, x):
+        digit = (x.mean(dim=(1, 2, 3)) * 10).round().long().clamp(0, 9)
+        return torch.nn.functional.one_hot(digit, 10).float()
+
+
+def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
+    from gan.evaluation import stacked_modes
+
+    def pictures(triples):
+        return torch.tensor(triples, dtype=torch.float32)[:, :, None, None].expand(-1, -1, 4, 4) / 10
+
+    every = pictures([[a, b, c] for a in range(10) for b in range(10) for c in range(10)])  # each mode once
+    scores = stacked_modes(_ChannelReader(), every)
+    assert scores["stacked_modes"] == 1000 and abs(scores["stacked_kl"]) < 1e-9
+    two = stacked_modes(_ChannelReader(), pictures([[1, 2, 3], [3, 2, 1]] * 50))
+    assert two["stacked_modes"] == 2 and two["stacked_kl"] == pytest.approx(math.log(500), rel=1e-2)  # log(1000 / 2), less the eps of label_coverage

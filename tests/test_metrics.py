@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import gan.metrics
-from gan.metrics import MIXTURES, MetricUnavailable, frechet_distance, inception_features, kernel_distance, label_coverage, mode_metrics
+from gan.metrics import (MIXTURES, MetricUnavailable, density_coverage, frechet_distance, inception_features, kernel_distance,
+                         label_coverage, mode_metrics, precision_recall)
 
 CEILING = 1 - math.exp(-4.5)  # P(r < 3 sigma) for a 2-D Gaussian: 98.9%
 
@@ -200,3 +201,36 @@ def test_inception_features_batch_grey_and_colour_images_in_order(monkeypatch):
     torch.testing.assert_close(one_batch, two_batches, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(one_batch, features(grey.expand(-1, 3, -1, -1)))
     assert not torch.allclose(one_batch[0], one_batch[1])
+
+
+# -- k-NN manifolds -------------------------------------------------------------------
+def test_identical_sets_have_precision_recall_and_coverage_one():
+    x = torch.randn(200, 8, generator=seeded(0))
+    assert precision_recall(x, x) == {"precision": 1.0, "recall": 1.0}
+    assert density_coverage(x, x)["coverage"] == 1.0
+
+
+def test_disjoint_far_apart_sets_score_zero_everywhere():
+    x = torch.randn(200, 8, generator=seeded(0))
+    assert precision_recall(x, x + 50) == {"precision": 0.0, "recall": 0.0}
+    assert density_coverage(x, x + 50) == {"density": 0.0, "coverage": 0.0}
+
+
+def test_precision_recall_density_coverage_match_their_definitions_by_hand():
+    # k = 1 on a line. Real balls (to the nearest other real point): 0 +- 1, 1 +- 1, 3 +- 2, 7 +- 4.
+    # Generated balls: 0.5 +- 5, 5.5 +- 5, 12 +- 6.5, 20 +- 8.
+    real = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    fake = torch.tensor([[0.5], [5.5], [12.0], [20.0]])
+    # precision: 0.5 (in 0 +- 1) and 5.5 (in 7 +- 4) of four; recall: every real point lies in some generated ball
+    assert precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 1.0}
+    # density: 0.5 lies in two real balls, 5.5 in one: 3 / (k * 4); coverage: the balls of 0, 1 and 7 hold a sample, 3 +- 2 none
+    assert density_coverage(real, fake, k=1) == {"density": 0.75, "coverage": 0.75}
+
+
+def test_samples_of_one_distribution_score_near_one_and_a_collapsed_set_loses_recall():
+    real, same = torch.randn(1000, 4, generator=seeded(0)), torch.randn(1000, 4, generator=seeded(1))
+    scores = precision_recall(real, same) | density_coverage(real, same)
+    assert all(0.85 < v < 1.15 for v in scores.values()), scores
+    collapsed = real[:1].repeat(1000, 1) + 0.01 * torch.randn(1000, 4, generator=seeded(2))
+    pr = precision_recall(real, collapsed)
+    assert pr["precision"] == 1.0 and pr["recall"] < 0.05, pr

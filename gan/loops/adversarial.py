@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from networks import Image, Point, parse
 
 from .. import data as datasets
+from ..augment import Augmenter
 from ..config import Config, Optimizer
 from ..ema import EMA
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
@@ -46,6 +47,7 @@ class Adversarial:
         self.classes = getattr(source, "classes", None)
         check_conditions(nets, cfg.roles, self.classes, cfg.data.labels)
         self.data_space = data_space
+        self.augment = _augmenter(cfg, data_space, acc)  # None unless objective.augment is set
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
@@ -60,7 +62,7 @@ class Adversarial:
         self.G_ddp, self.D_ddp, self.opt_g, self.opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
         self.G, self.D = fast_g, fast_d          # the same weights without the DDP wrapper: for calls that must not sync
         self.G_net, self.D_net = G, D            # plain modules: for EMA, export, sampling
-        self.ema = EMA(G, cfg.objective.ema) if cfg.objective.ema > 0 else None
+        self.ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
 
         self.batches = datasets.batches(cfg.data, source, seed=run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         fixed = torch.Generator().manual_seed(run.seed)
@@ -68,7 +70,8 @@ class Adversarial:
         self.fixed_y = torch.arange(run.sample_count, device=acc.device) % self.classes if G.condition is not None else None
         self.d_updates = 0
         if resume:
-            trainer = session.restore({"ema": self.ema.module} if self.ema else {})
+            extra = {"ema": self.ema.module} if self.ema else {}
+            trainer = session.restore(dict(extra, **({"augment": self.augment} if self.augment else {})))
             self.batches.position = trainer["data_position"]
             self.d_updates = trainer["d_updates"]
         elif session.writer is not None:
@@ -105,6 +108,7 @@ class Adversarial:
         obj, acc, stats = self.cfg.objective, self.acc, {}
         self.session.schedule(self.opt_g, self.opt_d)
         share = self.cfg.run.grad_accum == 1
+        seen = self.augment or (lambda x: x)  # what the discriminator reads: T(x) under objective.augment, else x
         # -- discriminator: minimise L_D(D(x), D(G(z))), e.g. -log D(x) - log(1 - D(G(z))); G fixed
         for i in range(obj.d_steps):
             last = i == obj.d_steps - 1
@@ -124,15 +128,19 @@ class Adversarial:
                             fake_in = self.G(z, y_fake)
                     if r1_now:
                         real = real.detach().requires_grad_(True)
-                    out_real, out_fake = self.D_ddp(real, y_real), self.D_ddp(fake_in, y_fake)
+                    out_real, out_fake = self.D_ddp(seen(real), y_real), self.D_ddp(seen(fake_in), y_fake)
+                    if self.augment:
+                        self.augment.observe(out_real)
                     loss_d = discriminator_loss(obj.loss, out_real, out_fake, obj.label_smoothing)
                     if r1_now:  # lazy R1: every k-th update, weighted k times (StyleGAN2)
                         loss_d = loss_d + (obj.r1 / 2) * obj.r1_every * r1_penalty(out_real, real)
                     if obj.gradient_penalty:
-                        loss_d = loss_d + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(x, y_real), real, fake_in)
+                        loss_d = loss_d + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(seen(x), y_real), real, fake_in)
                     acc.backward(loss_d)
                 norm_d = self.update("discriminator", loss_d, self.d_params, self.opt_d)
             self.d_updates += 1
+            if self.augment:
+                self.augment.adjust(self.d_updates)
 
         # -- generator: minimise L_G(D(G(z))), e.g. -log D(G(z)); D's weights fixed (no gradients for them)
         for p in self.d_params:
@@ -142,7 +150,7 @@ class Adversarial:
                 if not share:
                     z, y_fake = self.prior(len(real))
                     fake = self.G_ddp(z, y_fake)
-                out_gen = self.D(fake, y_fake)  # not the DDP wrapper: D is not being trained here
+                out_gen = self.D(seen(fake), y_fake)  # not the DDP wrapper: D is not being trained here; T(.) passes G's gradient
                 kept = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)  # 1 unless objective.top_k < 1
                 loss_g = generator_loss(obj.loss, best_rated(out_gen, kept))
                 acc.backward(loss_g)
@@ -150,7 +158,7 @@ class Adversarial:
         for p in self.d_params:
             p.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(self.G_net)
+            self.ema.update(self.G_net, self.session.step + 1)  # a function of the step: resume stays exact
 
         if log:  # the only place where values leave the device
             stats = {
@@ -165,6 +173,8 @@ class Adversarial:
             }
             if obj.top_k < 1.0:
                 stats["generator/top_k_share"] = kept
+            if self.augment:
+                stats.update(self.augment.stats())
         return stats
 
     # -- the run ----------------------------------------------------------------------
@@ -207,6 +217,8 @@ class Adversarial:
 
         s.sync_buffers(self.G_net, self.D_net, *([self.ema.module] if self.ema else []))
         extra = {"ema": self.ema.state_dict()} if self.ema else {}
+        if self.augment:
+            extra["augment"] = self.augment.state_dict()  # every process sums its statistics in here
         trainer = {"data_position": self.batches.position, "d_updates": self.d_updates}
         s.save(extra, trainer, export)
 
@@ -239,6 +251,22 @@ class Adversarial:
         scores = score(net.eval(), self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
         net.train(was_training)
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
+
+
+def _augmenter(cfg: Config, data_space, acc) -> Augmenter | None:
+    """objective.augment as the loop's augmenter; cut-outs and borders take the space's lowest value (black)."""
+    a = cfg.objective.augment
+    if a is None:
+        return None
+    if not isinstance(data_space, Image):
+        from ..config import ConfigError
+
+        raise ConfigError(f"objective.augment: transforms images, but the networks read {data_space}; remove objective.augment")
+    policy = [a.policy] if isinstance(a.policy, str) else a.policy
+    p = a.p if a.p is not None else (0.0 if a.adaptive else 1.0)
+    return Augmenter(policy, p=p, fill=data_space.low, seed=cfg.run.seed, rank=acc.process_index, device=acc.device,
+                     adaptive=a.adaptive, target=a.target, interval=a.interval, speed=a.speed,
+                     reduce=lambda t: acc.reduce(t, reduction="sum"))
 
 
 def _data_space(D, G, cfg: Config):

@@ -11,6 +11,7 @@ Regression is the same loop with one more distribution space: a network that wri
 from __future__ import annotations
 
 import json
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +149,8 @@ class Likelihood:
         bar.close()
         if s.is_main:
             (s.run.path / "metrics.json").write_text(json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))
+            if self.scores:  # the number a user trains a classifier for, where they are looking
+                print(f"held-out accuracy {self.scores['accuracy']:.4f} on {len(self.held_out)} examples (step {s.step})", file=sys.stderr)
         self.acc.end_training()
 
     def held_out_scores(self) -> None:

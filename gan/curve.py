@@ -1,0 +1,178 @@
+"""Quality against wall-clock seconds: train a config, score its averaged generator at fixed intervals.
+
+A default is chosen on what a user gets in the minutes they wait, so the curve's x axis is training
+seconds (scoring time left out), and every point scores the moving average of the generator's weights,
+as ``gan sample`` would draw it. Each point: the Frechet distance in the digits classifier's features
+(against all real digits; the floor is two halves of them), precision and recall (k = 3) against one
+half of the real digits with as many samples as the other half holds, beside that half's own values,
+and the classes the classifier finds. ``limit`` trains on the first N digits of a seeded shuffle, the
+limited-data setting of DiffAugment's tables, and still scores against all of them.
+
+Results go to one JSON file that several calls fill (one label per candidate, one list per seed) and
+to a PNG of the mean curve of each label, drawn with Pillow (no plotting library needed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import config as C
+from . import data as datasets
+from . import metrics as M
+from .evaluation import _classifier_in, _features, digits_classifier, manifold_scores
+from .runs import load
+from .sampling import draw
+
+
+def train_curve(config: Path, *, seconds: float, every: float, seed: int, output: Path, overrides: list[str] = (),
+                samples: int = 2000, limit: int | None = None, label: str | None = None) -> dict:
+    """Train ``config`` for ``seconds`` of training time, scoring every ``every`` seconds; returns the series."""
+    from .loops.adversarial import Adversarial
+    from .loops.session import Clock, Session
+
+    name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
+    cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={name}", "run.progress=false"])
+    if cfg.data.name != "digits":
+        raise C.ConfigError(f"data.name: the curve is scored with the digits classifier; expected digits, got {cfg.data.name!r}")
+    folder = digits_classifier(output)
+    reader = load(folder, _classifier_in(folder))
+    real = datasets.open_examples(cfg.data, reader.source)
+    f_real = _features(reader, real.x)
+    perm = torch.randperm(len(f_real), generator=torch.Generator().manual_seed(0))
+    floor = M.frechet_distance(f_real[perm[: len(perm) // 2]], f_real[perm[len(perm) // 2 :]])
+    points: list[dict] = []
+    with Session(cfg, overwrite=True) as session:
+        loop = Adversarial(cfg, session, resume=False)
+        if limit:
+            loop.batches = _limited(cfg, loop, limit)
+        clock, trained, due = Clock(), 0.0, 0.0
+        while True:
+            if trained >= due or session.step >= cfg.run.steps:
+                points.append(dict(_score(loop, reader, f_real, samples, seed), seconds=round(trained, 2), step=session.step))
+                _say(f"{name}: {trained:.0f} s, step {session.step}: Frechet distance {points[-1]['fid_classifier']:.1f} (floor {floor:.1f})")
+                due += every
+            if trained >= seconds or session.step >= cfg.run.steps:
+                break
+            start = time.perf_counter()
+            loop.step(clock)
+            trained += time.perf_counter() - start
+    return {"label": label or Path(config).stem, "config": str(config), "overrides": list(overrides), "seed": seed,
+            "limit": limit, "samples": samples, "fid_floor": floor, "points": points}
+
+
+def _limited(cfg: C.Config, loop, limit: int):
+    """Batches from the first ``limit`` examples of a fixed shuffle (the same subset for every seed)."""
+    source = datasets.open_examples(cfg.data, loop.data_space)
+    if not isinstance(source, datasets.Examples) or limit > len(source):
+        raise C.ConfigError(f"--limit {limit}: expected at most the {len(getattr(source, 'x', []))} in-memory examples of {cfg.data.name}")
+    keep = torch.randperm(len(source), generator=torch.Generator().manual_seed(0))[:limit]
+    subset = datasets.Examples(source.x[keep], None if source.y is None else source.y[keep], source.classes)
+    acc = loop.acc
+    return datasets.batches(cfg.data, subset, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+
+
+@torch.no_grad()
+def _score(loop, reader, f_real: torch.Tensor, samples: int, seed: int) -> dict:
+    net = loop.ema.module if loop.ema else loop.G_net
+    was_training = net.training
+    fake = torch.cat([draw(net.eval(), min(500, samples - i), seed=seed + i).cpu() for i in range(0, samples, 500)])
+    net.train(was_training)
+    f_fake = _features(reader, fake)
+    labels = torch.cat([reader(fake[i : i + 500]).argmax(-1) for i in range(0, len(fake), 500)])
+    out = {"fid_classifier": M.frechet_distance(f_real, f_fake), "classes_found": int(labels.unique().numel())}
+    out.update(manifold_scores("precision_recall", f_real, f_fake, seed))
+    return out
+
+
+def record(result: dict, path: Path) -> dict:
+    """Add one run's series to the JSON at ``path`` (label -> list of seeds' series); returns the whole file."""
+    path = Path(path)
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    runs = [r for r in table.get(result["label"], []) if (r["seed"], r.get("limit")) != (result["seed"], result.get("limit"))]
+    table[result["label"]] = sorted([*runs, result], key=lambda r: (r.get("limit") or 0, r["seed"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=1))
+    return table
+
+
+def mean_curves(table: dict, key: str = "fid_classifier") -> dict[str, list[tuple[float, float]]]:
+    """Per label (and limit), the mean over seeds of ``key`` at each scoring point, at the seeds' mean seconds.
+
+    >>> t = {"a": [{"seed": 0, "points": [{"seconds": 0, "v": 4}, {"seconds": 10, "v": 2}]},
+    ...            {"seed": 1, "points": [{"seconds": 0, "v": 6}, {"seconds": 12, "v": 4}]}]}
+    >>> mean_curves(t, "v")
+    {'a': [(0.0, 5.0), (11.0, 3.0)]}
+    """
+    curves = {}
+    for label, runs in table.items():
+        for limit in sorted({r.get("limit") for r in runs}, key=lambda v: v or 0):
+            group = [r["points"] for r in runs if r.get("limit") == limit]
+            n = min(len(p) for p in group)
+            name = label if limit is None else f"{label}, {limit} images"
+            curves[name] = [(sum(p[i]["seconds"] for p in group) / len(group), sum(p[i][key] for p in group) / len(group)) for i in range(n)]
+    return curves
+
+
+def plot(curves: dict[str, list[tuple[float, float]]], path: Path, *, title: str, ylabel: str, floor: float | None = None,
+         log: bool = True) -> Path:
+    """Line chart of each curve (x: seconds) as a PNG, drawn with Pillow; ``floor`` as a grey dashed line.
+
+    ``log``: a logarithmic y axis, so the early thousands and the last tens near the floor both show.
+    """
+    import math
+
+    from PIL import Image, ImageDraw
+
+    if log:  # plot log10 of the values; the tick labels still say the values
+        curves = {k: [(x, math.log10(max(y, 1e-9))) for x, y in c] for k, c in curves.items()}
+        floor = None if floor is None else math.log10(max(floor, 1e-9))
+    shown = (lambda v: f"{10 ** v:.4g}") if log else (lambda v: f"{v:.4g}")  # noqa: E731
+
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
+    w, h, left, right, top, bottom = 900, 560, 70, 230, 40, 50
+    xs = [x for c in curves.values() for x, _ in c] or [0.0, 1.0]
+    ys = [y for c in curves.values() for _, y in c] + ([floor] if floor is not None else []) or [0.0, 1.0]
+    x0, x1 = 0.0, max(max(xs), 1e-9)
+    y0, y1 = (min(ys), max(ys)) if log else (0.0, max(max(ys), 1e-9))
+    pad = (y1 - y0) * 0.05 or 1.0
+    y0, y1 = (y0 - pad if log else y0), y1 + pad
+    px = lambda x: left + (x - x0) / (x1 - x0) * (w - left - right)  # noqa: E731
+    py = lambda y: h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)  # noqa: E731
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    d.text((left + 120, 12), title, fill="black")
+    d.rectangle([left, top, w - right, h - bottom], outline="black")
+    for i in range(6):  # ticks: five even steps on each axis
+        xv, yv = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
+        d.line([px(xv), h - bottom, px(xv), h - bottom + 5], fill="black")
+        d.text((px(xv) - 12, h - bottom + 8), f"{xv:.3g}", fill="black")
+        d.line([left - 5, py(yv), left, py(yv)], fill="black")
+        d.text((8, py(yv) - 6), shown(yv), fill="black")
+    d.text(((left + w - right) // 2 - 60, h - 20), "training seconds", fill="black")
+    d.text((8, top - 20), ylabel + (" (log scale)" if log else ""), fill="black")
+    if floor is not None:
+        for xa in range(left, w - right, 12):
+            d.line([xa, py(floor), min(xa + 6, w - right), py(floor)], fill=(150, 150, 150))
+        d.text((w - right + 8, py(floor) - 6), "real vs real", fill=(120, 120, 120))
+    for k, (name, points) in enumerate(curves.items()):
+        colour = colours[k % len(colours)]
+        line = [(px(x), py(y)) for x, y in points]
+        if len(line) > 1:
+            d.line(line, fill=colour, width=2)
+        for x, y in line:
+            d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        d.line([w - right + 8, top + 10 + 18 * k, w - right + 28, top + 10 + 18 * k], fill=colour, width=3)
+        d.text((w - right + 32, top + 4 + 18 * k), name[:30], fill="black")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def _say(message: str) -> None:
+    print(f"curve: {message}", file=sys.stderr, flush=True)

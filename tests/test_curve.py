@@ -1,0 +1,37 @@
+"""The quality-over-time tooling: series kept per label and seed, a picture drawn without a plotting library."""
+
+from __future__ import annotations
+
+import doctest
+
+import gan.curve
+from gan.curve import mean_curves, plot, record
+
+
+def test_docstring_examples_hold():
+    assert doctest.testmod(gan.curve).failed == 0
+
+
+def series(label, seed, values, limit=None):
+    return {"label": label, "seed": seed, "limit": limit, "points": [{"seconds": 10.0 * i, "fid_classifier": v} for i, v in enumerate(values)]}
+
+
+def test_runs_accumulate_per_label_and_seed_and_a_rerun_replaces_its_seed(tmp_path):
+    path = tmp_path / "curve.json"
+    record(series("default", 0, [900, 300]), path)
+    record(series("default", 1, [700, 100]), path)
+    record(series("ada", 0, [800, 200]), path)
+    table = record(series("default", 1, [500, 100]), path)  # seed 1 again: replaced, not added
+    assert [r["seed"] for r in table["default"]] == [0, 1]
+    assert mean_curves(table) == {"default": [(0.0, 700.0), (10.0, 200.0)], "ada": [(0.0, 800.0), (10.0, 200.0)]}
+    assert "default, 1000 images" in mean_curves(record(series("default", 0, [5, 4], limit=1000), path))
+
+
+def test_the_picture_is_a_png_with_one_colour_per_curve(tmp_path):
+    from PIL import Image
+
+    curves = {"default": [(0.0, 5000.0), (30.0, 400.0), (60.0, 180.0)], "ada": [(0.0, 5000.0), (30.0, 300.0), (60.0, 120.0)]}
+    out = plot(curves, tmp_path / "c.png", title="Frechet distance", ylabel="Frechet distance", floor=75.0)
+    img = Image.open(out).convert("RGB")
+    colours = {img.getpixel((x, y)) for x in range(0, 900, 2) for y in range(0, 560, 2)}
+    assert img.size == (900, 560) and (31, 119, 180) in colours and (255, 127, 14) in colours
