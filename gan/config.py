@@ -49,7 +49,7 @@ class Objective:
 
 @dataclass(frozen=True)
 class Data:
-    name: str = "digits"         # digits | sklearn_digits | ring | grid | mnist | fashion_mnist | cifar10 | celeba | folder
+    name: str = "digits"         # digits | sklearn_digits | ring | grid | mnist | fashion_mnist | cifar10 | celeba | folder | text
     path: str | None = None      # where torchvision datasets / image folders live
     batch_size: int = 64         # per process
     labels: bool = False         # feed class labels to conditioned networks
@@ -57,6 +57,7 @@ class Data:
     holdout: float = 0.1         # share kept aside for evaluation (likelihood loop)
     workers: int = 2             # DataLoader workers, for datasets too large to hold in memory
     on_device: bool = True       # hold in-memory data on the training device (no per-step copies)
+    view: Literal["sentences", "prefixes"] = "sentences"  # text: whole strings, or every prefix labelled with its next character
 
 
 @dataclass(frozen=True)

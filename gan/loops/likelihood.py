@@ -4,21 +4,29 @@ A classifier is a conditional generative model of labels: it is trained to make 
 observed label likely, ``max E log p(y | x)``, and it can ``sample()`` labels. The same
 class that judged real from generated in a GAN takes this role unchanged (or starts
 from the GAN's weights: ``init: {run: runs/digits, network: critic}``).
+
+Any distribution target trains the same way, by its negative log-likelihood
+``-target.distribution(net(x)).log_prob(y)``; labels take the short road of cross-entropy on
+logits (the same number). Strings read by a next-character network are scored as whole
+sentences (every prefix in one pass) or as prefixes labelled with their next character: one
+model, two views of its data, the same loss.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from networks import Bernoulli, Categorical
+from networks import Bernoulli, Categorical, Text
 
 from .. import data as datasets
 from ..config import Config, Optimizer
-from ..roles import RoleError, check_role, check_roles_named
+from .. import text_data
+from ..roles import RoleError, check_role, check_roles_named, writes_next_character
 from .session import Clock, Session, make_optimizer
 
 # Classifiers learn faster with Adam's usual betas than with the GAN setting beta1 = 0.5.
@@ -74,15 +82,11 @@ class Likelihood:
         check_role("classifier", self.name, net, net.source)
         if net.condition is not None:
             raise RoleError(f"role 'classifier': network {self.name!r} is conditioned on {net.condition}; a classifier reads data only")
-        source = datasets.open_examples(cfg.data, net.source)
-        if not isinstance(source, datasets.Examples) or source.y is None:
-            raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
-        wanted = Categorical(source.classes) if source.classes != 2 else None
-        if isinstance(net.target, Categorical) and net.target != wanted:
-            raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
-        if isinstance(net.target, Bernoulli) and source.classes != 2:
-            raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
-        self.train_set, self.held_out = source.split(cfg.data.holdout, cfg.run.seed)
+        self.text = isinstance(net.source, Text)
+        if self.text:
+            self.train_set, self.held_out = self.open_text(net)
+        else:
+            self.open_labelled(net)
         session.open_folder()
 
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
@@ -94,11 +98,39 @@ class Likelihood:
         if self.frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
             net.body.eval()
         self.held_out = self.held_out.to(acc.device)
-        self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+        if self.text:
+            self.batches = text_data.TextBatches(self.train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
+                                                 world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
+        else:
+            self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         if resume:
             trainer = session.restore({})
             self.batches.position = trainer["data_position"]
         self.scores: dict[str, float] = {}
+        self.characters = Clock()
+
+    def open_text(self, net):
+        """Sentences for a next-character network, in the view the config names."""
+        cfg = self.cfg
+        corpus = datasets.open_examples(cfg.data, net.source)
+        if not writes_next_character(net):
+            raise RoleError(
+                f"role 'classifier' on data.view {cfg.data.view}: network {self.name!r} maps {net.source} -> {net.target}, but the data labels "
+                f"each prefix with its next character: categorical[{net.source.k}], the alphabet of {net.source}"
+            )
+        return corpus.split(cfg.data.holdout)
+
+    def open_labelled(self, net):
+        cfg = self.cfg
+        source = datasets.open_examples(cfg.data, net.source)
+        if not isinstance(source, datasets.Examples) or source.y is None:
+            raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
+        wanted = Categorical(source.classes) if source.classes != 2 else None
+        if isinstance(net.target, Categorical) and net.target != wanted:
+            raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
+        if isinstance(net.target, Bernoulli) and source.classes != 2:
+            raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
+        self.train_set, self.held_out = source.split(cfg.data.holdout, cfg.run.seed)
 
     def iteration(self, log: bool) -> dict:
         acc, stats = self.acc, {}
@@ -106,22 +138,37 @@ class Likelihood:
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
             with acc.accumulate(self.net_ddp), acc.autocast():
-                logits = self.net_ddp(x).float()
-                # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
-                if isinstance(self.net.target, Bernoulli):
-                    loss = F.binary_cross_entropy_with_logits(logits, y.float())
+                if x is None:
+                    # maximise log p(s) = sum_t log p(s_t | s_<t), per character: every prefix of every sentence in one pass
+                    logits, y = None, y
+                    loss = self.net.source.distribution(lambda s: self.net_ddp(s, every_prefix=True)).mean_nll(y)
+                elif isinstance(self.net.target, (Bernoulli, Categorical)):
+                    logits = self.net_ddp(x).float()
+                    # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
+                    if isinstance(self.net.target, Bernoulli):
+                        loss = F.binary_cross_entropy_with_logits(logits, y.float())
+                    else:
+                        loss = F.cross_entropy(logits, y)
                 else:
-                    loss = F.cross_entropy(logits, y)
+                    # maximise log p(y | x) under whatever distribution the target space makes of the output
+                    logits = None
+                    loss = -self.net.target.distribution(self.net_ddp(x).float()).log_prob(y).mean()
                 acc.backward(loss)
             if acc.sync_gradients:
                 clip = self.cfg.objective.clip_grad_norm
                 norm = acc.clip_grad_norm_(self.params, clip) if clip else torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
                 self.session.guarded_step("classifier", self.opt.optimizer if self.opt.scaler is None else self.opt, loss, norm)
             self.opt.zero_grad(set_to_none=True)
+        if self.text:
+            self.characters.tick(self.batches.characters)
         if log:
-            guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()
-            stats = {"classifier/loss": loss.item(), "classifier/accuracy": (guess == y).float().mean().item(),
-                     "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
+            stats = {"classifier/loss": loss.item(), "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
+            if logits is not None and isinstance(self.net.target, (Bernoulli, Categorical)):
+                guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()
+                stats["classifier/accuracy"] = (guess == y).float().mean().item()
+            if self.text:
+                stats["classifier/bits_per_character"] = stats["classifier/loss"] / math.log(2)
+                stats["speed/characters_per_second"] = self.characters.rate()
         return stats
 
     def run(self) -> None:
@@ -142,8 +189,24 @@ class Likelihood:
     def held_out_scores(self) -> None:
         if len(self.held_out) == 0:
             return
-        self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
+        if self.text:
+            self.scores = text_data.score(self.net, self.held_out)
+            self.log_samples()
+        else:
+            self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
+
+    def log_samples(self, n: int = 8) -> None:
+        """Sentences drawn from a fixed seed, as text in TensorBoard: the same draws at every sample step."""
+        if not self.session.is_main:
+            return
+        was_training = self.net.training
+        self.net.eval()
+        tokens = self.net.source.distribution(lambda s: self.net(s, every_prefix=True), self.net).sample(
+            n, rng=torch.Generator().manual_seed(self.cfg.run.seed), device=self.acc.device)
+        self.net.train(was_training)
+        if self.session.writer is not None:  # two spaces before a newline: a line break in TensorBoard's markdown
+            self.session.writer.add_text("samples", "  \n".join(self.net.source.strings(tokens)), self.session.step)
 
     def checkpoint(self) -> None:
         s = self.session
