@@ -43,6 +43,8 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     if not (run / "config.yaml").is_file():
         raise RunError(f"{run}: not a run folder (no config.yaml)")
     cfg = C.load(run / "config.yaml")
+    if cfg.data.name == "text":
+        return _write(run, evaluate_text(run, cfg))
     if "generator" not in cfg.roles:
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
     net = load(run, cfg.roles["generator"])
@@ -111,6 +113,23 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
             else:
                 result[name], result[f"{name}_std"] = M.kernel_distance(f_real, f_fake)
     return {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
+
+
+def evaluate_text(run: Path, cfg: C.Config) -> dict:
+    """A text run's next-character network on its held-out sentences, beside general-purpose compressors.
+
+    The compressors get the same characters the network predicts; "given train" is what the
+    held-out text costs once the compressor has read the training text, as the network has.
+    """
+    from . import text_data
+
+    name = next(iter(cfg.roles.values()))
+    net = load(run, name)
+    train, held_out = text_data.open_corpus(cfg.data, net.source).split(cfg.data.holdout)
+    result = {"run": str(run), "step": _step(run), "network": name, "view": cfg.data.view}
+    result.update({f"held_out_{k}": v for k, v in text_data.score(net, held_out).items()})
+    result.update(text_data.compressor_bits(train.text(), held_out.text()))
+    return result
 
 
 def _step(run: Path) -> int | None:
