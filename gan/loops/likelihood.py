@@ -46,6 +46,26 @@ def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return net.distribution(x).log_prob(y.float() if isinstance(net.target, Bernoulli) else y)
 
 
+def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, call=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The loop's loss, -log p(y | x), mean per label (per character for strings); and the logits of labels.
+
+    ``x is None``: ``y`` are whole strings scored by the next-character network ``net`` (every
+    prefix in one pass). ``call`` is the module to run (``net`` wrapped for DDP or compiled).
+    """
+    call = net if call is None else call
+    if x is None:
+        # maximise log p(s) = sum_t log p(s_t | s_<t), per character: every prefix of every sentence in one pass
+        return net.source.distribution(lambda s: call(s, every_prefix=True)).mean_nll(y), None
+    if isinstance(net.target, (Bernoulli, Categorical)):
+        logits = call(x).float()
+        # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
+        if isinstance(net.target, Bernoulli):
+            return F.binary_cross_entropy_with_logits(logits, y.float()), logits
+        return F.cross_entropy(logits, y), logits
+    # maximise log p(y | x) under whatever distribution the target space makes of the output
+    return -net.target.distribution(call(x).float()).log_prob(y).mean(), None
+
+
 @torch.no_grad()
 def evaluate(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512, bins: int = 15) -> dict[str, float]:
     """Accuracy, mean negative log-likelihood and expected calibration error (Guo et al. 2017)."""
@@ -138,21 +158,7 @@ class Likelihood:
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
             with acc.accumulate(self.net_ddp), acc.autocast():
-                if x is None:
-                    # maximise log p(s) = sum_t log p(s_t | s_<t), per character: every prefix of every sentence in one pass
-                    logits, y = None, y
-                    loss = self.net.source.distribution(lambda s: self.net_ddp(s, every_prefix=True)).mean_nll(y)
-                elif isinstance(self.net.target, (Bernoulli, Categorical)):
-                    logits = self.net_ddp(x).float()
-                    # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
-                    if isinstance(self.net.target, Bernoulli):
-                        loss = F.binary_cross_entropy_with_logits(logits, y.float())
-                    else:
-                        loss = F.cross_entropy(logits, y)
-                else:
-                    # maximise log p(y | x) under whatever distribution the target space makes of the output
-                    logits = None
-                    loss = -self.net.target.distribution(self.net_ddp(x).float()).log_prob(y).mean()
+                loss, logits = negative_log_likelihood(self.net, x, y, call=self.net_ddp)
                 acc.backward(loss)
             if acc.sync_gradients:
                 clip = self.cfg.objective.clip_grad_norm
