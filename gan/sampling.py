@@ -66,7 +66,7 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".pt", ".png", ".txt", ""):
-        raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt, FILE.txt (sentences) or a FOLDER (no suffix)")
+        raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt")
     net = load(run, network, ema=ema)
     from networks import Text
 
@@ -158,7 +158,8 @@ def classify(run, network: str, files: list[str], *, top: int = 3, samples: int 
     if not net.target.is_distribution:
         raise RunError(f"network {network!r} writes {net.target}, not a distribution over labels")
     if not isinstance(net.source, Image):
-        raise RunError(f"network {network!r} reads {net.source}, not images")
+        hint = "; pass --text to give it strings" if net.source.kind == "text" else ""
+        raise RunError(f"network {network!r} reads {net.source}, not images{hint}")
     x = read_images(files, net.source, resize=resize)
     with torch.no_grad():
         dist = net.distribution(x)

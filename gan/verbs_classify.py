@@ -9,8 +9,8 @@ def add_parser(verbs) -> None:
     p = verbs.add_parser("classify", help="print each image's predicted label distribution (or P(real) for a discriminator)")
     p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
     p.add_argument("--network", required=True, help="network name in the run")
-    p.add_argument("files", nargs="*", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--text", action="append", metavar="PREFIX", help="text networks: a string whose next character to predict (repeatable)")
+    p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), or strings with --text")
+    p.add_argument("--text", action="store_true", help="the inputs are strings (prefixes) for a text network: print the likeliest next characters")
     p.add_argument("--top", type=int, default=3, help="how many most likely labels to print")
     p.add_argument("--sample", type=int, default=0, metavar="S", help="also draw S labels from each distribution")
     p.add_argument("--seed", type=int, default=0)
@@ -20,14 +20,10 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from .runs import RunError
     from .sampling import classify
 
     if args.text:
         return run_text(args)
-    if not args.files:
-        raise RunError("gan classify: give image files, or --text PREFIX for a network that reads text")
-
     for row in classify(args.run, args.network, args.files, top=args.top, samples=args.sample, seed=args.seed, resize=args.resize):
         if args.json:
             print(json.dumps(row))
@@ -43,12 +39,9 @@ def run(args) -> int:
 
 
 def run_text(args) -> int:
-    from .runs import RunError
     from .sampling import next_characters
 
-    if args.files:
-        raise RunError(f"--text: give strings or image files, not both (got {args.files[0]!r})")
-    for row in next_characters(args.run, args.network, args.text, top=args.top):
+    for row in next_characters(args.run, args.network, args.files, top=args.top):
         if args.json:
             print(json.dumps(row))
         elif "p" in row:
