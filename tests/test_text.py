@@ -251,3 +251,14 @@ def test_a_text_network_on_image_data_is_refused_naming_both(write_config, capsy
 def test_the_transformer_refuses_a_source_that_is_not_text():
     with pytest.raises(SpaceError, match="reads text"):
         Transformer(source="noise[8]", target="categorical[4]")
+
+
+def test_the_shipped_language_model_and_prefix_classifier_are_one_network_and_one_loop():
+    from .conftest import ROOT
+
+    model, prefixes, sampler = (C.load(ROOT / "configs" / f"text_{n}.yaml") for n in ("model", "classifier", "sampler"))
+    assert model.networks == prefixes.networks and model.roles == prefixes.roles and model.loop == prefixes.loop == "likelihood"
+    assert (model.data.view, prefixes.data.view) == ("sentences", "prefixes")
+    spec = dict(sampler.networks["reader"])
+    assert spec.pop("init") == {"run": "runs/text_classifier", "network": "reader"} and spec == model.networks["reader"]
+    assert sampler.roles == {"sampler": "reader"}
