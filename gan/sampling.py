@@ -127,6 +127,18 @@ def next_characters(run, network: str, texts: list[str], *, top: int = 5) -> lis
     return rows
 
 
+def _read_strings(net: Network, files: list[str], x: torch.Tensor, *, top: int, samples: int, seed: int) -> list[dict]:
+    """Per image: the likeliest whole strings (beam search, 16 kept a step) and, if asked, strings drawn."""
+    rows = []
+    rng = torch.Generator().manual_seed(seed)
+    for i, name in enumerate(files):
+        row: dict = {"file": name, "top": net.distribution(x[i : i + 1]).most_likely(top)}
+        if samples:
+            row["samples"] = net.target.strings(net.sample(x=x[i : i + 1].expand(samples, *x.shape[1:]), rng=rng))
+        rows.append(row)
+    return rows
+
+
 def read_images(files: list[str], space: Image, *, resize: bool) -> torch.Tensor:
     """Image files -> [N, C, H, W] in the space's range; each bad file named in its own message."""
     from PIL import Image as PILImage, UnidentifiedImageError
@@ -161,6 +173,8 @@ def classify(run, network: str, files: list[str], *, top: int = 3, samples: int 
         hint = "; pass --text to give it strings" if net.source.kind == "text" else ""
         raise RunError(f"network {network!r} reads {net.source}, not images{hint}")
     x = read_images(files, net.source, resize=resize)
+    if net.target.kind == "text":
+        return _read_strings(net, files, x, top=top, samples=samples, seed=seed)
     with torch.no_grad():
         dist = net.distribution(x)
         rng = torch.Generator().manual_seed(seed)

@@ -313,6 +313,7 @@ ALPHABETS = {
     "ascii": "".join(chr(c) for c in range(32, 127)),
 }
 PAD = -1  # token index after a string's end: strings of several lengths share one [N, T] tensor
+CODE = 256  # numbers a network writes for a text target, read by its character decoder
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,12 @@ class Text(Space):
     @property
     def shape(self):
         return (self.length,)
+
+    @property
+    def size(self):
+        """What a network writes for a string target: a code of this many numbers, which its character
+        decoder reads (``networks.attention.CharacterDecoder``)."""
+        return CODE
 
     @property
     def is_distribution(self):
@@ -438,6 +445,27 @@ class TextDistribution:
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD)
 
     @torch.no_grad()
+    def most_likely(self, top: int = 3, *, beam: int = 16, device=None) -> "list[tuple[str, float]]":
+        """The ``top`` likeliest whole strings and their probabilities, by beam search (``beam`` kept a step).
+
+        For a distribution over one string (one input): strings end at the end character or the length;
+        a beam as wide as the alphabet to the power of the length makes the search exhaustive.
+        """
+        beams, done = [((), 0.0)], []
+        while beams:
+            tokens = torch.tensor([b[0] for b in beams], dtype=torch.long, device=device).reshape(len(beams), -1)
+            logp = self.last(tokens).float().log_softmax(-1).cpu()
+            grown = sorted(((seq + (c,), score + float(logp[i, c])) for i, (seq, score) in enumerate(beams) for c in range(self.space.k)),
+                           key=lambda b: -b[1])[: max(beam, top)]
+            beams = []
+            for seq, score in grown:
+                (done if seq[-1] == self.space.end_index or len(seq) == self.space.length else beams).append((seq, score))
+            floor = sorted((score for _, score in done), reverse=True)[top - 1] if len(done) >= top else -math.inf
+            beams = [b for b in beams if b[1] > floor]  # a longer string is never likelier than its prefix
+        best = sorted(done, key=lambda b: -b[1])[:top]
+        return [(self.space.strings(torch.tensor([seq]))[0], math.exp(score)) for seq, score in best]
+
+    @torch.no_grad()
     def sample(self, n: int, *, prompt: torch.Tensor | None = None, temperature: float = 1.0, rng: "RandomSource | None" = None, device=None) -> torch.Tensor:
         """Draw n strings, each continuing ``prompt`` ([T0] token indices), up to the end character or the length.
 
@@ -473,6 +501,8 @@ def output_shape(space: Space) -> tuple[int, ...]:
         return ()
     if isinstance(space, Categorical):
         return (space.k,)
+    if isinstance(space, Text):  # a code; the character decoder turns it into strings
+        return (space.size,)
     return space.shape
 
 

@@ -15,28 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import Block
 from .base import Network
 from .registry import register
 from .spaces import Categorical, SpaceError, Text, TextDistribution
-
-
-class Block(nn.Module):
-    """Pre-norm causal self-attention then an MLP, each added to the residual stream."""
-
-    def __init__(self, width: int, heads: int, dropout: float):
-        super().__init__()
-        self.heads, self.dropout = heads, dropout
-        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        n, t, w = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)  # [3, N, heads, T, W/heads]
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
-        h = h + self.proj(a.transpose(1, 2).reshape(n, t, w))
-        return h + self.mlp(self.norm2(h))
 
 
 @register

@@ -262,3 +262,75 @@ def test_the_shipped_language_model_and_prefix_classifier_are_one_network_and_on
     spec = dict(sampler.networks["reader"])
     assert spec.pop("init") == {"run": "runs/text_classifier", "network": "reader"} and spec == model.networks["reader"]
     assert sampler.roles == {"sampler": "reader"}
+
+
+# -- text as a target: an image network that writes strings ---------------------------------------
+@pytest.mark.parametrize("family", ["conv", "resnet"])
+def test_a_string_heads_log_prob_is_the_sum_of_its_step_by_step_character_log_probabilities(family):
+    torch.manual_seed(0)
+    net = build({"family": family, "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8})
+    x, s = torch.randn(2, 1, 8, 8), net.target.tokens(["042", "917"])
+    step_by_step = sum(net(x, strings=s[:, :t])[:, -1].log_softmax(-1).gather(1, s[:, t : t + 1]).squeeze(1) for t in range(3))
+    torch.testing.assert_close(net.distribution(x).log_prob(s), step_by_step, rtol=1e-5, atol=1e-5)
+
+
+def test_a_string_head_samples_reproducibly_and_its_export_samples_the_same_strings(tmp_path):
+    from gan.runs import RunDir
+
+    torch.manual_seed(0)
+    net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8}).eval()
+    x = torch.randn(5, 1, 8, 8)
+    draw = lambda n: n.target.strings(n.sample(x=x, rng=torch.Generator().manual_seed(11)))  # noqa: E731
+    assert draw(net) == draw(net) and all(0 < len(s) <= 3 for s in draw(net))  # a period ends a string early
+    run = RunDir(tmp_path / "run")
+    run.networks.mkdir(parents=True)
+    run.export("reader", net, "classifier")
+    assert draw(load(run.path, "reader")) == draw(net)
+
+
+def test_the_likelihood_loss_teaches_a_string_head_its_labels():
+    torch.manual_seed(0)
+    net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8, "norm": "none"})
+    x, y = torch.randn(4, 1, 8, 8), net.target.tokens(["042", "917", "300", "555"])
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        loss, _ = negative_log_likelihood(net, x, y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+
+
+def test_the_likeliest_strings_found_by_a_wide_beam_are_those_of_exhaustive_search():
+    import itertools
+    import math
+
+    torch.manual_seed(1)
+    net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[2,lower]", "width": 8}).eval()
+    x = torch.randn(1, 1, 8, 8)
+    dist, space = net.distribution(x), net.target
+    every = ["."] + [a + b for a, b in itertools.product(space.characters, repeat=2) if a != "."]  # a string ends at its period
+    logp = dist.log_prob(space.tokens(every))
+    best = sorted(zip(every, logp.tolist()), key=lambda t: -t[1])[:3]
+    found = dist.most_likely(3, beam=space.k ** 2)
+    assert [s for s, _ in found] == [s for s, _ in best]
+    for (_, p), (_, lp) in zip(found, best):
+        assert p == pytest.approx(math.exp(lp), rel=1e-4)
+
+
+def test_classify_prints_an_image_readers_likeliest_strings(tmp_path, capsys):
+    from PIL import Image as PILImage
+
+    from gan.runs import RunDir
+
+    torch.manual_seed(0)
+    net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8})
+    run = RunDir(tmp_path / "run")
+    run.networks.mkdir(parents=True)
+    run.export("reader", net, "classifier")
+    PILImage.new("L", (8, 8), 128).save(tmp_path / "a.png")
+    assert main(["classify", str(run.path), "--network", "reader", str(tmp_path / "a.png"), "--top", "2", "--sample", "3", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert len(row["top"]) == 2 and row["top"][0][1] >= row["top"][1][1] and len(row["samples"]) == 3

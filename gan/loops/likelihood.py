@@ -62,8 +62,21 @@ def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, cal
         if isinstance(net.target, Bernoulli):
             return F.binary_cross_entropy_with_logits(logits, y.float()), logits
         return F.cross_entropy(logits, y), logits
+    if isinstance(net.target, Text):
+        # maximise log p(s | x) = sum_t log p(s_t | s_<t, x), per character: the string head reads every prefix in one pass
+        return net.target.distribution(lambda s: call(x, strings=s)).mean_nll(y), None
     # maximise log p(y | x) under whatever distribution the target space makes of the output
     return -net.target.distribution(call(x).float()).log_prob(y).mean(), None
+
+
+@torch.no_grad()
+def held_out_nll(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512) -> float:
+    """The loop's loss on held-out examples, for targets other than labels (strings, reals)."""
+    was_training = net.training
+    net.eval()
+    total = sum(negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch]) for i in range(0, len(x), batch))
+    net.train(was_training)
+    return total / len(x)
 
 
 @torch.no_grad()
@@ -145,7 +158,7 @@ class Likelihood:
         source = datasets.open_examples(cfg.data, net.source)
         if not isinstance(source, datasets.Examples) or source.y is None:
             raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
-        wanted = Categorical(source.classes) if source.classes != 2 else None
+        wanted = Categorical(source.classes) if isinstance(net.target, Categorical) and source.classes != 2 else None
         if isinstance(net.target, Categorical) and net.target != wanted:
             raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
         if isinstance(net.target, Bernoulli) and source.classes != 2:
@@ -198,8 +211,10 @@ class Likelihood:
         if self.text:
             self.scores = text_data.score(self.net, self.held_out)
             self.log_samples()
-        else:
+        elif isinstance(self.net.target, (Bernoulli, Categorical)):
             self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
+        else:
+            self.scores = {"nll": held_out_nll(self.net, self.held_out.x, self.held_out.y)}
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
 
     def log_samples(self, n: int = 8) -> None:
