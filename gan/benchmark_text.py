@@ -59,7 +59,7 @@ def views(config: Path, output: Path, updates: int, prefix_batch: int = 256, ove
 
 
 class PlainLoop:
-    """The loop a user would write for the same network: sentences padded to the batch's longest, one
+    """The loop a user would write for the same network and the same batches (``TextBatches``): one
     pass, cross-entropy over real characters, clip, AdamW, cosine learning rate."""
 
     def __init__(self, cfg: C.Config, corpus: text_data.Corpus, seed: int = 0):
@@ -69,11 +69,10 @@ class PlainLoop:
         self.net, self.cfg, self.corpus = build(spec), cfg, corpus
         opt = cfg.optimizers.get("classifier", C.Optimizer(lr=1e-3, betas=(0.9, 0.999)))
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=True)
-        self.g, self.step = torch.Generator().manual_seed(seed), 0
+        self.batches, self.step = text_data.TextBatches(corpus, "sentences", cfg.data.batch_size, seed=seed), 0
 
     def iteration(self) -> int:
-        ids = torch.randint(len(self.corpus), (self.cfg.data.batch_size,), generator=self.g)
-        s = self.corpus.tokens[ids, : int(self.corpus.lengths[ids].max())]
+        _, s = next(self.batches)
         for group in self.opt.param_groups:
             group["lr"] = self.cfg.optimizers["classifier"].lr * 0.5 * (1 + math.cos(math.pi * self.step / self.cfg.run.steps))
         logits = self.net(s, every_prefix=True)[:, :-1]
@@ -83,7 +82,7 @@ class PlainLoop:
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
         self.step += 1
-        return int(self.corpus.lengths[ids].sum())
+        return self.batches.characters
 
 
 def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 3, overrides: list[str] = ()) -> dict:

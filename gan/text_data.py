@@ -30,7 +30,7 @@ import torch
 from networks.spaces import PAD, Text
 
 from .config import Data
-from .data import Batches, DataError, Examples, to_device
+from .data import DataError, to_device
 
 VIEWS = ("sentences", "prefixes")
 _END = re.compile(r"(?<=[.!?])\s+")
@@ -142,7 +142,14 @@ class TextBatches:
 
     ``sentences`` yields (None, strings [B, T]); ``prefixes`` yields (prefixes [B, T], next characters [B]).
     ``characters`` is how many characters the last batch asks the network to predict.
+
+    A batch is as wide as its longest string, so each epoch's shuffled examples are taken ``GROUP``
+    batches at a time, sorted by length and cut into batches, whose order is then shuffled: batches of
+    similar lengths pad less (a batch of 32 random sentences of ``text[128]`` is about 60% characters,
+    40% padding). Under several processes each takes its own slice of every global batch.
     """
+
+    GROUP = 16  # batches sorted together; 1 = no grouping
 
     def __init__(self, corpus: Corpus, view: str, batch_size: int, *, seed: int, rank: int = 0, world: int = 1, device="cpu", on_device: bool = True):
         self.view, self.device = view, torch.device(device)
@@ -150,24 +157,32 @@ class TextBatches:
         if view == "prefixes":  # example m is (sentence, position): predict tokens[sentence, position] from what comes before
             self.sentence = torch.repeat_interleave(torch.arange(len(corpus)), corpus.lengths)
             self.column = torch.cat([torch.arange(n) for n in corpus.lengths.tolist()])
-        ids = torch.arange(len(corpus) if view == "sentences" else corpus.characters)
-        try:
-            self.order = Batches(Examples(ids, None, None), batch_size, seed=seed, rank=rank, world=world, device="cpu")
-        except DataError:
-            unit = "sentences" if view == "sentences" else "prefixes"
-            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(ids)} training {unit}") from None
-        self.characters = 0
+        self.widths = corpus.lengths if view == "sentences" else self.column
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
+        self.per_epoch = len(self.widths) // (batch_size * world)  # drop the ragged last batch
+        if self.per_epoch == 0:
+            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(self.widths)} training {view}")
+        self.position, self.characters = 0, 0
+        self._epoch, self._batches = -1, None
 
-    @property
-    def position(self) -> int:
-        return self.order.position
-
-    @position.setter
-    def position(self, value: int) -> None:
-        self.order.position = value
+    def _order(self, epoch: int) -> torch.Tensor:
+        """[batches, world * batch_size] example ids of one epoch."""
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        size = self.batch_size * self.world
+        ids = torch.randperm(len(self.widths), generator=g)[: self.per_epoch * size]
+        groups = []
+        for chunk in ids.split(size * self.GROUP):
+            chunk = chunk[torch.argsort(self.widths[chunk], stable=True)]
+            groups.append(chunk.view(-1, size))
+        batches = torch.cat(groups)
+        return batches[torch.randperm(len(batches), generator=g)]
 
     def __next__(self):
-        ids, _ = next(self.order)
+        epoch, index = divmod(self.position, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, self._order(epoch)
+        ids = self._batches[index, self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+        self.position += 1
         tokens = self.corpus.tokens
         if self.view == "sentences":
             width = int(self.corpus.lengths[ids].max())
