@@ -27,6 +27,7 @@ class Network(nn.Module):
     """
 
     family = "network"
+    reads_text = False  # whether the family reads text[L] token indices as its source
 
     def __init__(self, *, source: "str | Space", target: "str | Space", condition: "str | Space | None", options: dict):
         super().__init__()
@@ -44,6 +45,8 @@ class Network(nn.Module):
             **options,
         }
         self._out_shape = output_shape(self.target)
+        if isinstance(self.source, Text) and not self.reads_text:
+            raise SpaceError(f"{self.family}: cannot read {self.source}; family 'transformer' reads strings")
         if isinstance(self.target, Text):  # strings are written one character at a time, from a code the head writes
             from .attention import CharacterDecoder
 

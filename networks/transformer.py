@@ -32,6 +32,7 @@ class Transformer(Network):
 
     family = "transformer"
     causal = True  # output t depends on characters < t only: every prefix in one pass
+    reads_text = True
 
     def __init__(
         self,

@@ -334,3 +334,9 @@ def test_classify_prints_an_image_readers_likeliest_strings(tmp_path, capsys):
     assert main(["classify", str(run.path), "--network", "reader", str(tmp_path / "a.png"), "--top", "2", "--sample", "3", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert len(row["top"]) == 2 and row["top"][0][1] >= row["top"][1][1] and len(row["samples"]) == 3
+
+
+@pytest.mark.parametrize("family", ["mlp", "conv", "resnet"])
+def test_a_family_that_cannot_read_strings_says_which_one_does(family):
+    with pytest.raises(SpaceError, match="family 'transformer' reads strings"):
+        build({"family": family, "source": "text[8]", "target": "categorical[64]"})
