@@ -60,7 +60,7 @@ def views(config: Path, output: Path, updates: int, prefix_batch: int = 256, ove
 
 class PlainLoop:
     """The loop a user would write for the same network and the same batches (``TextBatches``): one
-    pass, cross-entropy over real characters, clip, AdamW, cosine learning rate."""
+    pass, cross-entropy over real characters, clip, AdamW, the config's learning-rate schedule."""
 
     def __init__(self, cfg: C.Config, corpus: text_data.Corpus, seed: int = 0):
         torch.manual_seed(seed)
@@ -69,12 +69,15 @@ class PlainLoop:
         self.net, self.cfg, self.corpus = build(spec), cfg, corpus
         opt = cfg.optimizers.get("classifier", C.Optimizer(lr=1e-3, betas=(0.9, 0.999)))
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=True)
+        self.lr = opt.lr
         self.batches, self.step = text_data.TextBatches(corpus, "sentences", cfg.data.batch_size, seed=seed), 0
 
     def iteration(self) -> int:
         _, s = next(self.batches)
+        t = self.step / self.cfg.run.steps
+        decay = {"none": 1.0, "linear": 1.0 - t, "cosine": 0.5 * (1 + math.cos(math.pi * t))}[self.cfg.run.lr_decay]
         for group in self.opt.param_groups:
-            group["lr"] = self.cfg.optimizers["classifier"].lr * 0.5 * (1 + math.cos(math.pi * self.step / self.cfg.run.steps))
+            group["lr"] = self.lr * decay
         logits = self.net(s, every_prefix=True)[:, :-1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), s.reshape(-1), ignore_index=PAD)
         loss.backward()

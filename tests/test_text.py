@@ -340,3 +340,11 @@ def test_classify_prints_an_image_readers_likeliest_strings(tmp_path, capsys):
 def test_a_family_that_cannot_read_strings_says_which_one_does(family):
     with pytest.raises(SpaceError, match="family 'transformer' reads strings"):
         build({"family": family, "source": "text[8]", "target": "categorical[64]"})
+
+
+def test_the_text_benchmark_times_the_loop_against_a_plain_loop_on_the_same_batches(write_config, tmp_path):
+    from gan import benchmark_text as B
+
+    speed = B.throughput(write_config(TINY_TEXT, name="speed"), tmp_path / "bench", steps=2, rounds=1)
+    assert speed["toolkit_characters_per_second"] > 0 and speed["plain_characters_per_second"] > 0
+    assert "| ratio |" in B.table(None, [], speed)
