@@ -116,10 +116,7 @@ class Likelihood:
         if net.condition is not None:
             raise RoleError(f"role 'classifier': network {self.name!r} is conditioned on {net.condition}; a classifier reads data only")
         self.text = isinstance(net.source, Text)
-        if self.text:
-            self.train_set, self.held_out = self.open_text(net)
-        else:
-            self.open_labelled(net)
+        self.train_set, self.held_out = self.open_text(net) if self.text else self.open_labelled(net)
         session.open_folder()
 
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
@@ -154,6 +151,7 @@ class Likelihood:
         return corpus.split(cfg.data.holdout)
 
     def open_labelled(self, net):
+        """Labelled examples in memory whose classes match the network's target."""
         cfg = self.cfg
         source = datasets.open_examples(cfg.data, net.source)
         if not isinstance(source, datasets.Examples) or source.y is None:
@@ -163,7 +161,7 @@ class Likelihood:
             raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
         if isinstance(net.target, Bernoulli) and source.classes != 2:
             raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
-        self.train_set, self.held_out = source.split(cfg.data.holdout, cfg.run.seed)
+        return source.split(cfg.data.holdout, cfg.run.seed)
 
     def iteration(self, log: bool) -> dict:
         acc, stats = self.acc, {}
