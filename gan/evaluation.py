@@ -44,6 +44,8 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
         raise RunError(f"{run}: not a run folder (no config.yaml)")
     cfg = C.load(run / "config.yaml")
     if cfg.data.name == "text":
+        if metrics or classifier:
+            raise RunError(f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and --classifier")
         return _write(run, evaluate_text(run, cfg))
     if "generator" not in cfg.roles:
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
