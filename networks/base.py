@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .attention import CharacterDecoder
 from .spaces import Categorical, Image, RandomSource, Space, SpaceError, Text, drawing, output_shape, parse
 
 
@@ -48,8 +49,6 @@ class Network(nn.Module):
         if isinstance(self.source, Text) and not self.reads_text:
             raise SpaceError(f"{self.family}: cannot read {self.source}; family 'transformer' reads strings")
         if isinstance(self.target, Text):  # strings are written one character at a time, from a code the head writes
-            from .attention import CharacterDecoder
-
             self.decoder = CharacterDecoder(self.target, self.target.size)
 
     # -- to be provided by families -------------------------------------------------
