@@ -128,6 +128,8 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     name = next(iter(cfg.roles.values()))
     net = load(run, name)
     train, held_out = text_data.open_corpus(cfg.data, net.source).split(cfg.data.holdout)
+    if len(held_out) == 0:
+        raise RunError(f"{run}: data.holdout is 0, so no sentence was held out to score")
     result = {"run": str(run), "step": _step(run), "network": name, "view": cfg.data.view}
     result.update({f"held_out_{k}": v for k, v in text_data.score(net, held_out).items()})
     result.update(text_data.compressor_bits(train.text(), held_out.text()))

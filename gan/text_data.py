@@ -15,7 +15,8 @@ How text becomes strings of an alphabet (the rule is the same for every file):
 3. inside a sentence, every run of characters outside the alphabet (a period included, as in
    ``os.path``) becomes one space, so words are never glued together or cut;
 4. a sentence longer than the space's length is cut at its last space that fits; each piece
-   is a string of its own.
+   is a string of its own;
+5. strings of one character (a lone period left by the split) are left out.
 """
 
 from __future__ import annotations
