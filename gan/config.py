@@ -64,7 +64,7 @@ class Objective:
 
 @dataclass(frozen=True)
 class Data:
-    name: str = "digits"         # digits | sklearn_digits | ring | grid | numbers | diabetes | table | mnist | fashion_mnist | cifar10 | celeba | folder
+    name: str = "digits"         # digits | sklearn_digits | ring | grid | stacked_digits | numbers | diabetes | table | text | mnist | fashion_mnist | cifar10 | celeba | folder
     path: str | None = None      # where torchvision datasets / image folders live
     batch_size: int = 64         # per process
     labels: bool = False         # feed class labels to conditioned networks
@@ -75,6 +75,7 @@ class Data:
     seed: int = 0                # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the same split
     unseen: dict = field(default_factory=dict)  # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
     size: int = 20000            # numbers: images to compose; data.holdout of them (and of the digit images) form the test split
+    view: Literal["sentences", "prefixes"] = "sentences"  # text: whole strings, or every prefix labelled with its next character
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 - ``ring`` / ``grid``: the 2-D Gaussian mixtures of PacGAN (arXiv 1712.04086);
 - ``numbers``: 3-digit numbers composed from the bundled digits, some never seen in training (gan/numbers.py);
 - ``diabetes``, ``table``: rows of numbers with real targets, for ``normal[D]`` (gan/regression.py);
-- ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeba``, ``folder``: torchvision, from a local path.
+- ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeba``, ``folder``: torchvision, from a local path;
+- ``text``: sentences of English prose bundled with CPython, or a local UTF-8 file (``gan/text_data.py``).
 
 Data that fits in memory is one tensor, kept on the training device and batched by
 index (no DataLoader, no per-step copies); CelebA and large folders stream through a
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from networks.spaces import Image, Point, Space
+from networks.spaces import Image, Point, Space, Text
 
 from .config import Data
 
@@ -32,7 +33,7 @@ TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CI
 BUNDLED = ("digits", "sklearn_digits", "ring", "grid", "stacked_digits", "numbers", "diabetes")
 TABLES = ("diabetes", "table")  # rows of numbers with real targets (gan/regression.py)
 STACKED = 10_000  # images in stacked_digits: ten of each of its 1,000 modes on average
-NAMES = BUNDLED + ("table",) + tuple(TORCHVISION)
+NAMES = BUNDLED + ("table",) + tuple(TORCHVISION) + ("text",)
 
 
 class DataError(ValueError):
@@ -176,7 +177,7 @@ def data_space(cfg: Data) -> str:
     """What a dataset natively looks like, for messages and defaults."""
     return {"digits": "image[1,28,28]", "stacked_digits": "image[3,28,28]", "sklearn_digits": "image[1,8,8]", "ring": "point[2]", "grid": "point[2]",
             "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]",
-            "numbers": "image[1,28,84]", "diabetes": "point[10]", "table": "point[F]"}.get(cfg.name, "image[C,H,W]")
+            "numbers": "image[1,28,84]", "diabetes": "point[10]", "table": "point[F]", "text": "text[L]"}.get(cfg.name, "image[C,H,W]")
 
 
 def open_examples(cfg: Data, space: Space) -> Examples | object:
@@ -193,6 +194,12 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
         from .regression import open_table
 
         return open_table(cfg, space)
+    if (cfg.name == "text") != isinstance(space, Text):
+        raise DataError(f"data.name: {cfg.name} holds {data_space(cfg)}, but the networks read {space}" + ("; text is read with data.name: text" if isinstance(space, Text) else ""))
+    if cfg.name == "text":
+        from .text_data import open_corpus
+
+        return open_corpus(cfg, space)
     if not isinstance(space, Image):
         raise DataError(f"data.name: {cfg.name} holds images ({data_space(cfg)}), but the networks read {space}")
     if cfg.name == "digits":

@@ -52,6 +52,10 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     if not (run / "config.yaml").is_file():
         raise RunError(f"{run}: not a run folder (no config.yaml)")
     cfg = C.load(run / "config.yaml")
+    if cfg.data.name == "text":
+        if metrics or classifier:
+            raise RunError(f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and --classifier")
+        return _write(run, evaluate_text(run, cfg))
     if cfg.loop == "likelihood":  # a classifier or a regressor: scored on the data it held out
         if metrics or classifier:
             raise RunError(f"{run}: a likelihood run is scored on its held-out data; --metric and --classifier are for generators")
@@ -229,6 +233,23 @@ def manifold_scores(name: str, f_real: torch.Tensor, f_fake: torch.Tensor, seed:
     out = fn(reference, f_fake[: len(other)])
     out.update({f"{k}_real": v for k, v in fn(reference, other).items()})
     return out
+def evaluate_text(run: Path, cfg: C.Config) -> dict:
+    """A text run's next-character network on its held-out sentences, beside general-purpose compressors.
+
+    The compressors get the same characters the network predicts; "given train" is what the
+    held-out text costs once the compressor has read the training text, as the network has.
+    """
+    from . import text_data
+
+    name = next(iter(cfg.roles.values()))
+    net = load(run, name)
+    train, held_out = text_data.open_corpus(cfg.data, net.source).split(cfg.data.holdout)
+    if len(held_out) == 0:
+        raise RunError(f"{run}: data.holdout is 0, so no sentence was held out to score")
+    result = {"run": str(run), "step": _step(run), "network": name, "view": cfg.data.view}
+    result.update({f"held_out_{k}": v for k, v in text_data.score(net, held_out).items()})
+    result.update(text_data.compressor_bits(train.text(), held_out.text()))
+    return result
 
 
 def _step(run: Path) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from networks import Bernoulli, Network, Real, Space
+from networks import Bernoulli, Categorical, Network, Real, Space, Text
 
 
 class RoleError(ValueError):
@@ -28,6 +28,11 @@ def _reads_data(net: Network, data: Space) -> bool:
     return net.source == data
 
 
+def writes_next_character(net: Network) -> bool:
+    """A map from strings to a distribution over their alphabet: iterated, it writes strings."""
+    return isinstance(net.source, Text) and isinstance(net.target, Categorical) and net.target.k == net.source.k
+
+
 ROLES = {
     "generator": Role(
         "generator",
@@ -43,6 +48,12 @@ ROLES = {
         "classifier",
         "a map from the data space {data} to a distribution space (bernoulli, categorical[K], normal[D], text[L])",
         lambda net, data: _reads_data(net, data) and net.target.is_distribution,
+    ),
+    "sampler": Role(
+        "sampler",
+        "a map from a sampleable space (noise[D], categorical[K]), or from text[L] to categorical[K] with K the alphabet size "
+        "(iterated: draw the next character, append it, read again)",
+        lambda net, data: net.source.sampleable or writes_next_character(net),
     ),
 }
 
@@ -71,9 +82,10 @@ def check_role(role: str, name: str, net: Network, data: Space) -> None:
     """Raise RoleError naming the role, the network and the spaces when ``net`` cannot play ``role``."""
     spec = ROLES[role]
     if not spec.fits(net, data):
+        alphabet = f" ({net.source} has {net.source.k} characters)" if isinstance(net.source, Text) else ""
         raise RoleError(
             f"role {role!r} needs {spec.needs.format(data=data)}; "
-            f"network {name!r} maps {net.source} -> {net.target}"
+            f"network {name!r} maps {net.source} -> {net.target}{alphabet}"
         )
 
 

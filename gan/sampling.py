@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from networks import Bernoulli, Image, Network, Normal
+from networks import Bernoulli, Categorical, Image, Network, Normal
 
-from .runs import RunError, load
+from .runs import RunError, atomic_write_text, load
 
 
 def parse_labels(text: str | None, n: int, net: Network) -> torch.Tensor | None:
@@ -36,9 +36,29 @@ def draw(net: Network, n: int, *, seed: int = 0, labels: torch.Tensor | None = N
     return net.sample(n, y=labels, rng=torch.Generator().manual_seed(seed))
 
 
+def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperature: float = 1.0) -> list[str]:
+    """n strings from a next-character network, each continuing ``prompt``: draw a character, append it, read again.
+
+    >>> lm = gan.load("runs/text_model", "reader")         # doctest: +SKIP
+    >>> sentences(lm, 2, prompt="The ", temperature=0.8)   # doctest: +SKIP
+    ['The default value is None.', 'The object is returned.']
+    """
+    from networks import iterated
+
+    from .roles import writes_next_character
+
+    if not writes_next_character(net):
+        raise RunError(f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings")
+    if not temperature > 0:
+        raise RunError(f"--temperature: expected a number > 0, got {temperature}")
+    start = net.source.tokens([prompt], what="--prompt")[0]
+    tokens = iterated(net).sample(n, prompt=start, temperature=temperature, rng=torch.Generator().manual_seed(seed), device=next(net.parameters()).device)
+    return net.source.strings(tokens)
+
+
 def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: str | None = None, ema: bool = True,
-                  overwrite: bool = False) -> Path:
-    """Write n samples as a PNG grid (.png), an array (.npz / .pt) or a folder of PNGs (no suffix).
+                  overwrite: bool = False, prompt: str | None = None, temperature: float = 1.0) -> Path:
+    """Write n samples as a PNG grid (.png), an array (.npz / .pt), a folder of PNGs (no suffix), or sentences (.txt).
 
     An existing file (or PNGs of the same names in the folder) is replaced only with ``overwrite``;
     each file is written under a temporary name and renamed, so a crash never leaves half of one.
@@ -47,14 +67,20 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
         raise RunError(f"-n: expected a number of samples >= 1, got {n}")
     out = Path(output)
     suffix = out.suffix.lower()
-    if suffix not in (".npz", ".pt", ".png", ""):
-        raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix)")
+    if suffix not in (".npz", ".pt", ".png", ".txt", ""):
+        raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt")
     names = [out] if suffix else [out / f"{i:05d}.png" for i in range(n)]
     taken = [p for p in names if p.exists()]
     if taken and not overwrite:
         what = f"{out} already exists" if suffix else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
         raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
     net = load(run, network, ema=ema)
+    from networks import Text
+
+    if isinstance(net.source, Text) or suffix == ".txt":
+        return _write_sentences(net, n, out, seed=seed, prompt=prompt or "", temperature=temperature)
+    if prompt is not None:
+        raise RunError(f"--prompt: this network maps {net.source} -> {net.target}; a prompt is the start of a sentence for a text network")
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
     if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
@@ -96,6 +122,49 @@ def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
         atomic_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+def _write_sentences(net: Network, n: int, out: Path, *, seed: int, prompt: str, temperature: float) -> Path:
+    if out.suffix.lower() != ".txt":
+        raise RunError(f"-o {out}: {net.source} -> {net.target} writes sentences; write them as FILE.txt")
+    lines = sentences(net, n, seed=seed, prompt=prompt, temperature=temperature)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, "".join(line + "\n" for line in lines))
+    except OSError as error:
+        raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
+    return out
+
+
+def next_characters(run, network: str, texts: list[str], *, top: int = 5) -> list[dict]:
+    """Per string: the ``top`` most likely next characters and their probabilities (the prefix classifier read as one)."""
+    from networks import Text
+
+    net = load(run, network, ema=False)
+    if not isinstance(net.source, Text) or not isinstance(net.target, (Bernoulli, Categorical)):
+        raise RunError(f"--text: network {network!r} maps {net.source} -> {net.target}; --text needs a network that reads text[L] and writes labels")
+    rows = []
+    for text in texts:
+        x = net.source.tokens([text], what="--text")
+        with torch.no_grad():
+            p = net.distribution(x).probs[0]
+        if isinstance(net.target, Bernoulli):
+            rows.append({"text": text, "p": float(p)})
+            continue
+        p, k = p.topk(min(top, net.target.k))
+        label = (lambda i: net.source.characters[i]) if net.target.k == net.source.k else int
+        rows.append({"text": text, "top": [(label(int(a)), float(b)) for a, b in zip(k, p)]})
+    return rows
+
+
+def _read_strings(net: Network, files: list[str], x: torch.Tensor, *, top: int, samples: int, seed: int) -> list[dict]:
+    """Per image: the likeliest whole strings (beam search, 16 kept a step) and, if asked, strings drawn."""
+    rows = []
+    rng = torch.Generator().manual_seed(seed)
+    for i, name in enumerate(files):
+        row: dict = {"file": name, "top": net.distribution(x[i : i + 1]).most_likely(top)}
+        if samples:
+            row["samples"] = net.target.strings(net.sample(x=x[i : i + 1].expand(samples, *x.shape[1:]), rng=rng))
+        rows.append(row)
+    return rows
 
 
 def read_images(files: list[str], space: Image, *, resize: bool) -> torch.Tensor:
@@ -129,8 +198,11 @@ def classify(run, network: str, files: list[str], *, top: int = 3, samples: int 
     if not net.target.is_distribution:
         raise RunError(f"network {network!r} writes {net.target}, not a distribution over labels")
     if not isinstance(net.source, Image):
-        raise RunError(f"network {network!r} reads {net.source}, not images")
+        hint = "; pass --text to give it strings" if net.source.kind == "text" else ""
+        raise RunError(f"network {network!r} reads {net.source}, not images{hint}")
     x = read_images(files, net.source, resize=resize)
+    if net.target.kind == "text":
+        return _read_strings(net, files, x, top=top, samples=samples, seed=seed)
     with torch.no_grad():
         dist = net.distribution(x)
         rng = torch.Generator().manual_seed(seed)

@@ -9,7 +9,8 @@ def add_parser(verbs) -> None:
     p = verbs.add_parser("classify", help="print each image's predicted label distribution (or P(real) for a discriminator)")
     p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
     p.add_argument("--network", required=True, help="network name in the run")
-    p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), or strings with --text")
+    p.add_argument("--text", action="store_true", help="the inputs are strings (prefixes) for a text network: print the likeliest next characters")
     p.add_argument("--top", type=int, default=3, help="how many most likely labels to print")
     p.add_argument("--sample", type=int, default=0, metavar="S", help="also draw S labels from each distribution")
     p.add_argument("--seed", type=int, default=0)
@@ -21,6 +22,8 @@ def add_parser(verbs) -> None:
 def run(args) -> int:
     from .sampling import classify
 
+    if args.text:
+        return run_text(args)
     for row in classify(args.run, args.network, args.files, top=args.top, samples=args.sample, seed=args.seed, resize=args.resize):
         if args.json:
             print(json.dumps(row))
@@ -32,4 +35,17 @@ def run(args) -> int:
         if "samples" in row:
             text += "  samples: " + " ".join(map(str, row["samples"]))
         print(f"{row['file']}  {text}")
+    return 0
+
+
+def run_text(args) -> int:
+    from .sampling import next_characters
+
+    for row in next_characters(args.run, args.network, args.files, top=args.top):
+        if args.json:
+            print(json.dumps(row))
+        elif "p" in row:
+            print(f"{row['text']!r}  p={row['p']:.3f}")
+        else:
+            print(f"{row['text']!r}  " + "  ".join(f"{c!r}: {p:.3f}" for c, p in row["top"]))
     return 0

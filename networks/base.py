@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .spaces import Categorical, Image, Normal, RandomSource, Space, SpaceError, drawing, output_shape, parse
+from .attention import CharacterDecoder
+from .spaces import Categorical, Image, Normal, RandomSource, Space, SpaceError, Text, drawing, output_shape, parse
 
 
 class Network(nn.Module):
@@ -27,6 +28,7 @@ class Network(nn.Module):
     """
 
     family = "network"
+    reads_text = False  # whether the family reads text[L] token indices as its source
 
     def __init__(self, *, source: "str | Space", target: "str | Space", condition: "str | Space | None", options: dict):
         super().__init__()
@@ -46,6 +48,10 @@ class Network(nn.Module):
             **options,
         }
         self._out_shape = output_shape(self.target)
+        if isinstance(self.source, Text) and not self.reads_text:
+            raise SpaceError(f"{self.family}: cannot read {self.source}; family 'transformer' reads strings")
+        if isinstance(self.target, Text):  # strings are written one character at a time, from a code the head writes
+            self.decoder = CharacterDecoder(self.target, self.target.size)
 
     # -- to be provided by families -------------------------------------------------
     def _features(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -71,10 +77,18 @@ class Network(nn.Module):
         """The body's output, flattened: [N, F]. Used by probes and feature-space metrics."""
         return self._features(self._inputs(x, y), y).flatten(1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Map a batch of the source space into the target space (logits for distributions)."""
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, *, strings: torch.Tensor | None = None) -> torch.Tensor:
+        """Map a batch of the source space into the target space (logits for distributions).
+
+        A ``text[L]`` target writes a code per input; given ``strings`` [N, T], the next-character
+        logits after every prefix of each string instead: [N, T+1, k].
+        """
         out = self._head(self._features(self._inputs(x, y), y), y)
         out = out.reshape(out.shape[0], *self._out_shape)
+        if strings is not None:
+            if not isinstance(self.target, Text):
+                raise SpaceError(f"strings= is for networks that write text[L]; this one writes {self.target}")
+            return self.decoder(out, strings)
         if isinstance(self.target, Image):
             # tanh keeps gradients alive at both ends of the range; rescale to [low, high].
             t = self.target
@@ -90,7 +104,10 @@ class Network(nn.Module):
         torch.Size([4])
         """
         if not self.target.is_distribution:
-            raise SpaceError(f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K] or normal[D]")
+            raise SpaceError(f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K], normal[D] or text[L]")
+        if isinstance(self.target, Text):  # p(s | x) = prod_t p(s_t | s_<t, x), from one code per input
+            code = self(x, y)
+            return self.target.distribution(lambda s: self.decoder(code, s), lambda s: self.decoder(code, s)[:, -1])
         return self.target.distribution(self(x, y))
 
     @torch.no_grad()
@@ -118,6 +135,8 @@ class Network(nn.Module):
             x = self.source.sample(n, rng=rng, device=_draw_device(rng, device)).to(device)
         if self.condition is not None and y is None:
             y = self.condition.sample(len(x), rng=rng, device=_draw_device(rng, device)).to(device)
+        if isinstance(self.target, Text):
+            return self.distribution(x, y).sample(len(x), rng=rng, device=device)
         out = self(x, y)
         if isinstance(self.target, Normal):  # mean + scale * eps, drawn where the random source lives
             with drawing(rng):

@@ -351,8 +351,8 @@ def test_every_family_is_registered_by_name():
 
 
 def test_unknown_family_lists_the_accepted_ones():
-    with pytest.raises(ValueError, match=re.escape("unknown network family 'transformer'; accepted: conv, mlp, resnet")):
-        build({"family": "transformer", "source": "noise[2]", "target": "point[2]"})
+    with pytest.raises(ValueError, match=re.escape("unknown network family 'lstm'; accepted: conv, mlp, resnet, transformer")):
+        build({"family": "lstm", "source": "noise[2]", "target": "point[2]"})
 
 
 @pytest.mark.parametrize("family", sorted(TINY))

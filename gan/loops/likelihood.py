@@ -4,24 +4,32 @@ A classifier is a conditional generative model of labels: it is trained to make 
 observed label likely, ``max E log p(y | x)``, and it can ``sample()`` labels. The same
 class that judged real from generated in a GAN takes this role unchanged (or starts
 from the GAN's weights: ``init: {run: runs/digits, network: critic}``).
-Regression is the same loop with one more distribution space: a network that writes
-``normal[D]`` is trained by ``-log N(y; mean, scale)`` (configs/diabetes.yaml).
+
+Any distribution target trains the same way, by its negative log-likelihood
+``-target.distribution(net(x)).log_prob(y)``; labels take the short road of cross-entropy on
+logits (the same number). Regression is this loop with one more distribution space: a network
+that writes ``normal[D]`` is trained by ``-log N(y; mean, scale)`` (configs/diabetes.yaml).
+Strings read by a next-character network are scored as whole sentences (every prefix in one
+pass) or as prefixes labelled with their next character: one model, two views of its data, the
+same loss.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from networks import Bernoulli, Categorical, Normal
+from networks import Bernoulli, Categorical, Normal, Text
 
 from .. import data as datasets
 from ..config import Config, Optimizer
-from ..roles import RoleError, check_role, check_roles_named
+from .. import text_data
+from ..roles import RoleError, check_role, check_roles_named, writes_next_character
 from .session import Clock, Session, make_optimizer
 
 # Classifiers learn faster with Adam's usual betas than with the GAN setting beta1 = 0.5.
@@ -39,6 +47,40 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
 def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """log p(y | x) per example, from the network's own distribution: [N]."""
     return net.distribution(x).log_prob(y.float() if isinstance(net.target, Bernoulli) else y)
+
+
+def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, call=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The loop's loss, -log p(y | x), mean per label (per character for strings); and the network's output (None for strings).
+
+    ``x is None``: ``y`` are whole strings scored by the next-character network ``net`` (every
+    prefix in one pass). ``call`` is the module to run (``net`` wrapped for DDP or compiled).
+    """
+    call = net if call is None else call
+    if x is None:
+        # maximise log p(s) = sum_t log p(s_t | s_<t), per character: every prefix of every sentence in one pass
+        return net.source.distribution(lambda s: call(s, every_prefix=True)).mean_nll(y), None
+    if isinstance(net.target, (Bernoulli, Categorical)):
+        logits = call(x).float()
+        # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
+        if isinstance(net.target, Bernoulli):
+            return F.binary_cross_entropy_with_logits(logits, y.float()), logits
+        return F.cross_entropy(logits, y), logits
+    if isinstance(net.target, Text):
+        # maximise log p(s | x) = sum_t log p(s_t | s_<t, x), per character: the string head reads every prefix in one pass
+        return net.target.distribution(lambda s: call(x, strings=s)).mean_nll(y), None
+    # maximise log p(y | x) under whatever distribution the target space makes of the output
+    out = call(x).float()
+    return -net.target.distribution(out).log_prob(y).mean(), out
+
+
+@torch.no_grad()
+def held_out_nll(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512) -> float:
+    """The loop's loss on held-out examples, for targets other than labels (strings, reals)."""
+    was_training = net.training
+    net.eval()
+    total = sum(negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch]) for i in range(0, len(x), batch))
+    net.train(was_training)
+    return total / len(x)
 
 
 @torch.no_grad()
@@ -77,18 +119,8 @@ class Likelihood:
         check_role("classifier", self.name, net, net.source)
         if net.condition is not None:
             raise RoleError(f"role 'classifier': network {self.name!r} is conditioned on {net.condition}; a classifier reads data only")
-        source = datasets.open_examples(cfg.data, net.source)
-        if not isinstance(source, datasets.Examples) or source.y is None:
-            raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
-        if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
-            from ..regression import check_targets
-
-            check_targets(self.name, net.target, source, cfg.data.name)
-        if isinstance(net.target, Categorical) and net.target.k != source.classes:
-            raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
-        if isinstance(net.target, Bernoulli) and source.classes != 2:
-            raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
-        self.train_set, self.held_out = source.split(cfg.data.holdout, cfg.run.seed)
+        self.text = isinstance(net.source, Text)
+        self.train_set, self.held_out = self.open_text(net) if self.text else self.open_labelled(net)
         session.open_folder()
 
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
@@ -100,11 +132,43 @@ class Likelihood:
         if self.frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
             net.body.eval()
         self.held_out = self.held_out.to(acc.device)
-        self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+        if self.text:
+            self.batches = text_data.TextBatches(self.train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
+                                                 world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
+        else:
+            self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         if resume:
             trainer = session.restore({})
             self.batches.position = trainer["data_position"]
         self.scores: dict[str, float] = {}
+        self.characters = Clock()
+
+    def open_text(self, net):
+        """Sentences for a next-character network, in the view the config names."""
+        cfg = self.cfg
+        corpus = datasets.open_examples(cfg.data, net.source)
+        if not writes_next_character(net):
+            raise RoleError(
+                f"role 'classifier' on data.view {cfg.data.view}: network {self.name!r} maps {net.source} -> {net.target}, but the data labels "
+                f"each prefix with its next character: categorical[{net.source.k}], the alphabet of {net.source}"
+            )
+        return corpus.split(cfg.data.holdout)
+
+    def open_labelled(self, net):
+        """Labelled examples in memory whose classes match the network's target."""
+        cfg = self.cfg
+        source = datasets.open_examples(cfg.data, net.source)
+        if not isinstance(source, datasets.Examples) or source.y is None:
+            raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
+        if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
+            from ..regression import check_targets
+
+            check_targets(self.name, net.target, source, cfg.data.name)
+        if isinstance(net.target, Categorical) and net.target.k != source.classes:
+            raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
+        if isinstance(net.target, Bernoulli) and source.classes != 2:
+            raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
+        return source.split(cfg.data.holdout, cfg.run.seed)
 
     def iteration(self, log: bool) -> dict:
         acc, stats = self.acc, {}
@@ -112,28 +176,25 @@ class Likelihood:
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
             with acc.accumulate(self.net_ddp), acc.autocast():
-                logits = self.net_ddp(x).float()
-                # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
-                if isinstance(self.net.target, Normal):  # regression: -log N(y; mean, scale), summed over dimensions
-                    loss = -self.net.target.distribution(logits).log_prob(y).mean()
-                elif isinstance(self.net.target, Bernoulli):
-                    loss = F.binary_cross_entropy_with_logits(logits, y.float())
-                else:
-                    loss = F.cross_entropy(logits, y)
+                loss, logits = negative_log_likelihood(self.net, x, y, call=self.net_ddp)
                 acc.backward(loss)
             if acc.sync_gradients:
                 clip = self.cfg.objective.clip_grad_norm
                 norm = acc.clip_grad_norm_(self.params, clip) if clip else torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
                 self.session.guarded_step("classifier", self.opt.optimizer if self.opt.scaler is None else self.opt, loss, norm)
             self.opt.zero_grad(set_to_none=True)
-        if log and isinstance(self.net.target, Normal):
-            mean = logits.detach()[:, 0]
-            stats = {"classifier/loss": loss.item(), "classifier/rmse_standardised": (mean - y).pow(2).mean().sqrt().item(),
-                     "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
-        elif log:
-            guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()
-            stats = {"classifier/loss": loss.item(), "classifier/accuracy": (guess == y).float().mean().item(),
-                     "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
+        if self.text:
+            self.characters.tick(self.batches.characters)
+        if log:
+            stats = {"classifier/loss": loss.item(), "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
+            if logits is not None and isinstance(self.net.target, (Bernoulli, Categorical)):
+                guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()
+                stats["classifier/accuracy"] = (guess == y).float().mean().item()
+            if isinstance(self.net.target, Normal):
+                stats["classifier/rmse_standardised"] = (logits.detach()[:, 0] - y).pow(2).mean().sqrt().item()
+            if self.text:
+                stats["classifier/bits_per_character"] = stats["classifier/loss"] / math.log(2)
+                stats["speed/characters_per_second"] = self.characters.rate()
         return stats
 
     def run(self) -> None:
@@ -156,17 +217,34 @@ class Likelihood:
     def held_out_scores(self) -> None:
         if len(self.held_out) == 0:
             return
-        if isinstance(self.net.target, Normal):
+        if self.text:
+            self.scores = text_data.score(self.net, self.held_out)
+            self.log_samples()
+        elif isinstance(self.net.target, Normal):
             from ..regression import scores
 
             self.scores = scores(self.net, self.held_out)
-        else:
+        elif isinstance(self.net.target, (Bernoulli, Categorical)):
             self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
             if hasattr(self.held_out, "unseen"):  # numbers: exact match on seen and never-seen numbers, per character
                 from ..numbers import scores
 
                 self.scores.update(scores(self.net, self.held_out))
+        else:
+            self.scores = {"nll": held_out_nll(self.net, self.held_out.x, self.held_out.y)}
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
+
+    def log_samples(self, n: int = 8) -> None:
+        """Sentences drawn from a fixed seed, as text in TensorBoard: the same draws at every sample step."""
+        if not self.session.is_main:
+            return
+        was_training = self.net.training
+        self.net.eval()
+        tokens = self.net.source.distribution(lambda s: self.net(s, every_prefix=True), self.net).sample(
+            n, rng=torch.Generator().manual_seed(self.cfg.run.seed), device=self.acc.device)
+        self.net.train(was_training)
+        if self.session.writer is not None:  # two spaces before a newline: a line break in TensorBoard's markdown
+            self.session.writer.add_text("samples", "  \n".join(self.net.source.strings(tokens)), self.session.step)
 
     def checkpoint(self) -> None:
         s = self.session
