@@ -210,8 +210,9 @@ class Likelihood:
         bar.close()
         if s.is_main:
             (s.run.path / "metrics.json").write_text(json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))
-            if self.scores:  # the number a user trains a classifier for, where they are looking
-                print(f"held-out accuracy {self.scores['accuracy']:.4f} on {len(self.held_out)} examples (step {s.step})", file=sys.stderr)
+            headline = next((k for k in ("bits_per_character", "accuracy", "rmse", "nll") if k in self.scores), None)
+            if headline:  # the number a user trains for, where they are looking
+                print(f"held-out {headline.replace('_', ' ')} {self.scores[headline]:.4f} on {len(self.held_out)} examples (step {s.step})", file=sys.stderr)
         self.acc.end_training()
 
     def held_out_scores(self) -> None:
