@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan import speed  # noqa: E402
-from gan.benchmark_quality import write_section  # noqa: E402
+from gan.benchmark import speed  # noqa: E402
+from gan.benchmark.markdown import write_section  # noqa: E402
 
 SECTION = "Speed, all configs"  # not "Speed": that section is written by hand and must survive a re-run
 CONFIGS = {  # name -> (config, overrides, variants); the reference loop has no R1, so the ring's is off on both sides

@@ -30,7 +30,7 @@ def test_a_bad_markdown_path_stops_before_any_training(tmp_path, capsys):
 
 
 def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
-    from gan.benchmark_quality import verdict
+    from gan.benchmark.quality import verdict
 
     good = [{"modes": 25, "high_quality": 0.97, "seconds": 100.0}, {"modes": 25, "high_quality": 0.955, "seconds": 110.0}]
     text = verdict("grid", good)
@@ -45,7 +45,7 @@ def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
 
 def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_path):
     """scripts/benchmark_speed.py writes '## Speed, all configs'; the prose of '## Speed' must survive it."""
-    from gan.benchmark_quality import read_section, write_section
+    from gan.benchmark.markdown import read_section, write_section
 
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Quality\n\n### Speed\n\nsub\n\n## Speed\n\nwhy the peak is what it is\n")
@@ -62,7 +62,8 @@ def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_p
 
 
 def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
-    from gan.benchmark_quality import markdown, read_section, write_section
+    from gan.benchmark.markdown import read_section, write_section
+    from gan.benchmark.quality import markdown
 
     md = tmp_path / "BENCHMARKS.md"
     row = lambda hq, seed: {"modes": 25, "high_quality": hq, "reverse_kl": 0.01, "seconds": 100.0, "seed": seed}  # noqa: E731
