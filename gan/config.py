@@ -21,9 +21,6 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
-LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares")
-
-
 @dataclass(frozen=True)
 class Optimizer:
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"

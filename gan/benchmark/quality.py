@@ -129,7 +129,7 @@ def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/
     return results
 
 
-def run_and_record(command: str, markdown_file: Path | None, **run_args) -> dict:
+def run_and_record(command: str, markdown_file: Path | None, **run_args) -> None:
     """``run``, then update ``markdown_file``'s Quality section with the rows measured (the others stay).
 
     The file is checked before the first run, so an hour of training never ends on a bad path.
@@ -140,7 +140,6 @@ def run_and_record(command: str, markdown_file: Path | None, **run_args) -> dict
     if markdown_file is not None:
         write_section(markdown_file, "Quality", markdown(results, command, read_section(markdown_file, "Quality")))
         print(f"wrote the Quality section of {markdown_file}")
-    return results
 
 
 # The targets this toolkit holds itself to: every seed must find every mode, and
