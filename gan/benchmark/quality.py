@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import config as C
 from ..evaluation import evaluate
 from ..loops import get
+from ..words import counted
 from .markdown import read_section, write_section
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ def summarise(rows: list[dict], key: str) -> str:
     if not values:
         return "-"
     if not all(map(math.isfinite, values)):  # e.g. reverse KL with no high-quality sample at all
-        return f"inf on {sum(not math.isfinite(v) for v in values)} of {len(values)} seeds"
+        return f"inf on {sum(not math.isfinite(v) for v in values)} of {counted(len(values), 'seed')}"
     mean = statistics.fmean(values)
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
     scale = 100.0 if key == "high_quality" else 1.0
@@ -59,7 +60,7 @@ def summarise(rows: list[dict], key: str) -> str:
 
 def toy_table(name: str, rows: list[dict]) -> str:
     lines = [
-        f"### {name.capitalize()} ({'8 Gaussians, std 0.01' if name == 'ring' else '25 Gaussians, std 0.05'}; 2,500 samples; {len(rows)} seeds)",
+        f"### {name.capitalize()} ({'8 Gaussians, std 0.01' if name == 'ring' else '25 Gaussians, std 0.05'}; 2,500 samples; {counted(len(rows), 'seed')})",
         "",
         "| method | modes | high-quality % | reverse KL | wall time per run (s) |",
         "| --- | --- | --- | --- | --- |",
@@ -68,17 +69,17 @@ def toy_table(name: str, rows: list[dict]) -> str:
     ]
     for method, modes, hq, kl, source in PUBLISHED[name]:
         lines.append(f"| {method} ({source}) | {modes} | {hq} | {kl if kl is not None else '-'} | - |")
-    per_seed = ", ".join(f"seed {r['seed']}: {r['modes']} modes / {100 * r['high_quality']:.1f}%" for r in rows)
+    per_seed = ", ".join(f"seed {r['seed']}: {counted(r['modes'], 'mode')} / {100 * r['high_quality']:.1f}%" for r in rows)
     return "\n".join(lines + ["", f"Per seed: {per_seed}.", ""])
 
 
 def digits_table(rows: list[dict]) -> str:
     lines = [
-        f"### Bundled MNIST digits (`configs/digits.yaml`, {len(rows)} seeds; features: our classifier `configs/digits_classifier.yaml`)",
+        f"### Bundled MNIST digits (`configs/digits.yaml`, {counted(len(rows), 'seed')}; features: our classifier `configs/digits_classifier.yaml`)",
         "",
         "| metric | this toolkit | real data (floor: two halves of the 5,000 digits) |",
         "| --- | --- | --- |",
-        f"| classes found among {rows[0]['samples']} samples | {summarise(rows, 'label_classes_found')} | 10 |",
+        f"| classes found among {counted(rows[0]['samples'], 'sample')} | {summarise(rows, 'label_classes_found')} | 10 |",
         f"| KL(sample labels ‖ data labels) | {summarise(rows, 'label_kl')} | 0 |",
         f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | {summarise(rows, 'fid_classifier_floor')} |",
         f"| wall time per run (s) | {summarise(rows, 'seconds')} | |",
@@ -166,7 +167,7 @@ def verdict(name: str, rows: list[dict]) -> str:
     if "seconds" in t:
         slowest = max(r["seconds"] for r in rows)
         parts.append(f"under {t['seconds']} s a run: slowest {slowest:.0f} s, {'met' if slowest < t['seconds'] else '**missed**'}")
-    return f"Targets for the {name} ({len(rows)} seeds): " + "; ".join(parts) + "."
+    return f"Targets for the {name} ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 
 
 HEADINGS = {"ring": "### Ring", "grid": "### Grid", "digits": "### Bundled MNIST digits"}

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import set_seed
 
 from networks import Network, build
 
@@ -72,6 +72,24 @@ def emulated_bf16(run) -> str | None:
     return None
 
 
+# The scalars a progress bar shows, by their name after the role, and how it words them.
+_ON_THE_BAR = {"loss": "loss", "on_real": "real", "on_generated": "generated", "accuracy": "accuracy"}
+
+
+def bar_labels(stats: dict[str, float]) -> dict[str, str]:
+    """The few numbers of a logging step worth a glance, under short readable names.
+
+    >>> bar_labels({"discriminator/on_real": 0.514, "generator/loss": 0.7, "generator/lr": 2e-4})
+    {'D real': '0.514', 'G loss': '0.7'}
+    """
+    shown = {}
+    for key, value in stats.items():
+        role, _, name = key.partition("/")
+        if name in _ON_THE_BAR:
+            shown[f"{role[:1].upper()} {_ON_THE_BAR[name]}"] = f"{value:.3g}"
+    return shown
+
+
 class Session:
     """One training run: devices, folder, logs, checkpoints and clean stops."""
 
@@ -90,9 +108,6 @@ class Session:
             cpu=on_cpu(run),
             mixed_precision=run.mixed_precision,
             gradient_accumulation_steps=run.grad_accum,
-            # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers
-            # from rank 0 at every forward would overwrite tensors that a pending backward needs.
-            kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
         )
         self.is_main = self.accelerator.is_main_process
         self.device = self.accelerator.device
@@ -164,7 +179,16 @@ class Session:
             self.writer = SummaryWriter(str(self.run.logs))
 
     def prepare(self, *objects):
-        return self.accelerator.prepare(*objects)
+        prepared = self.accelerator.prepare(*objects)
+        for obj in prepared if isinstance(prepared, tuple) else (prepared,):
+            ddp = getattr(obj, "_orig_mod", obj)  # under torch.compile the wrapper sits outside DDP
+            if isinstance(ddp, torch.nn.parallel.DistributedDataParallel):
+                # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers from
+                # rank 0 at every forward would overwrite tensors that a pending backward needs. Set on the
+                # wrapper, not through accelerate: its handler still passes ``broadcast_buffers``, which
+                # torch deprecates (a warning per process); the buffers are still synced once, at wrapping.
+                setattr(ddp, "forward_sync_buffers" if hasattr(ddp, "forward_sync_buffers") else "broadcast_buffers", False)
+        return prepared
 
     def schedule(self, *optimizers: torch.optim.Optimizer) -> None:
         """Set each optimizer's learning rate for the coming step (run.lr_decay)."""
@@ -268,8 +292,8 @@ class Session:
             stats["speed/examples_per_second"] = clock.rate()
             stats["guard/skipped_updates"] = self.settle_guard()
             self.log(stats)
-            if bar is not None:  # "generator/loss" -> G_loss
-                bar.set_postfix({f"{k[0].upper()}_{k.split('/')[1][:6]}": f"{v:.3g}" for k, v in stats.items() if any(w in k for w in ("loss", "on_", "accuracy"))})
+            if bar is not None:
+                bar.set_postfix(bar_labels(stats))
 
     def save_or_stop(self, checkpoint, bar=None) -> None:
         """Checkpoint when due; after SIGINT/SIGTERM, checkpoint, say how to resume, and stop."""

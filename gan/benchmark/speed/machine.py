@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ...words import counted
+
 
 def sync(device: torch.device) -> None:
     """Wait for queued kernels: a timer read before this measures launches, not work."""
@@ -114,7 +116,7 @@ def describe(device: torch.device) -> str:
     """The device's name for a table: the GPU's, or the CPU's model and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model() or platform.machine()} CPU, {os.cpu_count()} cores"
+    return f"{cpu_model() or platform.machine()} CPU, {counted(os.cpu_count(), 'core')}"
 
 
 def cpu_model() -> str | None:
