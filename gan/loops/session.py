@@ -43,7 +43,7 @@ def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
     elif opt.name in ("sgd", "rmsprop"):
         kwargs["momentum"] = opt.betas[0]
     # auto: PyTorch's fused kernels where the optimizer has them (one kernel per step instead of
-    # several per tensor; 9% of a toy-MLP step on a CPU), its own default elsewhere.
+    # several per tensor, which counts on short steps; BENCHMARKS.md), its own default elsewhere.
     if opt.implementation == "fused" or (opt.implementation == "auto" and opt.name in FUSED):
         kwargs["fused"] = True
     elif opt.implementation == "foreach":
@@ -67,8 +67,8 @@ def on_cpu(run) -> bool:
 def emulated_bf16(run) -> str | None:
     """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar code."""
     if run.mixed_precision == "bf16" and on_cpu(run) and not cpu_has_bf16():
-        return ("run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run emulated, "
-                "31x slower than fp32 (DCGAN 32x32 on an AVX2-only AMD EPYC: 9.2 s a step against 0.30 s); use 'no' here")
+        return ("run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "
+                "emulated arithmetic, many times slower than fp32 (BENCHMARKS.md); use 'no' here")
     return None
 
 

@@ -93,8 +93,9 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
         precision = {"toolkit": dtype, "reference": torch.float32}  # the reference loop always runs in fp32
         # Each loop's block is rated against the peak measured just before and just after it (their mean), in its
-        # own precision: on a shared virtual machine the speed of the same product moved by up to 50% from one
-        # round to the next, so a peak taken once a round could be a different machine from the one that ran the block.
+        # own precision: on a shared virtual machine the speed of the same product can move a lot from one round
+        # to the next (BENCHMARKS.md), so a peak taken once a round could be a different machine from the one that
+        # ran the block.
         peaks: dict[str, list[float]] = {"toolkit": [], "reference": []}
         for r in range(rounds):  # alternate which goes first: a slow drift favours neither
             pair = [("toolkit", lambda: loop.step(clock)), ("reference", ref.step)]
