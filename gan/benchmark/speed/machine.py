@@ -37,8 +37,8 @@ def timed(fn, steps: int, device) -> float:
 
 # The shapes the peak is measured at, m x k x n. On a CPU a square product alone can understate the
 # peak: a 4096 x 1024 x 1024 product, whose right-hand side stays in cache, ran faster than a
-# 2048-square one on some CPUs, as fast as the fastest convolution there (BENCHMARKS.md, "Method").
-# cuBLAS peaks at large squares.
+# 2048-square one on some CPUs, as fast as the fastest convolution there (BENCHMARKS.md,
+# "Measurements behind the defaults"). cuBLAS peaks at large squares.
 PEAK_SHAPES = {"cpu": ((2048, 2048, 2048), (4096, 1024, 1024)), "cuda": ((8192, 8192, 8192),)}
 
 
