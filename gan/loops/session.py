@@ -180,8 +180,7 @@ class Session:
 
     def prepare(self, *objects):
         prepared = self.accelerator.prepare(*objects)
-        for obj in prepared if isinstance(prepared, tuple) else (prepared,):
-            ddp = getattr(obj, "_orig_mod", obj)  # under torch.compile the wrapper sits outside DDP
+        for ddp in prepared if isinstance(prepared, tuple) else (prepared,):
             if isinstance(ddp, torch.nn.parallel.DistributedDataParallel):
                 # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers from
                 # rank 0 at every forward would overwrite tensors that a pending backward needs. Set on the
