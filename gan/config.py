@@ -22,9 +22,6 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
-LOSSES = ("non_saturating", "minimax", "hinge", "wasserstein", "least_squares")
-
-
 @dataclass(frozen=True)
 class Optimizer:
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -92,9 +89,8 @@ class Run:
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     grad_accum: int = 1          # micro-batches per update
     cpu: bool = False            # force the CPU even where a GPU exists
-    # NHWC memory format for convolutions. auto: on a CPU, where oneDNN's kernels are faster in it (DCGAN 32x32
-    # 1.10-1.14x, ResNet 32x32 1.17-1.20x the channels-first step on Intel and AMD; BENCHMARKS.md), off on a GPU
-    # until measured there
+    # NHWC memory format for convolutions. auto: on a CPU, where oneDNN's kernels are faster in it (every
+    # CPU measured; BENCHMARKS.md), off on a GPU until measured there
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False        # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)

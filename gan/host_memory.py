@@ -2,8 +2,8 @@
 
 A training step on a CPU frees and allocates the same few-megabyte activations every step.
 glibc's malloc returns such blocks to the OS (they are mmap-ed, or trimmed from the top of the
-heap) and the next step faults them back in, one zeroed 4 KiB page at a time: about 7,000 page
-faults per DCGAN 32x32 step, 6% of its time on 2 cores (BENCHMARKS.md). jemalloc and tcmalloc,
+heap) and the next step faults them back in, one zeroed 4 KiB page at a time: thousands of page
+faults a step, a share of its time worth having back (BENCHMARKS.md). jemalloc and tcmalloc,
 which Intel's PyTorch launcher preloads for the same reason, keep such memory; with glibc, two
 ``mallopt`` settings do. The price: the process keeps its peak footprint until it exits, which
 is what a GPU's caching allocator does too.

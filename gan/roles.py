@@ -63,10 +63,6 @@ LOOP_ROLES = {
     "sample": ("sampler",),
 }
 
-# The role whose source space says what the data must look like.
-READER = {"adversarial": "discriminator", "likelihood": "classifier"}
-
-
 def check_roles_named(loop: str, roles: dict[str, str]) -> None:
     """Every role the loop needs is given, and no role it does not know."""
     wanted = LOOP_ROLES[loop]

@@ -1,6 +1,7 @@
-"""``gan benchmark``: measure the toolkit. ``gan benchmark speed CONFIG`` times the training step.
+"""``gan benchmark``: measure the toolkit. ``speed`` times the training step; ``quality`` trains and scores.
 
-Sub-verbs live under one nested parser, so ``gan benchmark quality`` can join ``speed``.
+The command line only: the benchmarks live in ``gan.benchmark`` and are imported when a sub-verb
+runs, so building the parser loads neither them nor torch.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 
 def add_parser(verbs) -> None:
-    from .speed import COMBINED, VARIANTS
+    from .benchmark.variants import COMBINED, VARIANTS
 
     bench = verbs.add_parser("benchmark", help="measure speed or quality")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
@@ -32,14 +33,14 @@ def add_parser(verbs) -> None:
     p.add_argument("--only", action="append", choices=["ring", "grid", "digits"], help="run only these (repeatable)")
     p.add_argument("--toy-seeds", type=int, default=5, help="seeds for ring and grid (default 5)")
     p.add_argument("--digits-seeds", type=int, default=3, help="seeds for the digits GAN (default 3)")
-    p.add_argument("--output", default="runs/benchmark", help="where the runs go")
+    p.add_argument("--output", default="runs/benchmark", help="where the runs go; a run folder already there is never replaced: the call stops first")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override every GAN run's config, e.g. run.steps=100")
     p.add_argument("--markdown", metavar="FILE", help="update the rows measured in the '## Quality' section of FILE (e.g. BENCHMARKS.md)")
     p.set_defaults(func=quality)
 
 
 def speed(args) -> int:
-    from .speed import measure, table
+    from .benchmark.speed import measure, table
     from .config import ConfigError
 
     if args.rounds < 1 or args.steps < 1 or args.warmup < 0:
@@ -59,7 +60,7 @@ def speed(args) -> int:
 def quality(args) -> int:
     import sys
 
-    from . import benchmark_quality as B
+    from .benchmark import quality as B
     from .config import ConfigError
 
     if args.toy_seeds < 1 or args.digits_seeds < 1:

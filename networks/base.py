@@ -153,14 +153,13 @@ class Network(nn.Module):
             return (u < probs).float()
         return out
 
-    def _need_one_image_side(self) -> bool:
-        """For convolutional families: refuse pairs without exactly one image side; True when drawing images."""
+    def _need_one_image_side(self) -> None:
+        """For convolutional families: refuse pairs without exactly one image side."""
         src, tgt = self.source, self.target
         if src.is_image and tgt.is_image:
             raise SpaceError(f"{self.family}: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")
         if not src.is_image and not tgt.is_image:
             raise SpaceError(f"{self.family}: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps")
-        return tgt.is_image
 
     def extra_repr(self) -> str:
         cond = f", condition={self.condition}" if self.condition is not None else ""

@@ -99,7 +99,7 @@ class WholeMapConv2d(nn.Conv2d):
     """A convolution whose kernel covers its whole input map, computed as the matrix product it is.
 
     Same weights, state dict and result as ``nn.Conv2d``; oneDNN runs this shape (DCGAN's last
-    reading layer) as a convolution at about 1% of the CPU's matrix-multiply speed.
+    reading layer) as a convolution at a small fraction of the CPU's matrix-multiply speed.
     """
 
     def forward(self, x):
@@ -114,7 +114,7 @@ class PointToMapConvTranspose2d(nn.ConvTranspose2d):
     """A transposed convolution from a 1x1 input to a kernel-sized map, computed as the matrix product it is.
 
     Same weights, state dict and result as ``nn.ConvTranspose2d``; oneDNN runs this shape (DCGAN's
-    projection of the noise) at about 10% of the CPU's matrix-multiply speed.
+    projection of the noise) at a small fraction of the CPU's matrix-multiply speed.
     """
 
     def forward(self, x, output_size=None):
@@ -133,8 +133,8 @@ def _channels_last(t: torch.Tensor) -> bool:
     """Stored channels-last and not also channels-first (a 1x1 map is both).
 
     The matrix-product layers keep the convolution's layout: a channels-last network handed one
-    channels-first map or gradient runs its elementwise ops on a mixed-layout path (leaky_relu_backward
-    at DCGAN's read-out, 64x256x4x4: 0.52 ms mixed against 0.025 ms in one layout, 2-core CPU).
+    channels-first map or gradient runs its elementwise ops on a mixed-layout path, many times slower
+    than in one layout (BENCHMARKS.md).
     """
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 

@@ -1,7 +1,7 @@
 """Time the toolkit's adversarial loop against plain PyTorch on the speed configs; write BENCHMARKS.md "## Speed, all configs".
 
-The hand-written "## Speed" section (what is measured, why, what it means) is left alone: this script replaces only
-its own section, which holds the tables and the command that made them.
+The hand-written sections (the method, one table per config and machine) are left alone: this script replaces only
+its own section, which holds the full tables and the command that made them, to be folded into those by hand.
 
     python scripts/benchmark_speed.py                              # DCGAN 32x32, toy MLP, ResNet 32x32 (about 25 minutes on 2 cores)
     python scripts/benchmark_speed.py --only dcgan32 --rounds 4
@@ -15,10 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan import speed  # noqa: E402
-from gan.benchmark_quality import write_section  # noqa: E402
+from gan.benchmark import speed  # noqa: E402
+from gan.benchmark.markdown import write_section  # noqa: E402
 
-SECTION = "Speed, all configs"  # not "Speed": that section is written by hand and must survive a re-run
+SECTION = "Speed, all configs"  # a section of its own: the hand-written ones must survive a re-run
 CONFIGS = {  # name -> (config, overrides, variants); the reference loop has no R1, so the ring's is off on both sides
     "dcgan32": ("configs/dcgan32.yaml", [], ["default", "quiet", "channels_first", "bf16", "foreach", "for_loop", "data_on_host", "compile", "best", "best_fp32"]),
     "toy_mlp": ("configs/ring.yaml", ["objective.r1=0"], ["default", "quiet", "foreach", "for_loop", "compile", "best"]),

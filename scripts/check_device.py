@@ -41,17 +41,17 @@ from safetensors.torch import load_file  # noqa: E402
 
 import gan.data  # noqa: E402
 from gan import config as C  # noqa: E402
-from gan import speed  # noqa: E402
-from gan.speed import machine  # noqa: E402
+from gan.benchmark import speed  # noqa: E402
+from gan.benchmark.speed import machine  # noqa: E402
 from gan.loops import get  # noqa: E402
 from gan.loops.adversarial import Adversarial  # noqa: E402
 from gan.loops.guard import UpdateGuard  # noqa: E402
 from gan.loops.likelihood import Likelihood  # noqa: E402
 from gan.loops.session import Session, emulated_bf16  # noqa: E402
-from gan.speed.kernels import host_syncs  # noqa: E402
+from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
 
 DCGAN = "configs/dcgan32.yaml"
-TRAIN = {  # name -> (config, overrides): each switch of issue 8, and each loop and network family
+TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, and each loop and network family
     "dcgan32": (DCGAN, []),
     "dcgan32 channels_last": (DCGAN, ["run.channels_last=true"]),
     "dcgan32 channels_first": (DCGAN, ["run.channels_last=false"]),

@@ -30,7 +30,7 @@ def test_a_bad_markdown_path_stops_before_any_training(tmp_path, capsys):
 
 
 def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
-    from gan.benchmark_quality import verdict
+    from gan.benchmark.quality import verdict
 
     good = [{"modes": 25, "high_quality": 0.97, "seconds": 100.0}, {"modes": 25, "high_quality": 0.955, "seconds": 110.0}]
     text = verdict("grid", good)
@@ -45,7 +45,7 @@ def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
 
 def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_path):
     """scripts/benchmark_speed.py writes '## Speed, all configs'; the prose of '## Speed' must survive it."""
-    from gan.benchmark_quality import read_section, write_section
+    from gan.benchmark.markdown import read_section, write_section
 
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Quality\n\n### Speed\n\nsub\n\n## Speed\n\nwhy the peak is what it is\n")
@@ -62,7 +62,8 @@ def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_p
 
 
 def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
-    from gan.benchmark_quality import markdown, read_section, write_section
+    from gan.benchmark.markdown import read_section, write_section
+    from gan.benchmark.quality import markdown
 
     md = tmp_path / "BENCHMARKS.md"
     row = lambda hq, seed: {"modes": 25, "high_quality": hq, "reverse_kl": 0.01, "seconds": 100.0, "seed": seed}  # noqa: E731
@@ -73,3 +74,26 @@ def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
     assert "lowest 99.00%, met" in text and "97.00" not in text  # the ring's rows are the new ones
     assert "96.15%, met" in text and "Reproduce: `cmd all`" in text  # the grid's rows and command are kept
     assert text.count("### Ring") == 1 and text.count("### Grid") == 1
+
+
+def test_a_run_folder_already_under_output_stops_the_call_and_is_kept(tmp_path, capsys):
+    mine = tmp_path / "runs" / "ring_seed1"  # a user's run, or an earlier benchmark's, where this call would write
+    mine.mkdir(parents=True)
+    (mine / "config.yaml").write_text("loop: adversarial\n")
+    (mine / "notes.txt").write_text("keep me")
+    code = main(["benchmark", "quality", "--only", "ring", "--toy-seeds", "2", "--output", str(tmp_path / "runs"), "--set", "run.steps=2"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan: error: --output") and "ring_seed1" in err and err.count("\n") == 1
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ring_seed1"]  # nothing trained before the check
+
+
+def test_a_second_benchmark_into_the_same_output_keeps_the_first_ones_results(tmp_path):
+    common = ["--toy-seeds", "1", "--output", str(tmp_path / "runs"), "--set", "run.steps=4", "--set", "run.checkpoint_every=4",
+              "--set", "run.sample_every=4", "--set", "metrics.every=null"]
+    assert main(["benchmark", "quality", "--only", "ring", *common]) == 0
+    assert main(["benchmark", "quality", "--only", "grid", *common]) == 0
+    saved = json.loads((tmp_path / "runs" / "quality.json").read_text())
+    assert sorted(saved) == ["grid", "ring"]
+    assert (tmp_path / "runs" / "ring_seed0" / "config.yaml").is_file()

@@ -11,10 +11,10 @@ import warnings
 import pytest
 import torch
 
-from gan.speed import benchmark as B
-from gan.speed import kernels as K
-from gan.speed import machine as M
-from gan.speed import report as R
+from gan.benchmark.speed import benchmark as B
+from gan.benchmark.speed import kernels as K
+from gan.benchmark.speed import machine as M
+from gan.benchmark.speed import report as R
 from gan import config as C
 from gan.cli import main
 from gan.loops.adversarial import Adversarial, uses_channels_last
@@ -86,7 +86,7 @@ def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config
 
 
 def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_config, monkeypatch):
-    """Emulated bf16 ran 31x slower than fp32: rounds of it would take minutes to say what the CPU flags already say."""
+    """Emulated bf16 runs many times slower than fp32: rounds of it would take minutes to say what the CPU flags already say."""
     from gan.loops import session as S
 
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: False)
@@ -266,7 +266,7 @@ def test_cli_speed_layers_prints_the_layer_table_the_time_split_and_the_verdict(
     monkeypatch.setitem(R.SPEED_TARGETS, path.name, R.SPEED_TARGETS["dcgan32.yaml"])
     assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "default", "--layers"]) == 0
     out = capsys.readouterr().out
-    assert f"Against the targets of issue #8 for `{path.name}`" in out and "- step FLOP/s" in out and "its matrix products alone" in out
+    assert f"Against the speed targets for `{path.name}`" in out and "issue" not in out and "- step FLOP/s" in out and "its matrix products alone" in out
     assert "| generator.body.0 | PointToMapConvTranspose2d |" in out and "| discriminator.head.out | WholeMapConv2d |" in out
     assert "Where one step's time goes (default):" in out and "| convolution_backward |" in out
 
@@ -433,7 +433,7 @@ def test_every_library_path_of_the_peak_computes_the_same_product():
 
 
 def test_the_peak_is_each_librarys_fastest_shape_not_its_last(monkeypatch):
-    """A square product alone understated oneDNN's peak by 10-20% on an AMD EPYC; every shape must count."""
+    """A square product alone can understate a library's peak (BENCHMARKS.md); every shape must count."""
     clock = [0.0]
     seconds = {("blas", 64): 2.0, ("blas", 128): 1.0, ("onednn", 64): 0.5, ("onednn", 128): 4.0, ("blas", 256): 1e-9, ("onednn", 256): 1e-9}
 

@@ -14,7 +14,7 @@ import gan.data
 from gan.config import Data
 from gan.data import Batches, Examples, batches, open_examples
 from gan.cli import main
-from gan.speed.kernels import host_syncs
+from gan.benchmark.speed.kernels import host_syncs
 from networks import parse
 
 from .conftest import TINY_DIGITS

@@ -42,7 +42,7 @@ def test_the_critics_class_reads_bundled_digits_at_95_percent(write_config):
 
 
 def test_with_the_guard_on_the_device_a_likelihood_step_between_log_steps_reads_nothing_back(write_config):
-    from gan.speed.kernels import host_syncs
+    from gan.benchmark.speed.kernels import host_syncs
 
     cfg = C.load(classifier_config(write_config, width=4))
     with Session(cfg) as session:

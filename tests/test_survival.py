@@ -20,7 +20,7 @@ from gan.cli import main
 from gan.loops import adversarial
 from gan.loops.adversarial import Adversarial
 from gan.loops.session import Clock, Diverged, Session
-from gan.speed.kernels import host_syncs
+from gan.benchmark.speed.kernels import host_syncs
 
 from .conftest import ROOT, TINY_DIGITS
 

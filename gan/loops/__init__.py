@@ -1,4 +1,7 @@
-"""One loop a file; ``LOOPS`` maps the config's ``loop:`` to its ``train`` function."""
+"""One loop a file; ``get`` gives the ``train`` function that the config's ``loop:`` names.
+
+Each loop is imported only when asked for, so a run loads the one it trains.
+"""
 
 
 def get(name: str):

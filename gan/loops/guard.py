@@ -12,11 +12,12 @@ updates. A run that diverges is therefore stopped there rather than at the updat
 updates never touched its weights either way.
 
 On a CPU a read costs nothing (every op has finished when its call returns) and the device-side
-skip costs a little (fused Adam then undoes each parameter's step count with one more op: 2.5%
-slower on the ring MLP's short steps), so there the verdict is read at once. So it is for optimizers
-without a fused kernel (foreach and per-tensor implementations, RMSprop) and under fp16, where
-the optimizer handed over is accelerate's grad-scaler wrapper, which takes no verdict tensor (the
-scaler's own check of the gradients needs no read with a fused optimizer; this one still does).
+skip costs a little (fused Adam then undoes each parameter's step count with one more op, which
+shows on short steps such as the ring MLP's; BENCHMARKS.md), so there the verdict is read at
+once. So it is for optimizers without a fused kernel (foreach and per-tensor implementations,
+RMSprop) and under fp16, where the optimizer handed over is accelerate's grad-scaler wrapper,
+which takes no verdict tensor (the scaler's own check of the gradients needs no read with a fused
+optimizer; this one still does).
 """
 
 from __future__ import annotations

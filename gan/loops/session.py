@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import set_seed
 
 from networks import Network, build
 
@@ -43,7 +43,7 @@ def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
     elif opt.name in ("sgd", "rmsprop"):
         kwargs["momentum"] = opt.betas[0]
     # auto: PyTorch's fused kernels where the optimizer has them (one kernel per step instead of
-    # several per tensor; 9% of a toy-MLP step on a CPU), its own default elsewhere.
+    # several per tensor, which counts on short steps; BENCHMARKS.md), its own default elsewhere.
     if opt.implementation == "fused" or (opt.implementation == "auto" and opt.name in FUSED):
         kwargs["fused"] = True
     elif opt.implementation == "foreach":
@@ -67,9 +67,27 @@ def on_cpu(run) -> bool:
 def emulated_bf16(run) -> str | None:
     """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar code."""
     if run.mixed_precision == "bf16" and on_cpu(run) and not cpu_has_bf16():
-        return ("run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run emulated, "
-                "31x slower than fp32 (DCGAN 32x32 on an AVX2-only AMD EPYC: 9.2 s a step against 0.30 s); use 'no' here")
+        return ("run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "
+                "emulated arithmetic, many times slower than fp32 (BENCHMARKS.md); use 'no' here")
     return None
+
+
+# The scalars a progress bar shows, by their name after the role, and how it words them.
+_ON_THE_BAR = {"loss": "loss", "on_real": "real", "on_generated": "generated", "accuracy": "accuracy"}
+
+
+def bar_labels(stats: dict[str, float]) -> dict[str, str]:
+    """The few numbers of a logging step worth a glance, under short readable names.
+
+    >>> bar_labels({"discriminator/on_real": 0.514, "generator/loss": 0.7, "generator/lr": 2e-4})
+    {'D real': '0.514', 'G loss': '0.7'}
+    """
+    shown = {}
+    for key, value in stats.items():
+        role, _, name = key.partition("/")
+        if name in _ON_THE_BAR:
+            shown[f"{role[:1].upper()} {_ON_THE_BAR[name]}"] = f"{value:.3g}"
+    return shown
 
 
 class Session:
@@ -90,9 +108,6 @@ class Session:
             cpu=on_cpu(run),
             mixed_precision=run.mixed_precision,
             gradient_accumulation_steps=run.grad_accum,
-            # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers
-            # from rank 0 at every forward would overwrite tensors that a pending backward needs.
-            kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
         )
         self.is_main = self.accelerator.is_main_process
         self.device = self.accelerator.device
@@ -192,7 +207,15 @@ class Session:
             self.writer = SummaryWriter(str(self.run.logs))
 
     def prepare(self, *objects):
-        return self.accelerator.prepare(*objects)
+        prepared = self.accelerator.prepare(*objects)
+        for ddp in prepared if isinstance(prepared, tuple) else (prepared,):
+            if isinstance(ddp, torch.nn.parallel.DistributedDataParallel):
+                # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers from
+                # rank 0 at every forward would overwrite tensors that a pending backward needs. Set on the
+                # wrapper, not through accelerate: its handler still passes ``broadcast_buffers``, which
+                # torch deprecates (a warning per process); the buffers are still synced once, at wrapping.
+                setattr(ddp, "forward_sync_buffers" if hasattr(ddp, "forward_sync_buffers") else "broadcast_buffers", False)
+        return prepared
 
     def schedule(self, *optimizers: torch.optim.Optimizer) -> None:
         """Set each optimizer's learning rate for the coming step (run.lr_decay)."""
@@ -302,8 +325,8 @@ class Session:
             stats["speed/examples_per_second"] = clock.rate()
             stats["guard/skipped_updates"] = self.settle_guard()
             self.log(stats)
-            if bar is not None:  # "generator/loss" -> G_loss
-                bar.set_postfix({f"{k[0].upper()}_{k.split('/')[1][:6]}": f"{v:.3g}" for k, v in stats.items() if any(w in k for w in ("loss", "on_", "accuracy"))})
+            if bar is not None:
+                bar.set_postfix(bar_labels(stats))
 
     def save_or_stop(self, checkpoint, bar=None) -> None:
         """Checkpoint when due; after SIGINT/SIGTERM, checkpoint, say how to resume, and stop."""

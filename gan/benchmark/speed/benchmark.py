@@ -19,31 +19,12 @@ from pathlib import Path
 
 import torch
 
-from .. import config as C
-from ..data import Examples
+from ... import config as C
+from ...data import Examples
+from ..variants import COMBINABLE, COMBINED, NEVER, VARIANTS
 from . import machine
 from .kernels import count_flops, host_syncs, kernel_costs, layer_costs
 from .reference import Reference
-
-NEVER = 10**9  # an interval that never falls due within a benchmark
-
-# The switches of issue 8, each a set of config overrides measured against the same reference.
-VARIANTS: dict[str, list[str]] = {
-    "default": [],
-    "quiet": [f"run.log_every={NEVER}", f"run.sample_every={NEVER}", f"run.checkpoint_every={NEVER}", "objective.ema=0.0", "metrics.every=null"],
-    "channels_last": ["run.channels_last=true"],
-    "channels_first": ["run.channels_last=false"],  # the default on a GPU; on a CPU the layout "auto" turns off
-    "compile": ["run.compile=true"],
-    "bf16": ["run.mixed_precision=bf16"],
-    "foreach": ["optimizers.generator.implementation=foreach", "optimizers.discriminator.implementation=foreach"],
-    "fused": ["optimizers.generator.implementation=fused", "optimizers.discriminator.implementation=fused"],
-    "for_loop": ["optimizers.generator.implementation=for_loop", "optimizers.discriminator.implementation=for_loop"],
-    "data_on_host": ["data.on_device=false"],
-}
-# Switches that may be combined into "best"; one of each group at most.
-COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused", "for_loop"))
-# The combined variants: "best_fp32" for runs that must keep full precision.
-COMBINED = {"best": COMBINABLE, "best_fp32": tuple(g for g in COMBINABLE if g != ("bf16",))}
 
 
 def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, steps_per_round: int = 20, variants=("default", "quiet"), overheads: bool = True, layers: bool = False) -> dict:
@@ -62,7 +43,7 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     if probe.loop != "adversarial":
         raise C.ConfigError(f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} has loop {probe.loop!r}")
     Reference.check(probe)  # before anything is built: one line naming the key
-    from ..loops.session import on_cpu
+    from ...loops.session import on_cpu
 
     device = torch.device("cpu" if on_cpu(probe.run) else "cuda")
     by_library = {"fp32": machine.matmul_peaks(device), "bf16": machine.matmul_peaks(device, torch.bfloat16)}  # at the start; each row measures its own
@@ -89,8 +70,8 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
 
 def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
-    from ..loops.adversarial import Adversarial
-    from ..loops.session import Clock, Session, emulated_bf16
+    from ...loops.adversarial import Adversarial
+    from ...loops.session import Clock, Session, emulated_bf16
 
     cfg = _load(config_path, overrides, variant, folder, switches)
     slow = emulated_bf16(cfg.run)
@@ -112,8 +93,9 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
         precision = {"toolkit": dtype, "reference": torch.float32}  # the reference loop always runs in fp32
         # Each loop's block is rated against the peak measured just before and just after it (their mean), in its
-        # own precision: on a shared virtual machine the speed of the same product moved by up to 50% from one
-        # round to the next, so a peak taken once a round could be a different machine from the one that ran the block.
+        # own precision: on a shared virtual machine the speed of the same product can move a lot from one round
+        # to the next (BENCHMARKS.md), so a peak taken once a round could be a different machine from the one that
+        # ran the block.
         peaks: dict[str, list[float]] = {"toolkit": [], "reference": []}
         for r in range(rounds):  # alternate which goes first: a slow drift favours neither
             pair = [("toolkit", lambda: loop.step(clock)), ("reference", ref.step)]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ...words import counted
+
 
 def sync(device: torch.device) -> None:
     """Wait for queued kernels: a timer read before this measures launches, not work."""
@@ -33,10 +35,10 @@ def timed(fn, steps: int, device) -> float:
     return time.perf_counter() - start
 
 
-# The shapes the peak is measured at, m x k x n. On a CPU a square product alone understates the
-# peak: on an AMD EPYC (Zen 5) oneDNN's 2048-square product ran at 390-460 GFLOP/s while a
-# 4096 x 1024 x 1024 one, whose right-hand side stays in cache, ran at 500-510, as fast as the fastest
-# convolution measured there (a 3x3 one without padding, 480-505). cuBLAS peaks at large squares.
+# The shapes the peak is measured at, m x k x n. On a CPU a square product alone can understate the
+# peak: a 4096 x 1024 x 1024 product, whose right-hand side stays in cache, ran faster than a
+# 2048-square one on some CPUs, as fast as the fastest convolution there (BENCHMARKS.md,
+# "Measurements behind the defaults"). cuBLAS peaks at large squares.
 PEAK_SHAPES = {"cpu": ((2048, 2048, 2048), (4096, 1024, 1024)), "cuda": ((8192, 8192, 8192),)}
 
 
@@ -45,8 +47,8 @@ def matrix_products(device: torch.device, dtype: torch.dtype, shape: tuple[int, 
 
     ``torch.mm`` goes to BLAS (MKL on a CPU, cuBLAS on a GPU); convolutions and, on a CPU, the
     networks' conv layers go to oneDNN, reached here as a 1x1 convolution over channels-last data,
-    which is exactly a matrix product. They differ: on an AMD EPYC (Zen 5) MKL's fp32 product runs
-    at about half of oneDNN's, so a peak from ``torch.mm`` alone would rate convolutions above 100%.
+    which is exactly a matrix product. They differ, and by CPU: where BLAS is the slower one, a peak
+    from ``torch.mm`` alone would rate convolutions above 100%.
     Returns name -> a function computing ``a @ b``.
     """
     m, k, n = shape
@@ -62,9 +64,9 @@ def matrix_products(device: torch.device, dtype: torch.dtype, shape: tuple[int, 
 
 
 # A small product timed first, to tell whether a library computes this type natively: on a CPU without
-# bf16 instructions (an AMD EPYC with AVX2 only) bf16 products ran at 1-15 GFLOP/s, and one 2048-square
-# product took 13 s; measuring a peak there at full size took minutes a round. On a GPU a small product
-# measures the launch, not the arithmetic, so the probe is larger there.
+# bf16 instructions bf16 products run in emulated arithmetic, and measuring a peak there at full size
+# would take minutes a round. On a GPU a small product measures the launch, not the arithmetic, so the
+# probe is larger there.
 PROBE_SHAPES = {"cpu": (256, 256, 256), "cuda": (2048, 2048, 2048)}
 
 
@@ -114,11 +116,11 @@ def describe(device: torch.device) -> str:
     """The device's name for a table: the GPU's, or the CPU's model and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model() or platform.machine()} CPU, {os.cpu_count()} cores"
+    return f"{cpu_model() or platform.machine()} CPU, {counted(os.cpu_count(), 'core')}"
 
 
 def cpu_model() -> str | None:
-    """The CPU's name from /proc/cpuinfo (Linux): the same 2-core machine kind may be an Intel or an AMD one."""
+    """The CPU's name from /proc/cpuinfo (Linux): machines of the same kind may carry different CPUs, and numbers from two CPUs do not compare."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:

@@ -10,8 +10,8 @@ import torch
 
 from networks import build
 
-from .. import config as C
-from ..objectives import discriminator_loss, generator_loss
+from ... import config as C
+from ...objectives import discriminator_loss, generator_loss
 
 
 class Reference:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 import time
 from pathlib import Path
 
-from . import config as C
-from .evaluation import evaluate
-from .loops import get
+from .. import config as C
+from ..evaluation import evaluate
+from ..loops import get
+from ..words import counted
+from .markdown import read_section, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # (method, modes, high-quality %, reverse KL, source): only the rows we could check against
 # the papers' tables (PacGAN Tables 2-3 reproduce ALI and VEEGAN from VEEGAN's Table 1).
@@ -39,7 +40,7 @@ PUBLISHED = {
 def train_and_score(config: Path, seed: int, output: Path, overrides: list[str] = (), classifier: str | None = None) -> dict:
     cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={config.stem}_seed{seed}", "run.progress=false"])
     start = time.perf_counter()
-    run = get(cfg.loop)(cfg, overwrite=True)
+    run = get(cfg.loop)(cfg)  # never overwrite: ``run`` checked that no folder is in the way
     seconds = time.perf_counter() - start
     metrics = ["fid_classifier", "label_coverage"] if classifier else None
     return dict(evaluate(run, metrics=metrics, classifier=classifier), seconds=seconds, seed=seed)
@@ -50,7 +51,7 @@ def summarise(rows: list[dict], key: str) -> str:
     if not values:
         return "-"
     if not all(map(math.isfinite, values)):  # e.g. reverse KL with no high-quality sample at all
-        return f"inf on {sum(not math.isfinite(v) for v in values)} of {len(values)} seeds"
+        return f"inf on {sum(not math.isfinite(v) for v in values)} of {counted(len(values), 'seed')}"
     mean = statistics.fmean(values)
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
     scale = 100.0 if key == "high_quality" else 1.0
@@ -59,7 +60,7 @@ def summarise(rows: list[dict], key: str) -> str:
 
 def toy_table(name: str, rows: list[dict]) -> str:
     lines = [
-        f"### {name.capitalize()} ({'8 Gaussians, std 0.01' if name == 'ring' else '25 Gaussians, std 0.05'}; 2,500 samples; {len(rows)} seeds)",
+        f"### {name.capitalize()} ({'8 Gaussians, std 0.01' if name == 'ring' else '25 Gaussians, std 0.05'}; 2,500 samples; {counted(len(rows), 'seed')})",
         "",
         "| method | modes | high-quality % | reverse KL | wall time per run (s) |",
         "| --- | --- | --- | --- | --- |",
@@ -68,17 +69,17 @@ def toy_table(name: str, rows: list[dict]) -> str:
     ]
     for method, modes, hq, kl, source in PUBLISHED[name]:
         lines.append(f"| {method} ({source}) | {modes} | {hq} | {kl if kl is not None else '-'} | - |")
-    per_seed = ", ".join(f"seed {r['seed']}: {r['modes']} modes / {100 * r['high_quality']:.1f}%" for r in rows)
+    per_seed = ", ".join(f"seed {r['seed']}: {counted(r['modes'], 'mode')} / {100 * r['high_quality']:.1f}%" for r in rows)
     return "\n".join(lines + ["", f"Per seed: {per_seed}.", ""])
 
 
 def digits_table(rows: list[dict]) -> str:
     lines = [
-        f"### Bundled MNIST digits (`configs/digits.yaml`, {len(rows)} seeds; features: our classifier `configs/digits_classifier.yaml`)",
+        f"### Bundled MNIST digits (`configs/digits.yaml`, {counted(len(rows), 'seed')}; features: our classifier `configs/digits_classifier.yaml`)",
         "",
         "| metric | this toolkit | real data (floor: two halves of the 5,000 digits) |",
         "| --- | --- | --- |",
-        f"| classes found among {rows[0]['samples']} samples | {summarise(rows, 'label_classes_found')} | 10 |",
+        f"| classes found among {counted(rows[0]['samples'], 'sample')} | {summarise(rows, 'label_classes_found')} | 10 |",
         f"| KL(sample labels ‖ data labels) | {summarise(rows, 'label_kl')} | 0 |",
         f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | {summarise(rows, 'fid_classifier_floor')} |",
         f"| wall time per run (s) | {summarise(rows, 'seconds')} | |",
@@ -86,42 +87,35 @@ def digits_table(rows: list[dict]) -> str:
     return "\n".join(lines + [""])
 
 
-def _section_span(text: str, heading: str) -> tuple[int, int]:
-    """Where the ``## heading`` section of a markdown text starts and ends; (-1, -1) if it has none."""
-    found = re.search(rf"^## {re.escape(heading)}[ \t]*$", text, re.MULTILINE)  # the whole heading line, not "### Speed"
-    if found is None:
-        return -1, -1
-    end = text.find("\n## ", found.start() + 1)
-    return found.start(), (end + 1 if end >= 0 else len(text))
-
-
-def write_section(path: Path, heading: str, body: str) -> None:
-    """Replace (or append) the ``## heading`` section of a markdown file, leaving the others alone."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    start, end = _section_span(text, heading)
-    block = f"## {heading}\n\n{body.strip()}\n\n"
-    text = text.rstrip() + "\n\n" + block if start < 0 else text[:start] + block + text[end:]
-    path.write_text(text)
-
-
-def read_section(path: Path, heading: str) -> str:
-    """The ``## heading`` section of a markdown file; empty if there is none."""
-    text = path.read_text() if path.is_file() else ""
-    start, end = _section_span(text, heading)
-    return text[start:end] if start >= 0 else ""
+def run_names(which, toy_seeds: int, digits_seeds: int) -> list[str]:
+    """The run folders a call creates under ``--output``, in the order it trains them."""
+    names = [f"{name}_seed{s}" for name in ("ring", "grid") if name in which for s in range(toy_seeds)]
+    return names + (["digits_classifier", *(f"digits_seed{s}" for s in range(digits_seeds))] if "digits" in which else [])
 
 
 def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/benchmark"), which=("ring", "grid", "digits"), overrides: list[str] = ()) -> dict:
     """Train and score; ``overrides`` (``run.steps=20``) apply to every GAN run, e.g. for a smoke test.
 
-    ``output/quality.json`` is rewritten after each benchmark, so an interrupted run keeps what it measured.
+    Every run folder this call would create is checked first: one already under ``output`` (a
+    user's run, or an earlier benchmark's) stops the call before anything trains, never replaced.
+    ``output/quality.json`` is updated after each benchmark, so an interrupted run keeps what it
+    measured; results of benchmarks not run this time stay in it.
     """
+    taken = [output / n for n in run_names(which, toy_seeds, digits_seeds) if (output / n).exists()]
+    if taken:
+        raise C.ConfigError(f"--output {output}: run folder {str(taken[0])!r} is already there and a benchmark never replaces a run; "
+                            "choose another --output or move it away")
     results: dict = {}
+    try:
+        previous = json.loads((output / "quality.json").read_text())
+    except (OSError, ValueError):
+        previous = {}
+    previous = previous if isinstance(previous, dict) else {}
 
     def keep(name: str, rows: list[dict], table: str) -> None:
         results[name] = rows
         output.mkdir(parents=True, exist_ok=True)
-        (output / "quality.json").write_text(json.dumps(results, indent=1, default=str))
+        (output / "quality.json").write_text(json.dumps({**previous, **results}, indent=1, default=str))
         print(table, flush=True)
 
     for name in ("ring", "grid"):
@@ -130,13 +124,13 @@ def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/
             keep(name, rows, toy_table(name, rows))
     if "digits" in which:
         cfg = C.load(ROOT / "configs" / "digits_classifier.yaml", [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"])
-        classifier = get("likelihood")(cfg, overwrite=True)
+        classifier = get("likelihood")(cfg)
         rows = [train_and_score(ROOT / "configs" / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
         keep("digits", rows, digits_table(rows))
     return results
 
 
-def run_and_record(command: str, markdown_file: Path | None, **run_args) -> dict:
+def run_and_record(command: str, markdown_file: Path | None, **run_args) -> None:
     """``run``, then update ``markdown_file``'s Quality section with the rows measured (the others stay).
 
     The file is checked before the first run, so an hour of training never ends on a bad path.
@@ -147,10 +141,9 @@ def run_and_record(command: str, markdown_file: Path | None, **run_args) -> dict
     if markdown_file is not None:
         write_section(markdown_file, "Quality", markdown(results, command, read_section(markdown_file, "Quality")))
         print(f"wrote the Quality section of {markdown_file}")
-    return results
 
 
-# The targets this toolkit holds itself to (issue 6): every seed must find every mode, and
+# The targets this toolkit holds itself to: every seed must find every mode, and
 # high-quality share and wall time must clear these, on 2 CPU cores.
 TARGETS = {
     "ring": {"modes": 8, "high_quality_every_seed": 0.98},  # no time target for the ring: the table shows it
@@ -174,7 +167,7 @@ def verdict(name: str, rows: list[dict]) -> str:
     if "seconds" in t:
         slowest = max(r["seconds"] for r in rows)
         parts.append(f"under {t['seconds']} s a run: slowest {slowest:.0f} s, {'met' if slowest < t['seconds'] else '**missed**'}")
-    return f"Targets for the {name} ({len(rows)} seeds): " + "; ".join(parts) + "."
+    return f"Targets for the {name} ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 
 
 HEADINGS = {"ring": "### Ring", "grid": "### Grid", "digits": "### Bundled MNIST digits"}
@@ -211,7 +204,3 @@ def markdown(results: dict, command: str, previous: str = "") -> str:
             parts.append(kept[name])
     return "\n\n".join(parts)
 
-
-if __name__ == "__main__":  # pragma: no cover - the script in scripts/ is the entry point
-    out = run()
-    print(json.dumps(out, indent=1, default=str))

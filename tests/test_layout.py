@@ -1,0 +1,124 @@
+"""The layout keeps its promises: networks know nothing of GANs, training carries no benchmark,
+imports run one way, and the command line starts without loading what it does not need."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import ROOT
+
+PACKAGES = ("gan", "networks")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict) -> set[str]:
+    """Modules of this project that ``name`` imports anywhere in its file, at its top or inside a function."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    named = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            named |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            named |= {f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names}
+    resolved = set()
+    for module in named:  # "gan.config.Config" -> "gan.config"; outside modules resolve to nothing
+        while module and module not in modules:
+            module = module.rpartition(".")[0]
+        if module and module != name:
+            resolved.add(module)
+    return resolved
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for module in graph[todo.pop()] - seen:
+            seen.add(module)
+            todo.append(module)
+    return seen
+
+
+def _is_benchmark(module: str) -> bool:
+    return module == "gan.benchmark" or module.startswith("gan.benchmark.")
+
+
+def _is_command_line(module: str) -> bool:
+    """The front end that offers ``gan benchmark``: it may import the benchmark when that verb runs."""
+    return module in ("gan.cli", "gan.__main__") or module.startswith(("gan.cli.", "gan.verbs_"))
+
+
+def test_the_graph_reader_sees_the_imports_it_must_judge():
+    graph = _graph()
+    assert "gan.config" in graph["gan.loops.adversarial"] and "networks" in graph["gan.loops.adversarial"]
+    assert "gan.benchmark.speed.machine" in graph["gan.benchmark.speed.benchmark"]  # "from . import machine"
+    assert "gan.benchmark.variants" in graph["gan.verbs_benchmark"]  # an import inside a function counts
+
+
+def test_training_imports_nothing_from_the_benchmark_even_indirectly():
+    graph = _graph()
+    leaks = {module: sorted(filter(_is_benchmark, _reachable(graph, module)))
+             for module in graph if not _is_benchmark(module) and not _is_command_line(module)}
+    assert not {m: b for m, b in leaks.items() if b}, "training modules reach gan.benchmark"
+
+
+def test_the_import_graph_has_no_cycles():
+    graph, state, cycles = _graph(), {}, []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for other in sorted(graph[module]):
+            if state.get(other) == "open":
+                cycles.append(path[path.index(other):] + [module, other] if other in path else [module, other])
+            elif other not in state:
+                visit(other, path + [module])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_networks_import_nothing_from_gan():
+    graph = _graph()
+    found = {m: sorted(i for i in imports if i == "gan" or i.startswith("gan.")) for m, imports in graph.items() if m.split(".")[0] == "networks"}
+    assert not {m: i for m, i in found.items() if i}
+
+
+def test_building_the_parser_loads_neither_the_speed_benchmark_nor_the_metrics():
+    code = ("import sys; from gan.cli import build_parser; build_parser(); "
+            "print(' '.join(m for m in sys.modules if m.startswith(('gan.benchmark.speed', 'gan.metrics'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
+
+
+def test_no_code_document_or_config_outside_the_tests_names_an_issue_number():
+    """Targets belong to the benchmark report; what a user reads never cites a tracker number."""
+    pattern = re.compile(r"issues?\s*#\s*\d|issues?\s+\d+\b", re.IGNORECASE)
+    files = [p for folder in ("gan", "networks", "scripts", "configs") for p in sorted((ROOT / folder).rglob("*")) if p.suffix in (".py", ".yaml", ".md")]
+    files += [ROOT / name for name in ("README.md", "BENCHMARKS.md", "pyproject.toml") if (ROOT / name).is_file()]
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, "\n".join(found)
