@@ -173,7 +173,7 @@ def digits_classifier(runs: Path) -> Path:
             return folder
         except (RunError, OSError, ValueError):
             raise RunError(f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass --classifier RUN") from None
-    config = Path(__file__).resolve().parent.parent / "configs" / "digits_classifier.yaml"
+    config = C.shipped_folder() / "digits_classifier.yaml"
     if not config.is_file():
         raise RunError(f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)")
     from .loops import get

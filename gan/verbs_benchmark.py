@@ -38,6 +38,23 @@ def add_parser(verbs) -> None:
     p.add_argument("--markdown", metavar="FILE", help="update the rows measured in the '## Quality' section of FILE (e.g. BENCHMARKS.md)")
     p.set_defaults(func=quality)
 
+    p = kinds.add_parser("curve", help="Frechet distance, precision and recall of a digits GAN against training seconds, over seeds; JSON and a PNG",
+                         description="Every call adds its runs to --json under --label and redraws --png from the whole file, so candidates "
+                                     "measured one after another share one picture. Set run.steps high (--set run.steps=1000000) to let "
+                                     "--seconds alone end the runs; --limit N trains on N digits only (DiffAugment's limited-data table).")
+    p.add_argument("config", nargs="?", default="digits", help="a digits GAN config (default: the shipped digits)")
+    p.add_argument("--label", help="name of this candidate in the JSON and the picture (default: the config's name)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the config (repeatable)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds, one run each (default 0)")
+    p.add_argument("--seconds", type=float, default=300.0, help="training seconds per run, scoring left out (default 300)")
+    p.add_argument("--every", type=float, default=30.0, help="seconds of training between scores (default 30)")
+    p.add_argument("--samples", type=int, default=2000, help="samples per score (default 2,000)")
+    p.add_argument("--limit", type=int, help="train on this many digits only (scored against all 5,000)")
+    p.add_argument("--output", default="runs/curve", help="where the runs go (default runs/curve)")
+    p.add_argument("--json", help="results file, filled by successive calls (default OUTPUT/curve.json)")
+    p.add_argument("--png", help="the mean curve of every label in the JSON (default OUTPUT/curve.png)")
+    p.set_defaults(func=curve)
+
 
 def speed(args) -> int:
     from .benchmark.speed import measure, table
@@ -67,4 +84,24 @@ def quality(args) -> int:
         raise ConfigError(f"--toy-seeds and --digits-seeds must be >= 1; got {args.toy_seeds}, {args.digits_seeds}")
     B.run_and_record("gan " + " ".join(sys.argv[1:]), Path(args.markdown) if args.markdown else None, toy_seeds=args.toy_seeds,
                      digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")), overrides=args.set)
+    return 0
+
+
+def curve(args) -> int:
+    from . import config as C
+    from .benchmark import curve as B
+    from .config import ConfigError
+
+    if args.seconds <= 0 or args.every <= 0 or args.samples < 10 or (args.limit is not None and args.limit < 1):
+        raise ConfigError(f"--seconds and --every must be > 0, --samples >= 10 and --limit >= 1; got {args.seconds}, {args.every}, {args.samples}, {args.limit}")
+    config, output = C.locate(args.config), Path(args.output)
+    json_path = Path(args.json) if args.json else output / "curve.json"
+    png_path = Path(args.png) if args.png else output / "curve.png"
+    for seed in args.seeds:
+        result = B.train_curve(config, seconds=args.seconds, every=args.every, seed=seed, output=output,
+                               overrides=args.set, samples=args.samples, limit=args.limit, label=args.label)
+        table = B.record(result, json_path)
+    B.plot(B.mean_curves(table), png_path, title="Frechet distance in the digits classifier's features (mean over seeds)",
+           ylabel="Frechet distance", floor=result["fid_floor"])
+    print(f"wrote {json_path} and {png_path}")
     return 0

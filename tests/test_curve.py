@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import doctest
 
-import gan.curve
-from gan.curve import mean_curves, plot, record
+import gan.benchmark.curve
+from gan.benchmark.curve import mean_curves, plot, record
 
 
 def test_docstring_examples_hold():
-    assert doctest.testmod(gan.curve).failed == 0
+    assert doctest.testmod(gan.benchmark.curve).failed == 0
 
 
 def series(label, seed, values, limit=None):

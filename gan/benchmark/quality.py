@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from ..loops import get
 from ..words import counted
 from .markdown import read_section, write_section
 
-ROOT = Path(__file__).resolve().parents[2]
 
 # (method, modes, high-quality %, reverse KL, source): only the rows we could check against
 # the papers' tables (PacGAN Tables 2-3 reproduce ALI and VEEGAN from VEEGAN's Table 1).
@@ -39,9 +39,11 @@ PUBLISHED = {
 
 def train_and_score(config: Path, seed: int, output: Path, overrides: list[str] = (), classifier: str | None = None) -> dict:
     cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={config.stem}_seed{seed}", "run.progress=false"])
+    print(f"gan benchmark quality: training {cfg.run.name} ({config.name}, {counted(cfg.run.steps, 'step')})", file=sys.stderr, flush=True)
     start = time.perf_counter()
     run = get(cfg.loop)(cfg)  # never overwrite: ``run`` checked that no folder is in the way
     seconds = time.perf_counter() - start
+    print(f"gan benchmark quality: {cfg.run.name} trained in {seconds:.0f} s; scoring it", file=sys.stderr, flush=True)
     metrics = ["fid_classifier", "label_coverage"] if classifier else None
     return dict(evaluate(run, metrics=metrics, classifier=classifier), seconds=seconds, seed=seed)
 
@@ -120,12 +122,12 @@ def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/
 
     for name in ("ring", "grid"):
         if name in which:
-            rows = [train_and_score(ROOT / "configs" / f"{name}.yaml", s, output, list(overrides)) for s in range(toy_seeds)]
+            rows = [train_and_score(C.shipped_folder() / f"{name}.yaml", s, output, list(overrides)) for s in range(toy_seeds)]
             keep(name, rows, toy_table(name, rows))
     if "digits" in which:
-        cfg = C.load(ROOT / "configs" / "digits_classifier.yaml", [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"])
+        cfg = C.load(C.shipped_folder() / "digits_classifier.yaml", [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"])
         classifier = get("likelihood")(cfg)
-        rows = [train_and_score(ROOT / "configs" / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
+        rows = [train_and_score(C.shipped_folder() / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
         keep("digits", rows, digits_table(rows))
     return results
 

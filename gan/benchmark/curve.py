@@ -21,19 +21,19 @@ from pathlib import Path
 
 import torch
 
-from . import config as C
-from . import data as datasets
-from . import metrics as M
-from .evaluation import _classifier_in, _features, digits_classifier, manifold_scores
-from .runs import load
-from .sampling import draw
+from .. import config as C
+from .. import data as datasets
+from .. import metrics as M
+from ..evaluation import _classifier_in, _features, digits_classifier, manifold_scores
+from ..runs import load
+from ..sampling import draw
 
 
 def train_curve(config: Path, *, seconds: float, every: float, seed: int, output: Path, overrides: list[str] = (),
                 samples: int = 2000, limit: int | None = None, label: str | None = None) -> dict:
     """Train ``config`` for ``seconds`` of training time, scoring every ``every`` seconds; returns the series."""
-    from .loops.adversarial import Adversarial
-    from .loops.session import Clock, Session
+    from ..loops.adversarial import Adversarial
+    from ..loops.session import Clock, Session
 
     name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
     cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={name}", "run.progress=false"])

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from networks import build
 from networks.spaces import PAD
 
-from . import config as C
-from . import text_data
-from .evaluation import evaluate
-from .loops import get
+from .. import config as C
+from .. import text_data
+from ..evaluation import evaluate
+from ..loops import get
 
 
 def _load(config: Path, output: Path, name: str, overrides: list[str] = ()) -> C.Config:
@@ -90,8 +90,8 @@ class PlainLoop:
 
 def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 3, overrides: list[str] = ()) -> dict:
     """Characters per second of the toolkit's likelihood loop and of ``PlainLoop``, timed in alternating blocks."""
-    from .loops.likelihood import Likelihood
-    from .loops.session import Clock, Session
+    from ..loops.likelihood import Likelihood
+    from ..loops.session import Clock, Session
 
     cfg = _load(config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={steps * (rounds + 1) * 4}"])
     ours, plain = [], []
