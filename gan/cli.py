@@ -42,8 +42,8 @@ def cmd_train(args) -> int:
         cfg = C.load(args.config or DEFAULT_CONFIG, args.set)
     try:
         path = get(cfg.loop)(cfg, resume=bool(args.resume), overwrite=overwrite)
-    except Stopped:
-        return 0
+    except Stopped as stop:  # what shells and schedulers expect of a process a signal ended: 128 + its number
+        return 128 + stop.signal
     if int(os.environ.get("RANK", "0")) == 0:  # under a launcher, one line, not one per process
         print(f"done: {path}  (tensorboard --logdir {path / 'logs'})")
     return 0

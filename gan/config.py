@@ -137,9 +137,18 @@ def shipped() -> list[str]:
     return sorted(str(p.relative_to(folder.parent)) for p in folder.glob("*.yaml")) or ["(none found)"]
 
 
+# The optimizer a loop gives a role that the config leaves out; filled in, so a run's config.yaml holds what it used.
+LOOP_OPTIMIZERS = {
+    "adversarial": {"generator": Optimizer(), "discriminator": Optimizer()},
+    "likelihood": {"classifier": Optimizer(lr=1e-3, betas=(0.9, 0.999))},  # Adam's usual betas: classifiers learn faster
+}
+
+
 def from_dict(raw: dict) -> Config:
     """Validate a plain mapping (as read from YAML) into a Config."""
-    return check_values(_build(Config, raw, ""))
+    cfg = check_values(_build(Config, raw, ""))
+    defaults = {role: opt for role, opt in LOOP_OPTIMIZERS.get(cfg.loop, {}).items() if role in cfg.roles and role not in cfg.optimizers}
+    return dataclasses.replace(cfg, optimizers={**cfg.optimizers, **defaults}) if defaults else cfg
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:

@@ -23,12 +23,17 @@ from networks import Network, build
 
 from ..config import Config, Optimizer
 from ..host_memory import keep_freed_memory
+from ..resume import changes, describe, record
 from ..runs import RunDir, RunError, atomic_save_tensors, load_state
 from .guard import Diverged, UpdateGuard
 
 
 class Stopped(Exception):
-    """SIGINT/SIGTERM arrived; a checkpoint was written."""
+    """SIGINT/SIGTERM arrived; a checkpoint was written. ``signal`` is the number that stopped the run."""
+
+    def __init__(self, path, signal: int):
+        super().__init__(path)
+        self.signal = signal
 
 
 FUSED = ("adam", "adamw", "sgd")  # torch.optim classes with fused CPU and CUDA kernels
@@ -72,6 +77,18 @@ def emulated_bf16(run) -> str | None:
     return None
 
 
+def check_trainer(trainer, path: Path, *, needed: tuple[str, ...]) -> None:
+    """trainer.json holds counters only: a mapping of non-negative integers, with the ones the loop reads."""
+    if not isinstance(trainer, dict):
+        raise RunError(f"{path}: expected a mapping of counters such as {{\"step\": 1000}}, got {type(trainer).__name__}")
+    missing = [k for k in needed if k not in trainer]
+    if missing:
+        raise RunError(f"{path}: missing {', '.join(missing)}; the checkpoint is incomplete or from another loop")
+    for key, value in trainer.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RunError(f"{path}: {key} must be an integer >= 0, got {value!r}")
+
+
 class Session:
     """One training run: devices, folder, logs, checkpoints and clean stops."""
 
@@ -108,6 +125,8 @@ class Session:
         self.resume, self.overwrite = resume, overwrite
         if resume and not self.run.path.is_dir():
             raise RunError(f"--resume {self.run.path}: no such run folder")
+        # Refused before anything is written: a change that a resume cannot honour (the data order).
+        self.changes = changes(self.run.config, cfg) if resume and self.run.config.is_file() else []
         if not resume and self.run.path.exists() and any(self.run.path.iterdir()) and not overwrite:
             self.run.prepare({}, overwrite=False)  # raises the message that says what to do
         # Every process looks before any creates the folder, or a slow one would find it and refuse.
@@ -116,7 +135,8 @@ class Session:
         self.stop_signal: int | None = None
         self._old_handlers = {}
         self.step = 0
-        self.guard = UpdateGuard(run.max_bad_steps, self.device)
+        self.guard = UpdateGuard(run.max_bad_steps, self.device, distributed=self.accelerator.num_processes > 1)
+        self._flags = self._flag_group()
         self.last_checkpoint: Path | None = None
         self.saved_at: int | None = None  # the step of the last checkpoint written or resumed from
 
@@ -131,7 +151,7 @@ class Session:
                 net = build(spec)
             except (ValueError, TypeError) as error:
                 raise RunError(f"networks.{name}: {error}") from None
-            if init is not None:
+            if init is not None and not self.resume:  # a resumed run's weights come from its checkpoint
                 self.initialise_from(name, net, init)
             if freeze:
                 net.body.requires_grad_(False)
@@ -182,6 +202,8 @@ class Session:
     def __enter__(self):
         def ask_to_stop(signum, frame):
             self.stop_signal = signum  # acted on at the end of the step: never mid-update
+            # A second Ctrl-C must not wait for that step: it goes to the handler from before the run.
+            signal.signal(signum, self._old_handlers.get(signum, signal.SIG_DFL))
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -271,9 +293,36 @@ class Session:
             if bar is not None:  # "generator/loss" -> G_loss
                 bar.set_postfix({f"{k[0].upper()}_{k.split('/')[1][:6]}": f"{v:.3g}" for k, v in stats.items() if any(w in k for w in ("loss", "on_", "accuracy"))})
 
+    def _flag_group(self):
+        """A process group on the host for the stop decision, so that agreeing on it never waits for a GPU
+        (None: one process, or the training group already runs on the host)."""
+        if self.accelerator.num_processes == 1:
+            return None
+        import torch.distributed as dist
+
+        return None if "gloo" in dist.get_backend() else dist.new_group(backend="gloo")
+
+    def agreed_stop(self) -> int | None:
+        """The signal that stops the run, agreed by every process at the same step boundary.
+
+        A signal reaches one process (a scheduler's SIGTERM to one rank, Ctrl-C on one node); if that
+        process alone stopped to checkpoint, the others would wait for it in their next collective
+        forever. So all processes compare flags after every step and stop together.
+        """
+        if self.accelerator.num_processes == 1:
+            return self.stop_signal
+        import torch.distributed as dist
+
+        flag = torch.tensor([self.stop_signal or 0], dtype=torch.int64)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._flags)
+        return int(flag) or None
+
     def save_or_stop(self, checkpoint, bar=None) -> None:
         """Checkpoint when due; after SIGINT/SIGTERM, checkpoint, say how to resume, and stop."""
-        stopping = self.stop_signal is not None
+        agreed = self.agreed_stop()
+        if agreed is not None and self.stop_signal is None:  # another process was signalled
+            self.stop_signal = agreed
+        stopping = agreed is not None
         if self.due(self.cfg.run.checkpoint_every) or stopping:
             self.settle_guard()  # a run that diverged stops before it writes a checkpoint
             checkpoint()
@@ -281,7 +330,7 @@ class Session:
             if bar is not None:
                 bar.close()
             self.accelerator.print(f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: gan train --resume {self.run.path}")
-            raise Stopped(self.run.path)
+            raise Stopped(self.run.path, self.stop_signal)
 
     # -- checkpoints ------------------------------------------------------------------
     def save(self, extra: dict[str, dict[str, torch.Tensor]], trainer: dict, export) -> Path:
@@ -295,6 +344,7 @@ class Session:
             staging.mkdir(parents=True)
         acc.wait_for_everyone()
         acc.save_state(str(staging), safe_serialization=True)
+        self.check_every_rank_saved(staging)
         if self.is_main:
             for name, tensors in extra.items():
                 atomic_save_tensors(tensors, staging / f"{name}.safetensors")
@@ -305,6 +355,36 @@ class Session:
         self.saved_at = self.step
         return self.last_checkpoint or staging
 
+    def check_every_rank_saved(self, staging: Path) -> None:
+        """A checkpoint is complete only with every process's random state in it: wait for all of them,
+        then look (every process, on its own view of the folder), and agree before it is sealed."""
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return
+        import torch.distributed as dist
+
+        acc.wait_for_everyone()
+        missing = [f"random_states_{i}.pkl" for i in range(acc.num_processes) if not (staging / f"random_states_{i}.pkl").is_file()]
+        flag = torch.tensor([len(missing)], dtype=torch.int64)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._flags)
+        if int(flag):
+            lacking = ", ".join(missing) or "files of another process"
+            raise RunError(
+                f"checkpoint {staging} lacks {lacking} as seen from process "
+                f"{acc.process_index}: every process must write into the same folder (run.output on a file system all nodes share); "
+                f"it is not marked complete, and latest still names the last complete checkpoint"
+            )
+
+    def reapply_optimizer_settings(self, fresh: list[list[dict]]) -> None:
+        """Loading an optimizer's state brings back the learning rate, betas and weight decay it was saved with;
+        the config's (as built, in ``fresh``) win, so ``--resume RUN --set optimizers.ROLE.lr=...`` takes effect.
+        run.lr_decay scales from ``initial_lr``, so that is the value the config sets."""
+        for opt, groups in zip(self.accelerator._optimizers, fresh):
+            for group, settings in zip(opt.param_groups, groups):
+                group.update(settings)
+                if "initial_lr" in group:
+                    group["initial_lr"] = settings["lr"]
+
     def restore(self, extra: dict[str, object]) -> dict:
         """Load the newest complete checkpoint into the prepared objects; returns trainer.json."""
         folder = self.run.latest_checkpoint()
@@ -314,6 +394,7 @@ class Session:
             trainer = json.loads((folder / "trainer.json").read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise RunError(f"{folder / 'trainer.json'}: unreadable ({error})") from None
+        check_trainer(trainer, folder / "trainer.json", needed=("step", "data_position", *(("d_updates",) if self.cfg.loop == "adversarial" else ())))
         if trainer.get("world_size", 1) != self.accelerator.num_processes:
             raise RunError(
                 f"{folder} was written by {trainer.get('world_size')} process(es); resume it with as many "
@@ -330,16 +411,25 @@ class Session:
             raise RunError(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
         for i, model in enumerate(self.accelerator._models):  # a clear message for another architecture
             load_state(self.accelerator.unwrap_model(model), folder / f"model{'' if i == 0 else f'_{i}'}.safetensors")
+        fresh = [[{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in opt.param_groups] for opt in self.accelerator._optimizers]
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
             raise RunError(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
+        self.reapply_optimizer_settings(fresh)
         for name, target in extra.items():
             load_state(target, folder / f"{name}.safetensors")
         self.step = int(trainer["step"])
         self.guard.skipped = int(trainer.get("skipped", 0))
         self.last_checkpoint, self.saved_at = folder, self.step
         self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
+        if self.changes:  # recorded, so that a later plain --resume keeps them
+            line = f"changed at resume: {describe(self.changes)} (recorded in {self.run.config})"
+            if self.is_main:
+                record(self.run.config, self.cfg)
+                if self.writer is not None:
+                    self.writer.add_text("config/changed_at_resume", line, self.step)
+            self.accelerator.print(line)
         if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
             self.accelerator.print(f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}")
         return trainer
