@@ -269,3 +269,44 @@ def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monk
     with pytest.raises(RunError, match="critic.safetensors: not a readable safetensors file"):
         load(tmp_path / "runs" / "tiny", "critic")
     assert not mark.exists()
+
+
+def torchrun(args: list[str], **popen) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_at_one_step_with_a_checkpoint(write_config, tmp_path):
+    """A scheduler may signal one rank only; alone it would wait for the others in its checkpoint forever."""
+    import psutil
+
+    path = write_config(TINY_DIGITS, name="two", run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10})
+    proc = torchrun(["-m", "gan", "train", str(path)])
+    run = tmp_path / "runs" / "two"
+    assert wait_for(lambda: any((run / "logs").glob("events*")), proc, poll=0.05)
+    time.sleep(2.0)
+    ranks = {p.environ().get("RANK"): p for p in psutil.Process(proc.pid).children()}
+    ranks["1"].send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the two processes did not stop: a deadlock")
+    assert f"stopped by signal {int(signal.SIGTERM)}" in out, err[-3000:]
+    assert "exitcode  : 143" in err or proc.returncode == 0, err[-3000:]  # each rank: 128 + SIGTERM
+    latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text()
+    assert sorted(p.name for p in latest.glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
+    assert '"world_size": 2' in (latest / "trainer.json").read_text()
+
+
+def test_a_loss_that_is_non_finite_on_one_process_only_is_skipped_by_both(write_config, tmp_path):
+    path = write_config(TINY_DIGITS, run={"steps": 4, "checkpoint_every": 4, "sample_every": 4})
+    out = tmp_path / "ranks"
+    proc = torchrun([str(ROOT / "tests" / "two_process_train.py"), str(path), str(out), "--inf-loss-on-rank-1"])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert (out / "skipped0").read_text() == (out / "skipped1").read_text() == "1"
+    a, b = (load_file(str(out / f"rank{i}.safetensors")) for i in (0, 1))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
