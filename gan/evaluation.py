@@ -19,8 +19,7 @@ from . import data as datasets
 from .runs import RunDir, RunError, load
 from .sampling import draw
 
-TOY = ("modes", "high_quality", "reverse_kl")
-IMAGE = ("fid_classifier", "kid_classifier", "label_coverage", "fid_inception", "kid_inception")
+TOY, IMAGE = C.TOY_METRICS, C.IMAGE_METRICS
 METRICS = TOY + IMAGE
 
 

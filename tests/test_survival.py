@@ -310,3 +310,20 @@ def test_a_loss_that_is_non_finite_on_one_process_only_is_skipped_by_both(write_
     a, b = (load_file(str(out / f"rank{i}.safetensors")) for i in (0, 1))
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+@pytest.mark.parametrize("data,threads,expected", [("ring", "auto", 1), ("sklearn_digits", "auto", 2), ("ring", 3, 3)])
+def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_machine(write_config, monkeypatch, data, threads, expected):
+    """Spinning OpenMP threads of one run took the cores of another (scripts/benchmark_shared.py measures it)."""
+    from gan.loops import session as S
+
+    from .conftest import TINY_RING
+
+    monkeypatch.setattr(S, "TORCH_THREADS", 2)  # what PyTorch picks on a 2-core machine without OMP_NUM_THREADS
+    before = torch.get_num_threads()
+    base = TINY_RING if data == "ring" else TINY_DIGITS
+    try:
+        with Session(C.load(write_config(base, run={"threads": threads}))):
+            assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)

@@ -21,7 +21,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from networks import Network, build
 
-from ..config import Config, Optimizer
+from ..config import TOY_DATA, Config, Optimizer
 from ..host_memory import keep_freed_memory
 from ..resume import changes, describe, record
 from ..runs import RunDir, RunError, atomic_save_tensors, load_state
@@ -89,6 +89,16 @@ def check_trainer(trainer, path: Path, *, needed: tuple[str, ...]) -> None:
             raise RunError(f"{path}: {key} must be an integer >= 0, got {value!r}")
 
 
+TORCH_THREADS = torch.get_num_threads()  # PyTorch's own choice (one per core, or OMP_NUM_THREADS), before any run changes it
+
+
+def host_threads(cfg: Config) -> int:
+    """``run.threads`` resolved (see its comment in config.py): one for toy mixtures, PyTorch's choice otherwise."""
+    if cfg.run.threads != "auto":
+        return cfg.run.threads
+    return 1 if cfg.data.name in TOY_DATA else TORCH_THREADS
+
+
 class Session:
     """One training run: devices, folder, logs, checkpoints and clean stops."""
 
@@ -117,6 +127,9 @@ class Session:
         if slow:
             warnings.warn(slow, stacklevel=2)
         set_seed(run.seed, device_specific=True)  # each process draws its own noise
+        # Idle OpenMP threads spin waiting for work; beside another busy process they take its cores (the
+        # wait policy is read once, when OpenMP starts, so the number of threads is what a run can set).
+        torch.set_num_threads(host_threads(cfg))
         if run.cudnn_benchmark and torch.backends.cudnn.is_available():
             torch.backends.cudnn.benchmark = True
         if run.keep_freed_memory:  # process-wide, and only ever turned on: a later run cannot undo it
