@@ -57,8 +57,24 @@ def cmd_sample(args) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes in the toolkit's one line (its own print the usage first); ``gan VERB -h`` shows the usage."""
+
+    def error(self, message: str):
+        print(f"gan: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def seed(text: str) -> int:
+    """An argparse type: seeds are 64-bit (torch.Generator.manual_seed)."""
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..{2**63 - 1}, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gan", description="Train GANs and reuse their networks under any role.")
+    parser = OneLineParser(prog="gan", description="Train GANs and reuse their networks under any role.")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     p = verbs.add_parser("train", help="train from a YAML config (default: configs/digits.yaml)")
@@ -73,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", required=True, help="network name in the run (see its networks/ folder)")
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="FILE.png (grid), FILE.npz / FILE.pt (array) or FOLDER/ (one PNG each)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
     p.add_argument("--no-ema", action="store_true", help="use the last weights instead of their moving average")
     p.set_defaults(func=cmd_sample)
@@ -99,10 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         from .loops.session import Diverged
+        from .memory import describe, is_out_of_memory
 
         if isinstance(error, Diverged):
             print(f"gan: error: {error}", file=sys.stderr)
             return 1
+        if is_out_of_memory(error):  # a size the user chose: their mistake to fix, in one line
+            print(f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), -n (gan sample) "
+                  f"or --samples (gan evaluate)", file=sys.stderr)
+            return 2
         raise
 
 

@@ -10,12 +10,14 @@ maintained library and its weights are available.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from . import config as C
 from . import data as datasets
+from .memory import check_fits
 from .runs import RunDir, RunError, load
 from .sampling import draw
 
@@ -25,7 +27,13 @@ METRICS = TOY + IMAGE
 
 def _classifier_in(run: Path) -> str:
     for name in RunDir(run).network_names():
-        info = json.loads((RunDir(run).networks / f"{name}.json").read_text())
+        path = RunDir(run).networks / f"{name}.json"
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RunError(f"--classifier {run}: {path} is not readable JSON ({error})") from None
+        if not isinstance(info, dict):
+            raise RunError(f'--classifier {run}: {path}: expected {{"spec": ..., "role": ...}}, got {type(info).__name__}')
         if info.get("role") == "classifier":
             return name
     raise RunError(f"--classifier {run}: no network with the role 'classifier' in it")
@@ -47,7 +55,8 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     net = load(run, cfg.roles["generator"])
     result = {"run": str(run), "step": _step(run), "generator": cfg.roles["generator"]}
     result.update(score(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier))
-    return _write(run, result)
+    _record(run, result, metrics or default_metrics(cfg), seed=seed, classifier=classifier)
+    return result
 
 
 def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None) -> dict:
@@ -57,15 +66,19 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     unknown = sorted(set(metrics or ()) - set(METRICS))
     if unknown:
         raise RunError(f"metric {unknown[0]!r} is unknown; accepted: {', '.join(METRICS)}")
-    toy = cfg.data.name in ("ring", "grid")
-    wanted = list(metrics or (TOY if toy else IMAGE[:3]))
+    toy = cfg.data.name in C.TOY_DATA
+    wanted = list(metrics or default_metrics(cfg))
     result: dict = {}
+    fitting = TOY if toy else IMAGE
+    misfit = [m for m in wanted if m not in fitting]
+    if misfit:
+        raise RunError(f"--metric {misfit[0]}: it does not score {cfg.data.name} ({'a toy mixture' if toy else 'images'}); its metrics are {', '.join(fitting)}")
+    per_sample = 4 * math.prod(net.target.shape)  # float32
 
     if toy:
-        if set(wanted) - set(TOY):
-            raise RunError(f"metric: {cfg.data.name} is a toy mixture; its metrics are {', '.join(TOY)}")
         n = samples or 2500  # the PacGAN protocol draws 2,500 samples
-        scores = M.mode_metrics(draw(net, n, seed=seed).cpu(), M.MIXTURES[cfg.data.name])
+        check_fits(2 * n * per_sample, f"--samples {n}", "score with fewer samples")
+        scores = M.mode_metrics(_finite(draw(net, n, seed=seed).cpu()), M.MIXTURES[cfg.data.name])
         result.update({k: scores[k] for k in wanted})
         result["total_modes"] = scores["total_modes"]
         result["samples"] = n
@@ -75,7 +88,8 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     if not isinstance(real, datasets.Examples):
         raise RunError(f"evaluate reads the real data into memory; {cfg.data.name} is streamed, which is not supported yet")
     n = samples or len(real)
-    fake = torch.cat([draw(net, min(500, n - i), seed=seed + i).cpu() for i in range(0, n, 500)])
+    check_fits(3 * n * per_sample, f"--samples {n}", "score with fewer samples")  # the samples, their features, Inception's copy
+    fake = _finite(torch.cat([draw(net, min(500, n - i), seed=seed + i).cpu() for i in range(0, n, 500)]))
     result["samples"] = n
     if any(m.endswith("_classifier") or m == "label_coverage" for m in wanted):
         if not classifier:
@@ -112,15 +126,61 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     return {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
 
 
+def default_metrics(cfg: C.Config) -> tuple[str, ...]:
+    return TOY if cfg.data.name in C.TOY_DATA else IMAGE[:3]
+
+
+def _finite(samples: torch.Tensor) -> torch.Tensor:
+    bad = int((~torch.isfinite(samples.flatten(1))).any(dim=1).sum())
+    if bad:
+        raise RunError(f"{bad} of {len(samples)} samples of the generator are NaN or inf (its weights diverged?); there is nothing to score")
+    return samples
+
+
 def _step(run: Path) -> int | None:
+    """The step of the newest checkpoint, or None where it cannot be read (a score is still worth printing)."""
     try:
         latest = RunDir(run).latest_checkpoint()
-    except RunError:
+        step = json.loads((latest / "trainer.json").read_text())["step"] if latest else None
+    except (RunError, OSError, ValueError, KeyError, TypeError):
         return None
-    return json.loads((latest / "trainer.json").read_text())["step"] if latest else None
+    return step if isinstance(step, int) else None
 
 
-def _write(run: Path, result: dict) -> dict:
-    result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
-    (run / "evaluation.json").write_text(json.dumps(result, indent=1))
-    return result
+# Values a metric reports besides its own: the floor of a distance, a standard error, the size of the mixture.
+COMPANIONS = {"modes": ("total_modes",), "fid_classifier": ("fid_classifier_floor",), "kid_classifier": ("kid_classifier_std",),
+              "kid_inception": ("kid_inception_std",)}
+WHY_NOT_FINITE = {"reverse_kl": "infinite: no sample is high-quality, so the histogram over modes is empty"}
+
+
+def strict(values: dict) -> dict:
+    """JSON that every reader accepts: a non-finite number becomes null, and ``KEY_note`` says why."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+            out[f"{key}_note"] = WHY_NOT_FINITE.get(key, f"not finite ({value})")
+        else:
+            out[key] = value
+    return out
+
+
+def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | None) -> None:
+    """Merge this call's scores into RUN/evaluation.json, one entry a metric with the settings that produced it:
+    scoring one metric again replaces that metric only."""
+    path = run / "evaluation.json"
+    try:
+        kept = json.loads(path.read_text()).get("metrics", {}) if path.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        kept = {}  # unreadable or from before metrics were kept apart: replaced
+    settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
+    for name in metrics:
+        if name == "label_coverage":
+            values = {k: v for k, v in result.items() if k.startswith("label_")}
+        else:
+            values = {k: result[k] for k in (name, *COMPANIONS.get(name, ())) if k in result}
+        kept[name] = strict(values) | settings
+    merged = {"run": str(run), "generator": result["generator"], "metrics": dict(sorted(kept.items()))}
+    from .runs import atomic_write_text
+
+    atomic_write_text(path, json.dumps(merged, indent=1, allow_nan=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from networks import Bernoulli, Image, Network
 
+from .memory import check_fits
 from .runs import RunError, load
 
 
@@ -49,11 +51,13 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     net = load(run, network, ema=ema)
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
+    check_fits(3 * n * 4 * math.prod(net.target.shape), f"-n {n}", "draw fewer samples, in several calls with other --seed values")  # samples, their pixels, the file's copy
     x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".npz":
-            np.savez(out, samples=x.numpy())
+            with open(out, "wb") as f:  # by name, np.savez would write X.NPZ.npz for X.NPZ
+                np.savez(f, samples=x.numpy())
         elif suffix == ".pt":
             torch.save(x, out)
         elif suffix == ".png":
@@ -84,6 +88,8 @@ def read_images(files: list[str], space: Image, *, resize: bool) -> torch.Tensor
                 x = torch.as_tensor(np.array(im), dtype=torch.float32) / 255.0
         except (UnidentifiedImageError, OSError) as error:
             raise RunError(f"{name}: not a readable image ({error})") from None
+        except PILImage.DecompressionBombError as error:  # a small file that decodes to gigabytes
+            raise RunError(f"{name}: not decoded: {error}") from None
         x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
         try:
             batch.append(conform(x[None], space, resize, name)[0])

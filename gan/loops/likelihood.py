@@ -83,6 +83,8 @@ class Likelihood:
         if isinstance(net.target, Bernoulli) and source.classes != 2:
             raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
         self.train_set, self.held_out = source.split(cfg.data.holdout, cfg.run.seed)
+        # made before the folder: a batch larger than the data is refused here
+        self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         session.open_folder()
 
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
@@ -94,7 +96,6 @@ class Likelihood:
         if self.frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
             net.body.eval()
         self.held_out = self.held_out.to(acc.device)
-        self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         if resume:
             trainer = session.restore({})
             self.batches.position = trainer["data_position"]

@@ -99,6 +99,16 @@ def host_threads(cfg: Config) -> int:
     return 1 if cfg.data.name in TOY_DATA else TORCH_THREADS
 
 
+def _refused(error: BaseException) -> bool:
+    """A user's mistake (one line at the command line) or a request too large for memory."""
+    from ..config import ConfigError
+    from ..data import DataError
+    from ..memory import is_out_of_memory
+    from ..roles import RoleError
+
+    return isinstance(error, (ConfigError, DataError, RoleError, RunError)) or is_out_of_memory(error)
+
+
 class Session:
     """One training run: devices, folder, logs, checkpoints and clean stops."""
 
@@ -136,6 +146,8 @@ class Session:
             keep_freed_memory()
         self.run = RunDir(Path(run.output) / run.name)
         self.resume, self.overwrite = resume, overwrite
+        if self.run.path.exists() and not self.run.path.is_dir():
+            raise RunError(f"run.name: {str(self.run.path)!r} is a file, not a run folder; choose another run.name or run.output")
         if resume and not self.run.path.is_dir():
             raise RunError(f"--resume {self.run.path}: no such run folder")
         # Refused before anything is written: a change that a resume cannot honour (the data order).
@@ -145,6 +157,7 @@ class Session:
         # Every process looks before any creates the folder, or a slow one would find it and refuse.
         self.accelerator.wait_for_everyone()
         self.writer = None
+        self.created = False  # this session made the run folder (a new run)
         self.stop_signal: int | None = None
         self._old_handlers = {}
         self.step = 0
@@ -190,6 +203,7 @@ class Session:
         """Create (or reopen) the run folder: called once the loop has checked everything it can."""
         if self.is_main and not self.resume:
             self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite)
+            self.created = True
         self.accelerator.wait_for_everyone()
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -225,11 +239,17 @@ class Session:
                 pass
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, error, trace):
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
         if self.writer is not None:
             self.writer.close()
+        if self.created and self.step == 0 and error is not None and _refused(error):
+            # A new run that could not take its first step (a batch that does not fit in memory, a file that
+            # cannot be read) leaves nothing behind: the folder holds no work, only what would mislead a resume.
+            import shutil
+
+            shutil.rmtree(self.run.path, ignore_errors=True)
         return False
 
     # -- divergence guard -------------------------------------------------------------
