@@ -104,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # -h, or a mistake argparse found (said in one line by OneLineParser)
+        return done.code
     try:
         return args.func(args)
     except _user_errors() as error:

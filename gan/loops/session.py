@@ -156,7 +156,7 @@ class Session:
             self.run.prepare({}, overwrite=False)  # raises the message that says what to do
         # Every process looks before any creates the folder, or a slow one would find it and refuse.
         self.accelerator.wait_for_everyone()
-        self.writer = None
+        self._writer, self._logs = None, None  # TensorBoard, on the main process once the folder is open
         self.created = False  # this session made the run folder (a new run)
         self.stop_signal: int | None = None
         self._old_handlers = {}
@@ -206,9 +206,16 @@ class Session:
             self.created = True
         self.accelerator.wait_for_everyone()
         if self.is_main:
+            self._logs = self.run.logs
+
+    @property
+    def writer(self):
+        """TensorBoard's writer, made at its first use: a resume refused while loading its checkpoint writes no event file."""
+        if self._writer is None and self._logs is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run.logs))
+            self._writer = SummaryWriter(str(self._logs))
+        return self._writer
 
     def prepare(self, *objects):
         return self.accelerator.prepare(*objects)
@@ -242,8 +249,8 @@ class Session:
     def __exit__(self, kind, error, trace):
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
-        if self.writer is not None:
-            self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
         if self.created and self.step == 0 and error is not None and _refused(error):
             # A new run that could not take its first step (a batch that does not fit in memory, a file that
             # cannot be read) leaves nothing behind: the folder holds no work, only what would mislead a resume.
