@@ -183,3 +183,13 @@ def test_bad_input_is_refused_with_one_clear_line(case, write_config, tmp_path, 
         assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "a refused command wrote or removed files"
     if not needs_run and argv[0] == "train":
         assert not run.exists(), "a refused config must not create its run folder"
+
+
+def test_sample_writes_the_file_its_output_names_whatever_the_case_of_its_suffix(write_config, tmp_path):
+    import numpy as np
+
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    out = tmp_path / "X.NPZ"
+    assert main(["sample", str(tmp_path / "runs" / "tiny"), "--network", "painter", "-n", "3", "-o", str(out)]) == 0
+    assert np.load(out)["samples"].shape == (3, 1, 8, 8)
+    assert not (tmp_path / "X.NPZ.npz").exists()

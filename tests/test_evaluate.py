@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gan.cli import main
 
 from .conftest import TINY_DIGITS, TINY_RING
@@ -51,3 +53,21 @@ def test_the_loop_logs_chosen_metrics_at_intervals(write_config, tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("metrics/modes")] == [4]
     assert "metrics/high_quality" in events.Tags()["scalars"]
+
+
+def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_strict_json(write_config, tmp_path, capsys, monkeypatch):
+    from gan import metrics as M
+
+    assert main(["train", str(write_config(TINY_RING))]) == 0
+    run = tmp_path / "runs" / "tiny"
+    assert main(["evaluate", str(run), "--metric", "modes", "--samples", "300"]) == 0
+    real = M.mode_metrics
+    monkeypatch.setattr(M, "mode_metrics", lambda *a: {**real(*a), "reverse_kl": float("inf")})  # no high-quality sample
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metric", "reverse_kl", "--seed", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert printed["reverse_kl"] is None and "no sample is high-quality" in printed["reverse_kl_note"]
+    kept = json.loads((run / "evaluation.json").read_text(), parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))["metrics"]
+    assert set(kept) == {"modes", "reverse_kl"}, "the earlier result is kept"
+    assert kept["modes"]["samples"] == 300 and kept["modes"]["seed"] == 0 and kept["modes"]["step"] == 4
+    assert kept["reverse_kl"]["samples"] == 2500 and kept["reverse_kl"]["seed"] == 3 and kept["reverse_kl"]["reverse_kl"] is None

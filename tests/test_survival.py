@@ -327,3 +327,24 @@ def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_mach
             assert torch.get_num_threads() == expected
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_second_ctrl_c_interrupts_at_once(write_config):
+    """The first asks for a checkpoint at the end of the step; a user who presses again does not want to wait for it."""
+    cfg = C.load(write_config(TINY_DIGITS))
+    with Session(cfg) as session:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert session.stop_signal == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs between bytecodes
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_batch_too_large_for_memory_is_one_line_and_leaves_no_run_folder(write_config, tmp_path, capsys):
+    from .conftest import TINY_RING
+
+    assert main(["train", str(write_config(TINY_RING)), "--set", "data.batch_size=20000000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan: error: out of memory (an allocation of") and "data.batch_size" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "runs" / "tiny").exists()
