@@ -78,13 +78,14 @@ def emulated_bf16(run) -> str | None:
 
 
 def check_trainer(trainer, path: Path, *, needed: tuple[str, ...]) -> None:
-    """trainer.json holds counters only: a mapping of non-negative integers, with the ones the loop reads."""
+    """trainer.json is a mapping whose counters (the ones the loop reads among them) are non-negative integers."""
     if not isinstance(trainer, dict):
         raise RunError(f"{path}: expected a mapping of counters such as {{\"step\": 1000}}, got {type(trainer).__name__}")
     missing = [k for k in needed if k not in trainer]
     if missing:
         raise RunError(f"{path}: missing {', '.join(missing)}; the checkpoint is incomplete or from another loop")
-    for key, value in trainer.items():
+    for key in (*needed, "skipped", "world_size"):
+        value = trainer.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise RunError(f"{path}: {key} must be an integer >= 0, got {value!r}")
 
