@@ -348,3 +348,18 @@ def test_a_batch_too_large_for_memory_is_one_line_and_leaves_no_run_folder(write
     err = capsys.readouterr().err
     assert err.startswith("gan: error: out of memory (an allocation of") and "data.batch_size" in err and err.count("\n") == 1, err
     assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_a_checkpoint_without_every_processs_random_state_is_never_marked_complete(write_config, tmp_path):
+    """Nodes that do not share run.output each see part of a checkpoint; it must not become latest."""
+    path = write_config(TINY_DIGITS, run={"steps": 4, "checkpoint_every": 2, "sample_every": 4})
+    proc = torchrun([str(ROOT / "tests" / "two_process_train.py"), str(path), str(tmp_path / "ranks"), "--lose-rank-1-random-state"])
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the two processes did not stop: a deadlock")
+    assert proc.returncode != 0
+    assert "lacks random_states_1.pkl" in err and "a file system all nodes share" in err, err[-3000:]
+    checkpoints = tmp_path / "runs" / "tiny" / "checkpoints"
+    assert not (checkpoints / "latest").exists() and not list(checkpoints.glob("step_*"))

@@ -24,6 +24,19 @@ if "--inf-loss-on-rank-1" in sys.argv:  # the second process alone sees a non-fi
         return real_loss(name, fake) + bump  # the gradient stays finite: only this process's loss says so
 
     adversarial.generator_loss = loss_on_this_rank
+if "--lose-rank-1-random-state" in sys.argv:  # what a node without the shared file system would leave
+    import os
+
+    from accelerate import Accelerator
+
+    save_state = Accelerator.save_state
+
+    def save_then_lose(self, output_dir=None, **kwargs):
+        save_state(self, output_dir, **kwargs)
+        if self.process_index == 1:
+            os.remove(Path(output_dir) / "random_states_1.pkl")
+
+    Accelerator.save_state = save_then_lose
 with Session(cfg) as session:
     loop = Adversarial(cfg, session, resume=False)
     loop.run()
