@@ -363,3 +363,12 @@ def test_a_checkpoint_without_every_processs_random_state_is_never_marked_comple
     assert "lacks random_states_1.pkl" in err and "a file system all nodes share" in err, err[-3000:]
     checkpoints = tmp_path / "runs" / "tiny" / "checkpoints"
     assert not (checkpoints / "latest").exists() and not list(checkpoints.glob("step_*"))
+
+
+def test_a_second_sigterm_still_waits_for_the_checkpoint(write_config):
+    """A scheduler signals every process and a launcher forwards the signal too: a worker receives it twice."""
+    with Session(C.load(write_config(TINY_DIGITS))) as session:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+        assert session.stop_signal == signal.SIGTERM

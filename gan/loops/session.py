@@ -237,8 +237,10 @@ class Session:
     def __enter__(self):
         def ask_to_stop(signum, frame):
             self.stop_signal = signum  # acted on at the end of the step: never mid-update
-            # A second Ctrl-C must not wait for that step: it goes to the handler from before the run.
-            signal.signal(signum, self._old_handlers.get(signum, signal.SIG_DFL))
+            # A second Ctrl-C is a user who will not wait for that checkpoint: it goes to the handler from before
+            # the run. A second SIGTERM is not: a scheduler and a launcher forwarding its signal both send one.
+            if signum == signal.SIGINT:
+                signal.signal(signum, self._old_handlers.get(signum, signal.default_int_handler))
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
