@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # -h, or a mistake argparse found (said in one line by OneLineParser)
-        return done.code
+        return int(done.code or 0)
     try:
         return args.func(args)
     except _user_errors() as error:
