@@ -45,7 +45,8 @@ def _features(net, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
 
 
 def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None) -> dict:
-    """Score the generator of ``run``; returns (and writes to RUN/evaluation.json) a dict of metrics."""
+    """Score the generator of ``run``; returns a dict of metrics (non-finite values as floats: ``strict`` makes them JSON)
+    and keeps each metric's latest score, with its settings, in RUN/evaluation.json."""
     run = Path(run)
     if not (run / "config.yaml").is_file():
         raise RunError(f"{run}: not a run folder (no config.yaml)")
