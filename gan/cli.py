@@ -58,7 +58,7 @@ def cmd_sample(args) -> int:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse's mistakes in the toolkit's one line (its own print the usage first); ``gan VERB -h`` shows the usage."""
+    """argparse's mistakes said in the toolkit's one line ``gan: error: ...`` (argparse prints the usage first); ``gan VERB -h`` shows it."""
 
     def error(self, message: str):
         print(f"gan: error: {message}", file=sys.stderr)
