@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -294,7 +295,9 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_one_step_with_a_checkpoin
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("the two processes did not stop: a deadlock")
     assert f"stopped by signal {int(signal.SIGTERM)}" in out, err[-3000:]
-    assert err.count("exitcode  : 143") == 2, err[-3000:]  # both ranks, each after the checkpoint: 128 + SIGTERM
+    # Each rank exits 128 + SIGTERM after the checkpoint; once one has, torchrun may SIGTERM the other on its way out.
+    codes = re.findall(r"exitcode  : (-?\d+)", err)  # torchrun's summary, one line a failed rank
+    assert "143" in codes and set(codes) <= {"143", "-15"} and len(codes) == 2, err[-3000:]
     latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text()
     assert sorted(p.name for p in latest.glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
     assert '"world_size": 2' in (latest / "trainer.json").read_text()
