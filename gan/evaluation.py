@@ -78,7 +78,8 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
 
     if toy:
         n = samples or 2500  # the PacGAN protocol draws 2,500 samples
-        check_fits(2 * n * per_sample, f"--samples {n}", "score with fewer samples")
+        means = len(M.MIXTURES[cfg.data.name].means)
+        check_fits(n * (3 * per_sample + 8 * means), f"--samples {n}", "score with fewer samples")  # points, in float64, their distance to each mean
         scores = M.mode_metrics(_finite(draw(net, n, seed=seed).cpu()), M.MIXTURES[cfg.data.name])
         result.update({k: scores[k] for k in wanted})
         result["total_modes"] = scores["total_modes"]
