@@ -46,8 +46,8 @@ def cmd_train(args) -> int:
         cfg = C.load(args.config or DEFAULT_CONFIG, args.set)
     try:
         path = get(cfg.loop)(cfg, resume=bool(args.resume), overwrite=overwrite)
-    except Stopped:
-        return 0
+    except Stopped as stop:  # what shells and schedulers expect of a process a signal ended: 128 + its number
+        return 128 + stop.signal
     if int(os.environ.get("RANK", "0")) == 0:  # under a launcher, one line, not one per process
         print(f"done: {path}  (tensorboard --logdir {path / 'logs'})")
     return 0
@@ -62,8 +62,24 @@ def cmd_sample(args) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes said in the toolkit's one line ``gan: error: ...`` (argparse prints the usage first); ``gan VERB -h`` shows it."""
+
+    def error(self, message: str):
+        print(f"gan: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def seed(text: str) -> int:
+    """An argparse type: seeds are 64-bit (torch.Generator.manual_seed)."""
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..{2**63 - 1}, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gan", description="Train GANs and reuse their networks under any role.")
+    parser = OneLineParser(prog="gan", description="Train GANs and reuse their networks under any role.")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     p = verbs.add_parser("train", help="train from a YAML config (default: the shipped config 'digits')")
@@ -78,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", required=True, help="network name in the run (see its networks/ folder)")
     p.add_argument("-n", type=int, default=64, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="FILE.png (grid), FILE.npz / FILE.pt (array), FOLDER/ (one PNG each) or FILE.txt (sentences, text networks)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
     p.add_argument("--no-ema", action="store_true", help="use the last weights instead of their moving average")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file (or the PNGs of the same names in FOLDER/)")
@@ -96,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # -h, or a mistake argparse found (said in one line by OneLineParser)
+        return int(done.code or 0)
     try:
         return args.func(args)
     except _user_errors() as error:
@@ -107,10 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         from .loops.session import Diverged
+        from .memory import describe, is_out_of_memory
 
         if isinstance(error, Diverged):
             print(f"gan: error: {error}", file=sys.stderr)
             return 1
+        if is_out_of_memory(error):  # a size the user chose: their mistake to fix, in one line
+            print(f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), -n (gan sample) "
+                  f"or --samples (gan evaluate)", file=sys.stderr)
+            return 2
         raise
 
 

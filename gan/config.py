@@ -22,6 +22,11 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
+TOY_DATA = ("ring", "grid")  # 2-D mixtures: scored by their modes; everything else is images
+TOY_METRICS = ("modes", "high_quality", "reverse_kl")
+IMAGE_METRICS = ("fid_classifier", "kid_classifier", "label_coverage", "fid_inception", "kid_inception", "precision_recall", "density_coverage", "stacked_modes")
+
+
 @dataclass(frozen=True)
 class Optimizer:
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -98,6 +103,10 @@ class Run:
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
     max_bad_steps: int = 5       # consecutive non-finite steps skipped before the run stops
     progress: bool = True        # progress bar on the terminal
+    # CPU threads for the computation. auto: one for toy mixtures, whose steps are too short for threads to pay back
+    # their synchronisation (two runs at once on one machine collapsed while idle OpenMP threads spun waiting for
+    # work: scripts/benchmark_shared.py, BENCHMARKS.md), PyTorch's default (one per core) for images
+    threads: int | Literal["auto"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -172,9 +181,18 @@ def locate(path: "str | Path") -> Path:
     raise ConfigError(f"config file {str(path)!r} not found; {have}")
 
 
+# The optimizer a loop gives a role that the config leaves out; filled in, so a run's config.yaml holds what it used.
+LOOP_OPTIMIZERS = {
+    "adversarial": {"generator": Optimizer(), "discriminator": Optimizer()},
+    "likelihood": {"classifier": Optimizer(lr=1e-3, betas=(0.9, 0.999))},  # Adam's usual betas: classifiers learn faster
+}
+
+
 def from_dict(raw: dict) -> Config:
     """Validate a plain mapping (as read from YAML) into a Config."""
-    return check_values(_build(Config, raw, ""))
+    cfg = check_values(_build(Config, raw, ""))
+    defaults = {role: opt for role, opt in LOOP_OPTIMIZERS.get(cfg.loop, {}).items() if role in cfg.roles and role not in cfg.optimizers}
+    return dataclasses.replace(cfg, optimizers={**cfg.optimizers, **defaults}) if defaults else cfg
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -308,6 +326,8 @@ _RULES = [
     ("run.sample_count", lambda v: v >= 1, "an integer >= 1"),
     ("run.grad_accum", lambda v: v >= 1, "an integer >= 1"),
     ("run.max_bad_steps", lambda v: v >= 0, "an integer >= 0"),
+    ("run.seed", lambda v: 0 <= v < 2**32, "an integer in 0..4294967295 (NumPy's generator takes 32 bits)"),
+    ("run.threads", lambda v: v == "auto" or v >= 1, "an integer >= 1 or auto"),
     ("objective.r1", lambda v: v >= 0, "a number >= 0"),
     ("objective.r1_every", lambda v: v >= 1, "an integer >= 1"),
     ("objective.gradient_penalty", lambda v: v >= 0, "a number >= 0"),
@@ -332,6 +352,22 @@ def is_plain_name(text) -> bool:
 def is_one_component(text) -> bool:
     """One non-empty path component (a folder inside ``run.output``): no separator, no ``.`` or ``..``."""
     return isinstance(text, str) and text not in ("", ".", "..") and not any(c in text for c in "/\\\0") and not Path(text).is_absolute()
+def check_metrics(metrics: dict, data: str) -> None:
+    """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run mid-way."""
+    fitting = TOY_METRICS if data in TOY_DATA else IMAGE_METRICS
+    names = metrics.get("names")
+    if names is not None:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"metrics.names: expected a list of metric names, got {names!r}")
+        for name in names:
+            if name not in fitting:
+                kind = "a toy mixture" if data in TOY_DATA else "images"
+                raise ConfigError(f"metrics.names: {name!r} does not score {data} ({kind}); its metrics are {', '.join(fitting)}")
+    samples = metrics.get("samples")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
+        raise ConfigError(f"metrics.samples: expected an integer >= 2, got {samples!r}")
+    if metrics.get("classifier") is not None and not isinstance(metrics["classifier"], str):
+        raise ConfigError(f"metrics.classifier: expected a run folder such as runs/digits_classifier, got {metrics['classifier']!r}")
 
 
 def check_values(cfg: Config) -> Config:
@@ -367,6 +403,7 @@ def check_values(cfg: Config) -> Config:
         raise ConfigError(f"unknown key metrics.{unknown[0]}; accepted keys in metrics: every, names, samples, classifier")
     if cfg.metrics.get("every") is not None and (not isinstance(cfg.metrics["every"], int) or cfg.metrics["every"] < 1):
         raise ConfigError(f"metrics.every: expected an integer >= 1, got {cfg.metrics['every']!r}")
+    check_metrics(cfg.metrics, cfg.data.name)
     if cfg.run.mixed_precision == "fp16" and cfg.run.cpu:
         raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
     if cfg.objective.augment is not None:

@@ -10,6 +10,7 @@ maintained library and its weights are available.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -17,20 +18,28 @@ import torch
 
 from . import config as C
 from . import data as datasets
+from .memory import check_fits
 from .runs import RunDir, RunError, load
 from .sampling import draw
 
-TOY = ("modes", "high_quality", "reverse_kl")
-IMAGE = ("fid_classifier", "kid_classifier", "label_coverage", "fid_inception", "kid_inception")
+TOY = C.TOY_METRICS
+IMAGE = C.IMAGE_METRICS[:5]  # Frechet/kernel distances and label coverage, in the classifier's or Inception's features
 MANIFOLD = ("precision_recall", "density_coverage")  # k-NN manifolds in the classifier's features
 STACKED = ("stacked_modes",)  # stacked_digits: modes found among 26,000 samples (PacGAN)
 METRICS = TOY + IMAGE + MANIFOLD + STACKED
+assert set(METRICS) == set(C.TOY_METRICS + C.IMAGE_METRICS), "gan/config.py checks the same names at load"
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
 
 
 def _classifier_in(run: Path) -> str:
     for name in RunDir(run).network_names():
-        info = json.loads((RunDir(run).networks / f"{name}.json").read_text())
+        path = RunDir(run).networks / f"{name}.json"
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RunError(f"--classifier {run}: {path} is not readable JSON ({error})") from None
+        if not isinstance(info, dict):
+            raise RunError(f'--classifier {run}: {path}: expected {{"spec": ..., "role": ...}}, got {type(info).__name__}')
         if info.get("role") == "classifier":
             return name
     raise RunError(f"--classifier {run}: no network with the role 'classifier' in it")
@@ -43,7 +52,9 @@ def _features(net, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
 
 def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None,
              progress: bool = False) -> dict:
-    """Score the generator of ``run``; returns (and writes to RUN/evaluation.json) a dict of metrics.
+    """Score the generator of ``run`` (or a likelihood run on its held-out data); returns a dict of metrics
+    (non-finite values as floats: ``strict`` makes them JSON) and keeps each metric's latest score, with its
+    settings, in RUN/evaluation.json.
 
     On the bundled digits, without ``classifier``, the digits classifier is trained once beside the run
     (``digits_classifier`` in the same runs folder) and reused after that.
@@ -69,7 +80,8 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     if classifier is None and cfg.data.name in CLASSIFIER_DATA and _needs_classifier(metrics):
         classifier = str(digits_classifier(run.parent))
     result.update(score(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress))
-    return _write(run, result)
+    _record(run, result, metrics or default_metrics(cfg), seed=seed, classifier=classifier)
+    return result
 
 
 def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None,
@@ -83,17 +95,22 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     unknown = sorted(set(metrics or ()) - set(METRICS))
     if unknown:
         raise RunError(f"metric {unknown[0]!r} is unknown; accepted: {', '.join(METRICS)}")
-    toy = cfg.data.name in ("ring", "grid")
+    toy = cfg.data.name in C.TOY_DATA
     stacked = cfg.data.name == "stacked_digits"
-    wanted = list(metrics or (TOY if toy else STACKED if stacked else IMAGE[:3] + MANIFOLD))
+    wanted = list(metrics or default_metrics(cfg))
     say = _say if progress else (lambda message: None)
     result: dict = {}
+    fitting = TOY if toy else IMAGE + MANIFOLD + (STACKED if stacked else ())
+    misfit = [m for m in wanted if m not in fitting]
+    if misfit:
+        raise RunError(f"--metric {misfit[0]}: it does not score {cfg.data.name} ({'a toy mixture' if toy else 'images'}); its metrics are {', '.join(fitting)}")
+    per_sample = 4 * math.prod(net.target.shape)  # float32
 
     if toy:
-        if set(wanted) - set(TOY):
-            raise RunError(f"metric: {cfg.data.name} is a toy mixture; its metrics are {', '.join(TOY)}")
         n = samples or 2500  # the PacGAN protocol draws 2,500 samples
-        scores = M.mode_metrics(draw(net, n, seed=seed).cpu(), M.MIXTURES[cfg.data.name])
+        means = len(M.MIXTURES[cfg.data.name].means)
+        check_fits(n * (3 * per_sample + 8 * means), f"--samples {n}", "score with fewer samples")  # points, in float64, their distance to each mean
+        scores = M.mode_metrics(_finite(draw(net, n, seed=seed).cpu()), M.MIXTURES[cfg.data.name])
         result.update({k: scores[k] for k in wanted})
         result["total_modes"] = scores["total_modes"]
         result["samples"] = n
@@ -103,7 +120,8 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     if not isinstance(real, datasets.Examples):
         raise RunError(f"evaluate reads the real data into memory; {cfg.data.name} is streamed, which is not supported yet")
     n = samples or (26_000 if stacked else len(real))
-    fake = torch.cat([draw(net, min(500, n - i), seed=seed + i).cpu() for i in _steps(range(0, n, 500), f"drawing {n} samples", progress)])
+    check_fits(3 * n * per_sample, f"--samples {n}", "score with fewer samples")  # the samples, their features, Inception's copy
+    fake = _finite(torch.cat([draw(net, min(500, n - i), seed=seed + i).cpu() for i in _steps(range(0, n, 500), f"drawing {n} samples", progress)]))
     result["samples"] = n
     if "stacked_modes" in wanted:
         say("counting modes: the digits classifier on each channel")
@@ -250,17 +268,75 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     result.update({f"held_out_{k}": v for k, v in text_data.score(net, held_out).items()})
     result.update(text_data.compressor_bits(train.text(), held_out.text()))
     return result
+def default_metrics(cfg: C.Config) -> tuple[str, ...]:
+    if cfg.data.name in C.TOY_DATA:
+        return TOY
+    return STACKED if cfg.data.name == "stacked_digits" else IMAGE[:3] + MANIFOLD
+
+
+def _finite(samples: torch.Tensor) -> torch.Tensor:
+    bad = int((~torch.isfinite(samples.flatten(1))).any(dim=1).sum())
+    if bad:
+        raise RunError(f"{bad} of {len(samples)} samples of the generator are NaN or inf (its weights diverged?); there is nothing to score")
+    return samples
 
 
 def _step(run: Path) -> int | None:
+    """The step of the newest checkpoint, or None where it cannot be read (a score is still worth printing)."""
     try:
         latest = RunDir(run).latest_checkpoint()
-    except RunError:
+        step = json.loads((latest / "trainer.json").read_text())["step"] if latest else None
+    except (RunError, OSError, ValueError, KeyError, TypeError):
         return None
-    return json.loads((latest / "trainer.json").read_text())["step"] if latest else None
+    return step if isinstance(step, int) else None
+
+
+# Values a metric reports besides its own: the floor of a distance, a standard error, the size of the mixture.
+COMPANIONS = {"modes": ("total_modes",), "fid_classifier": ("fid_classifier_floor",), "kid_classifier": ("kid_classifier_std",),
+              "kid_inception": ("kid_inception_std",),
+              "precision_recall": ("precision", "recall", "precision_real", "recall_real"),
+              "density_coverage": ("density", "coverage", "density_real", "coverage_real"),
+              "stacked_modes": ("stacked_kl", "total_modes", "stacked_modes_real", "stacked_kl_real", "real_samples")}
+WHY_NOT_FINITE = {"reverse_kl": "infinite: no sample is high-quality, so the histogram over modes is empty"}
+
+
+def strict(values: dict) -> dict:
+    """JSON that every reader accepts: a non-finite number becomes null, and ``KEY_note`` says why."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+            out[f"{key}_note"] = WHY_NOT_FINITE.get(key, f"not finite ({value})")
+        else:
+            out[key] = value
+    return out
+
+
+def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | None) -> None:
+    """Merge this call's scores into RUN/evaluation.json, one entry a metric with the settings that produced it:
+    scoring one metric again replaces that metric only."""
+    path = run / "evaluation.json"
+    try:
+        kept = json.loads(path.read_text()).get("metrics", {}) if path.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        kept = {}  # unreadable or from before metrics were kept apart: replaced
+    settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
+    for name in metrics:
+        if name == "label_coverage":
+            values = {k: v for k, v in result.items() if k.startswith("label_")}
+        else:
+            values = {k: result[k] for k in (name, *COMPANIONS.get(name, ())) if k in result}
+        kept[name] = strict(values) | settings
+    merged = {"run": str(run), "generator": result["generator"], "metrics": dict(sorted(kept.items()))}
+    from .runs import atomic_write_text
+
+    atomic_write_text(path, json.dumps(merged, indent=1, allow_nan=False))
 
 
 def _write(run: Path, result: dict) -> dict:
+    """A likelihood or text run's scores, whole, as strict JSON in RUN/evaluation.json (one set of scores: nothing to merge)."""
+    from .runs import atomic_write_text
+
     result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
-    (run / "evaluation.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(run / "evaluation.json", json.dumps(strict(result), indent=1, allow_nan=False))
     return result

@@ -343,8 +343,10 @@ def load(run: "str | Path", name: str, *, ema: bool = True, device="cpu") -> Net
         raise RunError(f"run {str(folder.path)!r} has no network {name!r}; networks in it: {have}")
     try:
         info = json.loads(info_path.read_text())
+        if not isinstance(info, dict) or not isinstance(info.get("spec"), dict):
+            raise ValueError('expected {"spec": {"family": ..., ...}, "role": ...}')
         net = build(info["spec"])
-    except (json.JSONDecodeError, KeyError, ValueError) as error:
+    except (json.JSONDecodeError, KeyError, ValueError, TypeError) as error:
         raise RunError(f"{info_path}: cannot rebuild the network ({error})") from None
     weights = folder.networks / (f"{name}.ema.safetensors" if ema and info.get("ema") else f"{name}.safetensors")
     load_state(net, weights)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from networks import Bernoulli, Categorical, Image, Network, Normal
 
+from .memory import check_fits
 from .runs import RunError, atomic_write_text, load
 
 
@@ -83,6 +85,7 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
         raise RunError(f"--prompt: this network maps {net.source} -> {net.target}; a prompt is the start of a sentence for a text network")
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
+    check_fits(3 * n * 4 * math.prod(net.target.shape), f"-n {n}", "draw fewer samples, in several calls with other --seed values")  # samples, their pixels, the file's copy
     if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
         from .regression import predictive_samples
 
@@ -184,6 +187,8 @@ def read_images(files: list[str], space: Image, *, resize: bool) -> torch.Tensor
                 x = torch.as_tensor(np.array(im), dtype=torch.float32) / 255.0
         except (UnidentifiedImageError, OSError) as error:
             raise RunError(f"{name}: not a readable image ({error})") from None
+        except PILImage.DecompressionBombError as error:  # a small file that decodes to gigabytes
+            raise RunError(f"{name}: not decoded: {error}") from None
         x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
         try:
             batch.append(conform(x[None], space, resize, name)[0])

@@ -6,25 +6,35 @@ import json
 
 
 def add_parser(verbs) -> None:
+    from .cli import seed
+
     p = verbs.add_parser("classify", help="print each image's predicted label distribution (or P(real) for a discriminator)")
     p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
     p.add_argument("--network", required=True, help="network name in the run")
     p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...), or strings with --text")
     p.add_argument("--text", action="store_true", help="the inputs are strings (prefixes) for a text network: print the likeliest next characters")
-    p.add_argument("--top", type=int, default=3, help="how many most likely labels to print")
+    p.add_argument("--top", type=int, help="how many most likely labels to print (default 3; not for a network that writes bernoulli)")
     p.add_argument("--sample", type=int, default=0, metavar="S", help="also draw S labels from each distribution")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--resize", action="store_true", help="resize images to the network's input size")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from .runs import RunError
     from .sampling import classify
 
+    if args.top is not None and args.top < 1:
+        raise RunError(f"--top: expected a number of labels >= 1, got {args.top}")
+    if args.sample < 0:
+        raise RunError(f"--sample: expected a number of draws >= 0, got {args.sample}")
     if args.text:
         return run_text(args)
-    for row in classify(args.run, args.network, args.files, top=args.top, samples=args.sample, seed=args.seed, resize=args.resize):
+    rows = classify(args.run, args.network, args.files, top=args.top or 3, samples=args.sample, seed=args.seed, resize=args.resize)
+    if args.top is not None and rows and "p_real" in rows[0]:
+        raise RunError(f"--top: network {args.network!r} writes bernoulli, one probability per image (P(real)), no labels to rank; drop --top")
+    for row in rows:
         if args.json:
             print(json.dumps(row))
             continue
@@ -41,7 +51,7 @@ def run(args) -> int:
 def run_text(args) -> int:
     from .sampling import next_characters
 
-    for row in next_characters(args.run, args.network, args.files, top=args.top):
+    for row in next_characters(args.run, args.network, args.files, top=args.top or 3):
         if args.json:
             print(json.dumps(row))
         elif "p" in row:

@@ -6,23 +6,26 @@ import json
 
 
 def add_parser(verbs) -> None:
+    from .cli import seed
+
     from .evaluation import METRICS
 
-    p = verbs.add_parser("evaluate", help="score a run's generator, or a likelihood run on its held-out data; prints JSON and writes RUN/evaluation.json")
+    p = verbs.add_parser("evaluate", help="score a run's generator, or a likelihood run on its held-out data; prints JSON and keeps each metric's latest score in RUN/evaluation.json")
     p.add_argument("run", help="run folder, e.g. runs/ring")
     p.add_argument("--metric", action="append", choices=METRICS, help="a metric to compute (repeatable); default: those that fit the data")
     p.add_argument("--samples", type=int, help="how many samples to draw (default: 2,500 for toy data, the dataset's size for images)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--classifier", metavar="RUN", help="a likelihood run on the same data, for the classifier-feature metrics "
                    "(on the bundled digits: default RUNS/digits_classifier, trained there once if missing)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from .evaluation import evaluate
+    from .evaluation import evaluate, strict
     from .runs import RunError
 
     if args.samples is not None and args.samples < 2:
         raise RunError(f"--samples: expected at least 2 samples, got {args.samples}")
-    print(json.dumps(evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier, progress=True), indent=1))
+    result = evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier, progress=True)
+    print(json.dumps(strict(result), indent=1, allow_nan=False))
     return 0

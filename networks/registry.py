@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import math
+import types
+import typing
 
 from .base import Network
 
@@ -39,4 +42,32 @@ def build(spec: dict) -> Network:
     missing = [k for k in ("source", "target") if k not in spec]
     if missing:
         raise ValueError(f"family {name!r} needs {' and '.join(missing)} (a space such as 'noise[64]')")
+    for key, value in spec.items():
+        check_keyword(cls, key, value)
     return cls(**spec)
+
+
+def check_keyword(cls: type[Network], key: str, value) -> None:
+    """A keyword of the type its family declares (a spec comes from a config or a JSON file anyone can edit).
+
+    >>> check_keyword(FAMILIES["mlp"], "width", "abc")
+    Traceback (most recent call last):
+    ValueError: width: expected an integer, got 'abc'
+    """
+    hint = typing.get_type_hints(cls.__init__).get(key)
+    if hint is None:  # spaces: parsed and checked by the family itself
+        return
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    for tp in allowed:
+        if tp is type(None) and value is None:
+            return
+        if tp is bool and isinstance(value, bool):
+            return
+        if tp is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return
+        if tp is str and isinstance(value, str):
+            return
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+    raise ValueError(f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got {value!r}")

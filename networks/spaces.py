@@ -191,8 +191,8 @@ class Image(Space):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise SpaceError(f"image: {name} must be a positive integer, got {value!r}")
-        if not self.low < self.high:
-            raise SpaceError(f"image: value range must have low < high, got {self.low}:{self.high}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):  # pixels map onto it linearly
+            raise SpaceError(f"image: value range must be two finite numbers low < high such as -1:1, got {self.low}:{self.high}")
         object.__setattr__(self, "low", float(self.low))
         object.__setattr__(self, "high", float(self.high))
 

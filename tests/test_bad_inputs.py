@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from gan.cli import main
@@ -57,6 +58,40 @@ def other_architecture(run: Path):
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
+def write_json(relative: str, content):
+    """Replace a JSON file of the run (``networks/painter.json``, ``LATEST/trainer.json``) with ``content(old)``."""
+    import json
+
+    def damage(run: Path):
+        latest = (run / "checkpoints" / "latest").read_text()
+        path = run / relative.replace("LATEST", f"checkpoints/{latest}")
+        path.write_text(json.dumps(content(json.loads(path.read_text())) if callable(content) else content))
+    return damage
+
+
+def with_spec(**keywords):
+    return lambda info: {**info, "spec": {**info["spec"], **keywords}}
+
+
+def without(key):
+    return lambda trainer: {k: v for k, v in trainer.items() if k != key}
+
+
+def nan_weights(run: Path):
+    from safetensors.torch import load_file, save_file
+
+    for f in (run / "networks").glob("painter*.safetensors"):
+        save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in load_file(str(f)).items()}, str(f))
+
+
+def an_image_beside(run: Path):
+    Image.new("L", (8, 8), 0).save(run.parent.parent / "x.png")
+
+
+def a_decompression_bomb(run: Path):
+    Image.new("1", (30000, 30000)).save(run.parent.parent / "bomb.png", optimize=True)  # 100 kB on disk, 900 megapixels
+
+
 C = "CONFIG"  # placeholder for the tiny config path
 CASES = [
     # (id, argv, overrides of the tiny config or None, setup(tmp) -> extra, expected fragment)
@@ -92,6 +127,34 @@ CASES = [
     ("labels for an unconditioned sampler", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png", "--labels", "3"], "RUN", None, "--labels: this network takes no condition"),
     ("classify a missing file", ["classify", "RUN", "--network", "critic", "TMP/nothing.png"], "RUN", None, "nothing.png: no such file"),
     ("classify with a sampler", ["classify", "RUN", "--network", "painter", "TMP/nothing.png"], "RUN", None, "writes image[1,8,8], not a distribution over labels"),
+    ("run path that is a file", ["train", C, "--set", "run.output=TMP", "--set", "run.name=tiny.yaml"], None, None, "is a file, not a run folder"),
+    ("negative metrics.samples", ["train", C, "--set", "metrics.samples=-5", "--set", "metrics.every=2"], None, None, "metrics.samples: expected an integer >= 2, got -5"),
+    ("unknown metric name", ["train", C, "--set", "metrics.names=[bogus]"], None, None, "metrics.names: 'bogus' does not score sklearn_digits (images); its metrics are fid_classifier"),
+    ("batch larger than the data", ["train", C, "--set", "data.batch_size=5000"], None, None, "data.batch_size: 5000 x 1 process(es) is more than the"),
+    ("network too large for memory", ["train", C, "--set", "networks.painter.width=1000000000", "--set", "networks.painter.max_width=1000000000"], None, None, "out of memory (an allocation of"),
+    ("seed beyond NumPy's 32 bits", ["train", C, "--set", "run.seed=99999999999"], None, None, "run.seed: expected an integer in 0..4294967295"),
+    ("width that is no number", ["train", C, "--set", "networks.painter.width=abc"], None, None, "networks.painter: width: expected an integer, got 'abc'"),
+    ("image range without bounds", ["train", C, "--set", "networks.painter.target=image[1,8,8,-inf:inf]"], None, None, "value range must be two finite numbers"),
+    ("sample more than memory holds", ["sample", "RUN", "--network", "painter", "-n", "1000000000", "-o", "TMP/x.npz"], "RUN", None, "-n 1000000000 needs"),
+    ("seed beyond 64 bits", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.npz", "--seed", str(2**64)], "RUN", None, "argument --seed: expected an integer in 0.."),
+    ("evaluate more samples than memory holds", ["evaluate", "RUN", "--samples", "1000000000", "--metric", "fid_classifier"], "RUN", None, "--samples 1000000000 needs"),
+    ("evaluate with a seed beyond 64 bits", ["evaluate", "RUN", "--seed", "-1"], "RUN", None, "argument --seed: expected an integer in 0.."),
+    ("evaluate a metric of toy mixtures on images", ["evaluate", "RUN", "--metric", "modes"], "RUN", None, "--metric modes: it does not score sklearn_digits (images)"),
+    ("evaluate a generator that draws NaN", ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10"], "RUN", nan_weights, "10 of 10 samples of the generator are NaN or inf"),
+    ("evaluate with a malformed classifier", ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10", "--classifier", "RUN"], "RUN",
+     lambda run: (run / "networks" / "critic.json").write_text("{not json"), "critic.json is not readable JSON"),
+    ("classify the top -1 labels", ["classify", "RUN", "--network", "critic", "--top", "-1", "TMP/x.png"], "RUN", an_image_beside, "--top: expected a number of labels >= 1, got -1"),
+    ("classify the top labels of a bernoulli", ["classify", "RUN", "--network", "critic", "--top", "3", "TMP/x.png"], "RUN", an_image_beside, "writes bernoulli, one probability per image (P(real)), no labels to rank"),
+    ("classify a decompression bomb", ["classify", "RUN", "--network", "critic", "TMP/bomb.png"], "RUN", a_decompression_bomb, "bomb.png: not decoded: Image size (900000000 pixels) exceeds limit"),
+    ("network file that is a list", ["sample", "RUN", "--network", "painter", "-o", "TMP/x.png"], "RUN", write_json("networks/painter.json", [1, 2]), "painter.json: cannot rebuild the network"),
+    ("network file with a width that is no number", ["sample", "RUN", "--network", "painter", "-o", "TMP/x.png"], "RUN",
+     write_json("networks/painter.json", with_spec(width="abc")), "cannot rebuild the network (width: expected an integer, got 'abc')"),
+    ("network file with a width of 1e12", ["sample", "RUN", "--network", "painter", "-o", "TMP/x.png"], "RUN",
+     write_json("networks/painter.json", with_spec(width=1e12)), "cannot rebuild the network (width: expected an integer, got 1000000000000.0)"),
+    ("trainer.json with a step that is no number", ["train", "--resume", "RUN", "--set", "run.steps=6"], "RUN", write_json("LATEST/trainer.json", lambda t: {**t, "step": "abc"}),
+     "trainer.json: step must be an integer >= 0, got 'abc'"),
+    ("trainer.json without a key", ["train", "--resume", "RUN", "--set", "run.steps=6"], "RUN", write_json("LATEST/trainer.json", without("data_position")), "trainer.json: missing data_position"),
+    ("trainer.json that is a list", ["train", "--resume", "RUN", "--set", "run.steps=6"], "RUN", write_json("LATEST/trainer.json", [4]), "trainer.json: expected a mapping of counters"),
 ]
 
 
@@ -116,7 +179,17 @@ def test_bad_input_is_refused_with_one_clear_line(case, write_config, tmp_path, 
     assert code == 2, err
     assert fragment in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
-    if needs_run and argv[0] == "train" and "--resume" not in argv:
-        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "the existing run was touched"
+    if needs_run:
+        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "a refused command wrote or removed files"
     if not needs_run and argv[0] == "train":
         assert not run.exists(), "a refused config must not create its run folder"
+
+
+def test_sample_writes_the_file_its_output_names_whatever_the_case_of_its_suffix(write_config, tmp_path):
+    import numpy as np
+
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    out = tmp_path / "X.NPZ"
+    assert main(["sample", str(tmp_path / "runs" / "tiny"), "--network", "painter", "-n", "3", "-o", str(out)]) == 0
+    assert np.load(out)["samples"].shape == (3, 1, 8, 8)
+    assert not (tmp_path / "X.NPZ.npz").exists()

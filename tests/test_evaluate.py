@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+import pytest
+
 from gan.cli import main
 from networks import Image
 
@@ -22,7 +24,8 @@ def test_evaluate_a_ring_run_prints_mode_metrics_as_json(write_config, tmp_path,
     result = json.loads(capsys.readouterr().out)
     assert set(result) >= {"modes", "high_quality", "total_modes", "samples"} and "reverse_kl" not in result
     assert 0 <= result["modes"] <= 8 and 0.0 <= result["high_quality"] <= 1.0 and result["samples"] == 500
-    assert json.loads((run / "evaluation.json").read_text()) == result
+    kept = json.loads((run / "evaluation.json").read_text())["metrics"]
+    assert kept["modes"]["modes"] == result["modes"] and kept["high_quality"]["samples"] == 500
 
 
 def test_evaluate_images_in_the_feature_space_of_our_own_classifier(write_config, tmp_path, capsys):
@@ -111,3 +114,19 @@ def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
     assert scores["stacked_modes"] == 1000 and abs(scores["stacked_kl"]) < 1e-9
     two = stacked_modes(_ChannelReader(), pictures([[1, 2, 3], [3, 2, 1]] * 50))
     assert two["stacked_modes"] == 2 and two["stacked_kl"] == pytest.approx(math.log(500), rel=1e-2)  # log(1000 / 2), less the eps of label_coverage
+def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_strict_json(write_config, tmp_path, capsys, monkeypatch):
+    from gan import metrics as M
+
+    assert main(["train", str(write_config(TINY_RING))]) == 0
+    run = tmp_path / "runs" / "tiny"
+    assert main(["evaluate", str(run), "--metric", "modes", "--samples", "300"]) == 0
+    real = M.mode_metrics
+    monkeypatch.setattr(M, "mode_metrics", lambda *a: {**real(*a), "reverse_kl": float("inf")})  # no high-quality sample
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metric", "reverse_kl", "--seed", "3"]) == 0
+    printed = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert printed["reverse_kl"] is None and "no sample is high-quality" in printed["reverse_kl_note"]
+    kept = json.loads((run / "evaluation.json").read_text(), parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))["metrics"]
+    assert set(kept) == {"modes", "reverse_kl"}, "the earlier result is kept"
+    assert kept["modes"]["samples"] == 300 and kept["modes"]["seed"] == 0 and kept["modes"]["step"] == 4
+    assert kept["reverse_kl"]["samples"] == 2500 and kept["reverse_kl"]["seed"] == 3 and kept["reverse_kl"]["reverse_kl"] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(write_config
     time.sleep(1.0)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err[-2000:]
+    assert proc.returncode == 128 + sig, err[-2000:]  # what shells and schedulers expect; a finished run exits 0
     assert f"gan train --resume {run}" in out + err
     step = int((run / "checkpoints" / "latest").read_text().split("_")[1])
     assert 0 < step < 100000
@@ -270,3 +271,108 @@ def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monk
     with pytest.raises(RunError, match="critic.safetensors: not a readable safetensors file"):
         load(tmp_path / "runs" / "tiny", "critic")
     assert not mark.exists()
+
+
+def torchrun(args: list[str], **popen) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_at_one_step_with_a_checkpoint(write_config, tmp_path):
+    """A scheduler may signal one rank only; alone it would wait for the others in its checkpoint forever."""
+    import psutil
+
+    path = write_config(TINY_DIGITS, name="two", run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10})
+    proc = torchrun(["-m", "gan", "train", str(path)])
+    run = tmp_path / "runs" / "two"
+    assert wait_for(lambda: any((run / "logs").glob("events*")), proc, poll=0.05)
+    time.sleep(2.0)
+    ranks = {p.environ().get("RANK"): p for p in psutil.Process(proc.pid).children()}
+    ranks["1"].send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the two processes did not stop: a deadlock")
+    assert f"stopped by signal {int(signal.SIGTERM)}" in out, err[-3000:]
+    # Each rank exits 128 + SIGTERM after the checkpoint; once one has, torchrun may SIGTERM the other on its way out.
+    codes = re.findall(r"exitcode  : (-?\d+)", err)  # torchrun's summary, one line a failed rank
+    assert "143" in codes and set(codes) <= {"143", "-15"} and len(codes) == 2, err[-3000:]
+    latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text()
+    assert sorted(p.name for p in latest.glob("random_states_*.pkl")) == ["random_states_0.pkl", "random_states_1.pkl"]
+    assert '"world_size": 2' in (latest / "trainer.json").read_text()
+
+
+def test_a_loss_that_is_non_finite_on_one_process_only_is_skipped_by_both(write_config, tmp_path):
+    path = write_config(TINY_DIGITS, run={"steps": 4, "checkpoint_every": 4, "sample_every": 4})
+    out = tmp_path / "ranks"
+    proc = torchrun([str(ROOT / "tests" / "two_process_train.py"), str(path), str(out), "--inf-loss-on-rank-1"])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert (out / "skipped0").read_text() == (out / "skipped1").read_text() == "1"
+    a, b = (load_file(str(out / f"rank{i}.safetensors")) for i in (0, 1))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+@pytest.mark.parametrize("data,threads,expected", [("ring", "auto", 1), ("sklearn_digits", "auto", 2), ("ring", 3, 3)])
+def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_machine(write_config, monkeypatch, data, threads, expected):
+    """Spinning OpenMP threads of one run took the cores of another (scripts/benchmark_shared.py measures it)."""
+    from gan.loops import session as S
+
+    from .conftest import TINY_RING
+
+    monkeypatch.setattr(S, "TORCH_THREADS", 2)  # what PyTorch picks on a 2-core machine without OMP_NUM_THREADS
+    before = torch.get_num_threads()
+    base = TINY_RING if data == "ring" else TINY_DIGITS
+    try:
+        with Session(C.load(write_config(base, run={"threads": threads}))):
+            assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_second_ctrl_c_interrupts_at_once(write_config):
+    """The first asks for a checkpoint at the end of the step; a user who presses again does not want to wait for it."""
+    cfg = C.load(write_config(TINY_DIGITS))
+    with Session(cfg) as session:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert session.stop_signal == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs between bytecodes
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_batch_too_large_for_memory_is_one_line_and_leaves_no_run_folder(write_config, tmp_path, capsys):
+    from .conftest import TINY_RING
+
+    assert main(["train", str(write_config(TINY_RING)), "--set", "data.batch_size=20000000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan: error: out of memory (an allocation of") and "data.batch_size" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_a_checkpoint_without_every_processs_random_state_is_never_marked_complete(write_config, tmp_path):
+    """Nodes that do not share run.output each see part of a checkpoint; it must not become latest."""
+    path = write_config(TINY_DIGITS, run={"steps": 4, "checkpoint_every": 2, "sample_every": 4})
+    proc = torchrun([str(ROOT / "tests" / "two_process_train.py"), str(path), str(tmp_path / "ranks"), "--lose-rank-1-random-state"])
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the two processes did not stop: a deadlock")
+    assert proc.returncode != 0
+    assert "lacks random_states_1.pkl" in err and "a file system all nodes share" in err, err[-3000:]
+    checkpoints = tmp_path / "runs" / "tiny" / "checkpoints"
+    assert not (checkpoints / "latest").exists() and not list(checkpoints.glob("step_*"))
+
+
+def test_a_second_sigterm_still_waits_for_the_checkpoint(write_config):
+    """A scheduler signals every process and a launcher forwards the signal too: a worker receives it twice."""
+    with Session(C.load(write_config(TINY_DIGITS))) as session:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)
+        assert session.stop_signal == signal.SIGTERM

@@ -11,6 +11,32 @@ from gan.loops.session import Session
 
 cfg = C.load(sys.argv[1])
 out = Path(sys.argv[2])
+if "--inf-loss-on-rank-1" in sys.argv:  # the second process alone sees a non-finite loss at its third update
+    import os
+
+    from gan.loops import adversarial
+
+    calls, real_loss = {"n": 0}, adversarial.generator_loss
+
+    def loss_on_this_rank(name, fake):
+        calls["n"] += 1
+        bump = float("inf") if os.environ.get("RANK") == "1" and calls["n"] == 3 else 0.0
+        return real_loss(name, fake) + bump  # the gradient stays finite: only this process's loss says so
+
+    adversarial.generator_loss = loss_on_this_rank
+if "--lose-rank-1-random-state" in sys.argv:  # what a node without the shared file system would leave
+    import os
+
+    from accelerate import Accelerator
+
+    save_state = Accelerator.save_state
+
+    def save_then_lose(self, output_dir=None, **kwargs):
+        save_state(self, output_dir, **kwargs)
+        if self.process_index == 1:
+            os.remove(Path(output_dir) / "random_states_1.pkl")
+
+    Accelerator.save_state = save_then_lose
 with Session(cfg) as session:
     loop = Adversarial(cfg, session, resume=False)
     loop.run()
@@ -18,5 +44,6 @@ with Session(cfg) as session:
     state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {f"D.{k}": v for k, v in loop.D_net.state_dict().items()}
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / f"rank{acc.process_index}.safetensors"))
+    (out / f"skipped{acc.process_index}").write_text(str(session.settle_guard()))
     if acc.is_main_process:
         (out / "world_size").write_text(str(acc.num_processes))

@@ -48,6 +48,8 @@ class Adversarial:
         check_conditions(nets, cfg.roles, self.classes, cfg.data.labels)
         self.data_space = data_space
         self.augment = _augmenter(cfg, data_space, acc)  # None unless objective.augment is set
+        # made before the folder: a batch larger than the data is refused here
+        self.batches = datasets.batches(cfg.data, source, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
@@ -64,7 +66,6 @@ class Adversarial:
         self.G_net, self.D_net = G, D            # plain modules: for EMA, export, sampling
         self.ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
 
-        self.batches = datasets.batches(cfg.data, source, seed=run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         fixed = torch.Generator().manual_seed(run.seed)
         self.fixed_z = G.source.sample(run.sample_count, rng=fixed).to(acc.device)
         self.fixed_y = torch.arange(run.sample_count, device=acc.device) % self.classes if G.condition is not None else None

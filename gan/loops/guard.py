@@ -18,6 +18,10 @@ once. So it is for optimizers without a fused kernel (foreach and per-tensor imp
 RMSprop) and under fp16, where the optimizer handed over is accelerate's grad-scaler wrapper,
 which takes no verdict tensor (the scaler's own check of the gradients needs no read with a fused
 optimizer; this one still does).
+
+Under several processes every process must take the same decision, or their weights part: the
+gradients are averaged, so their norm agrees, but each process has its own loss. The verdict is
+therefore the maximum over processes (one all-reduce of one number, on the device: no read).
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ class UpdateGuard:
 
     READ_EVERY = 1000  # verdicts kept at most before they are read back anyway: bounded memory, one read in 1000 updates
 
-    def __init__(self, max_bad_steps: int, device: torch.device):
+    def __init__(self, max_bad_steps: int, device: torch.device, *, distributed: bool = False):
         self.max_bad_steps = max_bad_steps
+        self.distributed = distributed  # agree on each verdict with the other processes
         self.on_device = device.type != "cpu"  # skip on the device where the optimizer can (see the module's docstring)
         self.skipped = 0  # as of the last settle(); saved in checkpoints
         self.streak: dict[str, int] = {}  # per role: the other role's good updates do not reset it
@@ -52,6 +57,12 @@ class UpdateGuard:
     def step(self, role: str, optimizer, loss: torch.Tensor, grad_norm: torch.Tensor, *, step: int) -> None:
         """``optimizer.step()`` unless ``loss`` or ``grad_norm`` is non-finite; ``step`` names the update in a message."""
         bad = ~torch.isfinite(loss.detach().float() + grad_norm.float())
+        if self.distributed:
+            import torch.distributed as dist
+
+            verdict = bad.float().reshape(1)
+            dist.all_reduce(verdict, op=dist.ReduceOp.MAX)
+            bad = verdict[0] > 0
         if self.on_device and getattr(optimizer, "_step_supports_amp_scaling", False):  # fused: the verdict as a tensor
             self._verdicts.append((role, step, bad))
             optimizer.grad_scale, optimizer.found_inf = None, bad.float()

@@ -121,6 +121,12 @@ class Likelihood:
             raise RoleError(f"role 'classifier': network {self.name!r} is conditioned on {net.condition}; a classifier reads data only")
         self.text = isinstance(net.source, Text)
         self.train_set, self.held_out = self.open_text(net) if self.text else self.open_labelled(net)
+        # made before the folder: a batch larger than the data is refused here
+        if self.text:
+            self.batches = text_data.TextBatches(self.train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
+                                                 world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
+        else:
+            self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         session.open_folder()
 
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
@@ -132,11 +138,6 @@ class Likelihood:
         if self.frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
             net.body.eval()
         self.held_out = self.held_out.to(acc.device)
-        if self.text:
-            self.batches = text_data.TextBatches(self.train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
-                                                 world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
-        else:
-            self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         if resume:
             trainer = session.restore({})
             self.batches.position = trainer["data_position"]

@@ -21,14 +21,19 @@ from accelerate.utils import set_seed
 
 from networks import Network, build
 
-from ..config import Config, Optimizer
+from ..config import TOY_DATA, Config, Optimizer
 from ..host_memory import keep_freed_memory
+from ..resume import changes, describe, record
 from ..runs import RunDir, RunError, Unloadable, atomic_save_tensors, check_network_name, load_state
 from .guard import Diverged, UpdateGuard
 
 
 class Stopped(Exception):
-    """SIGINT/SIGTERM arrived; a checkpoint was written."""
+    """SIGINT/SIGTERM arrived; a checkpoint was written. ``signal`` is the number that stopped the run."""
+
+    def __init__(self, path, signal: int):
+        super().__init__(path)
+        self.signal = signal
 
 
 FUSED = ("adam", "adamw", "sgd")  # torch.optim classes with fused CPU and CUDA kernels
@@ -88,6 +93,37 @@ def bar_labels(stats: dict[str, float]) -> dict[str, str]:
         if name in _ON_THE_BAR:
             shown[f"{role[:1].upper()} {_ON_THE_BAR[name]}"] = f"{value:.3g}"
     return shown
+def check_trainer(trainer, path: Path, *, needed: tuple[str, ...]) -> None:
+    """trainer.json is a mapping whose counters (the ones the loop reads among them) are non-negative integers."""
+    if not isinstance(trainer, dict):
+        raise RunError(f"{path}: expected a mapping of counters such as {{\"step\": 1000}}, got {type(trainer).__name__}")
+    missing = [k for k in needed if k not in trainer]
+    if missing:
+        raise RunError(f"{path}: missing {', '.join(missing)}; the checkpoint is incomplete or from another loop")
+    for key in (*needed, "skipped", "world_size"):
+        value = trainer.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RunError(f"{path}: {key} must be an integer >= 0, got {value!r}")
+
+
+TORCH_THREADS = torch.get_num_threads()  # PyTorch's own choice (one per core, or OMP_NUM_THREADS), before any run changes it
+
+
+def host_threads(cfg: Config) -> int:
+    """``run.threads`` resolved (see its comment in config.py): one for toy mixtures, PyTorch's choice otherwise."""
+    if cfg.run.threads != "auto":
+        return cfg.run.threads
+    return 1 if cfg.data.name in TOY_DATA else TORCH_THREADS
+
+
+def _refused(error: BaseException) -> bool:
+    """A user's mistake (one line at the command line) or a request too large for memory."""
+    from ..config import ConfigError
+    from ..data import DataError
+    from ..memory import is_out_of_memory
+    from ..roles import RoleError
+
+    return isinstance(error, (ConfigError, DataError, RoleError, RunError)) or is_out_of_memory(error)
 
 
 class Session:
@@ -115,14 +151,21 @@ class Session:
         if slow:
             warnings.warn(slow, stacklevel=2)
         set_seed(run.seed, device_specific=True)  # each process draws its own noise
+        # Idle OpenMP threads spin waiting for work; beside another busy process they take its cores (the
+        # wait policy is read once, when OpenMP starts, so the number of threads is what a run can set).
+        torch.set_num_threads(host_threads(cfg))
         if run.cudnn_benchmark and torch.backends.cudnn.is_available():
             torch.backends.cudnn.benchmark = True
         if run.keep_freed_memory:  # process-wide, and only ever turned on: a later run cannot undo it
             keep_freed_memory()
         self.run = RunDir(Path(run.output) / run.name)
         self.resume, self.overwrite = resume, overwrite
+        if self.run.path.exists() and not self.run.path.is_dir():
+            raise RunError(f"run.name: {str(self.run.path)!r} is a file, not a run folder; choose another run.name or run.output")
         if resume and not self.run.path.is_dir():
             raise RunError(f"--resume {self.run.path}: no such run folder")
+        # Refused before anything is written: a change that a resume cannot honour (the data order).
+        self.changes = changes(self.run.config, cfg) if resume and self.run.config.is_file() else []
         # Rank 0 looks (a run in the way, a folder that is not a run, another trainer's lock) before any
         # process creates the folder, and every process stops with its verdict: none waits for one that left.
         refusal = None
@@ -135,11 +178,13 @@ class Session:
             except RunError as error:
                 refusal = str(error)
         self._agree(refusal)
-        self.writer = None
+        self._writer, self._logs = None, None  # TensorBoard, on the main process once the folder is open
+        self.created = False  # this session made the run folder (a new run)
         self.stop_signal: int | None = None
         self._old_handlers = {}
         self.step = 0
-        self.guard = UpdateGuard(run.max_bad_steps, self.device)
+        self.guard = UpdateGuard(run.max_bad_steps, self.device, distributed=self.accelerator.num_processes > 1)
+        self._flags = self._flag_group()
         self.last_checkpoint: Path | None = None
         self.saved_at: int | None = None  # the step of the last checkpoint written or resumed from
 
@@ -163,7 +208,7 @@ class Session:
                 net = build(spec)
             except (ValueError, TypeError) as error:
                 raise RunError(f"networks.{name}: {error}") from None
-            if init is not None:
+            if init is not None and not self.resume:  # a resumed run's weights come from its checkpoint
                 self.initialise_from(name, net, init)
             if freeze:
                 net.body.requires_grad_(False)
@@ -197,14 +242,22 @@ class Session:
                     self.run.lock.acquire()
                 else:
                     self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite, lock=True)
+                    self.created = True
             except RunError as error:
                 refusal = str(error)
         self._agree(refusal)
         self.accelerator.wait_for_everyone()
         if self.is_main:
+            self._logs = self.run.logs
+
+    @property
+    def writer(self):
+        """TensorBoard's writer, made at its first use: a resume refused while loading its checkpoint writes no event file."""
+        if self._writer is None and self._logs is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run.logs))
+            self._writer = SummaryWriter(str(self._logs))
+        return self._writer
 
     def prepare(self, *objects):
         prepared = self.accelerator.prepare(*objects)
@@ -233,6 +286,10 @@ class Session:
     def __enter__(self):
         def ask_to_stop(signum, frame):
             self.stop_signal = signum  # acted on at the end of the step: never mid-update
+            # A second Ctrl-C is a user who will not wait for that checkpoint: it goes to the handler from before
+            # the run. A second SIGTERM is not: a scheduler and a launcher forwarding its signal both send one.
+            if signum == signal.SIGINT:
+                signal.signal(signum, self._old_handlers.get(signum, signal.default_int_handler))
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -241,17 +298,23 @@ class Session:
                 pass
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, error, trace):
         for sig, handler in self._old_handlers.items():
             signal.signal(sig, handler)
         try:
-            if self.writer is not None:
-                self.writer.close()
+            if self._writer is not None:
+                self._writer.close()
         except OSError:  # a full disk: the error that stopped the run says so; this one would hide it
-            if exc[0] is None:
+            if kind is None:
                 raise
         finally:
             self.run.lock.release()
+            if self.created and self.step == 0 and error is not None and _refused(error):
+                # A new run that could not take its first step (a batch that does not fit in memory, a file that
+                # cannot be read) leaves nothing behind: the folder holds no work, only what would mislead a resume.
+                import shutil
+
+                shutil.rmtree(self.run.path, ignore_errors=True)
         return False
 
     # -- divergence guard -------------------------------------------------------------
@@ -328,9 +391,36 @@ class Session:
             if bar is not None:
                 bar.set_postfix(bar_labels(stats))
 
+    def _flag_group(self):
+        """A process group on the host for the stop decision, so that agreeing on it never waits for a GPU
+        (None: one process, or the training group already runs on the host)."""
+        if self.accelerator.num_processes == 1:
+            return None
+        import torch.distributed as dist
+
+        return None if "gloo" in dist.get_backend() else dist.new_group(backend="gloo")
+
+    def agreed_stop(self) -> int | None:
+        """The signal that stops the run, agreed by every process at the same step boundary.
+
+        A signal reaches one process (a scheduler's SIGTERM to one rank, Ctrl-C on one node); if that
+        process alone stopped to checkpoint, the others would wait for it in their next collective
+        forever. So all processes compare flags after every step and stop together.
+        """
+        if self.accelerator.num_processes == 1:
+            return self.stop_signal
+        import torch.distributed as dist
+
+        flag = torch.tensor([self.stop_signal or 0], dtype=torch.int64)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._flags)
+        return int(flag) or None
+
     def save_or_stop(self, checkpoint, bar=None) -> None:
         """Checkpoint when due; after SIGINT/SIGTERM, checkpoint, say how to resume, and stop."""
-        stopping = self.stop_signal is not None
+        agreed = self.agreed_stop()
+        if agreed is not None and self.stop_signal is None:  # another process was signalled
+            self.stop_signal = agreed
+        stopping = agreed is not None
         if self.due(self.cfg.run.checkpoint_every) or stopping:
             self.settle_guard()  # a run that diverged stops before it writes a checkpoint
             checkpoint()
@@ -338,7 +428,7 @@ class Session:
             if bar is not None:
                 bar.close()
             self.accelerator.print(f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: gan train --resume {self.run.path}")
-            raise Stopped(self.run.path)
+            raise Stopped(self.run.path, self.stop_signal)
 
     # -- checkpoints ------------------------------------------------------------------
     def save(self, extra: dict[str, dict[str, torch.Tensor]], trainer: dict, export) -> Path:
@@ -354,6 +444,7 @@ class Session:
                 staging.mkdir(parents=True)
             acc.wait_for_everyone()
             acc.save_state(str(staging), safe_serialization=True)
+            self.check_every_rank_saved(staging)
             if self.is_main:
                 for name, tensors in extra.items():
                     atomic_save_tensors(tensors, staging / f"{name}.safetensors")
@@ -374,6 +465,36 @@ class Session:
             raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: gan train --resume {self.run.path}")
         self.saved_at = self.step
         return self.last_checkpoint or staging
+
+    def check_every_rank_saved(self, staging: Path) -> None:
+        """A checkpoint is complete only with every process's random state in it: wait for all of them,
+        then look (every process, on its own view of the folder), and agree before it is sealed."""
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return
+        import torch.distributed as dist
+
+        acc.wait_for_everyone()
+        missing = [f"random_states_{i}.pkl" for i in range(acc.num_processes) if not (staging / f"random_states_{i}.pkl").is_file()]
+        flag = torch.tensor([len(missing)], dtype=torch.int64)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._flags)
+        if int(flag):
+            lacking = ", ".join(missing) or "files of another process"
+            raise RunError(
+                f"checkpoint {staging} lacks {lacking} as seen from process "
+                f"{acc.process_index}: every process must write into the same folder (run.output on a file system all nodes share); "
+                f"it is not marked complete, and latest still names the last complete checkpoint"
+            )
+
+    def reapply_optimizer_settings(self, fresh: list[list[dict]]) -> None:
+        """Loading an optimizer's state brings back the learning rate, betas and weight decay it was saved with;
+        the config's (as built, in ``fresh``) win, so ``--resume RUN --set optimizers.ROLE.lr=...`` takes effect.
+        run.lr_decay scales from ``initial_lr``, so that is the value the config sets."""
+        for opt, groups in zip(self.accelerator._optimizers, fresh):
+            for group, settings in zip(opt.param_groups, groups):
+                group.update(settings)
+                if "initial_lr" in group:
+                    group["initial_lr"] = settings["lr"]
 
     def restore(self, extra: dict[str, object]) -> dict:
         """Load the newest complete checkpoint that loads into the prepared objects; returns trainer.json.
@@ -409,6 +530,13 @@ class Session:
         self.guard.skipped = int(trainer.get("skipped", 0))
         self.last_checkpoint, self.saved_at = folder, self.step
         self.accelerator.print(f"resumed {self.run.path} from {folder.name} (step {self.step})")
+        if self.changes:  # recorded, so that a later plain --resume keeps them
+            line = f"changed at resume: {describe(self.changes)} (recorded in {self.run.config})"
+            if self.is_main:
+                record(self.run.config, self.cfg)
+                if self.writer is not None:
+                    self.writer.add_text("config/changed_at_resume", line, self.step)
+            self.accelerator.print(line)
         if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
             self.accelerator.print(f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}")
         return trainer
@@ -420,6 +548,10 @@ class Session:
             int(trainer["step"])
         except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise Unloadable(f"{folder / 'trainer.json'}: unreadable ({error})") from None
+        try:
+            check_trainer(trainer, folder / "trainer.json", needed=("step", "data_position", *(("d_updates",) if self.cfg.loop == "adversarial" else ())))
+        except RunError as error:  # damaged, not another kind of run: an older checkpoint may do
+            raise Unloadable(str(error)) from None
         if trainer.get("world_size", 1) != self.accelerator.num_processes:
             raise RunError(
                 f"{folder} was written by {trainer.get('world_size')} process(es); resume it with as many "
@@ -436,10 +568,12 @@ class Session:
             raise Unloadable(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
         for i, model in enumerate(self.accelerator._models):  # a clear message for another architecture
             load_state(self.accelerator.unwrap_model(model), folder / f"model{'' if i == 0 else f'_{i}'}.safetensors")
+        fresh = [[{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in opt.param_groups] for opt in self.accelerator._optimizers]
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
             raise Unloadable(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
+        self.reapply_optimizer_settings(fresh)
         for name, target in extra.items():
             load_state(target, folder / f"{name}.safetensors")
         return trainer
