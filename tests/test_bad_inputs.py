@@ -59,13 +59,17 @@ def other_architecture(run: Path):
 
 
 def write_json(relative: str, content):
-    """Replace a JSON file of the run (``networks/painter.json``, ``LATEST/trainer.json``) with ``content(old)``."""
+    """Replace a JSON file of the run (``networks/painter.json``, ``LATEST/trainer.json``) with ``content(old)``.
+
+    ``LATEST/...`` is damaged in every checkpoint: a resume falls back to an older one that loads.
+    """
     import json
 
     def damage(run: Path):
-        latest = (run / "checkpoints" / "latest").read_text()
-        path = run / relative.replace("LATEST", f"checkpoints/{latest}")
-        path.write_text(json.dumps(content(json.loads(path.read_text())) if callable(content) else content))
+        folders = sorted((run / "checkpoints").glob("step_*")) if "LATEST" in relative else [None]
+        for folder in folders:
+            path = run / relative.replace("LATEST", f"checkpoints/{folder.name if folder else ''}")
+            path.write_text(json.dumps(content(json.loads(path.read_text())) if callable(content) else content))
     return damage
 
 

@@ -545,8 +545,7 @@ class Session:
         """Load one checkpoint; Unloadable when its files are damaged, RunError when it cannot fit this run."""
         try:
             trainer = json.loads((folder / "trainer.json").read_text())
-            int(trainer["step"])
-        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        except (OSError, ValueError) as error:  # unreadable, or not JSON (JSONDecodeError and UnicodeDecodeError are ValueErrors)
             raise Unloadable(f"{folder / 'trainer.json'}: unreadable ({error})") from None
         try:
             check_trainer(trainer, folder / "trainer.json", needed=("step", "data_position", *(("d_updates",) if self.cfg.loop == "adversarial" else ())))
