@@ -37,8 +37,9 @@ def test_a_string_reader_trains_on_numbers_and_scores_seen_and_never_seen_number
     assert result["examples_seen"] == result["examples_unseen"] == 20
 
     # a test image of a number, as a PNG: the reader names its likeliest whole strings
-    held = open_examples(Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), parse("image[1,28,84]")).held_out
-    PILImage.fromarray((held.x[0, 0].clamp(0, 1) * 255).round().byte().numpy()).save(tmp_path / "number.png")
+    space = parse("image[1,28,84]")
+    held = open_examples(Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), space).held_out
+    PILImage.fromarray((space.to_unit(held.x[0, 0]) * 255).round().byte().numpy()).save(tmp_path / "number.png")
     assert main(["classify", str(run), "--network", "reader", str(tmp_path / "number.png"), "--top", "3", "--json"]) == 0
     top = json.loads(capsys.readouterr().out)["top"]
     assert len(top) == 3 and len({s for s, _ in top}) == 3
