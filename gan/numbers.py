@@ -4,7 +4,8 @@ Each image is three 28x28 digit images side by side (``image[1,28,84]``), labell
 number twice over: as a class index 0..999 (``y``, for a ``categorical[1000]`` head) and as its
 string, "042" (``labels_text``, for a head that writes text one character at a time). A label
 that is spelled can be read digit by digit, so a string head can name numbers it never saw; a
-one-hot head cannot. This data set measures exactly that.
+one-hot head cannot. This data set measures exactly that. A network that writes ``text[L]`` is
+trained on the spelled labels (``string_labels``) and scored on the strings it reads (``scores``).
 
 Everything is fixed by ``data.seed``:
 
@@ -167,7 +168,8 @@ def scores(net, held: Numbers, *, batch: int = 500) -> dict[str, float]:
     was_training = net.training
     net.eval()
     if isinstance(net.target, Text):
-        guess = [s for i in range(0, len(held), batch) for s in read_greedily(net, held.x[i : i + batch])]
+        end = net.target.end  # a text[4] head writes "042." where the label is "042"
+        guess = [s.removesuffix(end) for i in range(0, len(held), batch) for s in read_greedily(net, held.x[i : i + batch])]
     else:
         guess = spell(torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)]).tolist())
     net.train(was_training)

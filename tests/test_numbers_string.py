@@ -93,3 +93,13 @@ def test_a_shorter_label_gains_the_end_so_the_head_learns_where_it_stops():
     space = parse("text[4]")
     assert space.strings(labelled.y[:3]) == [s + "." for s in data.labels_text[:3]]
     assert labelled.held_out.y.shape == (len(data.held_out), 4)
+
+
+def test_a_text4_head_that_writes_the_end_is_scored_on_the_number_it_read(monkeypatch):
+    data = N.string_labels(open_examples(Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), parse("image[1,28,84]")), parse("text[4]"))
+    from networks.registry import build
+
+    net = build({**TINY_STRINGS["networks"]["reader"], "target": "text[4]"})
+    monkeypatch.setattr(N, "read_greedily", lambda net, x: [s + "." for s in data.held_out.labels_text[: len(x)]])
+    result = N.scores(net, data.held_out)
+    assert result["exact_seen"] == result["exact_unseen"] == result["per_character"] == 1.0
