@@ -5,6 +5,8 @@ made-up data and fixed splits ``data.seed``), so the scores are those of data th
 
 - labels (bernoulli, categorical[K]): accuracy, NLL, calibration error; on ``numbers`` also exact
   match on seen and never-seen numbers and per-character accuracy;
+- strings (text[L], on numbers): NLL per character, and the same exact match and per-character
+  accuracy of the strings read greedily (``accuracy`` is the exact match);
 - reals (normal[D]): NLL and RMSE in the targets' own units, the coverage of the 90% predictive
   interval, and beside them scikit-learn's LinearRegression and Ridge on the same split.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from networks import Normal
+from networks import Normal, Text
 
 from . import config as C
 from . import data as datasets
@@ -29,6 +31,12 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
     source = datasets.open_examples(cfg.data, net.source)
     if not isinstance(source, datasets.Examples) or source.y is None:
         raise RunError(f"{run}: data.name {cfg.data.name!r} gives no labelled data to score the classifier on")
+    if isinstance(net.target, Text):
+        if not hasattr(source, "labels_text"):
+            raise RunError(f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} cannot be scored on it")
+        from .numbers import string_labels
+
+        source = string_labels(source, net.target)
     _, held = source.split(cfg.data.holdout, cfg.run.seed)
     if len(held) == 0:
         raise RunError(f"{run}: data.holdout is 0, so nothing was held out to score on")
@@ -39,6 +47,11 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
         result.update(scores(net, held))
         result.update({f"baseline/{k}": v for k, v in linear_baselines(source).items()})
         return result
+    if isinstance(net.target, Text):  # per-character NLL, and the strings read greedily
+        from .loops.likelihood import held_out_nll
+        from .numbers import scores
+
+        return {**result, "nll": held_out_nll(net, held.x, held.y), **scores(net, held)}
     result.update(evaluate(net, held.x, held.y))
     if hasattr(held, "unseen"):
         from .numbers import scores

