@@ -22,6 +22,9 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
+AUGMENTATIONS = ("translation", "cutout", "color")  # objective.augment.policy: gan/augment.py applies them in this order
+
+
 @dataclass(frozen=True)
 class Optimizer:
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -35,7 +38,7 @@ class Optimizer:
 class Augment:
     """Random differentiable transforms of what the discriminator reads (gan/augment.py); 0 <= p <= 1."""
 
-    policy: Any = ("translation", "cutout", "color")  # any of these names, a list (colour suits colour images best)
+    policy: Any = AUGMENTATIONS  # any of these names, a list (colour suits colour images best)
     p: float | None = None       # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
     adaptive: bool = False       # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
     target: float = 0.6          # ADA's target for r_t: above it the discriminator overfits and p rises
@@ -376,14 +379,12 @@ def check_values(cfg: Config) -> Config:
 
 def check_augment(aug: Augment) -> None:
     """objective.augment: known transform names, p in [0, 1], target in (0, 1)."""
-    from .augment import POLICIES
-
     names = [aug.policy] if isinstance(aug.policy, str) else aug.policy
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(POLICIES)}, got {aug.policy!r}")
-    unknown = [n for n in names if n not in POLICIES]
+        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {aug.policy!r}")
+    unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        raise ConfigError(f"objective.augment.policy: unknown augmentation {unknown[0]!r}; accepted: {', '.join(POLICIES)}")
+        raise ConfigError(f"objective.augment.policy: unknown augmentation {unknown[0]!r}; accepted: {', '.join(AUGMENTATIONS)}")
     if aug.p is not None and not 0.0 <= aug.p <= 1.0:
         raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {aug.p!r}")
     if not 0.0 < aug.target < 1.0:

@@ -176,11 +176,11 @@ def digits_classifier(runs: Path) -> Path:
     config = C.shipped_folder() / "digits_classifier.yaml"
     if not config.is_file():
         raise RunError(f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)")
-    from .loops import get
+    from .loops.likelihood import train  # the classifier's config trains by likelihood; evaluation is itself reached from a loop
 
     _say(f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it")
     cfg = C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"])
-    get(cfg.loop)(cfg)
+    train(cfg)
     return folder
 
 
@@ -239,7 +239,7 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     The compressors get the same characters the network predicts; "given train" is what the
     held-out text costs once the compressor has read the training text, as the network has.
     """
-    from . import text_data
+    from .data import text as text_data
 
     name = next(iter(cfg.roles.values()))
     net = load(run, name)

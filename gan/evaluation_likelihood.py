@@ -41,7 +41,7 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
         return result
     result.update(evaluate(net, held.x, held.y))
     if hasattr(held, "unseen"):
-        from .numbers import scores
+        from .data.numbers import scores
 
         result.update(scores(net, held))
     return result

@@ -28,7 +28,7 @@ from networks import Bernoulli, Categorical, Normal, Text
 
 from .. import data as datasets
 from ..config import Config, Optimizer
-from .. import text_data
+from ..data import text as text_data
 from ..roles import RoleError, check_role, check_roles_named, writes_next_character
 from .session import Clock, Session, make_optimizer
 
@@ -228,7 +228,7 @@ class Likelihood:
         elif isinstance(self.net.target, (Bernoulli, Categorical)):
             self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
             if hasattr(self.held_out, "unseen"):  # numbers: exact match on seen and never-seen numbers, per character
-                from ..numbers import scores
+                from ..data.numbers import scores
 
                 self.scores.update(scores(self.net, self.held_out))
         else:
