@@ -17,12 +17,15 @@ from typing import Any, Literal
 
 import yaml
 
+from .objectives import LOSSES
+
 
 class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
 AUGMENTATIONS = ("translation", "cutout", "color")  # objective.augment.policy: gan/augment.py applies them in this order
+LOSS_NAMES = tuple(LOSSES)  # objective.loss: each name is a pair of losses in gan/objectives.py
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Augment:
 
 @dataclass(frozen=True)
 class Objective:
-    loss: Literal["non_saturating", "minimax", "hinge", "wasserstein", "least_squares"] = "non_saturating"
+    loss: Literal[LOSS_NAMES] = "non_saturating"
     r1: float = 0.0              # R1 weight gamma (Mescheder et al. 2018); 0 = off
     r1_every: int = 1            # lazy R1: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
     gradient_penalty: float = 0.0  # WGAN-GP weight lambda (Gulrajani et al. 2017); 0 = off
@@ -97,7 +100,7 @@ class Run:
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False        # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
-    keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/host_memory.py)
+    keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/device.py)
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
     max_bad_steps: int = 5       # consecutive non-finite steps skipped before the run stops
     progress: bool = True        # progress bar on the terminal
@@ -370,8 +373,6 @@ def check_values(cfg: Config) -> Config:
         raise ConfigError(f"unknown key metrics.{unknown[0]}; accepted keys in metrics: every, names, samples, classifier")
     if cfg.metrics.get("every") is not None and (not isinstance(cfg.metrics["every"], int) or cfg.metrics["every"] < 1):
         raise ConfigError(f"metrics.every: expected an integer >= 1, got {cfg.metrics['every']!r}")
-    if cfg.run.mixed_precision == "fp16" and cfg.run.cpu:
-        raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
     if cfg.objective.augment is not None:
         check_augment(cfg.objective.augment)
     return cfg

@@ -83,7 +83,7 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     unknown = sorted(set(metrics or ()) - set(METRICS))
     if unknown:
         raise RunError(f"metric {unknown[0]!r} is unknown; accepted: {', '.join(METRICS)}")
-    toy = cfg.data.name in ("ring", "grid")
+    toy = datasets.is_mixture(cfg.data.name)
     stacked = cfg.data.name == "stacked_digits"
     wanted = list(metrics or (TOY if toy else STACKED if stacked else IMAGE[:3] + MANIFOLD))
     say = _say if progress else (lambda message: None)
@@ -93,7 +93,7 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
         if set(wanted) - set(TOY):
             raise RunError(f"metric: {cfg.data.name} is a toy mixture; its metrics are {', '.join(TOY)}")
         n = samples or 2500  # the PacGAN protocol draws 2,500 samples
-        scores = M.mode_metrics(draw(net, n, seed=seed).cpu(), M.MIXTURES[cfg.data.name])
+        scores = M.mode_metrics(draw(net, n, seed=seed).cpu(), datasets.MIXTURES[cfg.data.name])
         result.update({k: scores[k] for k in wanted})
         result["total_modes"] = scores["total_modes"]
         result["samples"] = n

@@ -47,7 +47,8 @@ from gan.loops import get  # noqa: E402
 from gan.loops.adversarial import Adversarial  # noqa: E402
 from gan.loops.guard import UpdateGuard  # noqa: E402
 from gan.loops.likelihood import Likelihood  # noqa: E402
-from gan.loops.session import Session, emulated_bf16  # noqa: E402
+from gan.device import emulated_bf16  # noqa: E402
+from gan.loops.session import Session  # noqa: E402
 from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
 
 DCGAN = "configs/dcgan32.yaml"

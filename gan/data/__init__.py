@@ -24,7 +24,7 @@ from .examples import Batches, DataError, Examples, MixtureBatches, StreamBatche
 from .images import TORCHVISION, ImageStream, conform, open_images, stacked_digits
 from .mixtures import MIXTURES, is_mixture
 
-__all__ = ["NAMES", "Batches", "DataError", "Examples", "batches", "conform", "data_space", "open_examples", "stacked_digits", "to_device"]
+__all__ = ["MIXTURES", "NAMES", "Batches", "DataError", "Examples", "batches", "conform", "data_space", "is_mixture", "open_examples", "stacked_digits", "to_device"]
 
 TABLES = ("diabetes", "table")  # rows of numbers with real targets (tables.py)
 BUNDLED = ("digits", "sklearn_digits", *MIXTURES, "stacked_digits", "numbers", "diabetes")

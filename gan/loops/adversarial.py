@@ -16,6 +16,7 @@ from networks import Image, Point, parse
 from .. import data as datasets
 from ..augment import Augmenter
 from ..config import Config, Optimizer
+from ..device import channels_last
 from ..ema import EMA
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
@@ -51,7 +52,7 @@ class Adversarial:
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
-        self.channels_last = uses_channels_last(run.channels_last, session.device) and isinstance(data_space, Image)
+        self.channels_last = channels_last(run, session.device, data_space)
         if self.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
@@ -202,11 +203,15 @@ class Adversarial:
         s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum, clock, bar)
         if s.due(run.sample_every):
             self.samples()
-        # toy mixtures are scored at every grid unless the config says otherwise: it is cheap
-        every = self.cfg.metrics.get("every") or (run.sample_every if self.cfg.data.name in ("ring", "grid") else None)
+        every = self.metrics_every
         if every and s.due(every):
             self.measure()
         s.save_or_stop(self.checkpoint, bar)
+
+    @property
+    def metrics_every(self) -> int | None:
+        """Steps between scores of ``metrics``: the config's, else every sample grid on a toy mixture (cheap there), else never."""
+        return self.cfg.metrics.get("every") or (self.cfg.run.sample_every if datasets.is_mixture(self.cfg.data.name) else None)
 
     def checkpoint(self) -> None:
         s = self.session
@@ -307,8 +312,3 @@ def _write_hparams(writer, cfg: Config) -> None:
                 flat[f"{role}.{k}"] = v
     for summary in hparams(flat, {"generator/loss": math.nan, "discriminator/loss": math.nan}):
         writer.file_writer.add_summary(summary)
-
-
-def uses_channels_last(setting: bool | str, device: torch.device) -> bool:
-    """``run.channels_last`` resolved: ``"auto"`` means where it was measured faster, a CPU (oneDNN)."""
-    return device.type == "cpu" if setting == "auto" else bool(setting)

@@ -29,6 +29,7 @@ from networks import Bernoulli, Categorical, Normal, Text
 from .. import data as datasets
 from ..config import Config, Optimizer
 from ..data import text as text_data
+from ..device import channels_last
 from ..roles import RoleError, check_role, check_roles_named, writes_next_character
 from .session import Clock, Session, make_optimizer
 
@@ -123,6 +124,9 @@ class Likelihood:
         self.train_set, self.held_out = self.open_text(net) if self.text else self.open_labelled(net)
         session.open_folder()
 
+        self.channels_last = channels_last(cfg.run, session.device, net.source)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
         params = [p for p in net.parameters() if p.requires_grad]
         opt = make_optimizer(params, cfg.optimizers.get("classifier", DEFAULT_OPTIMIZER))
@@ -175,6 +179,8 @@ class Likelihood:
         self.session.schedule(self.opt)
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with acc.accumulate(self.net_ddp), acc.autocast():
                 loss, logits = negative_log_likelihood(self.net, x, y, call=self.net_ddp)
                 acc.backward(loss)
