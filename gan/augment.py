@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("translation", "cutout", "color")
+from .config import AUGMENTATIONS as POLICIES  # the names a config may list, in the order they apply
+from .data.examples import to_device
 DRAWS = 10  # uniform numbers per image per call, whatever the policy: the stream does not depend on it
 
 
@@ -176,6 +177,4 @@ class Augmenter:
 
 
 def _to(u: torch.Tensor, device) -> torch.Tensor:
-    from .data import to_device
-
     return to_device(u, device)

@@ -17,14 +17,17 @@ from typing import Any, Literal
 
 import yaml
 
+from .objectives import LOSSES
+
 
 class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
-TOY_DATA = ("ring", "grid")  # 2-D mixtures: scored by their modes; everything else is images
 TOY_METRICS = ("modes", "high_quality", "reverse_kl")
 IMAGE_METRICS = ("fid_classifier", "kid_classifier", "label_coverage", "fid_inception", "kid_inception", "precision_recall", "density_coverage", "stacked_modes")
+AUGMENTATIONS = ("translation", "cutout", "color")  # objective.augment.policy: gan/augment.py applies them in this order
+LOSS_NAMES = tuple(LOSSES)  # objective.loss: each name is a pair of losses in gan/objectives.py
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Optimizer:
 class Augment:
     """Random differentiable transforms of what the discriminator reads (gan/augment.py); 0 <= p <= 1."""
 
-    policy: Any = ("translation", "cutout", "color")  # any of these names, a list (colour suits colour images best)
+    policy: Any = AUGMENTATIONS  # any of these names, a list (colour suits colour images best)
     p: float | None = None       # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
     adaptive: bool = False       # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
     target: float = 0.6          # ADA's target for r_t: above it the discriminator overfits and p rises
@@ -50,7 +53,7 @@ class Augment:
 
 @dataclass(frozen=True)
 class Objective:
-    loss: Literal["non_saturating", "minimax", "hinge", "wasserstein", "least_squares"] = "non_saturating"
+    loss: Literal[LOSS_NAMES] = "non_saturating"
     r1: float = 0.0              # R1 weight gamma (Mescheder et al. 2018); 0 = off
     r1_every: int = 1            # lazy R1: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
     gradient_penalty: float = 0.0  # WGAN-GP weight lambda (Gulrajani et al. 2017); 0 = off
@@ -99,7 +102,7 @@ class Run:
     channels_last: bool | Literal["auto"] = "auto"
     compile: bool = False        # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
-    keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/host_memory.py)
+    keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/device.py)
     lr_decay: Literal["none", "linear", "cosine"] = "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
     max_bad_steps: int = 5       # consecutive non-finite steps skipped before the run stops
     progress: bool = True        # progress bar on the terminal
@@ -354,14 +357,17 @@ def is_one_component(text) -> bool:
     return isinstance(text, str) and text not in ("", ".", "..") and not any(c in text for c in "/\\\0") and not Path(text).is_absolute()
 def check_metrics(metrics: dict, data: str) -> None:
     """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run mid-way."""
-    fitting = TOY_METRICS if data in TOY_DATA else IMAGE_METRICS
+    from .data.mixtures import is_mixture  # at call time: gan.data reads this module's Data when it loads
+
+    toy = is_mixture(data)
+    fitting = TOY_METRICS if toy else IMAGE_METRICS
     names = metrics.get("names")
     if names is not None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigError(f"metrics.names: expected a list of metric names, got {names!r}")
         for name in names:
             if name not in fitting:
-                kind = "a toy mixture" if data in TOY_DATA else "images"
+                kind = "a toy mixture" if toy else "images"
                 raise ConfigError(f"metrics.names: {name!r} does not score {data} ({kind}); its metrics are {', '.join(fitting)}")
     samples = metrics.get("samples")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
@@ -404,8 +410,6 @@ def check_values(cfg: Config) -> Config:
     if cfg.metrics.get("every") is not None and (not isinstance(cfg.metrics["every"], int) or cfg.metrics["every"] < 1):
         raise ConfigError(f"metrics.every: expected an integer >= 1, got {cfg.metrics['every']!r}")
     check_metrics(cfg.metrics, cfg.data.name)
-    if cfg.run.mixed_precision == "fp16" and cfg.run.cpu:
-        raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
     if cfg.objective.augment is not None:
         check_augment(cfg.objective.augment)
     return cfg
@@ -413,14 +417,12 @@ def check_values(cfg: Config) -> Config:
 
 def check_augment(aug: Augment) -> None:
     """objective.augment: known transform names, p in [0, 1], target in (0, 1)."""
-    from .augment import POLICIES
-
     names = [aug.policy] if isinstance(aug.policy, str) else aug.policy
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(POLICIES)}, got {aug.policy!r}")
-    unknown = [n for n in names if n not in POLICIES]
+        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {aug.policy!r}")
+    unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        raise ConfigError(f"objective.augment.policy: unknown augmentation {unknown[0]!r}; accepted: {', '.join(POLICIES)}")
+        raise ConfigError(f"objective.augment.policy: unknown augmentation {unknown[0]!r}; accepted: {', '.join(AUGMENTATIONS)}")
     if aug.p is not None and not 0.0 <= aug.p <= 1.0:
         raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {aug.p!r}")
     if not 0.0 < aug.target < 1.0:

@@ -95,7 +95,7 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
     unknown = sorted(set(metrics or ()) - set(METRICS))
     if unknown:
         raise RunError(f"metric {unknown[0]!r} is unknown; accepted: {', '.join(METRICS)}")
-    toy = cfg.data.name in C.TOY_DATA
+    toy = datasets.is_mixture(cfg.data.name)
     stacked = cfg.data.name == "stacked_digits"
     wanted = list(metrics or default_metrics(cfg))
     say = _say if progress else (lambda message: None)
@@ -108,9 +108,9 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
 
     if toy:
         n = samples or 2500  # the PacGAN protocol draws 2,500 samples
-        means = len(M.MIXTURES[cfg.data.name].means)
+        means = len(datasets.MIXTURES[cfg.data.name].means)
         check_fits(n * (3 * per_sample + 8 * means), f"--samples {n}", "score with fewer samples")  # points, in float64, their distance to each mean
-        scores = M.mode_metrics(_finite(draw(net, n, seed=seed).cpu()), M.MIXTURES[cfg.data.name])
+        scores = M.mode_metrics(_finite(draw(net, n, seed=seed).cpu()), datasets.MIXTURES[cfg.data.name])
         result.update({k: scores[k] for k in wanted})
         result["total_modes"] = scores["total_modes"]
         result["samples"] = n
@@ -194,11 +194,11 @@ def digits_classifier(runs: Path) -> Path:
     config = C.shipped_folder() / "digits_classifier.yaml"
     if not config.is_file():
         raise RunError(f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)")
-    from .loops import get
+    from .loops.likelihood import train  # the classifier's config trains by likelihood; evaluation is itself reached from a loop
 
     _say(f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it")
     cfg = C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"])
-    get(cfg.loop)(cfg)
+    train(cfg)
     return folder
 
 
@@ -257,7 +257,7 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     The compressors get the same characters the network predicts; "given train" is what the
     held-out text costs once the compressor has read the training text, as the network has.
     """
-    from . import text_data
+    from .data import text as text_data
 
     name = next(iter(cfg.roles.values()))
     net = load(run, name)
@@ -269,7 +269,7 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     result.update(text_data.compressor_bits(train.text(), held_out.text()))
     return result
 def default_metrics(cfg: C.Config) -> tuple[str, ...]:
-    if cfg.data.name in C.TOY_DATA:
+    if datasets.is_mixture(cfg.data.name):
         return TOY
     return STACKED if cfg.data.name == "stacked_digits" else IMAGE[:3] + MANIFOLD
 

@@ -34,7 +34,7 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
     if isinstance(net.target, Text):
         if not hasattr(source, "labels_text"):
             raise RunError(f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} cannot be scored on it")
-        from .numbers import string_labels
+        from .data.numbers import string_labels
 
         source = string_labels(source, net.target)
     _, held = source.split(cfg.data.holdout, cfg.run.seed)
@@ -49,12 +49,12 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
         return result
     if isinstance(net.target, Text):  # per-character NLL, and the strings read greedily
         from .loops.likelihood import held_out_nll
-        from .numbers import scores
+        from .data.numbers import scores
 
         return {**result, "nll": held_out_nll(net, held.x, held.y), **scores(net, held)}
     result.update(evaluate(net, held.x, held.y))
     if hasattr(held, "unseen"):
-        from .numbers import scores
+        from .data.numbers import scores
 
         result.update(scores(net, held))
     return result

@@ -102,4 +102,4 @@ def gradient_penalty(score: Callable[[torch.Tensor], torch.Tensor], real: torch.
 
 def mean_probability(out: torch.Tensor, loss: str) -> torch.Tensor:
     """What the discriminator says of a batch: mean P(real) for logit losses, mean score otherwise."""
-    return torch.sigmoid(out).mean() if loss in ("non_saturating", "minimax") else out.mean()
+    return torch.sigmoid(out).mean() if LOSSES[loss][0] is _nonsat_d else out.mean()  # trained on logits of P(real)

@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-import gan.data  # noqa: E402
+import gan.data.images  # noqa: E402
 from gan import config as C  # noqa: E402
 from gan.benchmark import speed  # noqa: E402
 from gan.benchmark.speed import machine  # noqa: E402
@@ -47,7 +47,8 @@ from gan.loops import get  # noqa: E402
 from gan.loops.adversarial import Adversarial  # noqa: E402
 from gan.loops.guard import UpdateGuard  # noqa: E402
 from gan.loops.likelihood import Likelihood  # noqa: E402
-from gan.loops.session import Session, emulated_bf16  # noqa: E402
+from gan.device import emulated_bf16  # noqa: E402
+from gan.loops.session import Session  # noqa: E402
 from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
 
 DCGAN = "configs/dcgan32.yaml"
@@ -105,12 +106,12 @@ def train(name: str, folder: Path, steps: int, quick: bool, extra: list[str]) ->
     reason = skip_reason(cfg, quick)
     if reason:
         return {"status": "skipped", "why": reason}
-    start, limit = time.perf_counter(), gan.data.IN_MEMORY_LIMIT
-    gan.data.IN_MEMORY_LIMIT = 0 if "folder" in name else limit
+    start, limit = time.perf_counter(), gan.data.images.IN_MEMORY_LIMIT
+    gan.data.images.IN_MEMORY_LIMIT = 0 if "folder" in name else limit
     try:
         run = get(cfg.loop)(cfg, resume=False, overwrite=True)
     finally:
-        gan.data.IN_MEMORY_LIMIT = limit
+        gan.data.images.IN_MEMORY_LIMIT = limit
     bad = [k for k, v in weights(run).items() if not torch.isfinite(v.float()).all()]
     seconds = round(time.perf_counter() - start, 1)
     return {"status": "FAILED", "why": f"non-finite weights: {bad[:3]}", "seconds": seconds} if bad else {"status": "ok", "seconds": seconds}

@@ -142,7 +142,7 @@ def test_bf16_on_a_cpu_without_bf16_kernels_warns_before_training(write_config, 
     """On an AVX2-only CPU bf16 products run emulated, far slower than fp32: a user must hear it before the run."""
     import warnings
 
-    from gan.loops import session as S
+    from gan import device as S
 
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: native)
     cfg = C.load(write_config(TINY_DIGITS, run={"mixed_precision": "bf16"}), [])

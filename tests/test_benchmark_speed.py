@@ -17,7 +17,8 @@ from gan.benchmark.speed import machine as M
 from gan.benchmark.speed import report as R
 from gan import config as C
 from gan.cli import main
-from gan.loops.adversarial import Adversarial, uses_channels_last
+from gan.device import uses_channels_last
+from gan.loops.adversarial import Adversarial
 from gan.loops.session import Clock, Session
 
 from .conftest import TINY_DIGITS, TINY_RING
@@ -72,7 +73,7 @@ def test_benchmark_emits_positive_finite_speeds_flops_and_memory(write_config):
 
 def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config, monkeypatch):
     """The reference loop runs in fp32 whatever the variant: its share of a bf16 peak said nothing (131% on one CPU)."""
-    from gan.loops import session as S
+    from gan import device as S
 
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: True)  # measured even where bf16 is emulated
     peak = {torch.float32: 1e9, torch.bfloat16: 1e12}
@@ -87,7 +88,7 @@ def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config
 
 def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_config, monkeypatch):
     """Emulated bf16 runs many times slower than fp32: rounds of it would take minutes to say what the CPU flags already say."""
-    from gan.loops import session as S
+    from gan import device as S
 
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: False)
     result = B.measure(write_config(TINY_DIGITS), **FAST, variants=("default", "bf16", "best"), overheads=False)

@@ -46,6 +46,17 @@ def test_bad_values_are_refused_naming_the_key(write_config, overrides, fragment
     assert fragment in str(info.value)
 
 
+def test_a_config_names_exactly_the_losses_the_objectives_define(write_config):
+    """Loss names are spelled once, beside their equations: a loss added there is one a config may name, and only those."""
+    from gan.objectives import LOSSES
+
+    for name in LOSSES:
+        assert C.load(write_config(TINY_DIGITS), [f"objective.loss={name}"]).objective.loss == name
+    with pytest.raises(C.ConfigError) as error:
+        C.load(write_config(TINY_DIGITS), ["objective.loss=vanilla"])
+    assert str(error.value) == f"objective.loss: expected one of {', '.join(map(repr, LOSSES))}, got 'vanilla'"
+
+
 def test_malformed_yaml_names_the_file_and_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("networks:\n  a: {family: mlp\nroles: [\n")

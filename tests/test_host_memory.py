@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gan import host_memory
+from gan import device
 from gan.loops import session as session_module
 from gan.loops.session import Session
 
@@ -18,7 +18,7 @@ from .conftest import ROOT, TINY_DIGITS
 # back to the OS (and fault them in again, zeroed, on the next allocation)?
 FREE = """
 import os, sys, torch
-from gan.host_memory import keep_freed_memory
+from gan.device import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -53,5 +53,5 @@ def test_the_session_keeps_freed_memory_unless_the_config_says_no(write_config, 
 
 
 def test_other_c_libraries_are_left_alone(monkeypatch):
-    monkeypatch.setattr(host_memory.platform, "libc_ver", lambda: ("", ""))
-    assert host_memory.keep_freed_memory() is False
+    monkeypatch.setattr(device.platform, "libc_ver", lambda: ("", ""))
+    assert device.keep_freed_memory() is False

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import gan.data.mixtures
 import gan.metrics
 from gan.metrics import (MIXTURES, MetricUnavailable, density_coverage, frechet_distance, inception_features, kernel_distance,
                          label_coverage, mode_metrics, precision_recall)
@@ -23,6 +24,7 @@ def seeded(seed: int) -> torch.Generator:
 
 def test_docstring_examples_hold():
     assert doctest.testmod(gan.metrics).failed == 0
+    assert doctest.testmod(gan.data.mixtures).failed == 0
 
 
 # -- toy mixtures ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import gan
-import gan.numbers as N
+import gan.data.numbers as N
 from gan.cli import main
 from gan.config import Data
 from gan.data import DataError, open_examples

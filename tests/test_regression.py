@@ -12,7 +12,7 @@ from torch import distributions as D
 from gan.cli import main
 from gan.config import Data
 from gan.data import DataError, open_examples
-from gan.regression import standardise
+from gan.data.tables import standardise
 from gan.roles import RoleError, check_role
 from networks import MLP, ConvNet, Normal, ResNet, SpaceError, parse
 

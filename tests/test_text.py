@@ -19,7 +19,7 @@ from gan import load
 from gan.cli import main
 from gan.loops.likelihood import negative_log_likelihood
 from gan.roles import RoleError, check_role
-from gan.text_data import Corpus, TextBatches, split_sentences
+from gan.data.text import Corpus, TextBatches, split_sentences
 from networks import SpaceError, Text, Transformer, build, iterated, parse
 
 TINY_TEXT = {

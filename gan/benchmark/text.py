@@ -19,7 +19,7 @@ from networks import build
 from networks.spaces import PAD
 
 from .. import config as C
-from .. import text_data
+from ..data import text as text_data
 from ..evaluation import evaluate
 from ..loops import get
 

@@ -7,6 +7,7 @@ any network whose spaces fit may take either role.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -16,6 +17,7 @@ from networks import Image, Point, parse
 from .. import data as datasets
 from ..augment import Augmenter
 from ..config import Config, Optimizer
+from ..device import channels_last
 from ..ema import EMA
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
@@ -28,6 +30,26 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
         loop = Adversarial(cfg, session, resume=resume)
         loop.run()
         return session.run.path
+
+
+@dataclass
+class DiscriminatorPhase:
+    """What the discriminator phase hands on: G(z) kept for the generator phase, and its last values for the log."""
+
+    fake: torch.Tensor | None     # G(z) of the last micro-batch, graph kept (one micro-batch an update), else None
+    y_fake: torch.Tensor | None   # the labels G(z) was drawn for, when G is conditioned
+    batch: int                    # examples per micro-batch: the generator phase draws as many
+    loss: torch.Tensor
+    out_real: torch.Tensor        # D(T(x)) and D(T(G(z))) of the last micro-batch, as logits or scores
+    out_fake: torch.Tensor
+    norm: torch.Tensor | None     # gradient norm of the last update
+
+
+@dataclass
+class GeneratorPhase:
+    loss: torch.Tensor
+    norm: torch.Tensor | None
+    top_k_share: float            # share of the generated batch learned from (objective.top_k)
 
 
 class Adversarial:
@@ -53,7 +75,7 @@ class Adversarial:
         session.open_folder()  # everything a user can get wrong has been checked by now
 
         run = cfg.run
-        self.channels_last = uses_channels_last(run.channels_last, session.device) and isinstance(data_space, Image)
+        self.channels_last = channels_last(run, session.device, data_space)
         if self.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
@@ -106,11 +128,26 @@ class Adversarial:
         return norm
 
     def iteration(self, log: bool) -> dict:
-        obj, acc, stats = self.cfg.objective, self.acc, {}
+        """One generator update after ``objective.d_steps`` discriminator updates; scalars when ``log``."""
         self.session.schedule(self.opt_g, self.opt_d)
+        d = self.discriminator_phase()
+        g = self.generator_phase(d)
+        if self.ema is not None:
+            self.ema.update(self.G_net, self.session.step + 1)  # a function of the step: resume stays exact
+        return self.stats(d, g) if log else {}
+
+    def seen(self, x: torch.Tensor) -> torch.Tensor:
+        """What the discriminator reads: T(x) under ``objective.augment``, else x."""
+        return self.augment(x) if self.augment else x
+
+    def discriminator_phase(self) -> "DiscriminatorPhase":
+        """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 E||grad_x D(x)||^2 every k-th update]  [+ lambda GP];  G fixed.
+
+        e.g. -log D(x) - log(1 - D(G(z))). With one micro-batch an update, the last G(z) keeps its graph
+        for the generator phase, as in DCGAN: one forward of G serves both updates.
+        """
+        obj, acc = self.cfg.objective, self.acc
         share = self.cfg.run.grad_accum == 1
-        seen = self.augment or (lambda x: x)  # what the discriminator reads: T(x) under objective.augment, else x
-        # -- discriminator: minimise L_D(D(x), D(G(z))), e.g. -log D(x) - log(1 - D(G(z))); G fixed
         for i in range(obj.d_steps):
             last = i == obj.d_steps - 1
             r1_now = obj.r1 > 0 and self.d_updates % obj.r1_every == 0
@@ -120,62 +157,72 @@ class Adversarial:
                     real = real.contiguous(memory_format=torch.channels_last)
                 y_real = y_real if self.cfg.data.labels else None
                 z, y_fake = self.prior(len(real))
+                fake = None
                 with acc.accumulate(self.G_ddp, self.D_ddp), acc.autocast():
                     if share and last:
-                        fake = self.G_ddp(z, y_fake)  # kept for the generator's update, as in DCGAN: one forward
+                        fake = self.G_ddp(z, y_fake)  # kept for the generator's update
                         fake_in = fake.detach()       # D's loss must not reach G's weights
                     else:
                         with torch.no_grad():
                             fake_in = self.G(z, y_fake)
                     if r1_now:
                         real = real.detach().requires_grad_(True)
-                    out_real, out_fake = self.D_ddp(seen(real), y_real), self.D_ddp(seen(fake_in), y_fake)
+                    out_real, out_fake = self.D_ddp(self.seen(real), y_real), self.D_ddp(self.seen(fake_in), y_fake)
                     if self.augment:
                         self.augment.observe(out_real)
-                    loss_d = discriminator_loss(obj.loss, out_real, out_fake, obj.label_smoothing)
+                    loss = discriminator_loss(obj.loss, out_real, out_fake, obj.label_smoothing)
                     if r1_now:  # lazy R1: every k-th update, weighted k times (StyleGAN2)
-                        loss_d = loss_d + (obj.r1 / 2) * obj.r1_every * r1_penalty(out_real, real)
+                        loss = loss + (obj.r1 / 2) * obj.r1_every * r1_penalty(out_real, real)
                     if obj.gradient_penalty:
-                        loss_d = loss_d + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(seen(x), y_real), real, fake_in)
-                    acc.backward(loss_d)
-                norm_d = self.update("discriminator", loss_d, self.d_params, self.opt_d)
+                        loss = loss + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(self.seen(x), y_real), real, fake_in)
+                    acc.backward(loss)
+                norm = self.update("discriminator", loss, self.d_params, self.opt_d)
             self.d_updates += 1
             if self.augment:
                 self.augment.adjust(self.d_updates)
+        return DiscriminatorPhase(fake, y_fake, len(real), loss, out_real, out_fake, norm)
 
-        # -- generator: minimise L_G(D(G(z))), e.g. -log D(G(z)); D's weights fixed (no gradients for them)
+    def generator_phase(self, d: "DiscriminatorPhase") -> "GeneratorPhase":
+        """minimise over G:  L_G(D(T(G(z)))), e.g. -log D(G(z));  D's weights fixed (no gradients for them).
+
+        T passes G's gradient: every transform is differentiable. With one micro-batch an update the
+        discriminator phase's G(z) is reused; otherwise each micro-batch draws its own.
+        """
+        obj, acc = self.cfg.objective, self.acc
+        fake, y_fake = d.fake, d.y_fake
         for p in self.d_params:
             p.requires_grad_(False)
         for _ in range(self.cfg.run.grad_accum):
             with acc.accumulate(self.G_ddp, self.D_ddp), acc.autocast():
-                if not share:
-                    z, y_fake = self.prior(len(real))
+                if d.fake is None:  # several micro-batches an update: each draws its own
+                    z, y_fake = self.prior(d.batch)
                     fake = self.G_ddp(z, y_fake)
-                out_gen = self.D(seen(fake), y_fake)  # not the DDP wrapper: D is not being trained here; T(.) passes G's gradient
-                kept = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)  # 1 unless objective.top_k < 1
-                loss_g = generator_loss(obj.loss, best_rated(out_gen, kept))
-                acc.backward(loss_g)
-            norm_g = self.update("generator", loss_g, self.g_params, self.opt_g)
+                out = self.D(self.seen(fake), y_fake)  # not the DDP wrapper: D is not being trained here
+                share = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)  # 1 unless objective.top_k < 1
+                loss = generator_loss(obj.loss, best_rated(out, share))
+                acc.backward(loss)
+            norm = self.update("generator", loss, self.g_params, self.opt_g)
         for p in self.d_params:
             p.requires_grad_(True)
-        if self.ema is not None:
-            self.ema.update(self.G_net, self.session.step + 1)  # a function of the step: resume stays exact
+        return GeneratorPhase(loss, norm, share)
 
-        if log:  # the only place where values leave the device
-            stats = {
-                "discriminator/loss": loss_d.item(),
-                "generator/loss": loss_g.item(),
-                "discriminator/on_real": mean_probability(out_real.detach().float(), obj.loss).item(),
-                "discriminator/on_generated": mean_probability(out_fake.detach().float(), obj.loss).item(),
-                "discriminator/grad_norm": _item(norm_d),
-                "generator/grad_norm": _item(norm_g),
-                "discriminator/lr": self.opt_d.param_groups[0]["lr"],
-                "generator/lr": self.opt_g.param_groups[0]["lr"],
-            }
-            if obj.top_k < 1.0:
-                stats["generator/top_k_share"] = kept
-            if self.augment:
-                stats.update(self.augment.stats())
+    def stats(self, d: "DiscriminatorPhase", g: "GeneratorPhase") -> dict:
+        """The scalars of a logging step: the only place where values leave the device."""
+        obj = self.cfg.objective
+        stats = {
+            "discriminator/loss": d.loss.item(),
+            "generator/loss": g.loss.item(),
+            "discriminator/on_real": mean_probability(d.out_real.detach().float(), obj.loss).item(),
+            "discriminator/on_generated": mean_probability(d.out_fake.detach().float(), obj.loss).item(),
+            "discriminator/grad_norm": _item(d.norm),
+            "generator/grad_norm": _item(g.norm),
+            "discriminator/lr": self.opt_d.param_groups[0]["lr"],
+            "generator/lr": self.opt_g.param_groups[0]["lr"],
+        }
+        if obj.top_k < 1.0:
+            stats["generator/top_k_share"] = g.top_k_share
+        if self.augment:
+            stats.update(self.augment.stats())
         return stats
 
     # -- the run ----------------------------------------------------------------------
@@ -203,11 +250,15 @@ class Adversarial:
         s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum, clock, bar)
         if s.due(run.sample_every):
             self.samples()
-        # toy mixtures are scored at every grid unless the config says otherwise: it is cheap
-        every = self.cfg.metrics.get("every") or (run.sample_every if self.cfg.data.name in ("ring", "grid") else None)
+        every = self.metrics_every
         if every and s.due(every):
             self.measure()
         s.save_or_stop(self.checkpoint, bar)
+
+    @property
+    def metrics_every(self) -> int | None:
+        """Steps between scores of ``metrics``: the config's, else every sample grid on a toy mixture (cheap there), else never."""
+        return self.cfg.metrics.get("every") or (self.cfg.run.sample_every if datasets.is_mixture(self.cfg.data.name) else None)
 
     def checkpoint(self) -> None:
         s = self.session
@@ -308,8 +359,3 @@ def _write_hparams(writer, cfg: Config) -> None:
                 flat[f"{role}.{k}"] = v
     for summary in hparams(flat, {"generator/loss": math.nan, "discriminator/loss": math.nan}):
         writer.file_writer.add_summary(summary)
-
-
-def uses_channels_last(setting: bool | str, device: torch.device) -> bool:
-    """``run.channels_last`` resolved: ``"auto"`` means where it was measured faster, a CPU (oneDNN)."""
-    return device.type == "cpu" if setting == "auto" else bool(setting)

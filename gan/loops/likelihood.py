@@ -28,7 +28,8 @@ from networks import Bernoulli, Categorical, Normal, Text
 
 from .. import data as datasets
 from ..config import Config, Optimizer
-from .. import text_data
+from ..data import text as text_data
+from ..device import channels_last
 from ..roles import RoleError, check_role, check_roles_named, writes_next_character
 from .session import Clock, Session, make_optimizer
 
@@ -129,6 +130,9 @@ class Likelihood:
             self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
         session.open_folder()
 
+        self.channels_last = channels_last(cfg.run, session.device, net.source)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
         self.frozen = not all(p.requires_grad for p in net.body.parameters())
         params = [p for p in net.parameters() if p.requires_grad]
         opt = make_optimizer(params, cfg.optimizers.get("classifier", DEFAULT_OPTIMIZER))
@@ -172,7 +176,7 @@ class Likelihood:
         if isinstance(net.target, Text):  # labels spelled, read one character at a time
             if not hasattr(source, "labels_text"):
                 raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)")
-            from ..numbers import string_labels
+            from ..data.numbers import string_labels
 
             source = string_labels(source, net.target)
         return source.split(cfg.data.holdout, cfg.run.seed)
@@ -182,6 +186,8 @@ class Likelihood:
         self.session.schedule(self.opt)
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with acc.accumulate(self.net_ddp), acc.autocast():
                 loss, logits = negative_log_likelihood(self.net, x, y, call=self.net_ddp)
                 acc.backward(loss)
@@ -235,13 +241,13 @@ class Likelihood:
         elif isinstance(self.net.target, (Bernoulli, Categorical)):
             self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
             if hasattr(self.held_out, "unseen"):  # numbers: exact match on seen and never-seen numbers, per character
-                from ..numbers import scores
+                from ..data.numbers import scores
 
                 self.scores.update(scores(self.net, self.held_out))
         else:
             self.scores = {"nll": held_out_nll(self.net, self.held_out.x, self.held_out.y)}
             if isinstance(self.net.target, Text) and hasattr(self.held_out, "unseen"):  # numbers read as strings
-                from ..numbers import scores
+                from ..data.numbers import scores
 
                 self.scores.update(scores(self.net, self.held_out))
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})

@@ -21,8 +21,9 @@ from accelerate.utils import set_seed
 
 from networks import Network, build
 
-from ..config import TOY_DATA, Config, Optimizer
-from ..host_memory import keep_freed_memory
+from ..config import Config, Optimizer
+from ..data.mixtures import is_mixture
+from ..device import check_precision, emulated_bf16, keep_freed_memory, on_cpu
 from ..resume import changes, describe, record
 from ..runs import RunDir, RunError, Unloadable, atomic_save_tensors, check_network_name, load_state
 from .guard import Diverged, UpdateGuard
@@ -56,25 +57,6 @@ def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
     elif opt.implementation == "for_loop":
         kwargs["foreach"] = False
     return cls(params, **kwargs)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN computes bf16 on this CPU with vector instructions (AVX-512 or AMX) rather than a scalar fallback."""
-    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return True if probe is None else bool(probe())
-
-
-def on_cpu(run) -> bool:
-    """Whether a run computes on the CPU: asked for with ``run.cpu``, or no GPU to be had."""
-    return run.cpu or not torch.cuda.is_available()
-
-
-def emulated_bf16(run) -> str | None:
-    """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar code."""
-    if run.mixed_precision == "bf16" and on_cpu(run) and not cpu_has_bf16():
-        return ("run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "
-                "emulated arithmetic, many times slower than fp32 (BENCHMARKS.md); use 'no' here")
-    return None
 
 
 # The scalars a progress bar shows, by their name after the role, and how it words them.
@@ -113,7 +95,7 @@ def host_threads(cfg: Config) -> int:
     """``run.threads`` resolved (see its comment in config.py): one for toy mixtures, PyTorch's choice otherwise."""
     if cfg.run.threads != "auto":
         return cfg.run.threads
-    return 1 if cfg.data.name in TOY_DATA else TORCH_THREADS
+    return 1 if is_mixture(cfg.data.name) else TORCH_THREADS
 
 
 def _refused(error: BaseException) -> bool:
@@ -132,10 +114,7 @@ class Session:
     def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False):
         self.cfg = cfg
         run = cfg.run
-        if run.mixed_precision == "fp16" and on_cpu(run):
-            from ..config import ConfigError
-
-            raise ConfigError("run.mixed_precision: fp16 does nothing on a CPU (autocast ignores it); use bf16 or no")
+        check_precision(run)
         # A second run in one process (a notebook, the tests) may ask for another precision;
         # accelerate keeps its state in singletons, so start them afresh (the process group stays).
         AcceleratorState._reset_state()

@@ -43,7 +43,7 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     if probe.loop != "adversarial":
         raise C.ConfigError(f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} has loop {probe.loop!r}")
     Reference.check(probe)  # before anything is built: one line naming the key
-    from ...loops.session import on_cpu
+    from ...device import on_cpu
 
     device = torch.device("cpu" if on_cpu(probe.run) else "cuda")
     by_library = {"fp32": machine.matmul_peaks(device), "bf16": machine.matmul_peaks(device, torch.bfloat16)}  # at the start; each row measures its own
@@ -71,7 +71,8 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
 def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from ...loops.adversarial import Adversarial
-    from ...loops.session import Clock, Session, emulated_bf16
+    from ...device import emulated_bf16
+    from ...loops.session import Clock, Session
 
     cfg = _load(config_path, overrides, variant, folder, switches)
     slow = emulated_bf16(cfg.run)
@@ -177,7 +178,7 @@ def _overheads(loop, step_seconds: float, device) -> dict:
         return statistics.median(machine.timed(fn, 1, device) for _ in range(n))
 
     plain, logged = cost(lambda: loop.iteration(False), 5), cost(lambda: s.log(loop.iteration(True)), 5)
-    every = cfg.metrics.get("every") or (cfg.run.sample_every if cfg.data.name in ("ring", "grid") else None)
+    every = loop.metrics_every
     items = {"log": (max(logged - plain, 0.0), cfg.run.log_every), "samples": (cost(loop.samples, 3), cfg.run.sample_every), "checkpoint": (cost(loop.checkpoint, 2), cfg.run.checkpoint_every)}
     if every:
         items["metrics"] = (cost(loop.measure, 1), every)

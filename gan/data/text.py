@@ -30,8 +30,8 @@ import torch
 
 from networks.spaces import PAD, Text
 
-from .config import Data
-from .data import DataError, to_device
+from ..config import Data
+from .examples import DataError, to_device
 
 VIEWS = ("sentences", "prefixes")
 _END = re.compile(r"(?<=[.!?])\s+")

