@@ -86,24 +86,7 @@ class Adversarial:
         return z, y
 
     def update(self, role: str, loss: torch.Tensor, params, opt) -> torch.Tensor | None:
-        """Clip, guard and step once the last micro-batch is in; returns the gradient norm."""
-        norm = None
-        if self.acc.sync_gradients:
-            clip = self.cfg.objective.clip_grad_norm
-            if clip:
-                norm = self.acc.clip_grad_norm_(params, clip)
-            else:
-                if self.cfg.run.mixed_precision == "fp16":
-                    self.acc.unscale_gradients()
-                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            # Under fp16 the grad scaler skips overflowing steps itself; the guard then watches the loss only.
-            watched = torch.zeros_like(norm) if self.cfg.run.mixed_precision == "fp16" else norm
-            # accelerate's optimizer wrapper probes for an optional package (importlib) in step() and reads
-            # a signature in zero_grad() on every call; without a grad scaler it adds nothing else here.
-            raw = opt.optimizer if opt.scaler is None else opt
-            self.session.guarded_step(role, raw, loss, watched)
-            opt.optimizer.zero_grad(set_to_none=True)  # the wrapper, too, zeroes only once gradients are synced
-        return norm
+        return self.session.update(role, loss, params, opt)  # the one update path every loop shares
 
     def iteration(self, log: bool) -> dict:
         obj, acc, stats = self.cfg.objective, self.acc, {}
