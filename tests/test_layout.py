@@ -66,14 +66,14 @@ def _is_benchmark(module: str) -> bool:
 
 def _is_command_line(module: str) -> bool:
     """The front end that offers ``gan benchmark``: it may import the benchmark when that verb runs."""
-    return module in ("gan.cli", "gan.__main__") or module.startswith(("gan.cli.", "gan.verbs_"))
+    return module in ("gan.cli", "gan.__main__") or module.startswith("gan.cli.")
 
 
 def test_the_graph_reader_sees_the_imports_it_must_judge():
     graph = _graph()
     assert "gan.config" in graph["gan.loops.adversarial"] and "networks" in graph["gan.loops.adversarial"]
     assert "gan.benchmark.speed.machine" in graph["gan.benchmark.speed.benchmark"]  # "from . import machine"
-    assert "gan.benchmark.variants" in graph["gan.verbs_benchmark"]  # an import inside a function counts
+    assert "gan.benchmark.variants" in graph["gan.cli.benchmark"]  # an import inside a function counts
 
 
 def test_training_imports_nothing_from_the_benchmark_even_indirectly():
@@ -113,6 +113,17 @@ def test_building_the_parser_loads_neither_the_speed_benchmark_nor_the_metrics()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []
+
+
+def test_a_verb_that_cannot_be_imported_stops_the_command_instead_of_vanishing():
+    """A broken verb module fails loudly when the parser is built; the help never quietly loses a verb."""
+    code = ("import sys; sys.modules['gan.cli.evaluate'] = None; from gan.cli import build_parser; build_parser()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0 and "gan.cli.evaluate" in proc.stderr
+    tree = ast.parse((ROOT / "gan" / "cli" / "__init__.py").read_text())
+    caught = [n for n in ast.walk(tree) if isinstance(n, ast.ExceptHandler) and "ImportError" in ast.unparse(n.type or ast.Name("bare"))]
+    called = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) in ("__import__", "importlib.import_module")]
+    assert not caught and not called, "the command line imports its verbs by name"
 
 
 def test_no_code_document_or_config_outside_the_tests_names_an_issue_number():

@@ -107,26 +107,6 @@ class Adversarial:
         y = G.condition.sample(n, device=self.acc.device) if G.condition is not None else None
         return z, y
 
-    def update(self, role: str, loss: torch.Tensor, params, opt) -> torch.Tensor | None:
-        """Clip, guard and step once the last micro-batch is in; returns the gradient norm."""
-        norm = None
-        if self.acc.sync_gradients:
-            clip = self.cfg.objective.clip_grad_norm
-            if clip:
-                norm = self.acc.clip_grad_norm_(params, clip)
-            else:
-                if self.cfg.run.mixed_precision == "fp16":
-                    self.acc.unscale_gradients()
-                norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            # Under fp16 the grad scaler skips overflowing steps itself; the guard then watches the loss only.
-            watched = torch.zeros_like(norm) if self.cfg.run.mixed_precision == "fp16" else norm
-            # accelerate's optimizer wrapper probes for an optional package (importlib) in step() and reads
-            # a signature in zero_grad() on every call; without a grad scaler it adds nothing else here.
-            raw = opt.optimizer if opt.scaler is None else opt
-            self.session.guarded_step(role, raw, loss, watched)
-            opt.optimizer.zero_grad(set_to_none=True)  # the wrapper, too, zeroes only once gradients are synced
-        return norm
-
     def iteration(self, log: bool) -> dict:
         """One generator update after ``objective.d_steps`` discriminator updates; scalars when ``log``."""
         self.session.schedule(self.opt_g, self.opt_d)
@@ -176,7 +156,7 @@ class Adversarial:
                     if obj.gradient_penalty:
                         loss = loss + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(self.seen(x), y_real), real, fake_in)
                     acc.backward(loss)
-                norm = self.update("discriminator", loss, self.d_params, self.opt_d)
+                norm = self.session.update("discriminator", loss, self.d_params, self.opt_d)  # the one update path every loop shares
             self.d_updates += 1
             if self.augment:
                 self.augment.adjust(self.d_updates)
@@ -201,7 +181,7 @@ class Adversarial:
                 share = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)  # 1 unless objective.top_k < 1
                 loss = generator_loss(obj.loss, best_rated(out, share))
                 acc.backward(loss)
-            norm = self.update("generator", loss, self.g_params, self.opt_g)
+            norm = self.session.update("generator", loss, self.g_params, self.opt_g)
         for p in self.d_params:
             p.requires_grad_(True)
         return GeneratorPhase(loss, norm, share)

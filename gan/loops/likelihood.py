@@ -191,11 +191,7 @@ class Likelihood:
             with acc.accumulate(self.net_ddp), acc.autocast():
                 loss, logits = negative_log_likelihood(self.net, x, y, call=self.net_ddp)
                 acc.backward(loss)
-            if acc.sync_gradients:
-                clip = self.cfg.objective.clip_grad_norm
-                norm = acc.clip_grad_norm_(self.params, clip) if clip else torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
-                self.session.guarded_step("classifier", self.opt.optimizer if self.opt.scaler is None else self.opt, loss, norm)
-            self.opt.zero_grad(set_to_none=True)
+            norm = self.session.update("classifier", loss, self.params, self.opt)
         if self.text:
             self.characters.tick(self.batches.characters)
         if log:

@@ -301,6 +301,31 @@ class Session:
         """Step ``optimizer`` unless the loss or the gradient norm is non-finite (see ``guard.py``)."""
         self.guard.step(role, optimizer, loss, grad_norm, step=self.step + 1)
 
+    def update(self, role: str, loss: torch.Tensor, params, optimizer) -> torch.Tensor | None:
+        """Unscale, clip, guard, step and zero once the last micro-batch is in; returns the gradient norm.
+
+        Every loop updates through here, so the norm a run logs and the guard's verdict mean the same in
+        each. Under fp16 the norm is that of the true gradients (unscaled first), and an overflow is the
+        grad scaler's to absorb: it skips that step and lowers its scale, where the guard would count a bad
+        update and keep the scale from ever shrinking; the guard then watches the loss only.
+        """
+        if not self.accelerator.sync_gradients:
+            return None
+        scaler = optimizer.scaler  # accelerate's grad scaler under fp16, else None
+        if scaler is not None:
+            scaler.unscale_(optimizer.optimizer)  # once per step, what accelerator.clip_grad_norm_ would do
+        clip = self.cfg.objective.clip_grad_norm
+        if clip:
+            norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        watched = norm if scaler is None else torch.zeros_like(norm)
+        # accelerate's optimizer wrapper probes for an optional package (importlib) in step() and reads a
+        # signature in zero_grad() on every call; without a grad scaler it adds nothing else here.
+        self.guarded_step(role, optimizer.optimizer if scaler is None else optimizer, loss, watched)
+        optimizer.optimizer.zero_grad(set_to_none=True)
+        return norm
+
     @property
     def skipped(self) -> int:
         """Updates skipped as non-finite, as of the last ``settle_guard``."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from .args import seed
+
 
 def add_parser(verbs) -> None:
-    from .cli import seed
-
     p = verbs.add_parser("classify", help="print each image's predicted label distribution (or P(real) for a discriminator)")
     p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
     p.add_argument("--network", required=True, help="network name in the run")
@@ -22,8 +22,8 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from .runs import RunError
-    from .sampling import classify
+    from ..runs import RunError
+    from ..sampling import classify
 
     if args.top is not None and args.top < 1:
         raise RunError(f"--top: expected a number of labels >= 1, got {args.top}")
@@ -49,7 +49,7 @@ def run(args) -> int:
 
 
 def run_text(args) -> int:
-    from .sampling import next_characters
+    from ..sampling import next_characters
 
     for row in next_characters(args.run, args.network, args.files, top=args.top or 3):
         if args.json:

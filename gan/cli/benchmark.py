@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def add_parser(verbs) -> None:
-    from .benchmark.variants import COMBINED, VARIANTS
+    from ..benchmark.variants import COMBINED, VARIANTS
 
     bench = verbs.add_parser("benchmark", help="measure speed or quality")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
@@ -57,8 +57,8 @@ def add_parser(verbs) -> None:
 
 
 def speed(args) -> int:
-    from .benchmark.speed import measure, table
-    from .config import ConfigError
+    from ..benchmark.speed import measure, table
+    from ..config import ConfigError
 
     if args.rounds < 1 or args.steps < 1 or args.warmup < 0:
         raise ConfigError(f"--rounds and --steps must be >= 1 and --warmup >= 0; got {args.rounds}, {args.steps}, {args.warmup}")
@@ -77,8 +77,8 @@ def speed(args) -> int:
 def quality(args) -> int:
     import sys
 
-    from .benchmark import quality as B
-    from .config import ConfigError
+    from ..benchmark import quality as B
+    from ..config import ConfigError
 
     if args.toy_seeds < 1 or args.digits_seeds < 1:
         raise ConfigError(f"--toy-seeds and --digits-seeds must be >= 1; got {args.toy_seeds}, {args.digits_seeds}")
@@ -88,9 +88,9 @@ def quality(args) -> int:
 
 
 def curve(args) -> int:
-    from . import config as C
-    from .benchmark import curve as B
-    from .config import ConfigError
+    from .. import config as C
+    from ..benchmark import curve as B
+    from ..config import ConfigError
 
     if args.seconds <= 0 or args.every <= 0 or args.samples < 10 or (args.limit is not None and args.limit < 1):
         raise ConfigError(f"--seconds and --every must be > 0, --samples >= 10 and --limit >= 1; got {args.seconds}, {args.every}, {args.samples}, {args.limit}")

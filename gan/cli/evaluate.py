@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
+from .args import seed
+
 
 def add_parser(verbs) -> None:
-    from .cli import seed
-
-    from .evaluation import METRICS
+    from ..config import IMAGE_METRICS, TOY_METRICS  # the names gan.evaluation computes, without loading torch to offer them
 
     p = verbs.add_parser("evaluate", help="score a run's generator, or a likelihood run on its held-out data; prints JSON and keeps each metric's latest score in RUN/evaluation.json")
     p.add_argument("run", help="run folder, e.g. runs/ring")
-    p.add_argument("--metric", action="append", choices=METRICS, help="a metric to compute (repeatable); default: those that fit the data")
+    p.add_argument("--metric", action="append", choices=TOY_METRICS + IMAGE_METRICS, help="a metric to compute (repeatable); default: those that fit the data")
     p.add_argument("--samples", type=int, help="how many samples to draw (default: 2,500 for toy data, the dataset's size for images)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--classifier", metavar="RUN", help="a likelihood run on the same data, for the classifier-feature metrics "
@@ -21,8 +21,8 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from .evaluation import evaluate, strict
-    from .runs import RunError
+    from ..evaluation import evaluate, strict
+    from ..runs import RunError
 
     if args.samples is not None and args.samples < 2:
         raise RunError(f"--samples: expected at least 2 samples, got {args.samples}")
