@@ -79,6 +79,8 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     net = load(run, network, ema=ema)
     from networks import Text
 
+    if isinstance(net.target, Text) and not isinstance(net.source, Text):
+        return _write_read_strings(run, net, n, out, seed=seed)
     if isinstance(net.source, Text) or suffix == ".txt":
         return _write_sentences(net, n, out, seed=seed, prompt=prompt or "", temperature=temperature)
     if prompt is not None:
@@ -129,6 +131,36 @@ def _write_sentences(net: Network, n: int, out: Path, *, seed: int, prompt: str,
     if out.suffix.lower() != ".txt":
         raise RunError(f"-o {out}: {net.source} -> {net.target} writes sentences; write them as FILE.txt")
     lines = sentences(net, n, seed=seed, prompt=prompt, temperature=temperature)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, "".join(line + "\n" for line in lines))
+    except OSError as error:
+        raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
+    return out
+
+
+def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> Path:
+    """n strings drawn from p(string | input) for each input the run held out: one line an input, in order, the
+    draws separated by tabs (a conditional model of text samples given what it reads, as normal[D] does)."""
+    from . import config as C
+    from .data import Examples, open_examples
+
+    if out.suffix.lower() != ".txt":
+        raise RunError(f"-o {out}: {net.source} -> {net.target} writes strings; write them as FILE.txt")
+    cfg = C.load(Path(run) / "config.yaml")
+    data = open_examples(cfg.data, net.source)
+    if not isinstance(data, Examples):
+        raise RunError(f"{run}: data.name {cfg.data.name!r} holds no inputs in memory to read strings off")
+    held = data.split(cfg.data.holdout, cfg.run.seed)[1]
+    if len(held) == 0:
+        raise RunError(f"{run}: data.holdout is 0, so no input was held out to read strings off")
+    check_fits(len(held) * n * net.target.length * 8, f"-n {n}", "draw fewer strings")
+    rng, lines = torch.Generator().manual_seed(seed), []
+    with torch.no_grad():
+        for i in range(0, len(held), 256):
+            x = held.x[i : i + 256]
+            draws = [net.target.strings(net.sample(x=x, rng=rng)) for _ in range(n)]
+            lines += ["\t".join(row) for row in zip(*draws)]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, "".join(line + "\n" for line in lines))

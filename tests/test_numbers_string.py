@@ -45,6 +45,14 @@ def test_a_string_reader_trains_on_numbers_and_scores_seen_and_never_seen_number
     assert len(top) == 3 and len({s for s, _ in top}) == 3
     assert all(0 < p <= 1 for _, p in top) and top[0][1] >= top[1][1] >= top[2][1]
 
+    # gan sample draws strings given each held-out image: one line an image, n draws, the same for the same seed
+    for name in ("a.txt", "b.txt"):
+        assert main(["sample", str(run), "--network", "reader", "-n", "2", "--seed", "1", "-o", str(tmp_path / name)]) == 0
+    lines = (tmp_path / "a.txt").read_text().splitlines()
+    assert len(lines) == 40 and all(len(line.split("\t")) == 2 for line in lines)
+    assert all(0 < len(s) <= 3 for line in lines for s in line.split("\t"))  # text[3]: an untrained head may write any character
+    assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
+
 
 def test_the_exported_string_reader_reloads_and_reads_the_same_strings_for_the_same_seed(tmp_path):
     from gan.runs import RunDir
