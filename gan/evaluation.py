@@ -121,18 +121,20 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
         raise RunError(f"evaluate reads the real data into memory; {cfg.data.name} is streamed, which is not supported yet")
     n = samples or (26_000 if stacked else len(real))
     check_fits(3 * n * per_sample, f"--samples {n}", "score with fewer samples")  # the samples, their features, Inception's copy
+    # A given --classifier is found and read before minutes of drawing: a wrong one stops at once.
+    given = load(classifier, _classifier_in(Path(classifier))) if classifier else None
     fake = _finite(torch.cat([draw(net, min(500, n - i), seed=seed + i).cpu() for i in _steps(range(0, n, 500), f"drawing {n} samples", progress)]))
     result["samples"] = n
     if "stacked_modes" in wanted:
         say("counting modes: the digits classifier on each channel")
-        result.update(stacked_modes(_reader(classifier), fake, real))
+        result.update(stacked_modes(given if given is not None else _reader(classifier), fake, real))
     if any(m.endswith("_classifier") or m == "label_coverage" or m in MANIFOLD for m in wanted):
         if not classifier:
             raise RunError(
                 "--classifier RUN: the classifier-feature metrics need a classifier trained on the same data; "
                 "train one with: gan train configs/digits_classifier.yaml, then pass --classifier runs/digits_classifier"
             )
-        reader = load(classifier, _classifier_in(Path(classifier)))
+        reader = given
         if reader.source != net.target:
             raise RunError(f"--classifier {classifier}: it reads {reader.source}, but the generator writes {net.target}")
         say("classifier features of the real and generated images")
