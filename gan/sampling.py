@@ -127,16 +127,23 @@ def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
         atomic_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-def _write_sentences(net: Network, n: int, out: Path, *, seed: int, prompt: str, temperature: float) -> Path:
-    if out.suffix.lower() != ".txt":
-        raise RunError(f"-o {out}: {net.source} -> {net.target} writes sentences; write them as FILE.txt")
-    lines = sentences(net, n, seed=seed, prompt=prompt, temperature=temperature)
+
+
+def _write_lines(out: Path, lines: list[str]) -> Path:
+    """Text output, one line each, written whole under a temporary name and renamed over ``out``."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, "".join(line + "\n" for line in lines))
     except OSError as error:
         raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
     return out
+
+
+def _write_sentences(net: Network, n: int, out: Path, *, seed: int, prompt: str, temperature: float) -> Path:
+    if out.suffix.lower() != ".txt":
+        raise RunError(f"-o {out}: {net.source} -> {net.target} writes sentences; write them as FILE.txt")
+    lines = sentences(net, n, seed=seed, prompt=prompt, temperature=temperature)
+    return _write_lines(out, lines)
 
 
 def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> Path:
@@ -161,12 +168,7 @@ def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> P
             x = held.x[i : i + 256]
             draws = [net.target.strings(net.sample(x=x, rng=rng)) for _ in range(n)]
             lines += ["\t".join(row) for row in zip(*draws)]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out, "".join(line + "\n" for line in lines))
-    except OSError as error:
-        raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
-    return out
+    return _write_lines(out, lines)
 
 
 def next_characters(run, network: str, texts: list[str], *, top: int = 5) -> list[dict]:
