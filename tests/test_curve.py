@@ -35,3 +35,21 @@ def test_the_picture_is_a_png_with_one_colour_per_curve(tmp_path):
     img = Image.open(out).convert("RGB")
     colours = {img.getpixel((x, y)) for x in range(0, 900, 2) for y in range(0, 560, 2)}
     assert img.size == (900, 560) and (31, 119, 180) in colours and (255, 127, 14) in colours
+
+
+def test_a_step_grid_without_a_positive_pace_is_refused_before_training(capsys, tmp_path):
+    from gan.cli import main
+
+    for bad in (["--every-steps", "0"], ["--every-steps", "100", "--pace", "-0.03"]):
+        assert main(["benchmark", "curve", "--output", str(tmp_path / "runs"), *bad]) == 2
+        assert "--every-steps must be >= 1 and --pace > 0" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_pace_given_after_the_runs_turns_their_steps_into_seconds_and_keeps_what_was_measured(tmp_path):
+    from gan.benchmark.curve import set_pace
+
+    run = {"label": "ada", "seed": 0, "points": [{"step": s, "seconds": s * 0.09, "fid_classifier": f} for s, f in ((0, 900), (1000, 300))]}
+    table = set_pace(record(run, tmp_path / "c.json"), "ada", 0.04)
+    assert mean_curves(table) == {"ada": [(0.0, 900.0), (40.0, 300.0)]}
+    assert [p["measured_seconds"] for p in table["ada"][0]["points"]] == [0.0, 90.0] and table["ada"][0]["pace"] == 0.04

@@ -8,6 +8,11 @@ half of the real digits with as many samples as the other half holds, beside tha
 and the classes the classifier finds. ``limit`` trains on the first N digits of a seeded shuffle, the
 limited-data setting of DiffAugment's tables, and still scores against all of them.
 
+On a shared machine, wall-clock seconds measure the neighbours too. ``every_steps`` scores at fixed
+steps instead, and ``pace`` (seconds a step takes on the machine the curve is meant for, measured alone
+with ``gan benchmark speed``) turns steps into seconds: quality per step does not depend on the load,
+and a step's cost does not depend on how far training has gone, so the runs themselves may share the CPU.
+
 Results go to one JSON file that several calls fill (one label per candidate, one list per seed) and
 to a PNG of the mean curve of each label, drawn with Pillow (no plotting library needed).
 """
@@ -30,8 +35,10 @@ from ..sampling import draw
 
 
 def train_curve(config: Path, *, seconds: float, every: float, seed: int, output: Path, overrides: list[str] = (),
-                samples: int = 2000, limit: int | None = None, label: str | None = None) -> dict:
-    """Train ``config`` for ``seconds`` of training time, scoring every ``every`` seconds; returns the series."""
+                samples: int = 2000, limit: int | None = None, label: str | None = None, every_steps: int | None = None,
+                pace: float | None = None) -> dict:
+    """Train ``config`` for ``seconds`` of training time (or to ``run.steps``), scoring every ``every`` seconds
+    or every ``every_steps`` steps; returns the series."""
     from ..loops.adversarial import Adversarial
     from ..loops.session import Clock, Session
 
@@ -52,17 +59,20 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
             loop.batches = _limited(cfg, loop, limit)
         clock, trained, due = Clock(), 0.0, 0.0
         while True:
-            if trained >= due or session.step >= cfg.run.steps:
-                points.append(dict(_score(loop, reader, f_real, samples, seed), seconds=round(trained, 2), step=session.step))
+            scheduled = session.step % every_steps == 0 if every_steps else trained >= due
+            if scheduled or session.step >= cfg.run.steps:
+                seconds = session.step * pace if pace else trained
+                points.append(dict(_score(loop, reader, f_real, samples, seed), seconds=round(seconds, 2), step=session.step,
+                                   measured_seconds=round(trained, 2)))
                 _say(f"{name}: {trained:.0f} s, step {session.step}: Frechet distance {points[-1]['fid_classifier']:.1f} (floor {floor:.1f})")
                 due += every
-            if trained >= seconds or session.step >= cfg.run.steps:
+            if (not every_steps and trained >= seconds) or session.step >= cfg.run.steps:
                 break
             start = time.perf_counter()
             loop.step(clock)
             trained += time.perf_counter() - start
     return {"label": label or Path(config).stem, "config": str(config), "overrides": list(overrides), "seed": seed,
-            "limit": limit, "samples": samples, "fid_floor": floor, "points": points}
+            "limit": limit, "samples": samples, "pace": pace, "fid_floor": floor, "points": points}
 
 
 def _limited(cfg: C.Config, loop, limit: int):
@@ -97,6 +107,20 @@ def record(result: dict, path: Path) -> dict:
     table[result["label"]] = sorted([*runs, result], key=lambda r: (r.get("limit") or 0, r["seed"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(table, indent=1))
+    return table
+
+
+def set_pace(table: dict, label: str, pace: float) -> dict:
+    """Put a pace measured after the runs on every run of ``label``: seconds become step x pace.
+
+    >>> set_pace({"a": [{"points": [{"step": 500, "seconds": 90.0}]}]}, "a", 0.03)["a"][0]["points"][0]["seconds"]
+    15.0
+    """
+    for run in table[label]:
+        run["pace"] = pace
+        for point in run["points"]:
+            point.setdefault("measured_seconds", point["seconds"])
+            point["seconds"] = round(point["step"] * pace, 2)
     return table
 
 

@@ -18,6 +18,9 @@ VARIANTS: dict[str, list[str]] = {
     "fused": ["optimizers.generator.implementation=fused", "optimizers.discriminator.implementation=fused"],
     "for_loop": ["optimizers.generator.implementation=for_loop", "optimizers.discriminator.implementation=for_loop"],
     "data_on_host": ["data.on_device=false"],
+    # what differentiable augmentation costs: every transform on every image (p = 1), and ADA's adaptive p
+    "augment": ["objective.augment={policy: [translation, cutout, color], p: 1.0}"],
+    "augment_adaptive": ["objective.augment={adaptive: true}"],
 }
 # Switches that may be combined into "best"; one of each group at most.
 COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused", "for_loop"))

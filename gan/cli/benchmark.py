@@ -48,6 +48,9 @@ def add_parser(verbs) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds, one run each (default 0)")
     p.add_argument("--seconds", type=float, default=300.0, help="training seconds per run, scoring left out (default 300)")
     p.add_argument("--every", type=float, default=30.0, help="seconds of training between scores (default 30)")
+    p.add_argument("--every-steps", type=int, help="score every N steps instead, and train to run.steps: for runs that share the CPU")
+    p.add_argument("--pace", type=float, help="seconds a step takes alone on the machine the curve is for (from `gan benchmark speed`: "
+                                              "batch size / toolkit ex/s); the x axis is then step x pace, not the measured seconds")
     p.add_argument("--samples", type=int, default=2000, help="samples per score (default 2,000)")
     p.add_argument("--limit", type=int, help="train on this many digits only (scored against all 5,000)")
     p.add_argument("--output", default="runs/curve", help="where the runs go (default runs/curve)")
@@ -94,12 +97,15 @@ def curve(args) -> int:
 
     if args.seconds <= 0 or args.every <= 0 or args.samples < 10 or (args.limit is not None and args.limit < 1):
         raise ConfigError(f"--seconds and --every must be > 0, --samples >= 10 and --limit >= 1; got {args.seconds}, {args.every}, {args.samples}, {args.limit}")
+    if (args.every_steps is not None and args.every_steps < 1) or (args.pace is not None and args.pace <= 0):
+        raise ConfigError(f"--every-steps must be >= 1 and --pace > 0; got {args.every_steps}, {args.pace}")
     config, output = C.locate(args.config), Path(args.output)
     json_path = Path(args.json) if args.json else output / "curve.json"
     png_path = Path(args.png) if args.png else output / "curve.png"
     for seed in args.seeds:
         result = B.train_curve(config, seconds=args.seconds, every=args.every, seed=seed, output=output,
-                               overrides=args.set, samples=args.samples, limit=args.limit, label=args.label)
+                               overrides=args.set, samples=args.samples, limit=args.limit, label=args.label,
+                               every_steps=args.every_steps, pace=args.pace)
         table = B.record(result, json_path)
     B.plot(B.mean_curves(table), png_path, title="Frechet distance in the digits classifier's features (mean over seeds)",
            ylabel="Frechet distance", floor=result["fid_floor"])
