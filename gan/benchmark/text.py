@@ -88,7 +88,7 @@ class PlainLoop:
         return self.batches.characters
 
 
-def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 6, overrides: list[str] = ()) -> dict:
+def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 8, overrides: list[str] = ()) -> dict:
     """Characters per second of the toolkit's likelihood loop and of ``PlainLoop``, timed in alternating blocks.
 
     As the speed benchmark times the adversarial loop: after a warm-up, the two loops alternate round
