@@ -94,33 +94,32 @@ def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 8, ove
     As the speed benchmark times the adversarial loop: after a warm-up, the two loops alternate round
     after round, each taking the same batches in a round (each reads its own copy of the batch order),
     and which goes first alternates too, so that a background process or a slow drift favours neither;
-    each round gives one paired ratio, and the ratio reported is their median. The warm-up runs past
-    the toolkit's first logging step: the event file is opened there, once a run, not once a step.
+    each round gives one paired ratio, and the ratio reported is their median. The TensorBoard event
+    file, which the toolkit opens at its first logging step (once a run), is opened before the rounds.
     """
     from ..loops.likelihood import Likelihood
     from ..loops.session import Clock, Session
 
-    probe = _load(config, output, "throughput", overrides)
-    warmup = max(steps, probe.run.log_every)
-    cfg = _load(config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={4 * (warmup + rounds * steps)}"])
+    cfg = _load(config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={4 * (rounds + 1) * steps}"])
     ours, plain = [], []
     with Session(cfg, overwrite=True) as session:
         loop = Likelihood(cfg, session, resume=False)
         reference = PlainLoop(cfg, loop.train_set)
         clock = Clock()
 
-        def toolkit_block(n: int = steps) -> int:
+        def toolkit_block() -> int:
             chars = 0
-            for _ in range(n):
+            for _ in range(steps):
                 stats = loop.iteration(session.log_due())
                 session.end_step(stats, cfg.data.batch_size, clock)
                 chars += loop.batches.characters
             return chars
 
-        def plain_block(n: int = steps) -> int:
-            return sum(reference.iteration() for _ in range(n))
+        def plain_block() -> int:
+            return sum(reference.iteration() for _ in range(steps))
 
-        toolkit_block(warmup), plain_block(warmup)  # allocator, first-call kernels, the event file
+        toolkit_block(), plain_block()  # warm-up: allocator, first-call kernels
+        _ = session.writer  # opened at the first logging step, once a run: not a cost of the step
         for r in range(rounds):
             pair = [(toolkit_block, ours), (plain_block, plain)]
             for block, rates in pair if r % 2 == 0 else pair[::-1]:
