@@ -345,6 +345,7 @@ def test_a_family_that_cannot_read_strings_says_which_one_does(family):
 def test_the_text_benchmark_times_the_loop_against_a_plain_loop_on_the_same_batches(write_config, tmp_path):
     from gan.benchmark import text as B
 
-    speed = B.throughput(write_config(TINY_TEXT, name="speed"), tmp_path / "bench", steps=2, rounds=1)
+    speed = B.throughput(write_config(TINY_TEXT, name="speed"), tmp_path / "bench", steps=2, rounds=2)
     assert speed["toolkit_characters_per_second"] > 0 and speed["plain_characters_per_second"] > 0
+    assert speed["ratio_min"] <= speed["ratio"] <= speed["ratio_max"]  # the median of paired rounds, with their spread
     assert "| ratio |" in B.table(None, [], speed)
