@@ -215,7 +215,7 @@ def accelerate_save_state_fills_the_disk(monkeypatch):
 
 
 def ema_write_fills_the_disk(monkeypatch):
-    from gan.loops import session as S
+    from gan.loops import checkpoints as S
 
     real = S.atomic_save_tensors
 

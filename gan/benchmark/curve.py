@@ -32,7 +32,7 @@ from ..sampling import draw
 def train_curve(config: Path, *, seconds: float, every: float, seed: int, output: Path, overrides: list[str] = (),
                 samples: int = 2000, limit: int | None = None, label: str | None = None) -> dict:
     """Train ``config`` for ``seconds`` of training time, scoring every ``every`` seconds; returns the series."""
-    from ..loops.adversarial import Adversarial
+    from ..loops.setup import adversarial_loop
     from ..loops.session import Clock, Session
 
     name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
@@ -47,7 +47,7 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
     floor = M.frechet_distance(f_real[perm[: len(perm) // 2]], f_real[perm[len(perm) // 2 :]])
     points: list[dict] = []
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         if limit:
             loop.batches = _limited(cfg, loop, limit)
         clock, trained, due = Clock(), 0.0, 0.0
