@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
-from networks import Image, Network, Point, Space, parse
+from networks import Image, Network, Space
 
 from .. import data as datasets
 from ..augment import Augmenter
-from ..config import Config
 from ..ema import EMA
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
 from .progress import Clock, progress_bar
@@ -256,32 +255,6 @@ class Adversarial:
         scores = score(net.eval(), self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
         net.train(was_training)
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
-
-
-def augmenter(cfg: Config, data_space, acc) -> Augmenter | None:
-    """objective.augment as the loop's augmenter; cut-outs and borders take the space's lowest value (black)."""
-    a = cfg.objective.augment
-    if a is None:
-        return None
-    if not isinstance(data_space, Image):
-        from ..config import ConfigError
-
-        raise ConfigError(f"objective.augment: transforms images, but the networks read {data_space}; remove objective.augment")
-    policy = [a.policy] if isinstance(a.policy, str) else a.policy
-    p = a.p if a.p is not None else (0.0 if a.adaptive else 1.0)
-    return Augmenter(policy, p=p, fill=data_space.low, seed=cfg.run.seed, rank=acc.process_index, device=acc.device,
-                     adaptive=a.adaptive, target=a.target, interval=a.interval, speed=a.speed,
-                     reduce=lambda t: acc.reduce(t, reduction="sum"))
-
-
-def data_space_of(D, G, cfg: Config):
-    """What the data must look like: what the discriminator reads, else what the generator writes,
-    else the dataset's own shape (so that a role check can still name a sensible space)."""
-    for space in (D.source, G.target):
-        if space.is_image or isinstance(space, Point):
-            return space
-    native = datasets.data_space(cfg.data)
-    return parse(native) if "C,H,W" not in native else D.source
 
 
 def scatter(points: torch.Tensor, size: int = 256) -> torch.Tensor:

@@ -26,10 +26,8 @@ import torch.nn.functional as F
 
 from networks import Bernoulli, Categorical, Network, Normal, Text
 
-from .. import data as datasets
-from ..config import Config, Optimizer
+from ..config import Optimizer
 from ..data import text as text_data
-from ..roles import RoleError, writes_next_character
 from .progress import Clock, progress_bar
 from .session import Session
 
@@ -99,39 +97,6 @@ def evaluate(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512, bins: i
         if inside.any():  # |accuracy - confidence| in the bin, weighted by the bin's share
             ece += inside.float().mean() * (correct[inside].mean() - confidence[inside].mean()).abs()
     return {"accuracy": correct.mean().item(), "nll": nll.item(), "calibration_error": ece.item()}
-
-
-def open_text(cfg: Config, name: str, net):
-    """Sentences for a next-character network, in the view the config names: (train, held out)."""
-    corpus = datasets.open_examples(cfg.data, net.source)
-    if not writes_next_character(net):
-        raise RoleError(
-            f"role 'classifier' on data.view {cfg.data.view}: network {name!r} maps {net.source} -> {net.target}, but the data labels "
-            f"each prefix with its next character: categorical[{net.source.k}], the alphabet of {net.source}"
-        )
-    return corpus.split(cfg.data.holdout)
-
-
-def open_labelled(cfg: Config, name: str, net):
-    """Labelled examples in memory whose classes match the network's target: (train, held out)."""
-    source = datasets.open_examples(cfg.data, net.source)
-    if not isinstance(source, datasets.Examples) or source.y is None:
-        raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
-    if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
-        from ..regression import check_targets
-
-        check_targets(name, net.target, source, cfg.data.name)
-    if isinstance(net.target, Categorical) and net.target.k != source.classes:
-        raise RoleError(f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
-    if isinstance(net.target, Bernoulli) and source.classes != 2:
-        raise RoleError(f"role 'classifier': network {name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
-    if isinstance(net.target, Text):  # labels spelled, read one character at a time
-        if not hasattr(source, "labels_text"):
-            raise RoleError(f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)")
-        from ..data.numbers import string_labels
-
-        source = string_labels(source, net.target)
-    return source.split(cfg.data.holdout, cfg.run.seed)
 
 
 @dataclass(eq=False, repr=False)
