@@ -71,7 +71,7 @@ def _is_command_line(module: str) -> bool:
 
 def test_the_graph_reader_sees_the_imports_it_must_judge():
     graph = _graph()
-    assert "gan.config" in graph["gan.loops.adversarial"] and "networks" in graph["gan.loops.adversarial"]
+    assert "gan.config" in graph["gan.loops.setup"] and "networks" in graph["gan.loops.adversarial"]
     assert "gan.benchmark.speed.machine" in graph["gan.benchmark.speed.benchmark"]  # "from . import machine"
     assert "gan.benchmark.variants" in graph["gan.cli.benchmark"]  # an import inside a function counts
 
