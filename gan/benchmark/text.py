@@ -90,9 +90,9 @@ class PlainLoop:
 
 def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 3, overrides: list[str] = ()) -> dict:
     """Characters per second of the toolkit's likelihood loop and of ``PlainLoop``, timed in alternating blocks."""
-    from ..loops.setup import likelihood_loop
     from ..loops.progress import Clock
     from ..loops.session import Session
+    from ..loops.setup import likelihood_loop
 
     cfg = _load(config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={steps * (rounds + 1) * 4}"])
     ours, plain = [], []
