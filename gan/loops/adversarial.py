@@ -247,7 +247,7 @@ class Adversarial:
         """The config's ``metrics`` (names, samples, classifier) on the averaged generator, into TensorBoard."""
         if not self.session.is_main:
             return
-        from ..evaluation import score
+        from ..scoring import score
 
         m = self.cfg.metrics
         net = self.ema.module if self.ema else self.G_net

@@ -148,6 +148,7 @@ class Likelihood:
     def run(self) -> None:
         s, run = self.session, self.cfg.run
         bar, clock = progress_bar(s), Clock()
+        self.characters = Clock()  # from the first step: not the time a resume took to load
         while s.step < run.steps:
             stats = self.iteration(s.log_due())
             s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * run.grad_accum, clock, bar)
