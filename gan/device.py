@@ -5,7 +5,8 @@
   CPU without bf16 kernels (``check_precision``, ``emulated_bf16``);
 - memory layout: image networks and batches go channels-last where that was measured faster
   (``channels_last``);
-- host memory: freed blocks are kept for the next step (``keep_freed_memory``).
+- host memory: freed blocks are kept for the next step (``keep_freed_memory``);
+- host threads: one for toy mixtures, PyTorch's own choice otherwise (``host_threads``).
 
 Keeping freed host memory: a training step on a CPU frees and allocates the same few-megabyte
 activations every step. glibc's malloc returns such blocks to the OS (they are mmap-ed, or trimmed
@@ -26,7 +27,8 @@ import torch
 
 from networks.spaces import Image, Space
 
-from .config import ConfigError, Run
+from .config import Config, ConfigError, Run
+from .data.mixtures import is_mixture
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 MMAP_THRESHOLD_MAX = 32 << 20  # glibc's largest accepted value on 64-bit: larger blocks still go to mmap
@@ -42,6 +44,16 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+TORCH_THREADS = torch.get_num_threads()  # PyTorch's own choice (one per core, or OMP_NUM_THREADS), before any run changes it
+
+
+def host_threads(cfg: Config) -> int:
+    """``run.threads`` resolved (see its comment in config.py): one for toy mixtures, PyTorch's choice otherwise."""
+    if cfg.run.threads != "auto":
+        return cfg.run.threads
+    return 1 if is_mixture(cfg.data.name) else TORCH_THREADS
 
 
 def on_cpu(run: Run) -> bool:

@@ -185,12 +185,13 @@ class RunDir:
         self.lock = RunLock(self.path)
 
     def check_new(self, *, overwrite: bool) -> bool:
-        """Refuse what a new run must not replace; returns whether an old run will be replaced."""
+        """Refuse what a new run must not replace; returns whether an old run will be replaced.
+
+        A path that is a file is refused earlier, for new and resumed runs alike, where the session opens.
+        """
         busy = self.lock.holder()
         if busy:
             raise RunError(busy)
-        if self.path.exists() and not self.path.is_dir():
-            raise RunError(f"run.output: the run folder {str(self.path)!r} is a file; choose another run.name or run.output")
         if not self.path.is_dir() or not any(p.name != RunLock.NAME for p in self.path.iterdir()):
             return False
         if not overwrite:

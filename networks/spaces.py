@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import math
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Protocol
 
 import torch
 from torch import distributions as D
+
+from .space_base import RandomSource, Space, SpaceError, drawing
+from .text import ALPHABETS, CODE, PAD, Text, TextDistribution
+
+__all__ = [
+    "ACCEPTED_FORMS", "ALPHABETS", "CODE", "PAD", "Bernoulli", "Categorical", "Image", "Noise", "Normal", "Point", "RandomSource", "Real",
+    "Space", "SpaceError", "Text", "TextDistribution", "drawing", "output_shape", "parse",
+]
 
 ACCEPTED_FORMS = (
     "noise[D]",
@@ -45,84 +51,6 @@ ACCEPTED_FORMS = (
     "text[L]",
     "text[L,ALPHABET]",
 )
-
-
-class RandomSource(Protocol):
-    """A seeded random-number state, such as ``torch.manual_seed``-able RNG objects made with
-    ``torch.random`` (anything with ``device``, ``get_state`` and ``set_state``)."""
-
-    device: torch.device
-
-    def get_state(self) -> torch.Tensor: ...
-
-    def set_state(self, state: torch.Tensor): ...
-
-
-@contextmanager
-def drawing(rng: "RandomSource | None") -> Iterator[None]:
-    """Make torch's default random functions draw from ``rng`` (and advance it); no-op for None.
-
-    Draws equal those of passing the RNG object to torch.randn & co., so seeded samples
-    are reproducible; the process-wide random state is left as it was.
-    """
-    if rng is None:
-        yield
-        return
-    cuda = rng.device.type == "cuda"
-    with torch.random.fork_rng(devices=[rng.device] if cuda else []):
-        set_state, get_state = (torch.cuda.set_rng_state, torch.cuda.get_rng_state) if cuda else (torch.set_rng_state, torch.get_rng_state)
-        set_state(rng.get_state(), *([rng.device] if cuda else []))
-        yield
-        rng.set_state(get_state(*([rng.device] if cuda else [])))
-
-
-class SpaceError(ValueError):
-    """A space string or a pairing of spaces that cannot be used."""
-
-
-@dataclass(frozen=True)
-class Space:
-    """Base of all spaces. Subclasses are frozen dataclasses, so spaces compare by value."""
-
-    kind = "space"
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of one value of this space (without the batch dimension)."""
-        raise NotImplementedError
-
-    @property
-    def size(self) -> int:
-        """Number of numbers a network needs to read or write one value."""
-        return math.prod(self.shape)
-
-    @property
-    def sampleable(self) -> bool:
-        """Whether the space has a prior to draw inputs from (noise, labels)."""
-        return False
-
-    @property
-    def is_distribution(self) -> bool:
-        return False
-
-    @property
-    def is_vector(self) -> bool:
-        return False
-
-    @property
-    def is_image(self) -> bool:
-        return False
-
-    def sample(self, n: int, *, rng: RandomSource | None = None, device=None) -> torch.Tensor:
-        raise SpaceError(f"{self} has no prior to sample from; sampleable spaces: noise, categorical, bernoulli")
-
-    def check(self, x: torch.Tensor, what: str = "input") -> None:
-        """Fail with a readable message when a batch does not belong to this space."""
-        if tuple(x.shape[1:]) != self.shape:
-            raise SpaceError(
-                f"{what} of shape {tuple(x.shape)} does not fit {self}: "
-                f"expected [N, {', '.join(map(str, self.shape))}]".replace("[N, ]", "[N]")
-            )
 
 
 @dataclass(frozen=True)
@@ -339,193 +267,6 @@ class Normal(_Vector):
     def distribution(self, params: torch.Tensor) -> D.Independent:
         """[N, 2, dim] (means, then log-scales) -> a Normal over R^dim per example."""
         return D.Independent(D.Normal(params[:, 0], self.scale(params)), 1)
-
-
-# -- text ---------------------------------------------------------------------------
-ALPHABETS = {
-    # the 64 characters of the argument this toolkit is built on: letters, digits, space, period
-    "default": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .",
-    "lower": "abcdefghijklmnopqrstuvwxyz0123456789 .",
-    "ascii": "".join(chr(c) for c in range(32, 127)),
-}
-PAD = -1  # token index after a string's end: strings of several lengths share one [N, T] tensor
-CODE = 256  # numbers a network writes for a text target, read by its character decoder
-
-
-@dataclass(frozen=True)
-class Text(Space):
-    """Strings of at most ``length`` characters over a named alphabet, held as token indices.
-
-    A batch of strings is an int64 tensor [N, T] (T <= length) of indices into the alphabet,
-    padded with ``PAD`` after each string's end. Every string ends at its first period
-    (``end``) or at ``length`` characters, so a sampler knows when to stop.
-
-    >>> space = parse("text[16]")
-    >>> space.strings(space.tokens(["The cat sat."]))
-    ['The cat sat.']
-    >>> space.k, str(parse("text[16,lower]"))
-    (64, 'text[16,lower]')
-    """
-
-    length: int
-    alphabet: str = "default"
-
-    kind = "text"
-    end = "."
-
-    def __post_init__(self):
-        if not isinstance(self.length, int) or self.length < 1:
-            raise SpaceError(f"text[{self.length}]: the length must be a positive integer")
-        if self.alphabet not in ALPHABETS:
-            raise SpaceError(f"text: unknown alphabet {self.alphabet!r}; accepted: {', '.join(ALPHABETS)}")
-
-    @property
-    def characters(self) -> str:
-        return ALPHABETS[self.alphabet]
-
-    @property
-    def k(self) -> int:
-        """Alphabet size: the number of classes of a next-character distribution."""
-        return len(self.characters)
-
-    @property
-    def end_index(self) -> int:
-        return self.characters.index(self.end)
-
-    @property
-    def shape(self):
-        return (self.length,)
-
-    @property
-    def size(self):
-        """What a network writes for a string target: a code of this many numbers, which its character
-        decoder reads (``networks.attention.CharacterDecoder``)."""
-        return CODE
-
-    @property
-    def is_distribution(self):
-        return True
-
-    def check(self, x, what="input"):
-        if x.dim() != 2 or x.shape[1] > self.length or x.dtype.is_floating_point:
-            raise SpaceError(f"{what} of shape {tuple(x.shape)} does not fit {self}: expected token indices of shape [N, T], T <= {self.length}")
-
-    def tokens(self, strings: "list[str]", *, what: str = "text") -> torch.Tensor:
-        """Strings -> [N, T] token indices padded with PAD; a character outside the alphabet is refused, named."""
-        index = {c: i for i, c in enumerate(self.characters)}
-        width = max((len(s) for s in strings), default=0)
-        out = torch.full((len(strings), width), PAD, dtype=torch.long)
-        for row, s in enumerate(strings):
-            if len(s) > self.length:
-                raise SpaceError(f"{what}: {len(s)} characters do not fit {self} (at most {self.length})")
-            for col, c in enumerate(s):
-                if c not in index:
-                    raise SpaceError(f"{what}: character {c!r} is not in the alphabet of {self} ({self.alphabet}: {self.characters!r})")
-                out[row, col] = index[c]
-        return out
-
-    def strings(self, tokens: torch.Tensor) -> "list[str]":
-        """[N, T] token indices -> strings, each cut at its first PAD."""
-        rows = []
-        for row in tokens.tolist():
-            chars = []
-            for i in row:
-                if i < 0:
-                    break
-                chars.append(self.characters[i])
-            rows.append("".join(chars))
-        return rows
-
-    def distribution(self, every_prefix, last=None) -> "TextDistribution":
-        """The factored distribution p(s) = prod_t p(s_t | s_<t) of a next-character model.
-
-        ``every_prefix(tokens [N, T]) -> logits [N, T+1, k]`` scores every prefix of a batch
-        (the empty one first) in one call; ``last(tokens) -> [N, k]`` scores only the whole
-        strings (cheaper when sampling; defaults to the last row of ``every_prefix``).
-        """
-        return TextDistribution(self, every_prefix, last)
-
-    def __str__(self):
-        return f"text[{self.length}]" if self.alphabet == "default" else f"text[{self.length},{self.alphabet}]"
-
-
-class TextDistribution:
-    """A distribution over strings, one character at a time: ``log_prob`` scores, ``sample`` writes.
-
-    Made by ``Text.distribution`` from any next-character model; the model never learns
-    whether it is scored (teacher forcing: all prefixes in one call) or iterated
-    (draw a character, append it, read again).
-    """
-
-    def __init__(self, space: Text, every_prefix, last=None):
-        self.space, self.every_prefix = space, every_prefix
-        self.last = last if last is not None else (lambda tokens: every_prefix(tokens)[:, -1])
-
-    def character_nll(self, strings: torch.Tensor) -> torch.Tensor:
-        """-log p(s_t | s_<t) for every character, 0 past each end: [N, T]."""
-        logits = self.every_prefix(strings)[:, :-1].float()  # the last prefix is the whole string: nothing follows it
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD, reduction="none")
-        return nll.view(strings.shape)
-
-    def log_prob(self, strings: torch.Tensor) -> torch.Tensor:
-        """log p(s) = sum_t log p(s_t | s_<t) per string: [N]."""
-        return -self.character_nll(strings).sum(1)
-
-    def mean_nll(self, strings: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood per character (nats; / ln 2 for bits per character).
-
-        Equal, by construction, to the mean cross-entropy of the next-character model over
-        every prefix of these strings labelled with the character that follows it.
-        """
-        logits = self.every_prefix(strings)[:, :-1].float()
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD)
-
-    @torch.no_grad()
-    def most_likely(self, top: int = 3, *, beam: int = 16, device=None) -> "list[tuple[str, float]]":
-        """The ``top`` likeliest whole strings and their probabilities, by beam search (``beam`` kept a step).
-
-        For a distribution over one string (one input): strings end at the end character or the length;
-        a beam as wide as the alphabet to the power of the length makes the search exhaustive.
-        """
-        beams, done = [((), 0.0)], []
-        while beams:
-            tokens = torch.tensor([b[0] for b in beams], dtype=torch.long, device=device).reshape(len(beams), -1)
-            logp = self.last(tokens).float().log_softmax(-1).cpu()
-            grown = sorted(((seq + (c,), score + float(logp[i, c])) for i, (seq, score) in enumerate(beams) for c in range(self.space.k)),
-                           key=lambda b: -b[1])[: max(beam, top)]
-            beams = []
-            for seq, score in grown:
-                (done if seq[-1] == self.space.end_index or len(seq) == self.space.length else beams).append((seq, score))
-            floor = sorted((score for _, score in done), reverse=True)[top - 1] if len(done) >= top else -math.inf
-            beams = [b for b in beams if b[1] > floor]  # a longer string is never likelier than its prefix
-        best = sorted(done, key=lambda b: -b[1])[:top]
-        return [(self.space.strings(torch.tensor([seq]))[0], math.exp(score)) for seq, score in best]
-
-    @torch.no_grad()
-    def sample(self, n: int, *, prompt: torch.Tensor | None = None, temperature: float = 1.0, rng: "RandomSource | None" = None, device=None) -> torch.Tensor:
-        """Draw n strings, each continuing ``prompt`` ([T0] token indices), up to the end character or the length.
-
-        Each character is drawn by inversion from one uniform number per string, exactly as
-        ``Network.sample`` draws a label: iterating a next-character model by hand, with the
-        same random source, writes the same strings.
-        """
-        if not temperature > 0:
-            raise SpaceError(f"temperature: expected a number > 0, got {temperature}")
-        start = torch.empty(0, dtype=torch.long) if prompt is None else prompt.long().reshape(-1)
-        if len(start) >= self.space.length:
-            raise SpaceError(f"prompt: {len(start)} characters leave no room in {self.space}")
-        tokens = start.to(device).expand(n, -1).clone()
-        done = torch.zeros(n, dtype=torch.bool, device=device)
-        if len(start) and start[-1] == self.space.end_index:
-            done[:] = True
-        while tokens.shape[1] < self.space.length and not bool(done.all()):
-            probs = D.Categorical(logits=self.last(tokens).float() / temperature).probs  # as Network.sample reads a label
-            with drawing(rng):
-                u = torch.rand(n, device=rng.device if rng is not None else device).to(probs.device)
-            nxt = torch.searchsorted(probs.cumsum(-1), u.unsqueeze(-1)).squeeze(-1).clamp_max(self.space.k - 1)
-            tokens = torch.cat([tokens, torch.where(done, PAD, nxt).unsqueeze(1)], 1)
-            done |= nxt == self.space.end_index
-        return tokens
 
 
 def output_shape(space: Space) -> tuple[int, ...]:

@@ -44,11 +44,10 @@ from gan import config as C  # noqa: E402
 from gan.benchmark import speed  # noqa: E402
 from gan.benchmark.speed import machine  # noqa: E402
 from gan.loops import get  # noqa: E402
-from gan.loops.adversarial import Adversarial  # noqa: E402
 from gan.loops.guard import UpdateGuard  # noqa: E402
-from gan.loops.likelihood import Likelihood  # noqa: E402
 from gan.device import emulated_bf16  # noqa: E402
 from gan.loops.session import Session  # noqa: E402
+from gan.loops.setup import adversarial_loop, likelihood_loop  # noqa: E402
 from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
 
 DCGAN = "configs/dcgan32.yaml"
@@ -120,7 +119,7 @@ def train(name: str, folder: Path, steps: int, quick: bool, extra: list[str]) ->
 def syncs(name: str, folder: Path, extra: list[str]) -> dict:
     cfg = load(name, ["run.steps=100", "run.log_every=50", *extra], folder)
     with Session(cfg, overwrite=True) as session:
-        loop = (Adversarial if cfg.loop == "adversarial" else Likelihood)(cfg, session, resume=False)
+        loop = (adversarial_loop if cfg.loop == "adversarial" else likelihood_loop)(session)
         for _ in range(3):  # first calls may read shapes or flags
             loop.iteration(False)
         counts = [host_syncs(lambda: loop.iteration(False), session.device) for _ in range(4)]  # 4: lazy R1's turn comes too

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from gan import config as C
 from gan.cli import main
-from gan.loops.adversarial import Adversarial
 from gan.loops.session import Session
+from gan.loops.setup import adversarial_loop
 
 from .conftest import ROOT, TINY_DIGITS, TINY_RING
 
@@ -26,7 +26,7 @@ def run_loop(path, *overrides, resume=False):
     """Train in this process and hand back the loop, so tests can look inside."""
     cfg = C.load(path, list(overrides))
     with Session(cfg, resume=resume) as session:
-        loop = Adversarial(cfg, session, resume=resume)
+        loop = adversarial_loop(session)
         loop.run()
     return loop
 

@@ -18,8 +18,9 @@ from gan.benchmark.speed import report as R
 from gan import config as C
 from gan.cli import main
 from gan.device import uses_channels_last
-from gan.loops.adversarial import Adversarial
-from gan.loops.session import Clock, Session
+from gan.loops.progress import Clock
+from gan.loops.session import Session
+from gan.loops.setup import adversarial_loop
 
 from .conftest import TINY_DIGITS, TINY_RING
 
@@ -135,7 +136,7 @@ def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(writ
     path = write_config(TINY_DIGITS)
     cfg = B._load(path, [], "default", path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         before = {k: v.clone() for k, v in loop.G_net.state_dict().items()}
         costs = K.layer_costs(loop, peak=1e11, device=session.device, repeats=2)
         layers = [f"{n}.{k}" for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
@@ -158,7 +159,7 @@ def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reac
     path = write_config(TINY_DIGITS)
     cfg = B._load(path, [], "default", path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         step_flops = K.count_flops(lambda: loop.iteration(False))
         # count the plain convolution layers' forward calls another way: module hooks
         calls = []
@@ -280,7 +281,7 @@ def test_each_switch_takes_effect_and_trains_a_few_steps(write_config, variant):
     path = write_config(TINY_DIGITS)
     cfg = B._load(path, [], variant, path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         seen = B.effective(loop)
         before = [p.detach().clone() for p in loop.G_net.parameters()]
         clock = Clock()
@@ -303,7 +304,7 @@ def test_each_switch_takes_effect_and_trains_a_few_steps(write_config, variant):
 
 
 def test_optimizers_use_fused_kernels_unless_the_config_says_otherwise():
-    from gan.loops.session import make_optimizer
+    from gan.loops.optim import make_optimizer
 
     params = [torch.nn.Parameter(torch.zeros(3))]
     for name in ("adam", "adamw", "sgd"):
@@ -320,7 +321,7 @@ def test_channels_last_reaches_the_discriminator_for_real_and_generated_batches(
     path = write_config(colour)
     cfg = B._load(path, [], "channels_last", path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         formats = []
         loop.D_net.body[0].register_forward_pre_hook(lambda m, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last)))
         loop.step(Clock())
@@ -334,7 +335,7 @@ def test_channels_last_is_the_default_layout_of_image_networks_on_a_cpu(write_co
     cfg = C.load(write_config(TINY_DIGITS), overrides)
     assert cfg.run.channels_last == setting
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         weight = next(p for p in loop.D_net.parameters() if p.dim() == 4 and p.shape[1] > 1)  # one channel is both layouts
         assert loop.channels_last is expected
         assert weight.is_contiguous(memory_format=torch.channels_last) is expected and weight.is_contiguous() is not expected
@@ -345,7 +346,7 @@ def test_channels_last_is_the_default_layout_of_image_networks_on_a_cpu(write_co
 def test_points_keep_their_layout_whatever_channels_last_says(write_config):
     cfg = C.load(write_config(TINY_RING, run={"channels_last": True}))
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         assert loop.channels_last is False
         loop.step(Clock())
 
@@ -354,7 +355,7 @@ def test_bf16_autocast_runs_the_networks_in_bf16(write_config):
     path = write_config(TINY_DIGITS)
     cfg = B._load(path, [], "bf16", path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         seen = []
         loop.G_net.body[0].register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
         with loop.acc.autocast():

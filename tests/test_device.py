@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gan import config as C
-from gan.loops.likelihood import Likelihood
 from gan.loops.session import Session
+from gan.loops.setup import likelihood_loop
 
 from .conftest import TINY_DIGITS
 
@@ -20,7 +20,7 @@ def test_a_likelihood_run_on_images_keeps_its_network_channels_last_as_asked(wri
     """oneDNN's convolutions are faster channels-last on a CPU; the classifier loop ignored the setting, the GAN loop did not."""
     cfg = C.load(write_config(TINY_READER, run={"channels_last": setting}))
     with Session(cfg) as session:
-        loop = Likelihood(cfg, session, resume=False)
+        loop = likelihood_loop(session)
         before = {k: v.clone() for k, v in loop.net.state_dict().items()}
         loop.run()
     weight = next(p for p in loop.net.parameters() if p.dim() == 4 and p.shape[1] > 1)  # one channel is both layouts
@@ -34,4 +34,4 @@ def test_a_likelihood_run_on_points_keeps_its_layout_whatever_channels_last_says
     reader = {"family": "mlp", "source": "point[10]", "target": "normal[1]", "width": 8, "depth": 1}
     cfg = C.load(write_config(dict(TINY_READER, networks={"reader": reader}, data={"name": "diabetes", "batch_size": 16}), run={"channels_last": True}))
     with Session(cfg) as session:
-        assert Likelihood(cfg, session, resume=False).channels_last is False
+        assert likelihood_loop(session).channels_last is False

@@ -10,8 +10,8 @@ import torch
 import gan.ema
 from gan import config as C
 from gan.ema import EMA
-from gan.loops.adversarial import Adversarial
 from gan.loops.session import Session
+from gan.loops.setup import adversarial_loop
 
 from .conftest import TINY_DIGITS
 
@@ -24,7 +24,7 @@ def test_at_step_200_the_averaged_samples_are_closer_to_the_raw_ones_than_to_the
     path = write_config(TINY_DIGITS, run={"steps": 200, "log_every": 100, "sample_every": 200, "checkpoint_every": 200})
     cfg = C.load(path)
     with Session(cfg) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         initial = copy.deepcopy(loop.G_net).eval()
         loop.run()
     z = initial.source.sample(256, rng=torch.Generator().manual_seed(0))

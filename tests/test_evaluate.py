@@ -16,6 +16,15 @@ from networks import Image
 from .conftest import TINY_DIGITS, TINY_RING
 
 
+def test_the_metrics_evaluate_scores_are_the_names_a_config_may_ask_for():
+    """A name the config accepts but evaluate does not know would stop a run at its first scoring; the reverse could never be asked for."""
+    from gan import config as C
+    from gan.evaluation import METRICS
+
+    assert sorted(METRICS) == sorted(C.TOY_METRICS + C.IMAGE_METRICS)
+    assert len(set(METRICS)) == len(METRICS)
+
+
 def test_evaluate_a_ring_run_prints_mode_metrics_as_json(write_config, tmp_path, capsys):
     assert main(["train", str(write_config(TINY_RING))]) == 0
     run = tmp_path / "runs" / "tiny"

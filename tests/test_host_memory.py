@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from gan import device
-from gan.loops import session as session_module
+from gan.loops import accelerator as session_module
 from gan.loops.session import Session
 
 from .conftest import ROOT, TINY_DIGITS

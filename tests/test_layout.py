@@ -71,7 +71,7 @@ def _is_command_line(module: str) -> bool:
 
 def test_the_graph_reader_sees_the_imports_it_must_judge():
     graph = _graph()
-    assert "gan.config" in graph["gan.loops.adversarial"] and "networks" in graph["gan.loops.adversarial"]
+    assert "gan.config" in graph["gan.loops.setup"] and "networks" in graph["gan.loops.adversarial"]
     assert "gan.benchmark.speed.machine" in graph["gan.benchmark.speed.benchmark"]  # "from . import machine"
     assert "gan.benchmark.variants" in graph["gan.cli.benchmark"]  # an import inside a function counts
 
@@ -133,3 +133,46 @@ def test_no_code_document_or_config_outside_the_tests_names_an_issue_number():
     files += [ROOT / name for name in ("README.md", "BENCHMARKS.md", "pyproject.toml") if (ROOT / name).is_file()]
     found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_each_training_loop_module_is_short_and_says_why_it_exists():
+    """The session is split by concern: a newcomer opens one file per concern, none of them a wall of code."""
+    too_long, silent = [], []
+    for path in sorted((ROOT / "gan" / "loops").glob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) > 300:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        if not ast.get_docstring(ast.parse(text)):
+            silent.append(path.name)
+    assert not too_long and not silent, (too_long, silent)
+    assert len((ROOT / "gan" / "loops" / "session.py").read_text().splitlines()) <= 250
+
+
+def test_a_run_is_set_up_in_one_place_and_the_loops_only_step():
+    """Networks, the run folder, optimizers, prepare and restore are called from setup.py alone, in that order."""
+    setup_steps = ("build_networks", "open_folder", "make_optimizer", "prepare", "restore")
+    callers = {}
+    for path in sorted((ROOT / "gan").rglob("*.py")):
+        if "benchmark" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name in setup_steps and not (name == "prepare" and "accelerator" in ast.unparse(node.func)):
+                    callers.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    allowed = {"gan/loops/setup.py", "gan/loops/session.py", "gan/loops/build.py"}
+    assert all(files <= allowed for files in callers.values()), callers
+    source = (ROOT / "gan" / "loops" / "setup.py").read_text()
+    for loop in ("def adversarial_loop", "def likelihood_loop"):
+        body = source[source.index(loop):]
+        body = body[: body.index("\ndef ", 1)]
+        order = [body.index(step) for step in ("networks(session)", "open_folder()", "make_optimizer(", "session.prepare(", "session.restore(")]
+        assert order == sorted(order), loop
+
+
+def test_the_examples_in_the_loops_docstrings_run():
+    import doctest
+    import importlib
+
+    for name in ("gan.loops.optim", "gan.loops.progress", "gan.loops.guard", "networks.text", "networks.spaces"):
+        assert doctest.testmod(importlib.import_module(name)).failed == 0, name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gan.loops.session import bar_labels
+from gan.loops.progress import bar_labels
 from gan.words import counted
 
 

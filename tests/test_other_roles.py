@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from gan import config as C
 from gan import load
 from gan.cli import main
-from gan.loops.likelihood import Likelihood, log_likelihood
+from gan.loops.likelihood import log_likelihood
 from gan.loops.session import Session
+from gan.loops.setup import likelihood_loop
 from gan.runs import RunError
 from networks import ConvNet
 
@@ -30,7 +31,7 @@ def classifier_config(write_config, name="reader_run", steps=500, **reader):
 def train_reader(path):
     cfg = C.load(path)
     with Session(cfg) as session:
-        loop = Likelihood(cfg, session, resume=False)
+        loop = likelihood_loop(session)
         loop.run()
     return loop
 
@@ -46,7 +47,7 @@ def test_with_the_guard_on_the_device_a_likelihood_step_between_log_steps_reads_
 
     cfg = C.load(classifier_config(write_config, width=4))
     with Session(cfg) as session:
-        loop = Likelihood(cfg, session, resume=False)
+        loop = likelihood_loop(session)
         loop.iteration(False)
         session.guard.on_device = True  # what a GPU run does: the NaN guard is a tensor handed to the fused optimizer
         assert host_syncs(lambda: loop.iteration(False)) == 0
@@ -85,7 +86,7 @@ def test_a_gan_critic_probed_with_a_new_head_beats_a_random_frozen_body(write_co
     critic_run = str(tmp_path / "runs" / "gan")
     probe = train_reader(classifier_config(write_config, "probe", 300, init={"run": critic_run, "network": "critic"}, freeze_body=True))
     random = train_reader(classifier_config(write_config, "random", 300, freeze_body=True))
-    assert probe.session.init_report["new"] == ["head.out.weight"]  # body from the critic, head new
+    assert probe.session.init_reports["reader"]["new"] == ["head.out.weight"]  # body from the critic, head new
     body = {k: v for k, v in load(critic_run, "critic").state_dict().items() if k.startswith("body.")}
     for k, v in body.items():  # frozen: the body the probe ends with is the critic's
         torch.testing.assert_close(probe.net.state_dict()[k].cpu(), v, msg=k)

@@ -215,7 +215,7 @@ def accelerate_save_state_fills_the_disk(monkeypatch):
 
 
 def ema_write_fills_the_disk(monkeypatch):
-    from gan.loops import session as S
+    from gan.loops import checkpoints as S
 
     real = S.atomic_save_tensors
 
@@ -344,3 +344,16 @@ def test_under_two_processes_a_held_lock_stops_every_rank_in_one_line_and_none_h
     assert result.returncode != 0  # torchrun reports the ranks' exit status 2 in its own words
     assert result.stderr.count(f"gan: error: run folder {str(run)!r} is in use by another trainer (PID {owner.pid})") == 2, result.stderr[-3000:]
     assert (run / "checkpoints" / "latest").read_text() == "step_00000004"
+
+
+def test_a_run_path_that_is_a_file_is_refused_for_a_resume_too_and_the_file_is_kept(write_config, tmp_path):
+    from gan.loops.session import Session
+
+    cfg = C.load(write_config(TINY_DIGITS))
+    path = Path(cfg.run.output) / cfg.run.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("notes")
+    for resume in (False, True):
+        with pytest.raises(RunError, match="is a file, not a run folder"):
+            Session(cfg, resume=resume)
+    assert path.read_text() == "notes"

@@ -19,8 +19,10 @@ from safetensors.torch import load_file
 from gan import config as C
 from gan.cli import main
 from gan.loops import adversarial
-from gan.loops.adversarial import Adversarial
-from gan.loops.session import Clock, Diverged, Session
+from gan.loops.guard import Diverged
+from gan.loops.progress import Clock
+from gan.loops.session import Session
+from gan.loops.setup import adversarial_loop
 from gan.benchmark.speed.kernels import host_syncs
 
 from .conftest import ROOT, TINY_DIGITS
@@ -130,7 +132,7 @@ def loop_with_bad_losses(write_config, monkeypatch, bad_calls: set[int], **run):
     nan_generator_losses(monkeypatch, bad_calls)
     cfg = C.load(write_config(TINY_DIGITS, run={"steps": 8, "checkpoint_every": 2, "max_bad_steps": 3, **run}))
     with Session(cfg) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         loop.run()
     return loop
 
@@ -176,7 +178,7 @@ def built_loop(write_config, monkeypatch=None, bad_calls=(), implementation="aut
     adam = {"name": "adam", "implementation": implementation}
     cfg = C.load(write_config(TINY_DIGITS, run={"steps": 50, "log_every": 10}, optimizers={"generator": adam, "discriminator": adam}))
     with Session(cfg) as session:
-        yield Adversarial(cfg, session, resume=False)
+        yield adversarial_loop(session)
 
 
 @pytest.mark.parametrize("implementation", ["auto", "fused"])
@@ -319,7 +321,7 @@ def test_a_loss_that_is_non_finite_on_one_process_only_is_skipped_by_both(write_
 @pytest.mark.parametrize("data,threads,expected", [("ring", "auto", 1), ("sklearn_digits", "auto", 2), ("ring", 3, 3)])
 def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_machine(write_config, monkeypatch, data, threads, expected):
     """Spinning OpenMP threads of one run took the cores of another (scripts/benchmark_shared.py measures it)."""
-    from gan.loops import session as S
+    from gan import device as S
 
     from .conftest import TINY_RING
 

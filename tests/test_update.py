@@ -12,8 +12,8 @@ import torch
 from accelerate.optimizer import AcceleratedOptimizer
 
 from gan import config as C
-from gan.loops.likelihood import Likelihood
 from gan.loops.session import Session
+from gan.loops.setup import likelihood_loop
 
 READER = {
     "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
@@ -31,7 +31,7 @@ def scaled_loop(request, write_config):
     """A likelihood loop whose backward and step go through a grad scaler, as under fp16 (with and without clipping)."""
     cfg = C.load(write_config(READER, objective={"clip_grad_norm": request.param}))
     with Session(cfg) as session:
-        loop = Likelihood(cfg, session, resume=False)
+        loop = likelihood_loop(session)
         scaler = torch.amp.GradScaler("cpu", init_scale=SCALE)
         session.accelerator.scaler = scaler  # accelerator.backward scales the loss with it
         loop.opt = AcceleratedOptimizer(loop.opt.optimizer, scaler=scaler)

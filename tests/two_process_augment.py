@@ -6,13 +6,13 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from gan import config as C
-from gan.loops.adversarial import Adversarial
 from gan.loops.session import Session
+from gan.loops.setup import adversarial_loop
 
 cfg = C.load(sys.argv[1], sys.argv[4:])
 out, resume = Path(sys.argv[2]), sys.argv[3] == "resume"
 with Session(cfg, resume=resume) as session:
-    loop = Adversarial(cfg, session, resume=resume)
+    loop = adversarial_loop(session)
     loop.run()
     rank = session.accelerator.process_index
     state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {"p": loop.augment.p.reshape(1), "calls": loop.augment.p.new_tensor([loop.augment.calls])}

@@ -6,8 +6,8 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from gan import config as C
-from gan.loops.adversarial import Adversarial
 from gan.loops.session import Session
+from gan.loops.setup import adversarial_loop
 
 cfg = C.load(sys.argv[1])
 out = Path(sys.argv[2])
@@ -38,7 +38,7 @@ if "--lose-rank-1-random-state" in sys.argv:  # what a node without the shared f
 
     Accelerator.save_state = save_then_lose
 with Session(cfg) as session:
-    loop = Adversarial(cfg, session, resume=False)
+    loop = adversarial_loop(session)
     loop.run()
     acc = session.accelerator
     state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {f"D.{k}": v for k, v in loop.D_net.state_dict().items()}

@@ -39,7 +39,7 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
                 pace: float | None = None) -> dict:
     """Train ``config`` for ``seconds`` of training time (or to ``run.steps``), scoring every ``every`` seconds
     or every ``every_steps`` steps; returns the series."""
-    from ..loops.adversarial import Adversarial
+    from ..loops.setup import adversarial_loop
     from ..loops.session import Clock, Session
 
     name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
@@ -54,7 +54,7 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
     floor = M.frechet_distance(f_real[perm[: len(perm) // 2]], f_real[perm[len(perm) // 2 :]])
     points: list[dict] = []
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         if limit:
             loop.batches = _limited(cfg, loop, limit)
         clock, trained, due = Clock(), 0.0, 0.0

@@ -20,7 +20,7 @@ def add_parser(verbs) -> None:
 def run(args) -> int:
     from .. import config as C
     from ..loops import get
-    from ..loops.session import Stopped
+    from ..loops.stops import Stopped
 
     overwrite = args.overwrite
     if args.resume:

@@ -1,16 +1,14 @@
-"""One loop a file; ``get`` gives the ``train`` function that the config's ``loop:`` names.
+"""One loop a file (``adversarial``, ``likelihood``, ``sample``), set up by ``setup.py``, run by ``setup.train``.
 
-Each loop is imported only when asked for, so a run loads the one it trains.
+``get`` gives the ``train`` function for the loop a config's ``loop:`` names.
 """
 
 
 def get(name: str):
-    if name == "adversarial":
-        from .adversarial import train
-    elif name == "likelihood":
-        from .likelihood import train
-    elif name == "sample":
-        from .sample import train
-    else:
+    if name not in ("adversarial", "likelihood", "sample"):
         raise ValueError(f"unknown loop {name!r}; accepted: adversarial, likelihood, sample")
-    return train
+    from functools import partial
+
+    from .setup import train
+
+    return partial(train, loop=name)

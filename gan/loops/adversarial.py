@@ -1,35 +1,24 @@
 """The adversarial loop: one network draws, another tells drawn from real, each improves against the other.
 
 Roles come from the config (``roles: {generator: painter, discriminator: critic}``);
-any network whose spaces fit may take either role.
+any network whose spaces fit may take either role. ``setup.py`` checks them and builds what this
+loop trains; the loop then only steps, checkpoints and logs.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
-from networks import Image, Point, parse
+from networks import Image, Network, Space
 
 from .. import data as datasets
 from ..augment import Augmenter
-from ..config import Config, Optimizer
-from ..device import channels_last
 from ..ema import EMA
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
-from ..roles import RoleError, check_conditions, check_role, check_roles_named
-from .session import Clock, Session, make_optimizer
-
-
-def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
-    """Train ``cfg`` (a new run, or the latest checkpoint of its run folder); returns the run folder."""
-    with Session(cfg, resume=resume, overwrite=overwrite) as session:
-        loop = Adversarial(cfg, session, resume=resume)
-        loop.run()
-        return session.run.path
+from .progress import Clock, progress_bar
+from .session import Session
 
 
 @dataclass
@@ -52,53 +41,37 @@ class GeneratorPhase:
     top_k_share: float            # share of the generated batch learned from (objective.top_k)
 
 
+@dataclass(eq=False, repr=False)
 class Adversarial:
-    def __init__(self, cfg: Config, session: Session, *, resume: bool):
-        self.cfg, self.session = cfg, session
-        acc = self.acc = session.accelerator
-        check_roles_named("adversarial", cfg.roles)
-        self.g_name, self.d_name = cfg.roles["generator"], cfg.roles["discriminator"]
-        if self.g_name == self.d_name:
-            raise RoleError(f"roles: network {self.g_name!r} cannot be both generator and discriminator; give each role its own network")
-        nets = session.build_networks()
-        G, D = nets[self.g_name], nets[self.d_name]
-        data_space = _data_space(D, G, cfg)
-        check_role("discriminator", self.d_name, D, data_space)
-        check_role("generator", self.g_name, G, data_space)
-        source = datasets.open_examples(cfg.data, data_space)
-        self.classes = getattr(source, "classes", None)
-        check_conditions(nets, cfg.roles, self.classes, cfg.data.labels)
-        self.data_space = data_space
-        self.augment = _augmenter(cfg, data_space, acc)  # None unless objective.augment is set
-        # made before the folder: a batch larger than the data is refused here
-        self.batches = datasets.batches(cfg.data, source, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
-        session.open_folder()  # everything a user can get wrong has been checked by now
+    """Steps, checkpoints and logs a generator against a discriminator; ``setup.adversarial_loop`` builds it."""
 
-        run = cfg.run
-        self.channels_last = channels_last(run, session.device, data_space)
-        if self.channels_last:
-            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-        opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
-        self.g_params = [p for p in G.parameters() if p.requires_grad]
-        self.d_params = [p for p in D.parameters() if p.requires_grad]
-        opt_g, opt_d = make_optimizer(self.g_params, opts["generator"]), make_optimizer(self.d_params, opts["discriminator"])
-        fast_g, fast_d = (torch.compile(G), torch.compile(D)) if run.compile else (G, D)
-        self.G_ddp, self.D_ddp, self.opt_g, self.opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
-        self.G, self.D = fast_g, fast_d          # the same weights without the DDP wrapper: for calls that must not sync
-        self.G_net, self.D_net = G, D            # plain modules: for EMA, export, sampling
-        self.ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
+    session: Session
+    g_name: str                    # the networks' names in the config, for export
+    d_name: str
+    G_net: Network                 # plain modules: for EMA, export, sampling
+    D_net: Network
+    G: torch.nn.Module             # the same weights compiled (run.compile) but not DDP-wrapped: for calls that must not sync
+    D: torch.nn.Module
+    G_ddp: torch.nn.Module         # as accelerate prepared them: for the updates
+    D_ddp: torch.nn.Module
+    opt_g: torch.optim.Optimizer   # as accelerate prepared them
+    opt_d: torch.optim.Optimizer
+    g_params: list                 # the parameters each optimizer steps (a frozen body's are not among them)
+    d_params: list
+    batches: object                # real examples, endless, with a position a checkpoint keeps
+    data_space: Space              # what the discriminator reads and the generator writes
+    classes: int | None            # the data's classes, for a conditioned generator's labels
+    augment: Augmenter | None      # objective.augment, else None
+    ema: EMA | None                # averaged generator weights (objective.ema), else None
+    channels_last: bool            # batches laid out as the networks' weights are
+    d_updates: int = 0             # discriminator updates so far: lazy R1 and adaptive augmentation count them
 
-        fixed = torch.Generator().manual_seed(run.seed)
-        self.fixed_z = G.source.sample(run.sample_count, rng=fixed).to(acc.device)
-        self.fixed_y = torch.arange(run.sample_count, device=acc.device) % self.classes if G.condition is not None else None
-        self.d_updates = 0
-        if resume:
-            extra = {"ema": self.ema.module} if self.ema else {}
-            trainer = session.restore(dict(extra, **({"augment": self.augment} if self.augment else {})))
-            self.batches.position = trainer["data_position"]
-            self.d_updates = trainer["d_updates"]
-        elif session.writer is not None:
-            _write_hparams(session.writer, cfg)
+    def __post_init__(self):
+        self.cfg, self.acc = self.session.cfg, self.session.accelerator
+        run, G = self.cfg.run, self.G_net
+        fixed = torch.Generator().manual_seed(run.seed)  # the same noise at every sample step, and after a resume
+        self.fixed_z = G.source.sample(run.sample_count, rng=fixed).to(self.acc.device)
+        self.fixed_y = torch.arange(run.sample_count, device=self.acc.device) % self.classes if G.condition is not None else None
 
     def prior(self, n: int):
         """Inputs of the generator: noise from its source space (and labels when conditioned)."""
@@ -208,8 +181,7 @@ class Adversarial:
     # -- the run ----------------------------------------------------------------------
     def run(self) -> None:
         s, run = self.session, self.cfg.run
-        bar = tqdm(total=run.steps, initial=s.step, disable=not (s.is_main and run.progress), dynamic_ncols=True, desc=s.run.path.name)
-        clock = Clock()
+        bar, clock = progress_bar(s), Clock()
         while s.step < run.steps:
             taken = self.batches.position
             try:
@@ -275,7 +247,7 @@ class Adversarial:
         """The config's ``metrics`` (names, samples, classifier) on the averaged generator, into TensorBoard."""
         if not self.session.is_main:
             return
-        from ..evaluation import score
+        from ..scoring import score
 
         m = self.cfg.metrics
         net = self.ema.module if self.ema else self.G_net
@@ -283,32 +255,6 @@ class Adversarial:
         scores = score(net.eval(), self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
         net.train(was_training)
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
-
-
-def _augmenter(cfg: Config, data_space, acc) -> Augmenter | None:
-    """objective.augment as the loop's augmenter; cut-outs and borders take the space's lowest value (black)."""
-    a = cfg.objective.augment
-    if a is None:
-        return None
-    if not isinstance(data_space, Image):
-        from ..config import ConfigError
-
-        raise ConfigError(f"objective.augment: transforms images, but the networks read {data_space}; remove objective.augment")
-    policy = [a.policy] if isinstance(a.policy, str) else a.policy
-    p = a.p if a.p is not None else (0.0 if a.adaptive else 1.0)
-    return Augmenter(policy, p=p, fill=data_space.low, seed=cfg.run.seed, rank=acc.process_index, device=acc.device,
-                     adaptive=a.adaptive, target=a.target, interval=a.interval, speed=a.speed,
-                     reduce=lambda t: acc.reduce(t, reduction="sum"))
-
-
-def _data_space(D, G, cfg: Config):
-    """What the data must look like: what the discriminator reads, else what the generator writes,
-    else the dataset's own shape (so that a role check can still name a sensible space)."""
-    for space in (D.source, G.target):
-        if space.is_image or isinstance(space, Point):
-            return space
-    native = datasets.data_space(cfg.data)
-    return parse(native) if "C,H,W" not in native else D.source
 
 
 def scatter(points: torch.Tensor, size: int = 256) -> torch.Tensor:
@@ -321,21 +267,3 @@ def scatter(points: torch.Tensor, size: int = 256) -> torch.Tensor:
 
 def _item(x) -> float | None:
     return None if x is None else float(x)
-
-
-def _write_hparams(writer, cfg: Config) -> None:
-    """Hyper-parameters into the run's own event file, so TensorBoard's HPARAMS tab lists the run."""
-    from torch.utils.tensorboard.summary import hparams
-
-    flat = {}
-    for section in ("objective", "data", "run"):
-        for k, v in cfg.to_dict()[section].items():
-            if isinstance(v, (int, float, str, bool)):
-                flat[f"{section}.{k}"] = v
-    for role, name in cfg.roles.items():
-        flat[f"roles.{role}"] = name
-        for k, v in cfg.networks[name].items():
-            if isinstance(v, (int, float, str, bool)):
-                flat[f"{role}.{k}"] = v
-    for summary in hparams(flat, {"generator/loss": math.nan, "discriminator/loss": math.nan}):
-        writer.file_writer.add_summary(summary)

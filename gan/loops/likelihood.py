@@ -19,30 +19,20 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from networks import Bernoulli, Categorical, Normal, Text
+from networks import Bernoulli, Categorical, Network, Normal, Text
 
-from .. import data as datasets
-from ..config import Config, Optimizer
+from ..config import Optimizer
 from ..data import text as text_data
-from ..device import channels_last
-from ..roles import RoleError, check_role, check_roles_named, writes_next_character
-from .session import Clock, Session, make_optimizer
+from .progress import Clock, progress_bar
+from .session import Session
 
 # Classifiers learn faster with Adam's usual betas than with the GAN setting beta1 = 0.5.
 DEFAULT_OPTIMIZER = Optimizer(name="adam", lr=1e-3, betas=(0.9, 0.999))
-
-
-def train(cfg: Config, *, resume: bool = False, overwrite: bool = False):
-    """Train the ``classifier`` role of ``cfg``; returns the run folder."""
-    with Session(cfg, resume=resume, overwrite=overwrite) as session:
-        loop = Likelihood(cfg, session, resume=resume)
-        loop.run()
-        return session.run.path
 
 
 def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -109,77 +99,26 @@ def evaluate(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512, bins: i
     return {"accuracy": correct.mean().item(), "nll": nll.item(), "calibration_error": ece.item()}
 
 
+@dataclass(eq=False, repr=False)
 class Likelihood:
-    def __init__(self, cfg: Config, session: Session, *, resume: bool):
-        self.cfg, self.session = cfg, session
-        acc = self.acc = session.accelerator
-        check_roles_named("likelihood", cfg.roles)
-        self.name = cfg.roles["classifier"]
-        nets = session.build_networks()
-        net = nets[self.name]
-        check_role("classifier", self.name, net, net.source)
-        if net.condition is not None:
-            raise RoleError(f"role 'classifier': network {self.name!r} is conditioned on {net.condition}; a classifier reads data only")
-        self.text = isinstance(net.source, Text)
-        self.train_set, self.held_out = self.open_text(net) if self.text else self.open_labelled(net)
-        # made before the folder: a batch larger than the data is refused here
-        if self.text:
-            self.batches = text_data.TextBatches(self.train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
-                                                 world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
-        else:
-            self.batches = datasets.batches(cfg.data, self.train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
-        session.open_folder()
+    """Steps, checkpoints and logs one network by maximum likelihood; ``setup.likelihood_loop`` builds it."""
 
-        self.channels_last = channels_last(cfg.run, session.device, net.source)
-        if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        self.frozen = not all(p.requires_grad for p in net.body.parameters())
-        params = [p for p in net.parameters() if p.requires_grad]
-        opt = make_optimizer(params, cfg.optimizers.get("classifier", DEFAULT_OPTIMIZER))
-        fast = torch.compile(net) if cfg.run.compile else net
-        self.net_ddp, self.opt = session.prepare(fast, opt)
-        self.net, self.params = net, params
-        if self.frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
-            net.body.eval()
-        self.held_out = self.held_out.to(acc.device)
-        if resume:
-            trainer = session.restore({})
-            self.batches.position = trainer["data_position"]
+    session: Session
+    name: str                      # the network's name in the config, for export
+    net: Network                   # the plain module: for scores, samples, export
+    net_ddp: torch.nn.Module       # as accelerate prepared it (compiled when run.compile): for the updates
+    opt: torch.optim.Optimizer     # as accelerate prepared it
+    params: list                   # the parameters it steps (a frozen body's are not among them)
+    train_set: object              # the training examples
+    batches: object                # drawn from them, endless, with a position a checkpoint keeps
+    held_out: object               # examples scored at every sample step, on the device
+    text: bool                     # the network reads strings (sentences or prefixes), not examples with labels
+    channels_last: bool            # batches laid out as the network's weights are
+
+    def __post_init__(self):
+        self.cfg, self.acc = self.session.cfg, self.session.accelerator
         self.scores: dict[str, float] = {}
         self.characters = Clock()
-
-    def open_text(self, net):
-        """Sentences for a next-character network, in the view the config names."""
-        cfg = self.cfg
-        corpus = datasets.open_examples(cfg.data, net.source)
-        if not writes_next_character(net):
-            raise RoleError(
-                f"role 'classifier' on data.view {cfg.data.view}: network {self.name!r} maps {net.source} -> {net.target}, but the data labels "
-                f"each prefix with its next character: categorical[{net.source.k}], the alphabet of {net.source}"
-            )
-        return corpus.split(cfg.data.holdout)
-
-    def open_labelled(self, net):
-        """Labelled examples in memory whose classes match the network's target."""
-        cfg = self.cfg
-        source = datasets.open_examples(cfg.data, net.source)
-        if not isinstance(source, datasets.Examples) or source.y is None:
-            raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
-        if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
-            from ..regression import check_targets
-
-            check_targets(self.name, net.target, source, cfg.data.name)
-        if isinstance(net.target, Categorical) and net.target.k != source.classes:
-            raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
-        if isinstance(net.target, Bernoulli) and source.classes != 2:
-            raise RoleError(f"role 'classifier': network {self.name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
-        if isinstance(net.target, Text):  # labels spelled, read one character at a time
-            if not hasattr(source, "labels_text"):
-                raise RoleError(f"role 'classifier': network {self.name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)")
-            from ..data.numbers import string_labels
-
-            source = string_labels(source, net.target)
-        return source.split(cfg.data.holdout, cfg.run.seed)
 
     def iteration(self, log: bool) -> dict:
         acc, stats = self.acc, {}
@@ -208,8 +147,8 @@ class Likelihood:
 
     def run(self) -> None:
         s, run = self.session, self.cfg.run
-        bar = tqdm(total=run.steps, initial=s.step, disable=not (s.is_main and run.progress), dynamic_ncols=True, desc=s.run.path.name)
-        clock = Clock()
+        bar, clock = progress_bar(s), Clock()
+        self.characters = Clock()  # from the first step: not the time a resume took to load
         while s.step < run.steps:
             stats = self.iteration(s.log_due())
             s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * run.grad_accum, clock, bar)

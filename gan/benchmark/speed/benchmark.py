@@ -70,16 +70,17 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
 
 def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
-    from ...loops.adversarial import Adversarial
     from ...device import emulated_bf16
-    from ...loops.session import Clock, Session
+    from ...loops.progress import Clock
+    from ...loops.session import Session
+    from ...loops.setup import adversarial_loop
 
     cfg = _load(config_path, overrides, variant, folder, switches)
     slow = emulated_bf16(cfg.run)
     if slow:  # minutes of rounds to learn what the CPU's flags already say
         return {"variant": variant, "overrides": switches, "skipped": slow}
     with Session(cfg, overwrite=True) as session:
-        loop = Adversarial(cfg, session, resume=False)
+        loop = adversarial_loop(session)
         device = session.device
         ref = Reference(cfg, _reference_data(loop), device)
         clock = Clock()

@@ -1,0 +1,53 @@
+"""The networks a config names, built from their specs, and started from another run's weights where ``init:`` says so.
+
+A network is built from keywords alone (``networks.build``); what a run adds is ``init``
+(weights of a network in another run folder: the body always, the head where it fits) and
+``freeze_body``. A resumed run takes its weights from its own checkpoint instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from networks import Network, build
+
+from ..config import Config
+from ..runs import RunDir, RunError, check_network_name, load_state
+
+
+def build_networks(cfg: Config, *, resume: bool, say=print) -> tuple[dict[str, Network], dict[str, dict]]:
+    """Every network of ``cfg`` by name, and for each one started from another run, what was loaded and what is new."""
+    nets, reports = {}, {}
+    for name, spec in cfg.networks.items():
+        spec = dict(spec)
+        init = spec.pop("init", None)
+        freeze = spec.pop("freeze_body", False)
+        try:
+            net = build(spec)
+        except (ValueError, TypeError) as error:
+            raise RunError(f"networks.{name}: {error}") from None
+        if init is not None and not resume:  # a resumed run's weights come from its checkpoint
+            reports[name] = initialise_from(name, net, init, say=say)
+        if freeze:
+            net.body.requires_grad_(False)
+        nets[name] = net
+    return nets, reports
+
+
+def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, list[str]]:
+    """Start from another run's weights; the body always, the head where it fits. Returns the tensors loaded and those left new."""
+    if not isinstance(init, dict) or set(init) - {"run", "network", "ema"} or "run" not in init or "network" not in init:
+        raise RunError(f"networks.{name}.init: expected {{run: RUN_FOLDER, network: NAME}}, got {init!r}")
+    source = RunDir(Path(str(init["run"])).resolve())  # named absolute: a relative path depends on where gan runs
+    if not source.path.is_dir():
+        raise RunError(f"networks.{name}.init: run folder {str(init['run'])!r} not found (looked in {source.path})")
+    check_network_name(init["network"], f"networks.{name}.init.network")
+    path = source.networks / f"{init['network']}{'.ema' if init.get('ema') else ''}.safetensors"
+    if not (source.networks / f"{init['network']}.json").is_file():
+        have = ", ".join(source.network_names()) or "none"
+        raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {init['network']!r}; networks in it: {have}")
+    loaded, fresh = load_state(net, path, strict=False)
+    if not any(k.startswith("body.") for k in loaded):
+        raise RunError(f"networks.{name}.init: no body tensor of {path} fits {net.extra_repr()}; the architectures differ")
+    say(f"networks.{name}: loaded {len(loaded)} tensors from {path}; new: {', '.join(fresh) or 'none'}")
+    return {"loaded": loaded, "new": fresh}

@@ -1,0 +1,229 @@
+"""Setting up a run, top to bottom, in the same order for every loop.
+
+    session    the Accelerator, the seed, the run folder's checks (``Session``)
+    roles      which network plays which role, and that each can
+    networks   built from their specs (``init:`` from another run)
+    data       opened for the spaces the roles read; batches made (a batch larger than the data stops here)
+    folder     created or reopened: everything a user can get wrong has been checked by now
+    training   memory layout, optimizers, ``accelerator.prepare``, EMA
+    resume     the newest checkpoint that loads, or a new run's hyper-parameters into TensorBoard
+
+Each ``*_loop`` function does this for one loop and hands the loop what it trains; the loop then
+only steps, checkpoints and logs. ``train`` runs a config from start to end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from networks import Bernoulli, Categorical, Image, Normal, Point, Text, parse
+
+from .. import data as datasets
+from ..augment import Augmenter
+from ..config import Config, Optimizer
+from ..data import text as text_data
+from ..device import channels_last
+from ..ema import EMA
+from ..roles import RoleError, check_conditions, check_role, check_roles_named, writes_next_character
+from .adversarial import Adversarial
+from .build import build_networks
+from .likelihood import DEFAULT_OPTIMIZER, Likelihood
+from .logs import write_hparams
+from .optim import make_optimizer
+from .sample import Sample
+from .session import Session
+
+
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, loop: str | None = None) -> Path:
+    """Train ``cfg`` with its ``loop:`` (or the one named) as a new run, or from the latest checkpoint of its
+    run folder; returns the run folder."""
+    with Session(cfg, resume=resume, overwrite=overwrite) as session:
+        trainer = LOOPS[loop or cfg.loop](session)
+        if trainer is not None:
+            trainer.run()
+        return session.run.path
+
+
+def adversarial_loop(session: Session) -> Adversarial:
+    """A generator and a discriminator, ready to train against each other."""
+    cfg, acc = session.cfg, session.accelerator
+    # roles
+    check_roles_named("adversarial", cfg.roles)
+    g_name, d_name = cfg.roles["generator"], cfg.roles["discriminator"]
+    if g_name == d_name:
+        raise RoleError(f"roles: network {g_name!r} cannot be both generator and discriminator; give each role its own network")
+    # networks, checked against the data they must read and write
+    nets = networks(session)
+    G, D = nets[g_name], nets[d_name]
+    data_space = data_space_of(D, G, cfg)
+    check_role("discriminator", d_name, D, data_space)
+    check_role("generator", g_name, G, data_space)
+    # data
+    source = datasets.open_examples(cfg.data, data_space)
+    classes = getattr(source, "classes", None)
+    check_conditions(nets, cfg.roles, classes, cfg.data.labels)
+    augment = augmenter(cfg, data_space, acc)  # None unless objective.augment is set
+    batches = datasets.batches(cfg.data, source, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+    # folder
+    session.open_folder()
+    # training
+    layout = channels_last(cfg.run, session.device, data_space)
+    if layout:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
+    g_params, d_params = trainable(G), trainable(D)
+    opt_g, opt_d = make_optimizer(g_params, opts["generator"]), make_optimizer(d_params, opts["discriminator"])
+    fast_g, fast_d = (torch.compile(G), torch.compile(D)) if cfg.run.compile else (G, D)
+    G_ddp, D_ddp, opt_g, opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
+    ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
+    loop = Adversarial(session, g_name, d_name, G_net=G, D_net=D, G=fast_g, D=fast_d, G_ddp=G_ddp, D_ddp=D_ddp,
+                       opt_g=opt_g, opt_d=opt_d, g_params=g_params, d_params=d_params, batches=batches,
+                       data_space=data_space, classes=classes, augment=augment, ema=ema, channels_last=layout)
+    # resume
+    if session.resume:
+        extra = {"ema": ema.module} if ema else {}
+        trainer = session.restore(dict(extra, **({"augment": augment} if augment else {})))
+        batches.position = trainer["data_position"]
+        loop.d_updates = trainer["d_updates"]
+    elif session.writer is not None:
+        write_hparams(session.writer, cfg)
+    return loop
+
+
+def likelihood_loop(session: Session) -> Likelihood:
+    """One network from data to a distribution (labels, strings, reals), ready to train by maximum likelihood."""
+    cfg, acc = session.cfg, session.accelerator
+    # roles
+    check_roles_named("likelihood", cfg.roles)
+    name = cfg.roles["classifier"]
+    # networks
+    net = networks(session)[name]
+    check_role("classifier", name, net, net.source)
+    if net.condition is not None:
+        raise RoleError(f"role 'classifier': network {name!r} is conditioned on {net.condition}; a classifier reads data only")
+    # data
+    text = isinstance(net.source, Text)
+    train_set, held_out = open_text(cfg, name, net) if text else open_labelled(cfg, name, net)
+    if text:
+        batches = text_data.TextBatches(train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
+                                        world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
+    else:
+        batches = datasets.batches(cfg.data, train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+    # folder
+    session.open_folder()
+    # training
+    layout = channels_last(cfg.run, session.device, net.source)
+    if layout:
+        net = net.to(memory_format=torch.channels_last)
+    frozen = not all(p.requires_grad for p in net.body.parameters())
+    params = trainable(net)
+    opt = make_optimizer(params, cfg.optimizers.get("classifier", DEFAULT_OPTIMIZER))
+    fast = torch.compile(net) if cfg.run.compile else net
+    net_ddp, opt = session.prepare(fast, opt)
+    if frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
+        net.body.eval()
+    loop = Likelihood(session, name, net=net, net_ddp=net_ddp, opt=opt, params=params, train_set=train_set, batches=batches,
+                      held_out=held_out.to(acc.device), text=text, channels_last=layout)
+    # resume
+    if session.resume:
+        trainer = session.restore({})
+        batches.position = trainer["data_position"]
+    return loop
+
+
+def sample_loop(session: Session) -> Sample | None:
+    """A trained network, ready to draw; None when a resumed sample run has drawn already."""
+    cfg = session.cfg
+    done = session.run.path / "samples.npz"
+    if session.resume and (done.is_file() or done.with_suffix(".txt").is_file()):  # a requeued job succeeds; nothing is deleted or redrawn
+        session.accelerator.print(
+            f"nothing to resume: a run of the sample loop draws once and {done} is there; "
+            f"to draw again: gan train {session.run.config} --overwrite"
+        )
+        return None
+    # roles and networks
+    check_roles_named("sample", cfg.roles)
+    name = cfg.roles["sampler"]
+    net = networks(session)[name]
+    check_role("sampler", name, net, net.target)
+    if "init" not in cfg.networks[name]:
+        raise RoleError(f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from untrained weights")
+    # folder
+    session.open_folder()
+    return Sample(session, name, net.to(session.device).eval())
+
+
+LOOPS = {"adversarial": adversarial_loop, "likelihood": likelihood_loop, "sample": sample_loop}
+
+
+# -- what setting up a loop asks, named ---------------------------------------------
+def augmenter(cfg: Config, data_space, acc) -> Augmenter | None:
+    """objective.augment as the loop's augmenter; cut-outs and borders take the space's lowest value (black)."""
+    a = cfg.objective.augment
+    if a is None:
+        return None
+    if not isinstance(data_space, Image):
+        from ..config import ConfigError
+
+        raise ConfigError(f"objective.augment: transforms images, but the networks read {data_space}; remove objective.augment")
+    policy = [a.policy] if isinstance(a.policy, str) else a.policy
+    p = a.p if a.p is not None else (0.0 if a.adaptive else 1.0)
+    return Augmenter(policy, p=p, fill=data_space.low, seed=cfg.run.seed, rank=acc.process_index, device=acc.device,
+                     adaptive=a.adaptive, target=a.target, interval=a.interval, speed=a.speed,
+                     reduce=lambda t: acc.reduce(t, reduction="sum"))
+
+
+def data_space_of(D, G, cfg: Config):
+    """What the data must look like: what the discriminator reads, else what the generator writes,
+    else the dataset's own shape (so that a role check can still name a sensible space)."""
+    for space in (D.source, G.target):
+        if space.is_image or isinstance(space, Point):
+            return space
+    native = datasets.data_space(cfg.data)
+    return parse(native) if "C,H,W" not in native else D.source
+
+
+def open_text(cfg: Config, name: str, net):
+    """Sentences for a next-character network, in the view the config names: (train, held out)."""
+    corpus = datasets.open_examples(cfg.data, net.source)
+    if not writes_next_character(net):
+        raise RoleError(
+            f"role 'classifier' on data.view {cfg.data.view}: network {name!r} maps {net.source} -> {net.target}, but the data labels "
+            f"each prefix with its next character: categorical[{net.source.k}], the alphabet of {net.source}"
+        )
+    return corpus.split(cfg.data.holdout)
+
+
+def open_labelled(cfg: Config, name: str, net):
+    """Labelled examples in memory whose classes match the network's target: (train, held out)."""
+    source = datasets.open_examples(cfg.data, net.source)
+    if not isinstance(source, datasets.Examples) or source.y is None:
+        raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
+    if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
+        from ..regression import check_targets
+
+        check_targets(name, net.target, source, cfg.data.name)
+    if isinstance(net.target, Categorical) and net.target.k != source.classes:
+        raise RoleError(f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
+    if isinstance(net.target, Bernoulli) and source.classes != 2:
+        raise RoleError(f"role 'classifier': network {name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
+    if isinstance(net.target, Text):  # labels spelled, read one character at a time
+        if not hasattr(source, "labels_text"):
+            raise RoleError(f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)")
+        from ..data.numbers import string_labels
+
+        source = string_labels(source, net.target)
+    return source.split(cfg.data.holdout, cfg.run.seed)
+
+
+def networks(session: Session) -> dict:
+    """The config's networks; those started from another run say what they loaded (``session.init_reports``)."""
+    nets, session.init_reports = build_networks(session.cfg, resume=session.resume, say=session.accelerator.print)
+    return nets
+
+
+def trainable(net: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters an optimizer steps: a frozen body's are left out."""
+    return [p for p in net.parameters() if p.requires_grad]
