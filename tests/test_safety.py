@@ -109,6 +109,20 @@ def test_resuming_a_sample_run_keeps_its_folder_and_says_there_is_nothing_to_res
     assert {p: p.stat().st_mtime_ns for p in drawn.rglob("*") if p.is_file() and "logs" not in p.parts} == before
 
 
+def test_a_sample_run_resumed_before_it_drew_draws_from_the_trained_weights_not_fresh_ones(write_config, tmp_path):
+    import numpy as np
+
+    run = trained(write_config, tmp_path)
+    sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter"})},
+               "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}, "run": {"sample_count": 4}}
+    assert main(["train", str(write_config(sampler, name="drawn"))]) == 0
+    drawn = tmp_path / "runs" / "drawn"
+    expected = np.load(drawn / "samples.npz")["samples"]
+    (drawn / "samples.npz").unlink()  # as if the job was stopped before it drew
+    assert main(["train", "--resume", str(drawn)]) == 0
+    assert np.array_equal(np.load(drawn / "samples.npz")["samples"], expected)
+
+
 # -- 5. a lost or broken `latest` falls back to the newest checkpoint that loads -----------
 def test_resume_without_the_latest_pointer_uses_the_newest_complete_checkpoint(write_config, tmp_path, capsys):
     run = trained(write_config, tmp_path)

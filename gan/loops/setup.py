@@ -146,7 +146,7 @@ def sample_loop(session: Session) -> Sample | None:
     # roles and networks
     check_roles_named("sample", cfg.roles)
     name = cfg.roles["sampler"]
-    net = networks(session)[name]
+    net = networks(session, checkpointed=False)[name]
     check_role("sampler", name, net, net.target)
     if "init" not in cfg.networks[name]:
         raise RoleError(f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from untrained weights")
@@ -218,9 +218,13 @@ def open_labelled(cfg: Config, name: str, net):
     return source.split(cfg.data.holdout, cfg.run.seed)
 
 
-def networks(session: Session) -> dict:
-    """The config's networks; those started from another run say what they loaded (``session.init_reports``)."""
-    nets, session.init_reports = build_networks(session.cfg, resume=session.resume, say=session.accelerator.print)
+def networks(session: Session, *, checkpointed: bool = True) -> dict:
+    """The config's networks; those started from another run say what they loaded (``session.init_reports``).
+
+    ``checkpointed``: a resumed run takes its weights from its checkpoint, not from ``init:``; a sample run
+    keeps none, so it reads ``init:`` again when it is resumed.
+    """
+    nets, session.init_reports = build_networks(session.cfg, resume=session.resume and checkpointed, say=session.accelerator.print)
     return nets
 
 
