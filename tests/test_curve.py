@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import doctest
+import json
+import os
+import signal
+
+import pytest
 
 import gan.benchmark.curve
 from gan.benchmark.curve import mean_curves, plot, record
+from gan.cli import main
 
 
 def test_docstring_examples_hold():
@@ -38,8 +44,6 @@ def test_the_picture_is_a_png_with_one_colour_per_curve(tmp_path):
 
 
 def test_a_step_grid_without_a_positive_pace_is_refused_before_training(capsys, tmp_path):
-    from gan.cli import main
-
     for bad in (["--every-steps", "0"], ["--every-steps", "100", "--pace", "-0.03"]):
         assert main(["benchmark", "curve", "--output", str(tmp_path / "runs"), *bad]) == 2
         assert "--every-steps must be >= 1 and --pace > 0" in capsys.readouterr().err
@@ -53,3 +57,55 @@ def test_a_pace_given_after_the_runs_turns_their_steps_into_seconds_and_keeps_wh
     table = set_pace(record(run, tmp_path / "c.json"), "ada", 0.04)
     assert mean_curves(table) == {"ada": [(0.0, 900.0), (40.0, 300.0)]}
     assert [p["measured_seconds"] for p in table["ada"][0]["points"]] == [0.0, 90.0] and table["ada"][0]["pace"] == 0.04
+
+
+TINY_28 = {
+    "networks": {
+        "painter": {"family": "conv", "source": "noise[8]", "target": "image[1,28,28]", "width": 4},
+        "critic": {"family": "conv", "source": "image[1,28,28]", "target": "bernoulli", "width": 4},
+    },
+    "roles": {"generator": "painter", "discriminator": "critic"},
+    "loop": "adversarial",
+    "data": {"name": "digits", "batch_size": 16},
+    "run": {"steps": 1000, "log_every": 1000, "sample_every": 1000, "checkpoint_every": 1000, "progress": False},
+}
+TINY_READER = {
+    "networks": {"reader": {"family": "conv", "source": "image[1,28,28]", "target": "categorical[10]", "width": 4}},
+    "roles": {"classifier": "reader"}, "loop": "likelihood",
+    "data": {"name": "digits", "batch_size": 16, "holdout": 0.2},
+    "run": {"steps": 2, "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "progress": False, "name": "digits_classifier"},
+}
+
+
+@pytest.fixture
+def tiny_curve(write_config, tmp_path):
+    """A tiny digits GAN config, and a tiny digits classifier already in the runs folder (so none is trained)."""
+    assert main(["train", str(write_config(TINY_READER, name="reader"))]) == 0
+    return write_config(TINY_28, name="curve")
+
+
+def test_a_seconds_budget_scores_at_every_interval_until_the_budget_is_spent(tiny_curve, tmp_path):
+    out = tmp_path / "curve.json"
+    assert main(["benchmark", "curve", str(tiny_curve), "--output", str(tmp_path / "runs"), "--seconds", "1.5", "--every", "0.5",
+                 "--samples", "20", "--json", str(out), "--png", str(tmp_path / "c.png")]) == 0
+    points = json.loads(out.read_text())["curve"][0]["points"]
+    assert len(points) >= 3 and points[-1]["measured_seconds"] >= 1.5 and points[-1]["step"] < 1000
+
+
+def test_ctrl_c_keeps_the_points_scored_so_far_and_runs_no_further_seed(tiny_curve, tmp_path, monkeypatch):
+    from gan.loops.adversarial import Adversarial
+
+    step = Adversarial.step
+
+    def step_then_interrupt(self, clock, bar=None):
+        step(self, clock, bar)
+        if self.session.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Adversarial, "step", step_then_interrupt)
+    out = tmp_path / "curve.json"
+    code = main(["benchmark", "curve", str(tiny_curve), "--output", str(tmp_path / "runs"), "--every-steps", "2", "--seeds", "0", "1",
+                 "--samples", "20", "--json", str(out), "--png", str(tmp_path / "c.png")])
+    assert code == 128 + signal.SIGINT
+    runs = json.loads(out.read_text())["curve"]
+    assert [r["seed"] for r in runs] == [0] and [p["step"] for p in runs[0]["points"]] == [0, 2]

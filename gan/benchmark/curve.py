@@ -61,18 +61,22 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
         while True:
             scheduled = session.step % every_steps == 0 if every_steps else trained >= due
             if scheduled or session.step >= cfg.run.steps:
-                seconds = session.step * pace if pace else trained
-                points.append(dict(_score(loop, reader, f_real, samples, seed), seconds=round(seconds, 2), step=session.step,
+                x = session.step * pace if pace else trained
+                points.append(dict(_score(loop, reader, f_real, samples, seed), seconds=round(x, 2), step=session.step,
                                    measured_seconds=round(trained, 2)))
                 _say(f"{name}: {trained:.0f} s, step {session.step}: Frechet distance {points[-1]['fid_classifier']:.1f} (floor {floor:.1f})")
                 due += every
             if (not every_steps and trained >= seconds) or session.step >= cfg.run.steps:
                 break
+            if session.stop_signal is not None:  # Ctrl-C or SIGTERM: keep the points scored so far, run no further
+                _say(f"{name}: stopped by signal {session.stop_signal} at step {session.step}; the {len(points)} points scored are kept")
+                break
             start = time.perf_counter()
             loop.step(clock)
             trained += time.perf_counter() - start
     return {"label": label or Path(config).stem, "config": str(config), "overrides": list(overrides), "seed": seed,
-            "limit": limit, "samples": samples, "pace": pace, "fid_floor": floor, "points": points}
+            "limit": limit, "samples": samples, "pace": pace, "fid_floor": floor, "points": points,
+            "stopped_by": session.stop_signal}
 
 
 def _limited(cfg: C.Config, loop, limit: int):

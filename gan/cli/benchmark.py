@@ -107,7 +107,9 @@ def curve(args) -> int:
                                overrides=args.set, samples=args.samples, limit=args.limit, label=args.label,
                                every_steps=args.every_steps, pace=args.pace)
         table = B.record(result, json_path)
+        if result["stopped_by"] is not None:
+            break
     B.plot(B.mean_curves(table), png_path, title="Frechet distance in the digits classifier's features (mean over seeds)",
            ylabel="Frechet distance", floor=result["fid_floor"])
     print(f"wrote {json_path} and {png_path}")
-    return 0
+    return 0 if result["stopped_by"] is None else 128 + result["stopped_by"]
