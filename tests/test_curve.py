@@ -13,6 +13,8 @@ import gan.benchmark.curve
 from gan.benchmark.curve import mean_curves, plot, record
 from gan.cli import main
 
+from .test_evaluate import TINY_28 as TINY_GAN_28
+
 
 def test_docstring_examples_hold():
     assert doctest.testmod(gan.benchmark.curve).failed == 0
@@ -59,16 +61,7 @@ def test_a_pace_given_after_the_runs_turns_their_steps_into_seconds_and_keeps_wh
     assert [p["measured_seconds"] for p in table["ada"][0]["points"]] == [0.0, 90.0] and table["ada"][0]["pace"] == 0.04
 
 
-TINY_28 = {
-    "networks": {
-        "painter": {"family": "conv", "source": "noise[8]", "target": "image[1,28,28]", "width": 4},
-        "critic": {"family": "conv", "source": "image[1,28,28]", "target": "bernoulli", "width": 4},
-    },
-    "roles": {"generator": "painter", "discriminator": "critic"},
-    "loop": "adversarial",
-    "data": {"name": "digits", "batch_size": 16},
-    "run": {"steps": 1000, "log_every": 1000, "sample_every": 1000, "checkpoint_every": 1000, "progress": False},
-}
+TINY_28 = dict(TINY_GAN_28, run={"steps": 1000, "log_every": 1000, "sample_every": 1000, "checkpoint_every": 1000, "progress": False})
 TINY_READER = {
     "networks": {"reader": {"family": "conv", "source": "image[1,28,28]", "target": "categorical[10]", "width": 4}},
     "roles": {"classifier": "reader"}, "loop": "likelihood",
