@@ -16,7 +16,7 @@ import torch
 from . import config as C
 from .runs import RunDir, RunError, load
 # The scores are scoring.py's; offered here too, where gan evaluate's callers look for them.
-from .scoring import IMAGE, MANIFOLD, METRICS, STACKED, TOY, _classifier_in, _features, _say, default_metrics, manifold_scores, score, stacked_modes  # noqa: F401
+from .scoring import MANIFOLD, STACKED, _classifier_in, _say, default_metrics, score, stacked_modes
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
 

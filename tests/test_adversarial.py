@@ -219,6 +219,7 @@ def test_two_processes_train_together_and_end_with_identical_weights(write_confi
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Warning" not in result.stderr, result.stderr[-3000:]  # none of our making, e.g. a deprecated DDP argument
+    assert "terminate called" not in result.stderr, result.stderr[-3000:]
     ranks = sorted(out.glob("rank*.safetensors"))
     assert [p.name for p in ranks] == ["rank0.safetensors", "rank1.safetensors"]
     a, b = load_file(str(ranks[0])), load_file(str(ranks[1]))
@@ -229,3 +230,18 @@ def test_two_processes_train_together_and_end_with_identical_weights(write_confi
     assert len(list((run / "logs").glob("events.out.tfevents*"))) == 1, "only the main process logs"
     assert '"world_size": 2' in (run / "checkpoints" / "step_00000003" / "trainer.json").read_text()
     assert len(list((run / "checkpoints" / "step_00000003").glob("random_states_*.pkl"))) == 2
+    assert [(out / f"groups_left{i}").read_text() for i in (0, 1)] == ["False", "False"]
+
+
+def test_two_processes_that_leave_a_run_by_an_error_tear_their_process_groups_down(write_config, tmp_path):
+    """A gloo group left to the interpreter's shutdown can abort a process whose work is done (SIGABRT at exit)."""
+    path = write_config(TINY_DIGITS, run={"steps": 2, "checkpoint_every": 2, "sample_every": 2})
+    out = tmp_path / "ranks"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(ROOT / "tests" / "two_process_train.py"), str(path), str(out), "--fail-in-training"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [(out / f"groups_left{i}").read_text() for i in (0, 1)] == ["False", "False"], "the session kept its process groups"

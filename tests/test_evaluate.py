@@ -19,7 +19,7 @@ from .conftest import TINY_DIGITS, TINY_RING
 def test_the_metrics_evaluate_scores_are_the_names_a_config_may_ask_for():
     """A name the config accepts but evaluate does not know would stop a run at its first scoring; the reverse could never be asked for."""
     from gan import config as C
-    from gan.evaluation import METRICS
+    from gan.scoring import METRICS
 
     assert sorted(METRICS) == sorted(C.TOY_METRICS + C.IMAGE_METRICS)
     assert len(set(METRICS)) == len(METRICS)
@@ -113,7 +113,7 @@ class _ChannelReader(torch.nn.Module):
 
 
 def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
-    from gan.evaluation import stacked_modes
+    from gan.scoring import stacked_modes
 
     def pictures(triples):
         return torch.tensor(triples, dtype=torch.float32)[:, :, None, None].expand(-1, -1, 4, 4) / 10

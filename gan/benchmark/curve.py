@@ -29,7 +29,8 @@ import torch
 from .. import config as C
 from .. import data as datasets
 from .. import metrics as M
-from ..evaluation import _classifier_in, _features, digits_classifier, manifold_scores
+from ..evaluation import digits_classifier
+from ..scoring import _classifier_in, _features, manifold_scores
 from ..runs import load
 from ..sampling import draw
 

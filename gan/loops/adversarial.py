@@ -190,7 +190,6 @@ class Adversarial:
                 bar.close()
                 s.stop_for_unreadable_data(error, self.checkpoint, untouched=self.batches.position == taken)
         bar.close()
-        self.acc.end_training()
 
     def step(self, clock: Clock, bar=None) -> None:
         """One generator update and whatever falls due after it: scalars, sample grid, metrics, checkpoint.

@@ -50,6 +50,16 @@ class Processes:
             for buffer in module.buffers():
                 dist.broadcast(buffer.data, src=0)
 
+    def close_processes(self) -> None:
+        """Tear the process groups down on every way out of a run (its end, a signal, an error).
+
+        A gloo group left for the interpreter's shutdown can abort the process after its work is done
+        ("terminate called without an active exception"); torch asks every program to call
+        ``destroy_process_group`` itself. Idempotent, and nothing to do for one process.
+        """
+        if self.accelerator.num_processes > 1:
+            self.accelerator.end_training()  # accelerate's own teardown: destroys every group if any is left
+
     def _flag_group(self):
         """A process group on the host for the stop decision, so that agreeing on it never waits for a GPU
         (None: one process, or the training group already runs on the host)."""

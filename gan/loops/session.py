@@ -107,6 +107,7 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
                 raise
         finally:
             self.run.lock.release()
+            self.close_processes()
             if self.created and self.step == 0 and error is not None and _refused(error):
                 # A new run that could not take its first step (a batch that does not fit in memory, a file that
                 # cannot be read) leaves nothing behind: the folder holds no work, only what would mislead a resume.
