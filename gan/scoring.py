@@ -123,6 +123,8 @@ def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int 
             with torch.no_grad():
                 labels = torch.cat([reader(fake[i : i + 500]).argmax(-1) for i in range(0, len(fake), 500)])
             result.update({f"label_{k}" if not k.startswith("label") else k: v for k, v in M.label_coverage(labels, reader.target.k, real.y).items()})
+            if len(labels) > 1000:  # what a reader of one sample grid of 1,000 would find
+                result["label_classes_found_in_1000"] = int(labels[:1000].unique().numel())
     for name in ("fid_inception", "kid_inception"):
         if name in wanted:
             try:

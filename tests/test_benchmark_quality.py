@@ -97,3 +97,25 @@ def test_a_second_benchmark_into_the_same_output_keeps_the_first_ones_results(tm
     saved = json.loads((tmp_path / "runs" / "quality.json").read_text())
     assert sorted(saved) == ["grid", "ring"]
     assert (tmp_path / "runs" / "ring_seed0" / "config.yaml").is_file()
+
+
+def test_the_digits_targets_are_judged_from_the_measured_rows():
+    """The default run's promise (README): at most 2x the floor on average, 10 of 10 classes in 1,000 samples, 5 minutes."""
+    from gan.benchmark.quality import digits_table, digits_verdict
+
+    def row(seed, fid, classes=10, seconds=280.0):
+        return {"seed": seed, "samples": 5000, "fid_classifier": fid, "fid_classifier_floor": 75.0, "label_classes_found": 10,
+                "label_classes_found_in_1000": classes, "label_kl": 0.01, "seconds": seconds,
+                **{k: 0.5 for k in ("precision", "recall", "density", "coverage")},
+                **{k + "_real": 0.8 for k in ("precision", "recall", "density", "coverage")}}
+
+    good = [row(0, 140.0), row(1, 150.0), row(2, 160.0)]
+    text = digits_verdict(good)
+    assert "150.0 / 75.0 = 2.00x, met" in text and "every seed: met" in text and "slowest 280 s, met" in text and "missed" not in text
+    bad = [row(0, 140.0, classes=9), row(1, 160.0, seconds=301.0), row(2, 160.0)]
+    text = digits_verdict(bad)
+    assert "2.04x, **missed**" in text and "**missed** (min 9)" in text and "slowest 301 s, **missed**" in text
+    table = digits_table(good)
+    assert "| precision (k-NN, k = 3) | 0.50 ± 0.00 (min 0.50) | 0.80 ± 0.00 (min 0.80) |" in table
+    assert "| classes found among the first 1,000 | 10.00 ± 0.00 (min 10.00) | 10 |" in table
+    assert "seed 0: 140.0, seed 1: 150.0, seed 2: 160.0" in table
