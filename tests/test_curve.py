@@ -61,6 +61,31 @@ def test_a_pace_given_after_the_runs_turns_their_steps_into_seconds_and_keeps_wh
     assert [p["measured_seconds"] for p in table["ada"][0]["points"]] == [0.0, 90.0] and table["ada"][0]["pace"] == 0.04
 
 
+def test_draw_only_redraws_the_picture_of_earlier_runs_with_a_pace_and_trains_nothing(tmp_path, capsys):
+    """Candidates measured on a shared machine are paced afterwards and drawn as one picture."""
+    from PIL import Image
+
+    path = tmp_path / "c.json"
+    for label, seed, values in (("default", 0, (900, 300)), ("default", 1, (700, 100)), ("ada", 0, (800, 200))):
+        run = series(label, seed, values)
+        for i, point in enumerate(run["points"]):
+            point["step"] = 1000 * i
+        run["fid_floor"] = 75.0
+        record(run, path)
+    png = tmp_path / "c.png"
+    assert main(["benchmark", "curve", "--draw-only", "--json", str(path), "--png", str(png), "--pace", "0.03",
+                 "--output", str(tmp_path / "runs")]) == 0
+    assert Image.open(png).size == (900, 560)
+    assert mean_curves(json.loads(path.read_text())) == {"default": [(0.0, 800.0), (30.0, 200.0)], "ada": [(0.0, 800.0), (30.0, 200.0)]}
+    assert not (tmp_path / "runs").exists()
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    for bad in ("bad.json", "missing.json"):
+        assert main(["benchmark", "curve", "--draw-only", "--json", str(tmp_path / bad), "--png", str(png)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gan: error: --json {tmp_path / bad}: expected the JSON") and err.count("\n") == 1
+
+
 TINY_28 = dict(TINY_GAN_28, run={"steps": 1000, "log_every": 1000, "sample_every": 1000, "checkpoint_every": 1000, "progress": False})
 TINY_READER = {
     "networks": {"reader": {"family": "conv", "source": "image[1,28,28]", "target": "categorical[10]", "width": 4}},

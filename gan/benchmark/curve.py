@@ -147,6 +147,13 @@ def mean_curves(table: dict, key: str = "fid_classifier") -> dict[str, list[tupl
     return curves
 
 
+def picture(table: dict, path: Path) -> Path:
+    """The picture of a curve JSON: every label's mean over seeds, with the real-vs-real floor."""
+    floor = next((r["fid_floor"] for runs in table.values() for r in runs if r.get("fid_floor") is not None), None)
+    return plot(mean_curves(table), path, title="Frechet distance in the digits classifier's features (mean over seeds)",
+                ylabel="Frechet distance", floor=floor)
+
+
 def plot(curves: dict[str, list[tuple[float, float]]], path: Path, *, title: str, ylabel: str, floor: float | None = None,
          log: bool = True) -> Path:
     """Line chart of each curve (x: seconds) as a PNG, drawn with Pillow; ``floor`` as a grey dashed line.

@@ -56,6 +56,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--output", default="runs/curve", help="where the runs go (default runs/curve)")
     p.add_argument("--json", help="results file, filled by successive calls (default OUTPUT/curve.json)")
     p.add_argument("--png", help="the mean curve of every label in the JSON (default OUTPUT/curve.png)")
+    p.add_argument("--draw-only", action="store_true", help="train nothing: redraw --png from --json (with --pace, put that pace on every label first)")
     p.set_defaults(func=curve)
 
 
@@ -99,9 +100,12 @@ def curve(args) -> int:
         raise ConfigError(f"--seconds and --every must be > 0, --samples >= 10 and --limit >= 1; got {args.seconds}, {args.every}, {args.samples}, {args.limit}")
     if (args.every_steps is not None and args.every_steps < 1) or (args.pace is not None and args.pace <= 0):
         raise ConfigError(f"--every-steps must be >= 1 and --pace > 0; got {args.every_steps}, {args.pace}")
-    config, output = C.locate(args.config), Path(args.output)
+    output = Path(args.output)
     json_path = Path(args.json) if args.json else output / "curve.json"
     png_path = Path(args.png) if args.png else output / "curve.png"
+    if args.draw_only:
+        return draw_curves(json_path, png_path, args.pace)
+    config = C.locate(args.config)
     for seed in args.seeds:
         result = B.train_curve(config, seconds=args.seconds, every=args.every, seed=seed, output=output,
                                overrides=args.set, samples=args.samples, limit=args.limit, label=args.label,
@@ -109,7 +113,27 @@ def curve(args) -> int:
         table = B.record(result, json_path)
         if result["stopped_by"] is not None:
             break
-    B.plot(B.mean_curves(table), png_path, title="Frechet distance in the digits classifier's features (mean over seeds)",
-           ylabel="Frechet distance", floor=result["fid_floor"])
+    B.picture(table, png_path)
     print(f"wrote {json_path} and {png_path}")
     return 0 if result["stopped_by"] is None else 128 + result["stopped_by"]
+
+
+def draw_curves(json_path: Path, png_path: Path, pace: float | None) -> int:
+    """``--draw-only``: the picture of curves measured earlier (e.g. by runs that shared a machine, paced afterwards)."""
+    import json
+
+    from ..benchmark import curve as B
+    from ..config import ConfigError
+
+    try:
+        table = json.loads(json_path.read_text())
+        assert isinstance(table, dict) and table and all(isinstance(r["points"], list) for runs in table.values() for r in runs)
+    except (OSError, ValueError, AssertionError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"--json {json_path}: expected the JSON a `gan benchmark curve` wrote (label -> runs with points)") from None
+    if pace is not None:
+        for label in table:
+            B.set_pace(table, label, pace)
+        json_path.write_text(json.dumps(table, indent=1))
+    B.picture(table, png_path)
+    print(f"wrote {png_path}" + (f" (and the pace into {json_path})" if pace is not None else ""))
+    return 0
