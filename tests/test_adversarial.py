@@ -208,15 +208,20 @@ def test_tensorboard_server_serves_the_run_scalars(write_config):
         server.wait(timeout=30)
 
 
+def two_processes_train(config, out, *flags) -> subprocess.CompletedProcess:
+    """tests/two_process_train.py under torchrun, two processes on the CPU."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(ROOT / "tests" / "two_process_train.py"), str(config), str(out), *flags],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
 def test_two_processes_train_together_and_end_with_identical_weights(write_config, tmp_path):
     path = write_config(TINY_DIGITS, run={"steps": 3, "checkpoint_every": 3, "sample_every": 3})
     out = tmp_path / "ranks"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(ROOT / "tests" / "two_process_train.py"), str(path), str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+    result = two_processes_train(path, out)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Warning" not in result.stderr, result.stderr[-3000:]  # none of our making, e.g. a deprecated DDP argument
     assert "terminate called" not in result.stderr, result.stderr[-3000:]
@@ -237,11 +242,6 @@ def test_two_processes_that_leave_a_run_by_an_error_tear_their_process_groups_do
     """A gloo group left to the interpreter's shutdown can abort a process whose work is done (SIGABRT at exit)."""
     path = write_config(TINY_DIGITS, run={"steps": 2, "checkpoint_every": 2, "sample_every": 2})
     out = tmp_path / "ranks"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(ROOT / "tests" / "two_process_train.py"), str(path), str(out), "--fail-in-training"],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+    result = two_processes_train(path, out, "--fail-in-training")
     assert result.returncode == 0, result.stderr[-3000:]
     assert [(out / f"groups_left{i}").read_text() for i in (0, 1)] == ["False", "False"], "the session kept its process groups"
