@@ -15,7 +15,7 @@ import torch
 
 from . import config as C
 from .runs import RunDir, RunError, load
-# The scores are scoring.py's; offered here too, where gan evaluate's callers look for them.
+# The scores live in scoring.py (training logs them too); import them from there.
 from .scoring import MANIFOLD, STACKED, _classifier_in, _say, default_metrics, score, stacked_modes
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself

@@ -80,7 +80,8 @@ def test_draw_only_redraws_the_picture_of_earlier_runs_with_a_pace_and_trains_no
     assert not (tmp_path / "runs").exists()
     capsys.readouterr()
     (tmp_path / "bad.json").write_text("[1, 2]")
-    for bad in ("bad.json", "missing.json"):
+    (tmp_path / "no_points.json").write_text('{"default": [{"seed": 0}]}')
+    for bad in ("bad.json", "no_points.json", "missing.json"):
         assert main(["benchmark", "curve", "--draw-only", "--json", str(tmp_path / bad), "--png", str(png)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"gan: error: --json {tmp_path / bad}: expected the JSON") and err.count("\n") == 1
