@@ -43,11 +43,13 @@ def test_evaluate_images_in_the_feature_space_of_our_own_classifier(write_config
                   roles={"classifier": "reader"}, loop="likelihood")
     assert main(["train", str(write_config(reader, name="reader"))]) == 0
     capsys.readouterr()
-    code = main(["evaluate", str(tmp_path / "runs" / "tiny"), "--classifier", str(tmp_path / "runs" / "reader"), "--samples", "300"])
+    code = main(["evaluate", str(tmp_path / "runs" / "tiny"), "--classifier", str(tmp_path / "runs" / "reader"), "--samples", "1200"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("fid_classifier", "fid_classifier_floor", "kid_classifier", "label_classes_found", "label_kl"):
         assert key in result, result
+    # what a reader of a grid of the first 1,000 samples would find: never more than all 1,200 show
+    assert 1 <= result["label_classes_found_in_1000"] <= result["label_classes_found"] <= 10, result
     assert result["fid_classifier"] >= 0 and result["fid_classifier_floor"] >= 0
     assert result["fid_classifier"] > result["fid_classifier_floor"], "4 steps of training cannot match real data"
 
