@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -63,6 +64,7 @@ def digits_classifier(runs: Path) -> Path:
     """The digits classifier in ``runs/digits_classifier``: trained there once (configs/digits_classifier.yaml), then reused."""
     folder = Path(runs) / "digits_classifier"
     if folder.exists():
+        _wait_for_trainer(folder)
         try:
             _classifier_in(folder)
             return folder
@@ -77,6 +79,21 @@ def digits_classifier(runs: Path) -> Path:
     cfg = C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"])
     train(cfg)
     return folder
+
+
+def _wait_for_trainer(folder: Path, poll: float = 1.0) -> None:
+    """Wait while another process (a second ``gan evaluate``, a benchmark beside it) trains the classifier here.
+
+    Without the wait, the second of two evaluations started together finds the folder half-made and stops.
+    """
+    from .runs import RunLock
+
+    lock, said = RunLock(folder), False
+    while (busy := lock.holder()) is not None:
+        if not said:
+            _say(f"waiting for the digits classifier in {folder}: {busy}")
+            said = True
+        time.sleep(poll)
 
 
 def evaluate_text(run: Path, cfg: C.Config) -> dict:

@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-import pytest
 
 from gan.cli import main
 from networks import Image
@@ -141,3 +140,45 @@ def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_s
     assert set(kept) == {"modes", "reverse_kl"}, "the earlier result is kept"
     assert kept["modes"]["samples"] == 300 and kept["modes"]["seed"] == 0 and kept["modes"]["step"] == 4
     assert kept["reverse_kl"]["samples"] == 2500 and kept["reverse_kl"]["seed"] == 3 and kept["reverse_kl"]["reverse_kl"] is None
+
+
+def test_a_second_evaluation_waits_for_the_classifier_another_process_is_training(tmp_path, monkeypatch, capsys):
+    """Two evaluations (or a benchmark beside one) started together: the second waits for the first's classifier
+    instead of stopping at a half-made folder."""
+    import os
+    import threading
+
+    from gan import evaluation as E
+    from gan.runs import RunError, RunLock
+
+    folder = tmp_path / "digits_classifier"
+    folder.mkdir()
+    (folder / RunLock.NAME).write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()}))
+    trained = threading.Event()
+
+    def classifier_in(path):
+        if not trained.is_set():
+            raise RunError("no classifier yet")
+        return "reader"
+
+    def finish_training():
+        trained.set()
+        (folder / RunLock.NAME).unlink()
+
+    monkeypatch.setattr(E, "_classifier_in", classifier_in)
+    timer = threading.Timer(0.3, finish_training)
+    timer.start()
+    try:
+        assert E.digits_classifier(tmp_path) == folder
+    finally:
+        timer.cancel()
+    assert trained.is_set() and "waiting for the digits classifier" in capsys.readouterr().err
+
+
+def test_a_classifier_folder_left_half_made_by_a_dead_process_is_named_with_what_to_do(tmp_path):
+    from gan import evaluation as E
+    from gan.runs import RunError
+
+    (tmp_path / "digits_classifier").mkdir()
+    with pytest.raises(RunError, match="digits_classifier exists but holds no trained classifier; remove it"):
+        E.digits_classifier(tmp_path)
