@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import config as C
-from .runs import RunDir, RunError, load
+from .runs import RunDir, RunError, RunLock, load
 # The scores live in scoring.py (training logs them too); import them from there.
 from .scoring import MANIFOLD, STACKED, _classifier_in, _say, default_metrics, score, stacked_modes
 
@@ -61,33 +61,35 @@ def _needs_classifier(metrics: list[str] | None) -> bool:
 
 
 def digits_classifier(runs: Path) -> Path:
-    """The digits classifier in ``runs/digits_classifier``: trained there once (configs/digits_classifier.yaml), then reused."""
-    folder = Path(runs) / "digits_classifier"
-    if folder.exists():
-        _wait_for_trainer(folder)
-        try:
-            _classifier_in(folder)
-            return folder
-        except (RunError, OSError, ValueError):
-            raise RunError(f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass --classifier RUN") from None
-    config = C.shipped_folder() / "digits_classifier.yaml"
-    if not config.is_file():
-        raise RunError(f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)")
-    from .loops.setup import train  # training reaches scoring.py, never this module: no cycle
+    """The digits classifier in ``runs/digits_classifier``: trained there once (configs/digits_classifier.yaml), then reused.
 
-    _say(f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it")
-    cfg = C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"])
-    train(cfg)
-    return folder
+    Two evaluations (or a benchmark beside one) may start together: the one that finds another process
+    training the classifier waits for it instead of stopping at a half-made folder.
+    """
+    folder = Path(runs) / "digits_classifier"
+    if not folder.exists():
+        config = C.shipped_folder() / "digits_classifier.yaml"
+        if not config.is_file():
+            raise RunError(f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)")
+        from .loops.setup import train  # training reaches scoring.py, never this module: no cycle
+
+        _say(f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it")
+        try:
+            train(C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"]))
+            return folder
+        except RunError:
+            if RunLock(folder).holder() is None:  # not another trainer's folder: this run's own failure
+                raise
+    _wait_for_trainer(folder)
+    try:
+        _classifier_in(folder)
+        return folder
+    except (RunError, OSError, ValueError):
+        raise RunError(f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass --classifier RUN") from None
 
 
 def _wait_for_trainer(folder: Path, poll: float = 1.0) -> None:
-    """Wait while another process (a second ``gan evaluate``, a benchmark beside it) trains the classifier here.
-
-    Without the wait, the second of two evaluations started together finds the folder half-made and stops.
-    """
-    from .runs import RunLock
-
+    """Wait while a live process holds the folder's run lock; a dead owner's lock is not waited on."""
     lock, said = RunLock(folder), False
     while (busy := lock.holder()) is not None:
         if not said:

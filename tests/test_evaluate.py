@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-
 from gan.cli import main
 from networks import Image
 
@@ -142,18 +141,24 @@ def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_s
     assert kept["reverse_kl"]["samples"] == 2500 and kept["reverse_kl"]["seed"] == 3 and kept["reverse_kl"]["reverse_kl"] is None
 
 
-def test_a_second_evaluation_waits_for_the_classifier_another_process_is_training(tmp_path, monkeypatch, capsys):
-    """Two evaluations (or a benchmark beside one) started together: the second waits for the first's classifier
-    instead of stopping at a half-made folder."""
+def _another_trainer_holds(folder):
+    """A run lock on ``folder`` naming a live process that is not this evaluation's (this test's PID, not held here)."""
     import os
+    import socket
+
+    from gan.runs import RunLock
+
+    folder.mkdir(exist_ok=True)
+    (folder / RunLock.NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+
+
+def _classifier_appears(monkeypatch, folder, after: float = 0.3):
+    """The other trainer ends after ``after`` seconds: its lock goes and the folder holds a classifier from then on."""
     import threading
 
     from gan import evaluation as E
     from gan.runs import RunError, RunLock
 
-    folder = tmp_path / "digits_classifier"
-    folder.mkdir()
-    (folder / RunLock.NAME).write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()}))
     trained = threading.Event()
 
     def classifier_in(path):
@@ -161,13 +166,23 @@ def test_a_second_evaluation_waits_for_the_classifier_another_process_is_trainin
             raise RunError("no classifier yet")
         return "reader"
 
-    def finish_training():
+    def finish():
         trained.set()
         (folder / RunLock.NAME).unlink()
 
     monkeypatch.setattr(E, "_classifier_in", classifier_in)
-    timer = threading.Timer(0.3, finish_training)
+    timer = threading.Timer(after, finish)
     timer.start()
+    return timer, trained
+
+
+def test_an_evaluation_that_finds_the_classifier_being_trained_waits_for_it(tmp_path, monkeypatch, capsys):
+    """A second evaluation (or a benchmark) started while the first trains the classifier uses it when it is done."""
+    from gan import evaluation as E
+
+    folder = tmp_path / "digits_classifier"
+    _another_trainer_holds(folder)
+    timer, trained = _classifier_appears(monkeypatch, folder)
     try:
         assert E.digits_classifier(tmp_path) == folder
     finally:
@@ -175,10 +190,55 @@ def test_a_second_evaluation_waits_for_the_classifier_another_process_is_trainin
     assert trained.is_set() and "waiting for the digits classifier" in capsys.readouterr().err
 
 
-def test_a_classifier_folder_left_half_made_by_a_dead_process_is_named_with_what_to_do(tmp_path):
+def test_two_evaluations_starting_together_share_one_classifier(tmp_path, monkeypatch, capsys):
+    """Both found no folder; the other took it first, so this one's training stops at its lock: wait and use the other's."""
+    import gan.loops.setup as setup
     from gan import evaluation as E
     from gan.runs import RunError
 
-    (tmp_path / "digits_classifier").mkdir()
+    folder = tmp_path / "digits_classifier"
+    started = {}
+
+    def train_loses_the_race(cfg):
+        _another_trainer_holds(folder)
+        started["timer"], started["trained"] = _classifier_appears(monkeypatch, folder)
+        raise RunError(f"run folder {str(folder)!r} is in use by another trainer")
+
+    monkeypatch.setattr(setup, "train", train_loses_the_race)
+    try:
+        assert E.digits_classifier(tmp_path) == folder
+    finally:
+        started["timer"].cancel()
+    assert started["trained"].is_set() and "waiting for the digits classifier" in capsys.readouterr().err
+
+
+def test_a_failure_of_this_evaluations_own_classifier_training_is_not_hidden(tmp_path, monkeypatch):
+    import gan.loops.setup as setup
+    from gan import evaluation as E
+    from gan.runs import RunError
+
+    def train_fails(cfg):
+        (tmp_path / "digits_classifier").mkdir()
+        raise RunError("run.output: cannot create the run folder")
+
+    monkeypatch.setattr(setup, "train", train_fails)
+    with pytest.raises(RunError, match="cannot create the run folder"):
+        E.digits_classifier(tmp_path)
+
+
+def test_a_classifier_folder_left_half_made_by_a_dead_process_is_named_with_what_to_do(tmp_path, monkeypatch):
+    """A dead trainer's lock is not waited on: the folder is named at once, with what to do."""
+    import socket
+    import subprocess
+
+    from gan import evaluation as E
+    from gan.runs import RunError, RunLock
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = tmp_path / "digits_classifier"
+    folder.mkdir()
+    (folder / RunLock.NAME).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
+    monkeypatch.setattr(E.time, "sleep", lambda s: pytest.fail("waited on a dead process's lock"))
     with pytest.raises(RunError, match="digits_classifier exists but holds no trained classifier; remove it"):
         E.digits_classifier(tmp_path)
