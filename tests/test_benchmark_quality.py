@@ -119,3 +119,16 @@ def test_the_digits_targets_are_judged_from_the_measured_rows():
     assert "| precision (k-NN, k = 3) | 0.50 ± 0.00 (min 0.50) | 0.80 ± 0.00 (min 0.80) |" in table
     assert "| classes found among the first 1,000 | 10.00 ± 0.00 (min 10.00) | 10 |" in table
     assert "seed 0: 140.0, seed 1: 150.0, seed 2: 160.0" in table
+
+
+def test_the_reproduce_line_is_the_command_as_typed_with_paths_a_reader_can_use(tmp_path, monkeypatch):
+    """The line quotes what this call was given (not the test runner's argv), shell-quoted so that a pasted
+    `--set 'key=[a, b]'` runs again, and with paths under the working folder relative to it, so a table
+    written with an absolute --markdown path reads the same on every machine."""
+    monkeypatch.chdir(tmp_path)
+    md = tmp_path / "BENCHMARKS.md"
+    code = main(["benchmark", "quality", "--only", "ring", "--toy-seeds", "1", "--output", str(tmp_path / "runs"),
+                 "--set", "run.steps=20", "--set", "objective.loss = hinge", "--markdown", str(md)])
+    assert code == 0
+    assert ("Reproduce: `gan benchmark quality --only ring --toy-seeds 1 --output runs --set run.steps=20 "
+            "--set 'objective.loss = hinge' --markdown BENCHMARKS.md`") in md.read_text()

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what was typed, for a benchmark's "Reproduce" line
     except SystemExit as done:  # -h, or a mistake argparse found (said in one line by OneLineParser)
         return int(done.code or 0)
     try:

@@ -78,15 +78,28 @@ def speed(args) -> int:
     return 0
 
 
-def quality(args) -> int:
-    import sys
+def reproduce_command(argv: list[str]) -> str:
+    """The command as typed, ready to paste into a shell: quoted where a shell would split it, and with
+    paths under the working folder made relative, so a table's "Reproduce" line reads the same on every machine."""
+    import os
+    import shlex
 
+    here = Path.cwd()
+
+    def relative(arg: str) -> str:
+        path = Path(arg)
+        return os.path.relpath(path, here) if path.is_absolute() and path.is_relative_to(here) else arg
+
+    return "gan " + shlex.join(relative(arg) for arg in argv)
+
+
+def quality(args) -> int:
     from ..benchmark import quality as B
     from ..config import ConfigError
 
     if args.toy_seeds < 1 or args.digits_seeds < 1:
         raise ConfigError(f"--toy-seeds and --digits-seeds must be >= 1; got {args.toy_seeds}, {args.digits_seeds}")
-    B.run_and_record("gan " + " ".join(sys.argv[1:]), Path(args.markdown) if args.markdown else None, toy_seeds=args.toy_seeds,
+    B.run_and_record(reproduce_command(args.argv), Path(args.markdown) if args.markdown else None, toy_seeds=args.toy_seeds,
                      digits_seeds=args.digits_seeds, output=Path(args.output), which=tuple(args.only or ("ring", "grid", "digits")), overrides=args.set)
     return 0
 
