@@ -17,6 +17,24 @@ def test_shipped_configs_load_and_validate():
         assert cfg.roles, path
 
 
+def test_shipped_configs_that_start_from_another_shipped_run_build_that_runs_network():
+    """digits_sampler and digits_probe load runs/digits; when the default's painter widened, the sampler's copy of
+    its spec did not, and (before init refused a half-fitting body) drew from random weights."""
+    folder = C.Path(__file__).resolve().parent.parent / "configs"
+    checked = 0
+    for path in folder.glob("*.yaml"):
+        for name, spec in C.load(path).networks.items():
+            init = spec.get("init")
+            source = folder / f"{C.Path(str(init['run'])).name}.yaml" if init else None
+            if source is None or not source.is_file():
+                continue
+            theirs = C.load(source).networks[init["network"]]
+            body = lambda s: {k: v for k, v in s.items() if k not in ("init", "freeze_body", "target")}  # noqa: E731 (a new head may differ)
+            assert body(spec) == body(theirs), f"{path.name}: networks.{name} does not build {source.name}'s {init['network']}"
+            checked += 1
+    assert checked >= 2  # the sampler and the probe
+
+
 def test_override_sets_nested_values_with_yaml_types(write_config):
     cfg = C.load(write_config(TINY_DIGITS), ["run.steps=7", "objective.loss=hinge", "networks.painter.width=6", "optimizers.generator.lr=1e-3"])
     assert cfg.run.steps == 7 and cfg.objective.loss == "hinge"

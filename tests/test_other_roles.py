@@ -144,6 +144,19 @@ def test_init_from_a_run_without_that_network_is_refused(write_config, tmp_path,
     assert "has no network 'ghost'; networks in it: critic, painter" in capsys.readouterr().err
 
 
+def test_init_from_a_network_of_another_width_is_refused_not_half_loaded(write_config, tmp_path, capsys):
+    """A sampler config left at the painter's old width once loaded only batch norm's step counters, kept every
+    weight random and drew noise; the body is loaded whole or the run stops, naming a tensor and both shapes."""
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 0
+    painter = dict(TINY_DIGITS["networks"]["painter"], width=6, init={"run": str(tmp_path / "runs" / "tiny"), "network": "painter"})
+    sampler = {"networks": {"painter": painter}, "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}}
+    assert main(["train", str(write_config(sampler, name="wide"))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gan: error: networks.painter.init: ") and err.count("\n") == 1
+    assert "body.0.weight (8, 4, 4, 4) in the file, (8, 6, 4, 4) here" in err
+    assert not (tmp_path / "runs" / "wide").exists()
+
+
 def test_sampler_run_writes_reproducible_samples_from_a_trained_network(write_config, tmp_path):
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
     sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(tmp_path / "runs" / "tiny"), "network": "painter", "ema": True})},

@@ -47,7 +47,19 @@ def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, li
         have = ", ".join(source.network_names()) or "none"
         raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {init['network']!r}; networks in it: {have}")
     loaded, fresh = load_state(net, path, strict=False)
-    if not any(k.startswith("body.") for k in loaded):
-        raise RunError(f"networks.{name}.init: no body tensor of {path} fits {net.extra_repr()}; the architectures differ")
+    unfit = [k for k in fresh if k.startswith("body.")]
+    if unfit:  # a body half loaded is a random network under a trained one's name: its samples would be noise
+        raise RunError(f"networks.{name}.init: the body of {path} does not fit {net.extra_repr()} ({_shapes(path, net, unfit[0])}); "
+                       f"the architectures differ: give this network the same family, width and spaces as {init['network']!r} in that run")
     say(f"networks.{name}: loaded {len(loaded)} tensors from {path}; new: {', '.join(fresh) or 'none'}")
     return {"loaded": loaded, "new": fresh}
+
+
+def _shapes(path: Path, net: Network, key: str) -> str:
+    """``key`` in the weights file and in ``net``: what a user compares to see which setting differs."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as file:
+        theirs = tuple(file.get_slice(key).get_shape()) if key in file.keys() else None
+    ours = tuple(net.state_dict()[key].shape)
+    return f"{key} {theirs} in the file, {ours} here" if theirs is not None else f"{key} {ours} here, absent from the file"
