@@ -51,3 +51,16 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_handler_is_left_as_found():
+    """A run started from Python (a notebook, a script) takes Ctrl-C for its checkpoint and must hand it back when it
+    ends: a handler left behind makes the user's next Ctrl-C do nothing. Every test checks that it left it as found."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, before)
+    assert after is before, f"SIGINT's handler left changed: {after!r}, was {before!r}"

@@ -338,18 +338,19 @@ def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_mach
 def test_a_second_ctrl_c_interrupts_at_once(write_config):
     """The first asks for a checkpoint at the end of the step; a user who presses again does not want to wait for it."""
     cfg = C.load(write_config(TINY_DIGITS))
-    # A user's process starts with Python's own handler; the full suite fails here without this line, and passes with
-    # it (some earlier test leaves another handler installed: not yet found).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    # raise_signal, not os.kill: a signal sent to the process may land on one of torch's threads, and then nothing
-    # interrupts the main thread's sleep; raised in this thread, its handler runs at the next bytecode.
-    with Session(cfg) as session:
-        signal.raise_signal(signal.SIGINT)
-        assert session.stop_signal == signal.SIGINT
-        with pytest.raises(KeyboardInterrupt):
+    # From Python's own handler, as in a terminal: a shell starts a background job (`pytest &`) with Ctrl-C ignored,
+    # and the session rightly hands a second Ctrl-C back to "ignored".
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with Session(cfg) as session:
             signal.raise_signal(signal.SIGINT)
-            time.sleep(1)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert session.stop_signal == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(1)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outside)
 
 
 def test_a_batch_too_large_for_memory_is_one_line_and_leaves_no_run_folder(write_config, tmp_path, capsys):
