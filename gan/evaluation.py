@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import config as C
-from .runs import RunDir, RunError, RunLock, load
+from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 # The scores live in scoring.py (training logs them too); import them from there.
 from .scoring import MANIFOLD, STACKED, _classifier_in, _say, default_metrics, score, stacked_modes
 
@@ -150,23 +150,25 @@ def strict(values: dict) -> dict:
 
 def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | None) -> None:
     """Merge this call's scores into RUN/evaluation.json, one entry a metric with the settings that produced it:
-    scoring one metric again replaces that metric only."""
-    path = run / "evaluation.json"
-    try:
-        kept = json.loads(path.read_text()).get("metrics", {}) if path.is_file() else {}
-    except (OSError, ValueError, AttributeError):
-        kept = {}  # unreadable or from before metrics were kept apart: replaced
-    settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
-    for name in metrics:
-        if name == "label_coverage":
-            values = {k: v for k, v in result.items() if k.startswith("label_")}
-        else:
-            values = {k: result[k] for k in (name, *COMPANIONS.get(name, ())) if k in result}
-        kept[name] = strict(values) | settings
-    merged = {"run": str(run), "generator": result["generator"], "metrics": dict(sorted(kept.items()))}
-    from .runs import atomic_write_text
+    scoring one metric again replaces that metric only. Read, merge and write happen under the run's
+    evaluation lock, so evaluations running at once keep each other's scores."""
+    from .runs import atomic_write_text, exclusively
 
-    atomic_write_text(path, json.dumps(merged, indent=1, allow_nan=False))
+    path = run / "evaluation.json"
+    settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
+    with exclusively(run / EVALUATION_LOCK):
+        try:
+            kept = json.loads(path.read_text()).get("metrics", {}) if path.is_file() else {}
+        except (OSError, ValueError, AttributeError):
+            kept = {}  # unreadable or from before metrics were kept apart: replaced
+        for name in metrics:
+            if name == "label_coverage":
+                values = {k: v for k, v in result.items() if k.startswith("label_")}
+            else:
+                values = {k: result[k] for k in (name, *COMPANIONS.get(name, ())) if k in result}
+            kept[name] = strict(values) | settings
+        merged = {"run": str(run), "generator": result["generator"], "metrics": dict(sorted(kept.items()))}
+        atomic_write_text(path, json.dumps(merged, indent=1, allow_nan=False))
 
 
 def _write(run: Path, result: dict) -> dict:

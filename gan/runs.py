@@ -26,12 +26,15 @@ import json
 import os
 import shutil
 import socket
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import yaml
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 
 from networks import Network, build
 
@@ -70,30 +73,78 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_replace(tmp: Path, path: Path) -> None:
-    """Flush ``tmp``, rename it to ``path``, flush the folder: after a crash, the old file or the whole new one."""
-    fsync_file(tmp)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask sets it too, racing other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-    atomic_replace(tmp, path)
+@contextmanager
+def replacing(path: Path):
+    """Write ``path`` whole or not at all: yields a binary file to write it into.
+
+    The bytes go to a new temporary file in the target's folder, created exclusively under a unique
+    name (``tempfile.mkstemp``: O_CREAT | O_EXCL, so a file or link already there is never written
+    through), flushed to the disk, and renamed over ``path``. The rename replaces a link at ``path``
+    itself and never writes where it points. The temporary file is removed on every way out.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # mkstemp makes it private (0600); the file it becomes is an ordinary one
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    atomic_replace(tmp, path)
+    with replacing(path) as f:
+        f.write(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    atomic_replace(tmp, path)
+    """Weights as a safetensors file, whole or not at all (serialised in memory, then written like any file)."""
+    data = save_tensors({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    atomic_write_bytes(path, data)
+
+
+@contextmanager
+def exclusively(path: Path):
+    """Hold an advisory lock on ``path`` (made if missing, never through a link) for a read-modify-write.
+
+    Two ``gan evaluate`` of one run each read evaluation.json, add their scores and write it back;
+    without the lock the second writer drops the first one's scores. The lock file stays: removing it
+    would let a third process lock a new file while the second still holds the old one.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+    finally:
+        os.close(fd)
 
 
 def _start_time(pid: int) -> int | None:
@@ -172,6 +223,14 @@ class RunLock:
             pass
 
 
+MARKER = ".gan-run"  # written into every run folder this toolkit makes: only such a folder is ever replaced
+EVALUATION_LOCK = ".evaluation.lock"
+# Everything a run writes into its folder (the loops, gan sample's run loop, gan evaluate). --overwrite removes
+# these and nothing else: a user's file that sits in a run folder outlives the run.
+RUN_ENTRIES = ("config.yaml", "logs", "samples", "checkpoints", "networks", "evaluation.json", "metrics.json",
+               "samples.npz", "samples.txt", EVALUATION_LOCK, RunLock.NAME, MARKER)
+
+
 class RunDir:
     """Paths inside one run folder."""
 
@@ -182,6 +241,7 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.networks = self.path / "networks"
         self.config = self.path / "config.yaml"
+        self.marker = self.path / MARKER
         self.lock = RunLock(self.path)
 
     def check_new(self, *, overwrite: bool) -> bool:
@@ -199,24 +259,57 @@ class RunDir:
                 f"run folder {str(self.path)!r} already exists; pass --resume {self.path} to continue it, "
                 f"--overwrite to replace it, or --set run.name=NEW for a new one"
             )
-        if not self.config.is_file():  # --overwrite deletes runs, never a folder that merely has the same name
-            raise RunError(f"run folder {str(self.path)!r} exists but holds no config.yaml, so it is not a run; "
-                           f"--overwrite leaves it as it is: choose another run.name or run.output")
+        if not self.marker.is_file() or self.marker.is_symlink():  # --overwrite deletes runs, never a folder that merely looks like one
+            raise RunError(f"run folder {str(self.path)!r} exists but holds no {MARKER} marker, so this toolkit did not make it "
+                           f"(or a version from before markers did); --overwrite leaves it as it is: choose another run.name or "
+                           f"run.output, or delete the folder yourself")
         return True
 
-    def prepare(self, config: dict, *, overwrite: bool, lock: bool = False) -> None:
-        """Create the folder for a new run (and take its lock); an existing run is kept unless ``overwrite``."""
-        if self.check_new(overwrite=overwrite):
-            shutil.rmtree(self.path)
+    def remove_run_files(self) -> list[str]:
+        """Remove what a run wrote here (``RUN_ENTRIES``), never following a link; returns the names of what is left."""
+        for name in RUN_ENTRIES:
+            entry = self.path / name
+            if entry.is_symlink() or entry.is_file():
+                entry.unlink()
+            elif entry.is_dir():
+                shutil.rmtree(entry)
+        return sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in self.path.iterdir())
+
+    def mark(self) -> None:
+        """Write the marker that says this toolkit made the folder: only marked folders are replaced by --overwrite."""
+        import time
+        import uuid
+
+        atomic_write_text(self.marker, json.dumps({"made_by": "gan-toolkit", "run": uuid.uuid4().hex,
+                                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
+
+    def prepare(self, config: dict, *, overwrite: bool, lock: bool = False) -> list[str]:
+        """Create the folder for a new run (and take its lock); an existing run is kept unless ``overwrite``.
+
+        Returns the names of entries that a replaced run folder held and no run wrote: they are kept.
+        """
+        kept = []
         try:
+            if self.check_new(overwrite=overwrite):
+                kept = self.remove_run_files()
             self.path.mkdir(parents=True, exist_ok=True)
             if lock:
                 self.lock.acquire()
+            self.mark()
             for folder in (self.logs, self.samples, self.checkpoints, self.networks):
                 folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
         except OSError as error:  # a file in the way, no permission, a full disk
             raise RunError(f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})") from None
+        return kept
+
+    def discard(self) -> None:
+        """Undo a new run that never took a step: remove what it wrote, and the folder if nothing else is in it."""
+        try:
+            if not self.remove_run_files():
+                self.path.rmdir()
+        except OSError:  # already gone, or not ours to remove any more
+            pass
 
     # -- checkpoints -----------------------------------------------------------------
     def complete_checkpoints(self) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     if suffix not in (".npz", ".pt", ".png", ".txt", ""):
         raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt")
     names = [out] if suffix else [out / f"{i:05d}.png" for i in range(n)]
-    taken = [p for p in names if p.exists()]
+    taken = [p for p in names if os.path.lexists(p)]  # a link counts, even one that points nowhere
     if taken and not overwrite:
         what = f"{out} already exists" if suffix else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
         raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
@@ -108,25 +109,20 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
 
 
 def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
-    """One output file, written whole under a temporary name and then renamed over ``path``."""
+    """One output file, written whole under a fresh temporary name and then renamed over ``path`` (``runs.replacing``)."""
     import torchvision.utils as vutils
 
-    from .runs import atomic_replace
+    from .runs import replacing
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with replacing(path) as f:
         if suffix == ".npz":
-            with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name that lacks it
-                np.savez(f, samples=x.numpy())
+            np.savez(f, samples=x.numpy())  # a file object: np.savez would append .npz to a name that lacks it
         elif suffix == ".pt":
-            torch.save(x, tmp)
+            torch.save(x, f)
         elif x.dim() == 4:  # a grid of samples
-            vutils.save_image(net.target.to_unit(x), tmp, format="png", nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=1.0)
+            vutils.save_image(net.target.to_unit(x), f, format="png", nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=1.0)
         else:  # one picture, already in [0, 1]
-            vutils.save_image(x, tmp, format="png")
-        atomic_replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            vutils.save_image(x, f, format="png")
 
 
 def _write_lines(out: Path, lines: list[str]) -> Path:

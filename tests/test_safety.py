@@ -64,7 +64,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_run(write_config, tmp_pa
     folder.mkdir(parents=True)
     (folder / "thesis.tex").write_text("three years of work")
     assert main(["train", str(write_config(TINY_DIGITS)), "--overwrite"]) == 2
-    assert "holds no config.yaml, so it is not a run" in one_error_line(capsys)
+    assert "holds no .gan-run marker, so this toolkit did not make it" in one_error_line(capsys)
     assert (folder / "thesis.tex").read_text() == "three years of work"
 
 
@@ -201,7 +201,10 @@ def test_checkpoint_files_and_folders_reach_the_disk_before_the_commit_marker(wr
     checkpoints = (run / "checkpoints").resolve()
     staging = checkpoints / ".partial-step_00000002"
     final = checkpoints / "step_00000002"
-    marker = events.index(("replace", str(staging / ".trainer.json.tmp"), str(staging / "trainer.json")))
+    def renamed_onto(path: Path) -> int:  # temporary names are unique: find the rename by its destination
+        return next(i for i, e in enumerate(events) if e[0] == "replace" and e[2] == str(path))
+
+    marker = renamed_onto(staging / "trainer.json")
     flushed = {e[1] for e in events[:marker] if e[0] == "fsync"}
     for file in final.iterdir():
         if file.name != "trainer.json":
@@ -209,7 +212,7 @@ def test_checkpoint_files_and_folders_reach_the_disk_before_the_commit_marker(wr
     assert str(staging) in flushed, "the staging folder was not flushed before the commit marker"
     renamed = events.index(("replace", str(staging), str(final)))
     assert ("fsync", str(checkpoints)) in events[renamed + 1:], "the checkpoints folder was not flushed after the rename"
-    pointer = events.index(("replace", str(checkpoints / ".latest.tmp"), str(checkpoints / "latest")))
+    pointer = renamed_onto(checkpoints / "latest")
     assert ("fsync", str(checkpoints)) in events[pointer + 1:]
 
 

@@ -10,7 +10,6 @@ processes on many GPUs.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ..config import Config
@@ -83,11 +82,18 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
             try:
                 if self.resume:
                     self.run.lock.acquire()
+                    if not self.run.marker.is_file() and self.run.complete_checkpoints():  # a run from before markers
+                        self.run.mark()
                 else:
-                    self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite, lock=True)
+                    kept = self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite, lock=True)
                     self.created = True
+                    if kept:
+                        self.accelerator.print(f"--overwrite: kept {len(kept)} entr{'y' if len(kept) == 1 else 'ies'} in {self.run.path} "
+                                               f"that no run wrote: {', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}")
             except RunError as error:
                 refusal = str(error)
+            except OSError as error:  # the marker of an older run could not be written: a full or read-only disk
+                refusal = f"cannot write in the run folder {self.run.path} ({error.strerror or error}: {error.filename})"
         self._agree(refusal)
         self.accelerator.wait_for_everyone()
         if self.is_main:
@@ -111,7 +117,8 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
             if self.created and self.step == 0 and error is not None and _refused(error):
                 # A new run that could not take its first step (a batch that does not fit in memory, a file that
                 # cannot be read) leaves nothing behind: the folder holds no work, only what would mislead a resume.
-                shutil.rmtree(self.run.path, ignore_errors=True)
+                # What it did not write (a user's file kept by --overwrite) stays.
+                self.run.discard()
         return False
 
     # -- the rhythm of a run, shared by the loops -------------------------------------

@@ -1,0 +1,171 @@
+"""Nothing lost, nothing let in (round three): temporary files that cannot collide or be redirected,
+writers of evaluation.json that keep each other's scores, and --overwrite that takes only what a run wrote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan import runs
+from gan.cli import main
+from gan.evaluation import _record
+
+from .conftest import TINY_DIGITS
+from .test_safety import one_error_line, trained
+
+
+# -- 1. temporary files ------------------------------------------------------------------------
+@pytest.fixture
+def planted_temporary_names(monkeypatch, tmp_path):
+    """Make the first temporary name any writer would pick a link to a file outside, as an attacker who
+    guessed the name would: a writer that follows it changes that file."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours")
+    planted = []
+
+    real = tempfile._get_candidate_names
+    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: itertools.chain(["planted"], real()))
+
+    def plant(target: Path):
+        for name in (f".{target.name}.planted.tmp", f".{target.name}.tmp"):  # the unique name's first guess, and the old fixed one
+            link = target.parent / name
+            link.symlink_to(outside)
+            planted.append(link)
+
+    return outside, plant, planted
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: runs.atomic_write_text(path, "new"),
+    lambda path: runs.atomic_write_bytes(path, b"new"),
+    lambda path: runs.atomic_save_tensors({"w": torch.ones(2)}, path),
+], ids=["text", "bytes", "tensors"])
+def test_a_link_planted_at_a_temporary_name_is_never_written_through(write, planted_temporary_names, tmp_path):
+    outside, plant, planted = planted_temporary_names
+    target = tmp_path / "target.bin"
+    plant(target)
+    write(target)
+    assert outside.read_text() == "not yours"
+    assert target.is_file() and not target.is_symlink()
+    assert all(link.is_symlink() for link in planted), "a planted link was replaced or removed"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") and not p.is_symlink()) == []
+
+
+def test_gan_sample_never_writes_through_a_planted_link_nor_into_a_link_at_its_output(write_config, tmp_path, planted_temporary_names, capsys):
+    outside, plant, _ = planted_temporary_names
+    run = trained(write_config, tmp_path)
+    out = tmp_path / "planted.png"
+    plant(out)
+    assert main(["sample", str(run), "--network", "painter", "-n", "4", "-o", str(out)]) == 0
+    assert outside.read_text() == "not yours" and not out.is_symlink() and out.read_bytes()[:4] == b"\x89PNG"
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "nowhere.png")  # a link pointing nowhere is still something in the way
+    assert main(["sample", str(run), "--network", "painter", "-n", "4", "-o", str(link)]) == 2
+    assert "already exists; pass --overwrite" in one_error_line(capsys)
+    link.unlink()
+    link.symlink_to(outside)
+    assert main(["sample", str(run), "--network", "painter", "-n", "4", "-o", str(link), "--overwrite"]) == 0
+    assert outside.read_text() == "not yours", "the output's link was followed"
+    assert not link.is_symlink() and link.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_write_that_fails_midway_leaves_no_temporary_file_and_the_old_file_whole(tmp_path):
+    target = tmp_path / "kept.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="midway"):
+        with runs.replacing(target) as f:
+            f.write(b"half")
+            raise RuntimeError("midway")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+
+
+def test_written_files_get_the_usual_permissions_not_the_temporary_files_private_ones(tmp_path):
+    runs.atomic_write_text(tmp_path / "a.txt", "x")
+    umask = runs._umask()
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_evaluations_writing_at_once_keep_every_score(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    writers, rounds = 8, 6
+    failures = []
+
+    def evaluate(i: int, barrier: threading.Barrier, round_: int):
+        name = f"metric_{round_}_{i}"
+        barrier.wait()
+        try:
+            _record(run, {"step": 4, "samples": 10, "generator": "painter", name: float(i)}, [name], seed=0, classifier=None)
+        except Exception as error:  # noqa: BLE001 - a writer that fails is the fault this test looks for
+            failures.append(error)
+
+    for r in range(rounds):
+        barrier = threading.Barrier(writers)
+        threads = [threading.Thread(target=evaluate, args=(i, barrier, r)) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failures, failures[:2]
+    kept = json.loads((run / "evaluation.json").read_text())["metrics"]
+    assert sorted(kept) == sorted(f"metric_{r}_{i}" for r in range(rounds) for i in range(writers))
+    assert all(kept[f"metric_{r}_{i}"][f"metric_{r}_{i}"] == float(i) for r in range(rounds) for i in range(writers))
+
+
+# -- 2. --overwrite takes only what a run wrote ---------------------------------------------
+def test_overwrite_refuses_a_folder_without_the_run_marker_even_with_a_config_yaml(write_config, tmp_path, capsys):
+    project = tmp_path / "proj"
+    (project / "data").mkdir(parents=True)
+    config = write_config(TINY_DIGITS)
+    (project / "config.yaml").write_text(config.read_text())
+    (project / "thesis.tex").write_text("three years of work")
+    (project / "data" / "x.csv").write_text("1,2\n")
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    argv = ["train", str(project / "config.yaml"), "--set", f"run.output={tmp_path}", "--set", "run.name=proj", "--overwrite"]
+    assert main(argv) == 2
+    assert "holds no .gan-run marker, so this toolkit did not make it" in one_error_line(capsys)
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+
+
+def test_overwrite_replaces_a_run_and_keeps_what_the_run_did_not_write(write_config, tmp_path, capsys):
+    run = trained(write_config, tmp_path)
+    assert json.loads((run / ".gan-run").read_text())["made_by"] == "gan-toolkit"
+    first_id = json.loads((run / ".gan-run").read_text())["run"]
+    (run / "notes.txt").write_text("mine")
+    (run / "extra").mkdir()
+    (run / "extra" / "x.csv").write_text("1\n")
+    capsys.readouterr()
+    assert main(["train", str(write_config(TINY_DIGITS)), "--overwrite"]) == 0
+    assert "--overwrite: kept 2 entries in" in capsys.readouterr().out
+    assert (run / "notes.txt").read_text() == "mine" and (run / "extra" / "x.csv").read_text() == "1\n"
+    assert (run / "checkpoints" / "latest").is_file()
+    assert json.loads((run / ".gan-run").read_text())["run"] != first_id, "a new run has a new identity"
+
+
+def test_a_new_run_that_fails_before_its_first_step_removes_only_what_it_wrote(write_config, tmp_path, monkeypatch, capsys):
+    run = trained(write_config, tmp_path)
+    (run / "notes.txt").write_text("mine")
+    from gan.loops import setup
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(setup.Adversarial, "run", no_memory)
+    assert main(["train", str(write_config(TINY_DIGITS)), "--overwrite"]) == 2
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_from_before_markers_gets_one_when_resumed_and_can_then_be_overwritten(write_config, tmp_path):
+    run = trained(write_config, tmp_path)
+    (run / ".gan-run").unlink()
+    assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 0
+    assert (run / ".gan-run").is_file()
+    assert main(["train", str(write_config(TINY_DIGITS)), "--overwrite"]) == 0
