@@ -22,6 +22,7 @@ accelerate), so a file from elsewhere cannot run code.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -370,11 +371,24 @@ class RunDir:
 
     # -- exported networks -------------------------------------------------------------
     def export(self, name: str, net: Network, role: str, ema: torch.nn.Module | None = None) -> None:
+        """Write a network alone: its weights (and its moving average's), then the JSON that rebuilds it.
+
+        Weights that are not finite are refused, naming the tensor, so the last good export stays. The
+        JSON records each weight file's SHA-256, and loading checks it: a flipped bit or a file swapped
+        by hand is refused instead of sampling from damaged weights.
+        """
         check_network_name(name, "network")
-        info = {"spec": net.spec, "role": role, "ema": ema is not None}
-        atomic_save_tensors(net.state_dict(), self.networks / f"{name}.safetensors")
+        files = {f"{name}.safetensors": net.state_dict()}
         if ema is not None:
-            atomic_save_tensors(ema.state_dict(), self.networks / f"{name}.ema.safetensors")
+            files[f"{name}.ema.safetensors"] = ema.state_dict()
+        for file, state in files.items():
+            check_finite(state, f"network {name!r} ({file}) is not exported, and {self.networks} keeps its last export")
+        digests = {}
+        for file, state in files.items():
+            data = save_tensors({k: v.detach().contiguous().cpu() for k, v in state.items()})
+            digests[file] = hashlib.sha256(data).hexdigest()
+            atomic_write_bytes(self.networks / file, data)
+        info = {"spec": net.spec, "role": role, "ema": ema is not None, "sha256": digests}
         atomic_write_text(self.networks / f"{name}.json", json.dumps(info, indent=1))
 
     def network_names(self) -> list[str]:
@@ -390,6 +404,45 @@ def check_network_name(name, what: str) -> None:
         raise RunError(f"{what} {name!r}: a network name may hold only letters, digits, '_' and '-'")
 
 
+def check_finite(tensors: dict[str, torch.Tensor], where: str, error=None) -> None:
+    """Refuse weights holding NaN or inf, naming the first such tensor: they would sample black grids or NaN scores."""
+    for key, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise (error or RunError)(f"tensor {key!r} holds NaN or inf: {where}")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_digest(info: dict, info_path: Path, weights: Path) -> None:
+    """A weight file must be the one its network's JSON recorded at export (exports from before digests are not checked)."""
+    recorded = info.get("sha256")
+    expected = recorded.get(weights.name) if isinstance(recorded, dict) else None
+    if expected is None:
+        return
+    if not weights.is_file():
+        raise Unloadable(f"weights file {str(weights)!r} not found")
+    if sha256_of(weights) != expected:
+        raise RunError(f"{weights}: its SHA-256 is not the one {info_path.name} recorded at export, so the file was changed or damaged "
+                       f"since; it is not loaded. The run's next checkpoint exports it again (gan train --resume), or copy it from a backup")
+
+
+def read_network_info(info_path: Path) -> dict:
+    """A network's JSON: the spec that rebuilds it, its role, whether it has EMA weights, its files' digests."""
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError) as error:
+        raise RunError(f"{info_path}: cannot rebuild the network ({error})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("spec"), dict):
+        raise RunError(f'{info_path}: cannot rebuild the network (expected {{"spec": {{"family": ..., ...}}, "role": ...}})')
+    return info
+
+
 def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tuple[list[str], list[str]]:
     """Load safetensors weights into ``net``; a bad file or a mismatch is one RunError naming the file.
 
@@ -401,6 +454,7 @@ def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tupl
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise Unloadable(f"{path}: not a readable safetensors file ({error}); it may be truncated or corrupt") from None
+    check_finite(state, f"{path} is not loaded (damaged, or saved from a run that diverged)", Unloadable)
     own = net.state_dict()
     wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
     missing = sorted(set(own) - set(state))
@@ -435,13 +489,12 @@ def load(run: "str | Path", name: str, *, ema: bool = True, device="cpu") -> Net
         names = folder.network_names()
         have = ", ".join(names) if names else "none yet (they are exported at each checkpoint and at the end)"
         raise RunError(f"run {str(folder.path)!r} has no network {name!r}; networks in it: {have}")
+    info = read_network_info(info_path)
     try:
-        info = json.loads(info_path.read_text())
-        if not isinstance(info, dict) or not isinstance(info.get("spec"), dict):
-            raise ValueError('expected {"spec": {"family": ..., ...}, "role": ...}')
         net = build(info["spec"])
-    except (json.JSONDecodeError, KeyError, ValueError, TypeError) as error:
+    except (KeyError, ValueError, TypeError) as error:
         raise RunError(f"{info_path}: cannot rebuild the network ({error})") from None
     weights = folder.networks / (f"{name}.ema.safetensors" if ema and info.get("ema") else f"{name}.safetensors")
+    check_digest(info, info_path, weights)
     load_state(net, weights)
     return net.to(device).eval()

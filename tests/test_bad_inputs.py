@@ -82,10 +82,19 @@ def without(key):
 
 
 def nan_weights(run: Path):
+    """NaN weights in a valid file whose digest the network's JSON records (edited on purpose, not damaged)."""
+    import json
+
     from safetensors.torch import load_file, save_file
 
+    from gan.runs import sha256_of
+
+    info_path = run / "networks" / "painter.json"
+    info = json.loads(info_path.read_text())
     for f in (run / "networks").glob("painter*.safetensors"):
         save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in load_file(str(f)).items()}, str(f))
+        info["sha256"][f.name] = sha256_of(f)
+    info_path.write_text(json.dumps(info))
 
 
 def an_image_beside(run: Path):
@@ -144,7 +153,7 @@ CASES = [
     ("evaluate more samples than memory holds", ["evaluate", "RUN", "--samples", "1000000000", "--metric", "fid_classifier"], "RUN", None, "--samples 1000000000 needs"),
     ("evaluate with a seed beyond 64 bits", ["evaluate", "RUN", "--seed", "-1"], "RUN", None, "argument --seed: expected an integer in 0.."),
     ("evaluate a metric of toy mixtures on images", ["evaluate", "RUN", "--metric", "modes"], "RUN", None, "--metric modes: it does not score sklearn_digits (images)"),
-    ("evaluate a generator that draws NaN", ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10"], "RUN", nan_weights, "10 of 10 samples of the generator are NaN or inf"),
+    ("evaluate a generator with NaN weights", ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10"], "RUN", nan_weights, "holds NaN or inf: "),
     ("evaluate with a malformed classifier", ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10", "--classifier", "RUN"], "RUN",
      lambda run: (run / "networks" / "critic.json").write_text("{not json"), "critic.json is not readable JSON"),
     ("classify the top -1 labels", ["classify", "RUN", "--network", "critic", "--top", "-1", "TMP/x.png"], "RUN", an_image_beside, "--top: expected a number of labels >= 1, got -1"),

@@ -169,3 +169,90 @@ def test_a_run_from_before_markers_gets_one_when_resumed_and_can_then_be_overwri
     assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 0
     assert (run / ".gan-run").is_file()
     assert main(["train", str(write_config(TINY_DIGITS)), "--overwrite"]) == 0
+
+
+# -- 4. tampered or broken weights ----------------------------------------------------------
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's data: the file still parses
+    path.write_bytes(bytes(data))
+
+
+def nan_into(path: Path, *, record_digest: bool) -> None:
+    """NaN in every float tensor, written as a valid safetensors file (optionally with the JSON's digest made to match)."""
+    from safetensors.torch import load_file, save_file
+
+    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in load_file(str(path)).items()}, str(path))
+    if record_digest:
+        info_path = path.parent / (path.name.split(".")[0] + ".json")
+        info = json.loads(info_path.read_text())
+        info["sha256"][path.name] = runs.sha256_of(path)
+        info_path.write_text(json.dumps(info))
+
+
+def test_an_export_records_the_digest_of_each_weight_file(write_config, tmp_path):
+    run = trained(write_config, tmp_path)
+    info = json.loads((run / "networks" / "painter.json").read_text())
+    assert set(info["sha256"]) == {"painter.safetensors", "painter.ema.safetensors"}
+    for file, digest in info["sha256"].items():
+        assert runs.sha256_of(run / "networks" / file) == digest
+
+
+@pytest.mark.parametrize("argv", [
+    ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png"],
+    ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10"],
+    ["train", "SAMPLER"],
+], ids=["sample", "evaluate", "init"])
+@pytest.mark.parametrize("damage", ["flipped byte", "NaN"])
+def test_a_flipped_byte_or_a_nan_in_exported_weights_is_refused_naming_the_file(argv, damage, write_config, tmp_path, capsys):
+    run = trained(write_config, tmp_path)
+    weights = run / "networks" / "painter.ema.safetensors"
+    sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter", "ema": True})},
+               "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}, "run": {"sample_count": 4}}
+    sampler_config = write_config(sampler, name="drawn")
+    if damage == "flipped byte":
+        flip_a_byte(weights)
+        expected = f"{weights}: its SHA-256 is not the one painter.json recorded at export"
+    else:
+        nan_into(weights, record_digest=True)  # a file edited on purpose, its digest updated: the values are still checked
+        expected = "holds NaN or inf: " + str(weights)
+    argv = [a.replace("RUN", str(run)).replace("TMP", str(tmp_path)).replace("SAMPLER", str(sampler_config)) for a in argv]
+    capsys.readouterr()
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert expected in line and len(line) < 400, line
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "runs" / "drawn").exists()
+
+
+def test_weights_that_are_not_finite_are_never_exported(tmp_path):
+    from networks import build
+
+    folder = runs.RunDir(tmp_path / "run")
+    folder.networks.mkdir(parents=True)
+    net = build({"family": "mlp", "source": "noise[2]", "target": "point[2]", "width": 4, "depth": 1})
+    folder.export("net", net, "generator")
+    before = {p.name: p.read_bytes() for p in folder.networks.iterdir()}
+    key = next(iter(net.state_dict()))
+    with torch.no_grad():
+        net.state_dict()[key].view(-1)[0] = float("inf")
+    with pytest.raises(runs.RunError, match=f"tensor '{key}' holds NaN or inf: network 'net' \\(net.safetensors\\) is not exported"):
+        folder.export("net", net, "generator")
+    assert {p.name: p.read_bytes() for p in folder.networks.iterdir()} == before, "the last good export was replaced"
+
+
+def test_a_checkpoint_with_nan_weights_is_skipped_for_an_older_one_that_loads(write_config, tmp_path, capsys):
+    run = trained(write_config, tmp_path)
+    nan_into(run / "checkpoints" / "step_00000004" / "model.safetensors", record_digest=False)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming from step_00000002" in out and "holds NaN or inf" in out
+
+
+def test_samples_that_are_not_finite_from_finite_weights_are_still_refused_by_scoring():
+    from gan.scoring import _finite
+
+    samples = torch.zeros(4, 1, 8, 8)
+    samples[1, 0, 0, 0] = float("inf")  # an overflow: finite weights can still draw it
+    with pytest.raises(runs.RunError, match="1 of 4 samples of the generator are NaN or inf"):
+        _finite(samples)

@@ -12,7 +12,7 @@ from pathlib import Path
 from networks import Network, build
 
 from ..config import Config
-from ..runs import RunDir, RunError, check_network_name, load_state
+from ..runs import RunDir, RunError, check_digest, check_network_name, load_state, read_network_info
 
 
 def build_networks(cfg: Config, *, resume: bool, say=print) -> tuple[dict[str, Network], dict[str, dict]]:
@@ -46,6 +46,8 @@ def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, li
     if not (source.networks / f"{init['network']}.json").is_file():
         have = ", ".join(source.network_names()) or "none"
         raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {init['network']!r}; networks in it: {have}")
+    info_path = source.networks / f"{init['network']}.json"
+    check_digest(read_network_info(info_path), info_path, path)
     loaded, fresh = load_state(net, path, strict=False)
     unfit = [k for k in fresh if k.startswith("body.")]
     if unfit:  # a body half loaded is a random network under a trained one's name: its samples would be noise
