@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -156,7 +157,7 @@ def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | No
 
     path = run / "evaluation.json"
     settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
-    with exclusively(run / EVALUATION_LOCK):
+    with _kept_or_said(path, result), exclusively(run / EVALUATION_LOCK):
         try:
             kept = json.loads(path.read_text()).get("metrics", {}) if path.is_file() else {}
         except (OSError, ValueError, AttributeError):
@@ -171,10 +172,25 @@ def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | No
         atomic_write_text(path, json.dumps(merged, indent=1, allow_nan=False))
 
 
+@contextmanager
+def _kept_or_said(path: Path, result: dict):
+    """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the CLI."""
+    from .runs import NotWritten, write_failure
+
+    try:
+        yield
+    except Exception as error:
+        cause = write_failure(error)
+        if cause is None:
+            raise
+        raise NotWritten(f"cannot write {path} ({cause}); the scores are printed above but not kept there", result) from None
+
+
 def _write(run: Path, result: dict) -> dict:
     """A likelihood or text run's scores, whole, as strict JSON in RUN/evaluation.json (one set of scores: nothing to merge)."""
     from .runs import atomic_write_text
 
     result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
-    atomic_write_text(run / "evaluation.json", json.dumps(strict(result), indent=1, allow_nan=False))
+    with _kept_or_said(run / "evaluation.json", result):
+        atomic_write_text(run / "evaluation.json", json.dumps(strict(result), indent=1, allow_nan=False))
     return result

@@ -74,6 +74,33 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_failure(error: BaseException) -> str | None:
+    """Why a write failed (a full disk, a read-only file system, no permission), or None for any other error.
+
+    Writers say it their own way: Python raises OSError; safetensors a SafetensorError that names the
+    OS error; torch.save (inside accelerate's save_state) a RuntimeError from its zip writer.
+    """
+    if isinstance(error, OSError):
+        return error.strerror or str(error) or type(error).__name__
+    text = str(error)
+    if isinstance(error, SafetensorError) and ("IoError" in text or "No space" in text):
+        for reason in ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded"):
+            if reason in text:
+                return reason
+        return "an I/O error"
+    if isinstance(error, RuntimeError) and ("PytorchStreamWriter failed" in text or "file write failed" in text):
+        return "the file could not be written (a full disk?)"
+    return None
+
+
+class NotWritten(RunError):
+    """A result that was computed but could not be written; ``result`` holds it, so that it can still be shown."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
 def _umask() -> int:
     """The process's umask, read without changing it (os.umask sets it too, racing other threads)."""
     try:

@@ -17,7 +17,7 @@ from gan import runs
 from gan.cli import main
 from gan.evaluation import _record
 
-from .conftest import TINY_DIGITS
+from .conftest import TINY_DIGITS, TINY_RING
 from .test_safety import one_error_line, trained
 
 
@@ -256,3 +256,100 @@ def test_samples_that_are_not_finite_from_finite_weights_are_still_refused_by_sc
     samples[1, 0, 0, 0] = float("inf")  # an overflow: finite weights can still draw it
     with pytest.raises(runs.RunError, match="1 of 4 samples of the generator are NaN or inf"):
         _finite(samples)
+
+
+# -- 5. a full disk at every write site ends in one line naming the path -------------------------
+NO_SPACE = "No space left on device"
+
+
+def fail_after_step_2(monkeypatch, owner, attribute, error, where=lambda args: True):
+    """Make ``owner.attribute`` raise ``error`` once the run has a complete checkpoint at step 2 (as a disk fills mid-run)."""
+    real = getattr(owner, attribute)
+
+    def fill(*args, **kwargs):
+        if fill.armed and where(args):
+            raise error(args)
+        return real(*args, **kwargs)
+
+    fill.armed = False
+    monkeypatch.setattr(owner, attribute, fill)
+    return fill
+
+
+def arm_after_first_checkpoint(monkeypatch, fills):
+    from gan.runs import RunDir
+
+    real = RunDir.commit_checkpoint
+
+    def commit(self, *args, **kwargs):
+        final = real(self, *args, **kwargs)
+        for fill in fills:
+            fill.armed = True
+        return final
+
+    monkeypatch.setattr(RunDir, "commit_checkpoint", commit)
+
+
+def oserror(args):
+    return OSError(28, NO_SPACE, str(args[0]) if args and isinstance(args[0], (str, Path)) else None)
+
+
+def safetensors_error(args):
+    from safetensors import SafetensorError
+
+    return SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })')
+
+
+def torch_zip_error(args):
+    return RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed")
+
+
+def accelerate_save_state(fail):
+    from accelerate import Accelerator
+
+    return lambda monkeypatch: fail_after_step_2(monkeypatch, Accelerator, "save_state", fail)
+
+
+def network_export(monkeypatch):
+    return fail_after_step_2(monkeypatch, runs, "atomic_write_bytes", oserror, where=lambda args: "networks" in str(args[0]))
+
+
+def sample_grid(monkeypatch):
+    import torchvision.utils as vutils
+
+    return fail_after_step_2(monkeypatch, vutils, "save_image", lambda args: OSError(28, NO_SPACE))
+
+
+@pytest.mark.parametrize("site, path_named", [
+    (accelerate_save_state(safetensors_error), "checkpoints/.partial-step_00000004"),
+    (accelerate_save_state(torch_zip_error), "checkpoints/.partial-step_00000004"),
+    (network_export, "networks/painter"),
+    (sample_grid, "samples/step_00000004.png"),
+], ids=["checkpoint weights (safetensors)", "checkpoint optimizer (torch.save)", "network export", "sample grid"])
+def test_a_full_disk_while_training_ends_in_one_line_naming_the_path_and_the_checkpoint_to_resume(site, path_named, write_config, tmp_path, monkeypatch, capsys):
+    fill = site(monkeypatch)
+    arm_after_first_checkpoint(monkeypatch, [fill])
+    assert main(["train", str(write_config(TINY_DIGITS))]) == 2
+    line = one_error_line(capsys)
+    run = tmp_path / "runs" / "tiny"
+    assert NO_SPACE in line or "could not be written" in line, line
+    assert path_named in line, line
+    assert "the last complete checkpoint is" in line and f"gan train --resume {run}" in line, line
+    assert not [p for p in run.rglob("*.tmp")], "a temporary file was left behind"
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run)]) == 0
+
+
+def test_a_full_disk_at_evaluation_prints_the_scores_and_names_evaluation_json(write_config, tmp_path, monkeypatch, capsys):
+    assert main(["train", str(write_config(TINY_RING, name="ring"))]) == 0
+    run = tmp_path / "runs" / "ring"
+    real = runs.atomic_write_text
+    monkeypatch.setattr(runs, "atomic_write_text", lambda path, text: (_ for _ in ()).throw(OSError(28, NO_SPACE, str(path))) if path.name == "evaluation.json" else real(path, text))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metric", "modes", "--samples", "200"]) == 2
+    captured = capsys.readouterr()
+    lines = [x for x in captured.err.splitlines() if x.startswith("gan: error:")]
+    assert lines and f"cannot write {run / 'evaluation.json'} ({NO_SPACE})" in lines[-1], captured.err[-2000:]
+    assert "Traceback" not in captured.err
+    assert json.loads(captured.out)["modes"] >= 0, "the scores were lost with the file"
+    assert not (run / "evaluation.json").exists()

@@ -22,10 +22,14 @@ def add_parser(verbs) -> None:
 
 def run(args) -> int:
     from ..evaluation import evaluate, strict
-    from ..runs import RunError
+    from ..runs import NotWritten, RunError
 
     if args.samples is not None and args.samples < 2:
         raise RunError(f"--samples: expected at least 2 samples, got {args.samples}")
-    result = evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier, progress=True)
+    try:
+        result = evaluate(args.run, metrics=args.metric, samples=args.samples, seed=args.seed, classifier=args.classifier, progress=True)
+    except NotWritten as error:  # scored, but the disk refused evaluation.json: the scores are not lost
+        print(json.dumps(strict(error.result), indent=1, allow_nan=False))
+        raise
     print(json.dumps(strict(result), indent=1, allow_nan=False))
     return 0

@@ -8,13 +8,15 @@ trainer.json's counters) and which checkpoint a resume loads.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from ..resume import describe, record
-from ..runs import RunError, Unloadable, atomic_save_tensors, load_state
+from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, write_failure
 from .optim import reapply_settings, settings
 
 
@@ -53,8 +55,11 @@ class Checkpoints:
                 state = dict(trainer, step=self.step, skipped=self.skipped, world_size=acc.num_processes)
                 self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
                 export()
-        except OSError as error:  # a full disk, a lost mount: the last complete checkpoint is untouched
-            failure = f"{error.strerror or error}: {error.filename}" if error.filename else f"{error.strerror or error}"
+        except Exception as error:  # a full disk, a lost mount: the last complete checkpoint is untouched
+            cause = write_failure(error)
+            if cause is None:
+                raise
+            failure = f"{cause}: {error.filename}" if getattr(error, "filename", None) else f"{cause}: {staging}"
         if acc.num_processes > 1:  # every process learns whether any failed (a barrier too): none waits for one that stopped
             from accelerate.utils import gather_object
 
@@ -64,9 +69,25 @@ class Checkpoints:
                 shutil.rmtree(staging, ignore_errors=True)
             last = self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
-            raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: gan train --resume {self.run.path}")
+            raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: "
+                           f"gan train --resume {shlex.quote(str(self.run.path))}")
         self.saved_at = self.step
         return self.last_checkpoint or staging
+
+    @contextmanager
+    def writing(self, path: Path):
+        """A file the run writes between checkpoints (a sample grid, held-out scores, samples): a full or read-only
+        disk stops the run in one line naming the file and the checkpoint that ``--resume`` continues from."""
+        try:
+            yield
+        except Exception as error:
+            cause = write_failure(error)
+            if cause is None:
+                raise
+            last = self.last_checkpoint or self.run.latest_checkpoint()
+            where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
+            then = f"gan train --resume {shlex.quote(str(self.run.path))}" if last else "start the run again with --overwrite"
+            raise RunError(f"cannot write {path} ({cause}); {where}; free some space, then: {then}") from None
 
     def check_every_rank_saved(self, staging: Path) -> None:
         """A checkpoint is complete only with every process's random state in it: wait for all of them,

@@ -28,6 +28,7 @@ from networks import Bernoulli, Categorical, Network, Normal, Text
 
 from ..config import Optimizer
 from ..data import text as text_data
+from ..runs import atomic_write_text
 from .progress import Clock, progress_bar
 from .session import Session
 
@@ -157,7 +158,9 @@ class Likelihood:
             s.save_or_stop(self.checkpoint, bar)
         bar.close()
         if s.is_main:
-            (s.run.path / "metrics.json").write_text(json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))
+            scores = s.run.path / "metrics.json"
+            with s.writing(scores):
+                atomic_write_text(scores, json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))
             headline = next((k for k in ("bits_per_character", "accuracy", "rmse", "nll") if k in self.scores), None)
             if headline:  # the number a user trains for, where they are looking
                 print(f"held-out {headline.replace('_', ' ')} {self.scores[headline]:.4f} on {len(self.held_out)} examples (step {s.step})", file=sys.stderr)

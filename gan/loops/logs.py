@@ -12,11 +12,12 @@ from pathlib import Path
 import torch
 
 from ..config import Config
+from ..runs import replacing
 
 
 class TensorBoard:
     """The session's logging; expects ``self._logs`` (the logs folder on the main process, else None),
-    ``self._writer`` (None until first used) and ``self.step``."""
+    ``self._writer`` (None until first used), ``self.step`` and ``self.writing`` (checkpoints.py)."""
 
     @property
     def writer(self):
@@ -35,12 +36,13 @@ class TensorBoard:
                 self.writer.add_scalar(tag, value, self.step)
 
     def log_images(self, tag: str, grid_path: Path, images: torch.Tensor) -> None:
-        """Save a PNG grid of images in [0, 1] and log the same grid to TensorBoard."""
+        """Save a PNG grid of images in [0, 1] (whole or not at all) and log the same grid to TensorBoard."""
         import torchvision.utils as vutils
 
         nrow = max(1, int(math.sqrt(len(images))))
         grid = vutils.make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
-        vutils.save_image(grid, str(grid_path))
+        with self.writing(grid_path), replacing(grid_path) as f:
+            vutils.save_image(grid, f, format="png")
         if self.writer is not None:
             self.writer.add_image(tag, grid, self.step)
 

@@ -39,15 +39,17 @@ class Sample:
             if session.is_main:
                 if session.writer is not None:
                     session.writer.add_text("samples", "  \n".join(lines), 0)
-                session.run.export(self.name, net, "sampler")
-                atomic_write_bytes(done.with_suffix(".txt"), "".join(line + "\n" for line in lines).encode())  # last, as below
+                with session.writing(done.with_suffix(".txt")):
+                    session.run.export(self.name, net, "sampler")
+                    atomic_write_bytes(done.with_suffix(".txt"), "".join(line + "\n" for line in lines).encode())  # last, as below
             return
         y = torch.arange(n, device=session.device) % net.condition.k if net.condition is not None else None
         x = net.sample(n, y=y, rng=torch.Generator().manual_seed(cfg.run.seed)).float().cpu()
         if session.is_main:
             if isinstance(net.target, Image):
                 session.log_images("samples", session.run.samples / "samples.png", net.target.to_unit(x))
-            session.run.export(self.name, net, "sampler")
             buffer = io.BytesIO()
             np.savez(buffer, samples=x.numpy())
-            atomic_write_bytes(done, buffer.getvalue())  # last: its presence says the run is complete
+            with session.writing(done):
+                session.run.export(self.name, net, "sampler")
+                atomic_write_bytes(done, buffer.getvalue())  # last: its presence says the run is complete
