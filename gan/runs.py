@@ -28,7 +28,7 @@ import os
 import shutil
 import socket
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
@@ -251,6 +251,18 @@ class RunLock:
             pass
 
 
+def remove(path: Path, *, missing_ok: bool = True) -> None:
+    """Remove a file, a link (never what it points to) or a folder with everything in it."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink(missing_ok=missing_ok)
+        else:
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+
+
 MARKER = ".gan-run"  # written into every run folder this toolkit makes: only such a folder is ever replaced
 EVALUATION_LOCK = ".evaluation.lock"
 # Everything a run writes into its folder (the loops, gan sample's run loop, gan evaluate). --overwrite removes
@@ -296,11 +308,7 @@ class RunDir:
     def remove_run_files(self) -> list[str]:
         """Remove what a run wrote here (``RUN_ENTRIES``), never following a link; returns the names of what is left."""
         for name in RUN_ENTRIES:
-            entry = self.path / name
-            if entry.is_symlink() or entry.is_file():
-                entry.unlink()
-            elif entry.is_dir():
-                shutil.rmtree(entry)
+            remove(self.path / name)
         return sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in self.path.iterdir())
 
     def mark(self) -> None:
@@ -381,19 +389,16 @@ class RunDir:
         fsync_dir(staging)
         atomic_write_text(staging / "trainer.json", json.dumps(trainer, indent=1))
         final = self.checkpoints / f"step_{step:08d}"
-        if final.exists():
-            shutil.rmtree(final)
+        remove(final)
         os.replace(staging, final)
         fsync_dir(self.checkpoints)
         atomic_write_text(self.checkpoints / "latest", final.name)
         # Only checkpoints up to this one count: a newer one left by an abandoned run (one that did not
         # load at resume) must not push out the checkpoints this run now stands on.
         complete = sorted(p for p in self.complete_checkpoints() if p.name <= final.name)
-        for old in complete[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-        for partial in self.checkpoints.glob(".partial-*"):  # left by a killed save
-            if partial != staging:
-                shutil.rmtree(partial, ignore_errors=True)
+        for old in [*complete[:-keep], *(p for p in self.checkpoints.glob(".partial-*") if p != staging)]:  # and a killed save's
+            with suppress(OSError):  # the new checkpoint is sealed; what cannot be pruned now is pruned next time
+                remove(old)
         return final
 
     # -- exported networks -------------------------------------------------------------

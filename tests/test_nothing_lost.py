@@ -353,3 +353,32 @@ def test_a_full_disk_at_evaluation_prints_the_scores_and_names_evaluation_json(w
     assert "Traceback" not in captured.err
     assert json.loads(captured.out)["modes"] >= 0, "the scores were lost with the file"
     assert not (run / "evaluation.json").exists()
+
+
+def test_a_link_planted_at_a_checkpoints_staging_name_is_removed_not_followed(write_config, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not yours")
+    run = tmp_path / "runs" / "tiny"
+    assert main(["train", str(write_config(TINY_DIGITS, run={"steps": 2}))]) == 0
+    (run / "checkpoints" / ".partial-step_00000004").symlink_to(outside, target_is_directory=True)
+    (run / "checkpoints" / "step_00000004").symlink_to(outside, target_is_directory=True)
+    assert main(["train", "--resume", str(run), "--set", "run.steps=4"]) == 0
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"], "a checkpoint was written through a link"
+    assert (run / "checkpoints" / "step_00000004").is_dir() and not (run / "checkpoints" / "step_00000004").is_symlink()
+
+
+def test_a_full_disk_anywhere_else_is_one_line_naming_the_file(write_config, tmp_path, monkeypatch, capsys):
+    from gan import resume
+
+    run = trained(write_config, tmp_path)
+
+    def full(path, cfg):
+        raise OSError(28, NO_SPACE, str(path))
+
+    monkeypatch.setattr(resume, "record", full)  # the run's config.yaml rewritten at a resume that changes a key
+    from gan.loops import checkpoints
+
+    monkeypatch.setattr(checkpoints, "record", full)
+    assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 2
+    assert f"cannot write {run / 'config.yaml'} ({NO_SPACE})" in one_error_line(capsys)

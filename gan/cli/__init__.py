@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, Diverged):
             print(f"gan: error: {error}", file=sys.stderr)
             return 1
+        import errno
+
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT) and error.filename:
+            print(f"gan: error: cannot write {error.filename} ({error.strerror})", file=sys.stderr)  # a write no verb expected to fail
+            return 2
         if is_out_of_memory(error):  # a size the user chose: their mistake to fix, in one line
             print(f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), -n (gan sample) "
                   f"or --samples (gan evaluate)", file=sys.stderr)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from ..resume import describe, record
-from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, write_failure
+from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, remove, write_failure
 from .optim import reapply_settings, settings
 
 
@@ -44,7 +43,7 @@ class Checkpoints:
         failure = None
         try:
             if self.is_main:
-                shutil.rmtree(staging, ignore_errors=True)
+                remove(staging)  # a killed save's leftovers, or anything else at the name: never followed
                 staging.mkdir(parents=True)
             acc.wait_for_everyone()
             acc.save_state(str(staging), safe_serialization=True)
@@ -66,7 +65,7 @@ class Checkpoints:
             failure = next((f for f in gather_object([failure]) if f), None)
         if failure:
             if self.is_main:
-                shutil.rmtree(staging, ignore_errors=True)
+                remove(staging)
             last = self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
             raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: "
