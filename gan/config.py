@@ -8,6 +8,7 @@ overrides (``--set run.steps=100``) go through the same checks.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -15,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from .objectives import LOSSES
+from .yamlfile import YamlError, cut, parse, read, shorten
 
 
 class ConfigError(ValueError):
@@ -143,18 +143,28 @@ def load(path: "str | Path", overrides: list[str] = ()) -> Config:
     """
     path = locate(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+        raw = read(path)  # duplicate keys, anchors and aliases refused (gan/yamlfile.py)
+    except YamlError as error:
+        raise ConfigError(str(error)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides)
     raw.setdefault("run", {})
     if isinstance(raw["run"], dict) and raw["run"].get("name") is None:
         raw["run"]["name"] = path.stem
-    return from_dict(raw)
+    return resolve_paths(from_dict(raw))
+
+
+def resolve_paths(cfg: Config) -> Config:
+    """``data.path`` made absolute (``~`` expanded), against the folder the command runs in.
+
+    The run's config.yaml then names the data wherever it is read from: stored as typed, a relative
+    path made ``gan evaluate RUN`` from another folder look for the data in the wrong place.
+    """
+    path = cfg.data.path
+    if not path or os.path.isabs(path):
+        return cfg
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=os.path.abspath(os.path.expanduser(path))))
 
 
 def shipped_folder() -> Path:
@@ -181,7 +191,7 @@ def locate(path: "str | Path") -> Path:
             return candidate
     names = shipped()
     have = f"shipped configs (gan train NAME): {', '.join(names)}" if names else "no shipped configs were found"
-    raise ConfigError(f"config file {str(path)!r} not found; {have}")
+    raise ConfigError(f"config file {shorten(str(path), 160)} not found; {have}")
 
 
 # The optimizer a loop gives a role that the config leaves out; filled in, so a run's config.yaml holds what it used.
@@ -202,32 +212,37 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """``run.steps=100`` sets raw["run"]["steps"] = 100; values are read as YAML scalars."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. run.steps=100")
+            raise ConfigError(f"--set {shorten(item)}: expected key.path=value, e.g. run.steps=100")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: cannot read the value {text!r}") from None
+            value = parse(text, f"--set {shorten(item)}")  # as in a config: no aliases, no key twice
+        except YamlError as error:
+            raise ConfigError(str(error)) from None
         node = raw
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a section")
+                raise ConfigError(f"--set {shorten(item)}: {_part('.'.join(parts[: i + 1]))} is not a section")
             node = child
         node[parts[-1]] = value
     return raw
 
 
+def _part(key) -> str:
+    """A user's key as it appears in a key path (``networks.NAME``), cut short for messages."""
+    return cut(key, 40)
+
+
 def _build(cls, raw, path: str):
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got {raw!r}")
+        raise ConfigError(f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got {shorten(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted((set(raw) - set(fields)), key=str)
     if unknown:
         where = f"{path}." if path else ""
-        raise ConfigError(f"unknown key {where}{unknown[0]}; accepted keys{' in ' + path if path else ''}: {', '.join(fields)}")
+        raise ConfigError(f"unknown key {where}{_part(unknown[0])}; accepted keys{' in ' + path if path else ''}: {', '.join(fields)}")
     values = {}
     for name, f in fields.items():
         key = f"{path}.{name}" if path else name
@@ -254,7 +269,7 @@ def _describe(tp) -> str:
 def _check(tp, value, key: str):
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    bad = ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+    bad = ConfigError(f"{key}: expected {_describe(tp)}, got {shorten(value)}")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if tp is Any:
@@ -280,10 +295,10 @@ def _check(tp, value, key: str):
     if origin is dict:
         if not isinstance(value, dict):
             raise bad
-        return {str(k): _check(args[1], v, f"{key}.{k}") for k, v in value.items()}
+        return {str(k): _check(args[1], v, f"{key}.{_part(k)}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{key}: expected a list of {len(args)} numbers, got {value!r}")
+            raise ConfigError(f"{key}: expected a list of {len(args)} numbers, got {shorten(value)}")
         return tuple(_check(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if tp is type(None):
         if value is not None:
@@ -345,6 +360,8 @@ _RULES = [
 
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")
+MAX_NETWORK_NAME = 100  # characters: a network name becomes file names (NAME.ema.safetensors), which hold at most 255 bytes
+MAX_FOLDER_NAME = 255   # bytes of run.name, a folder name
 
 
 def is_plain_name(text) -> bool:
@@ -355,6 +372,8 @@ def is_plain_name(text) -> bool:
 def is_one_component(text) -> bool:
     """One non-empty path component (a folder inside ``run.output``): no separator, no ``.`` or ``..``."""
     return isinstance(text, str) and text not in ("", ".", "..") and not any(c in text for c in "/\\\0") and not Path(text).is_absolute()
+
+
 def check_metrics(metrics: dict, data: str) -> None:
     """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run mid-way."""
     from .data.mixtures import is_mixture  # at call time: gan.data reads this module's Data when it loads
@@ -364,52 +383,80 @@ def check_metrics(metrics: dict, data: str) -> None:
     names = metrics.get("names")
     if names is not None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ConfigError(f"metrics.names: expected a list of metric names, got {names!r}")
+            raise ConfigError(f"metrics.names: expected a list of metric names, got {shorten(names)}")
         for name in names:
             if name not in fitting:
                 kind = "a toy mixture" if toy else "images"
-                raise ConfigError(f"metrics.names: {name!r} does not score {data} ({kind}); its metrics are {', '.join(fitting)}")
+                raise ConfigError(f"metrics.names: {shorten(name)} does not score {data} ({kind}); its metrics are {', '.join(fitting)}")
     samples = metrics.get("samples")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
-        raise ConfigError(f"metrics.samples: expected an integer >= 2, got {samples!r}")
+        raise ConfigError(f"metrics.samples: expected an integer >= 2, got {shorten(samples)}")
     if metrics.get("classifier") is not None and not isinstance(metrics["classifier"], str):
-        raise ConfigError(f"metrics.classifier: expected a run folder such as runs/digits_classifier, got {metrics['classifier']!r}")
+        raise ConfigError(f"metrics.classifier: expected a run folder such as runs/digits_classifier, got {shorten(metrics['classifier'])}")
+
+
+def check_data_keys(data: Data) -> None:
+    """Refuse a data key the chosen data set does not read (``data.path`` on diabetes): it would be ignored without a word.
+
+    Only a value other than the key's default is refused, so a run's config.yaml, which writes out every key,
+    reads back. A data set gan/data/keys.py does not know is left to gan.data, which names the accepted ones.
+    """
+    from .data.keys import COMMON, READS  # at call time: gan.data reads this module's Data when it loads
+
+    reads = READS.get(data.name)
+    if reads is None:
+        return
+    default = Data()
+    for f in dataclasses.fields(Data):
+        value = getattr(data, f.name)
+        if f.name in COMMON or f.name in reads or value == getattr(default, f.name):
+            continue
+        own = f"data.{', data.'.join(reads)} and" if reads else "only"
+        raise ConfigError(f"data.{f.name}: data set {data.name} does not read it, so {shorten(value, 60)} would be ignored; "
+                          f"{data.name} reads {own} the keys every data set reads ({', '.join(COMMON)})")
 
 
 def check_values(cfg: Config) -> Config:
     """Refuse values of the right type but no meaning (batch size 0, a negative learning rate)."""
     if cfg.run.name is not None and not is_one_component(cfg.run.name):
-        raise ConfigError(f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {cfg.run.name!r}")
+        raise ConfigError(f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {shorten(cfg.run.name)}")
+    size = len(cfg.run.name.encode("utf-8", "surrogatepass")) if cfg.run.name is not None else 0
+    if size > MAX_FOLDER_NAME:
+        raise ConfigError(f"run.name: a folder name holds at most {MAX_FOLDER_NAME} bytes, got {size}: {shorten(cfg.run.name, 40)}")
     for name in cfg.networks:
         if not is_plain_name(name):
-            raise ConfigError(f"networks.{name}: a network name may hold only letters, digits, '_' and '-' (it names files in the run folder)")
+            raise ConfigError(f"networks.{_part(name)}: a network name may hold only letters, digits, '_' and '-' (it names files in the run folder)")
+        if len(name) > MAX_NETWORK_NAME:
+            raise ConfigError(f"networks.{_part(name)}: a network name holds at most {MAX_NETWORK_NAME} characters (it names files in the run "
+                              f"folder), got {len(name)}")
     for key, test, expected in _RULES:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if not test(value):
-            raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+            raise ConfigError(f"{key}: expected {expected}, got {shorten(value)}")
     for role, opt in cfg.optimizers.items():
         if not opt.lr > 0:
-            raise ConfigError(f"optimizers.{role}.lr: expected a learning rate > 0, got {opt.lr!r}")
+            raise ConfigError(f"optimizers.{_part(role)}.lr: expected a learning rate > 0, got {shorten(opt.lr)}")
         if not all(0.0 <= b < 1.0 for b in opt.betas):
-            raise ConfigError(f"optimizers.{role}.betas: expected two numbers in [0, 1), got {list(opt.betas)}")
+            raise ConfigError(f"optimizers.{_part(role)}.betas: expected two numbers in [0, 1), got {list(opt.betas)}")
     if not cfg.networks:
         raise ConfigError("networks: expected at least one network, e.g. painter: {family: conv, source: noise[64], target: image[1,28,28]}")
     for name, spec in cfg.networks.items():
         if not isinstance(spec, dict) or "family" not in spec:
-            raise ConfigError(f"networks.{name}: expected a mapping with a 'family' key (mlp, conv, resnet)")
+            raise ConfigError(f"networks.{_part(name)}: expected a mapping with a 'family' key (mlp, conv, resnet)")
     for role, network in cfg.roles.items():
         if network not in cfg.networks:
-            raise ConfigError(f"roles.{role}: no network named {network!r}; networks in this config: {', '.join(cfg.networks)}")
+            raise ConfigError(f"roles.{_part(role)}: no network named {shorten(network)}; networks in this config: {', '.join(cfg.networks)}")
     for role in cfg.optimizers:
         if role not in cfg.roles:
-            raise ConfigError(f"optimizers.{role}: no role {role!r} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}")
+            raise ConfigError(f"optimizers.{_part(role)}: no role {shorten(role)} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}")
     unknown = sorted(set(cfg.metrics) - {"every", "names", "samples", "classifier"})
     if unknown:
         raise ConfigError(f"unknown key metrics.{unknown[0]}; accepted keys in metrics: every, names, samples, classifier")
     if cfg.metrics.get("every") is not None and (not isinstance(cfg.metrics["every"], int) or cfg.metrics["every"] < 1):
-        raise ConfigError(f"metrics.every: expected an integer >= 1, got {cfg.metrics['every']!r}")
+        raise ConfigError(f"metrics.every: expected an integer >= 1, got {shorten(cfg.metrics['every'])}")
     check_metrics(cfg.metrics, cfg.data.name)
+    check_data_keys(cfg.data)
     if cfg.objective.augment is not None:
         check_augment(cfg.objective.augment)
     return cfg
@@ -419,15 +466,15 @@ def check_augment(aug: Augment) -> None:
     """objective.augment: known transform names, p in [0, 1], target in (0, 1)."""
     names = [aug.policy] if isinstance(aug.policy, str) else aug.policy
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {aug.policy!r}")
+        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {shorten(aug.policy)}")
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        raise ConfigError(f"objective.augment.policy: unknown augmentation {unknown[0]!r}; accepted: {', '.join(AUGMENTATIONS)}")
+        raise ConfigError(f"objective.augment.policy: unknown augmentation {shorten(unknown[0])}; accepted: {', '.join(AUGMENTATIONS)}")
     if aug.p is not None and not 0.0 <= aug.p <= 1.0:
-        raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {aug.p!r}")
+        raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {shorten(aug.p)}")
     if not 0.0 < aug.target < 1.0:
-        raise ConfigError(f"objective.augment.target: expected a number in (0, 1), got {aug.target!r}")
+        raise ConfigError(f"objective.augment.target: expected a number in (0, 1), got {shorten(aug.target)}")
     if aug.interval < 1:
-        raise ConfigError(f"objective.augment.interval: expected an integer >= 1, got {aug.interval!r}")
+        raise ConfigError(f"objective.augment.interval: expected an integer >= 1, got {shorten(aug.interval)}")
     if not aug.speed > 0:
-        raise ConfigError(f"objective.augment.speed: expected a number of images > 0, got {aug.speed!r}")
+        raise ConfigError(f"objective.augment.speed: expected a number of images > 0, got {shorten(aug.speed)}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from . import config as C
+from .yamlfile import YamlError, cut, read
 
 # Keys that decide which examples each update sees (and so an exact resume); why, for the message.
 FIXED = {
@@ -40,11 +41,22 @@ def flat(tree: dict, prefix: str = "") -> dict[str, object]:
 
 def saved_config(path: Path) -> dict:
     """The run's config.yaml as the resolved mapping it stands for (defaults filled in where it still validates)."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _read(path)
     try:
         return C.from_dict(raw).to_dict()
     except C.ConfigError:  # a --set at this resume may be what repairs it; compare what is written
         return raw
+
+
+def _read(path: Path) -> dict:
+    """The run's config.yaml as a mapping, read as strictly as any config (gan/yamlfile.py)."""
+    try:
+        raw = read(path) or {}
+    except YamlError as error:
+        raise C.ConfigError(str(error)) from None
+    if not isinstance(raw, dict):
+        raise C.ConfigError(f"{path}: a run's config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}")
+    return raw
 
 
 def changes(path: Path, cfg: C.Config) -> list[tuple[str, object, object]]:
@@ -58,22 +70,22 @@ def changes(path: Path, cfg: C.Config) -> list[tuple[str, object, object]]:
         if key in FIXED or (key.startswith("optimizers.") and key.endswith(".name") and was is not None):
             why = FIXED.get(key, "its saved state belongs to the other optimizer")
             raise C.ConfigError(
-                f"--set {key}={now} at resume: the run was trained with {key}={was}, and {why}; "
-                f"resume with {was}, or start a new run with --set run.name=NEW"
+                f"--set {key}={cut(now)} at resume: the run was trained with {key}={cut(was)}, and {why}; "
+                f"resume with {cut(was)}, or start a new run with --set run.name=NEW"
             )
     return found
 
 
 def describe(found: list[tuple[str, object, object]]) -> str:
     """One line: ``optimizers.generator.lr 0.0002 -> 0.01, run.steps 4 -> 6``."""
-    return ", ".join(f"{key} {was} -> {now}" for key, was, now in found)
+    return ", ".join(f"{key} {cut(was)} -> {cut(now)}" for key, was, now in found)
 
 
 def record(path: Path, cfg: C.Config) -> None:
     """Write ``cfg`` as the run's config.yaml (atomically), keeping the saved location of the run."""
     from .runs import atomic_write_text
 
-    saved = yaml.safe_load(path.read_text()) or {}
+    saved = _read(path)
     resolved = cfg.to_dict()
     for key in ("output", "name"):
         if key in (saved.get("run") or {}):

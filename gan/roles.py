@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from networks import Bernoulli, Categorical, Network, Real, Space, Text
+from networks.messages import cut, shorten
 
 
 class RoleError(ValueError):
@@ -71,7 +72,7 @@ def check_roles_named(loop: str, roles: dict[str, str]) -> None:
             raise RoleError(f"roles.{role}: loop {loop!r} needs roles {' and '.join(wanted)}; {role!r} is not assigned")
     for role in roles:
         if role not in wanted:
-            raise RoleError(f"roles.{role}: loop {loop!r} has no role {role!r}; its roles: {', '.join(wanted)}")
+            raise RoleError(f"roles.{cut(role, 40)}: loop {loop!r} has no role {shorten(role, 40)}; its roles: {', '.join(wanted)}")
 
 
 def check_role(role: str, name: str, net: Network, data: Space) -> None:

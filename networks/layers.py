@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from .messages import shorten
+
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
     "leaky_relu": lambda: nn.LeakyReLU(0.2, inplace=True),  # 0.2: the DCGAN slope
@@ -25,7 +27,7 @@ NORMS = ("batch", "instance", "layer", "none")
 def choose(name: str, table, what: str):
     """Look ``name`` up in ``table``; an unknown name lists what is accepted."""
     if name not in table:
-        raise ValueError(f"unknown {what} {name!r}; accepted: {', '.join(sorted(table))}")
+        raise ValueError(f"unknown {what} {shorten(name)}; accepted: {', '.join(sorted(table))}")
     return table[name] if isinstance(table, dict) else name
 
 

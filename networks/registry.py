@@ -8,6 +8,7 @@ import types
 import typing
 
 from .base import Network
+from .messages import shorten
 
 FAMILIES: dict[str, type[Network]] = {}
 
@@ -29,16 +30,16 @@ def build(spec: dict) -> Network:
     Point(dim=2)
     """
     if not isinstance(spec, dict):
-        raise ValueError(f"a network spec must be a mapping with a 'family' key, got {spec!r}")
+        raise ValueError(f"a network spec must be a mapping with a 'family' key, got {shorten(spec)}")
     spec = dict(spec)
     name = spec.pop("family", None)
     if name not in FAMILIES:
-        raise ValueError(f"unknown network family {name!r}; accepted: {', '.join(sorted(FAMILIES))}")
+        raise ValueError(f"unknown network family {shorten(name)}; accepted: {', '.join(sorted(FAMILIES))}")
     cls = FAMILIES[name]
     accepted = accepted_keywords(cls)
     unknown = sorted(set(spec) - set(accepted))
     if unknown:
-        raise ValueError(f"family {name!r} does not take {', '.join(map(repr, unknown))}; accepted: {', '.join(accepted)}")
+        raise ValueError(f"family {name!r} does not take {', '.join(map(shorten, unknown[:3]))}; accepted: {', '.join(accepted)}")
     missing = [k for k in ("source", "target") if k not in spec]
     if missing:
         raise ValueError(f"family {name!r} needs {' and '.join(missing)} (a space such as 'noise[64]')")
@@ -70,4 +71,4 @@ def check_keyword(cls: type[Network], key: str, value) -> None:
         if tp is str and isinstance(value, str):
             return
     names = {type(None): "null", bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
-    raise ValueError(f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got {value!r}")
+    raise ValueError(f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got {shorten(value)}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import distributions as D
 
+from .messages import shorten
 from .space_base import RandomSource, Space, SpaceError, drawing
 from .text import ALPHABETS, CODE, PAD, Text, TextDistribution
 
@@ -118,7 +119,7 @@ class Image(Space):
         for name in ("channels", "height", "width"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise SpaceError(f"image: {name} must be a positive integer, got {value!r}")
+                raise SpaceError(f"image: {name} must be a positive integer, got {shorten(value)}")
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):  # pixels map onto it linearly
             raise SpaceError(f"image: value range must be two finite numbers low < high such as -1:1, got {self.low}:{self.high}")
         object.__setattr__(self, "low", float(self.low))
@@ -305,8 +306,8 @@ def parse(text: "str | Space") -> Space:
         return text
     forms = f"accepted forms: {', '.join(ACCEPTED_FORMS)}"
     if not isinstance(text, str):
-        raise SpaceError(f"a space must be a string such as 'noise[64]', got {text!r}; {forms}")
-    bad = SpaceError(f"cannot read space {text!r}; {forms}")
+        raise SpaceError(f"a space must be a string such as 'noise[64]', got {shorten(text)}; {forms}")
+    bad = SpaceError(f"cannot read space {shorten(text)}; {forms}")
     match = _PATTERN.match(text.lower())
     if not match:
         raise bad
@@ -328,7 +329,7 @@ def parse(text: "str | Space") -> Space:
                 return Image(c, h, w, low, high)
             return Image(c, h, w)
     except SpaceError as error:
-        raise SpaceError(f"cannot read space {text!r}: {error}; {forms}") from None
+        raise SpaceError(f"cannot read space {shorten(text)}: {error}; {forms}") from None
     except ValueError:
         raise bad from None
     raise bad

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import distributions as D
 
+from .messages import shorten
 from .space_base import RandomSource, Space, SpaceError, drawing
 
 ALPHABETS = {
@@ -51,7 +52,7 @@ class Text(Space):
         if not isinstance(self.length, int) or self.length < 1:
             raise SpaceError(f"text[{self.length}]: the length must be a positive integer")
         if self.alphabet not in ALPHABETS:
-            raise SpaceError(f"text: unknown alphabet {self.alphabet!r}; accepted: {', '.join(ALPHABETS)}")
+            raise SpaceError(f"text: unknown alphabet {shorten(self.alphabet)}; accepted: {', '.join(ALPHABETS)}")
 
     @property
     def characters(self) -> str:

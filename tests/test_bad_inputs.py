@@ -15,6 +15,7 @@ from PIL import Image
 from gan.cli import main
 
 from .conftest import TINY_DIGITS
+from .test_config_inputs import bomb_config, twice_config, written
 
 
 def folder_of(tmp: Path, make) -> str:
@@ -168,6 +169,19 @@ CASES = [
      "trainer.json: step must be an integer >= 0, got 'abc'"),
     ("trainer.json without a key", ["train", "--resume", "RUN", "--set", "run.steps=6"], "RUN", write_json("LATEST/trainer.json", without("data_position")), "trainer.json: missing data_position"),
     ("trainer.json that is a list", ["train", "--resume", "RUN", "--set", "run.steps=6"], "RUN", write_json("LATEST/trainer.json", [4]), "trainer.json: expected a mapping of counters"),
+    # config and YAML (round three)
+    ("config with a YAML alias bomb", ["train", "FOLDER/a/bomb.yaml"], None, written("bomb.yaml", bomb_config),
+     "line 21: YAML anchors and aliases (&l0) are not accepted (an alias is expanded on every later use); write the value out"),
+    ("config with a section given twice", ["train", "FOLDER/a/twice.yaml"], None, written("twice.yaml", twice_config),
+     "twice.yaml: key 'run' appears twice in one mapping, at lines 19 and 26; keep one (YAML would silently keep the last)"),
+    ("--set value with a key given twice", ["train", C, "--set", "objective={loss: hinge, loss: hinge}"], None, None, "key 'loss' appears twice in one mapping"),
+    ("--set value with an alias", ["train", C, "--set", "run.name=*a"], None, None, "line 1: YAML anchors and aliases (*a) are not accepted"),
+    ("config nested too deep", ["train", C, "--set", f"run.name={'[' * 100}{']' * 100}"], None, None, "line 1: nested more than 64 levels deep; a config needs a few"),
+    ("a long value echoed", ["train", C, "--set", f"data.batch_size={'x' * 100_000}"], None, None, "data.batch_size: expected an integer, got '" + "x" * 76 + "..."),
+    ("a long network name", ["train", C, "--set", f"networks.{'n' * 500}.family=mlp"], None, None, "a network name holds at most 100 characters"),
+    ("a data key the data set does not read", ["train", C, "--set", "data.path=/etc/passwd"], None, None,
+     "data.path: data set sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads data.resize and the keys every"),
+    ("--resume with --overwrite", ["train", "--resume", "RUN", "--overwrite"], "RUN", None, "--resume continues the run, --overwrite deletes it and starts again; pass one of them"),
 ]
 
 

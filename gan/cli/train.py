@@ -21,8 +21,12 @@ def run(args) -> int:
     from .. import config as C
     from ..loops import get
     from ..loops.stops import Stopped
+    from ..yamlfile import shorten
 
     overwrite = args.overwrite
+    if args.resume and overwrite:  # one keeps the run's steps, the other deletes them: which was meant is a guess
+        raise C.ConfigError(f"--resume {shorten(args.resume, 120)} and --overwrite: --resume continues the run, --overwrite deletes it "
+                            f"and starts again; pass one of them")
     if args.resume:
         run = Path(args.resume)
         if run.name in ("", ".", ".."):  # --resume . from inside the run folder: its name is that of the folder
