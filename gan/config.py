@@ -137,7 +137,7 @@ def _plain(value):
 
 # -- reading -------------------------------------------------------------------------
 def load(path: "str | Path", overrides: list[str] = ()) -> Config:
-    """Read a YAML config, apply ``key.path=value`` overrides, validate.
+    """Read a YAML config (strictly: gan/yamlfile.py), apply ``key.path=value`` overrides, validate; ``data.path`` made absolute.
 
     >>> cfg = load("configs/ring.yaml", ["run.steps=10"])  # doctest: +SKIP
     """
