@@ -83,11 +83,11 @@ def describe(found: list[tuple[str, object, object]]) -> str:
 
 def record(path: Path, cfg: C.Config) -> None:
     """Write ``cfg`` as the run's config.yaml (atomically), keeping the saved location of the run."""
-    from .runs import atomic_write_text
+    from .runs import CONFIG_HEADER, atomic_write_text
 
     saved = _read(path)
     resolved = cfg.to_dict()
     for key in ("output", "name"):
         if key in (saved.get("run") or {}):
             resolved["run"][key] = saved["run"][key]
-    atomic_write_text(path, yaml.safe_dump(resolved, sort_keys=False))
+    atomic_write_text(path, CONFIG_HEADER + yaml.safe_dump(resolved, sort_keys=False))

@@ -40,6 +40,7 @@ from safetensors.torch import save as save_tensors
 from networks import Network, build
 
 from .config import is_plain_name
+from .yamlfile import shorten
 
 
 class RunError(ValueError):
@@ -263,6 +264,8 @@ def remove(path: Path, *, missing_ok: bool = True) -> None:
             raise
 
 
+CONFIG_HEADER = ("# The config this run used, resolved: every key with the value it had, defaults included, and data.path\n"
+                 "# made absolute (a relative one is read from the folder gan ran in), so the run reads the same from anywhere.\n")
 MARKER = ".gan-run"  # written into every run folder this toolkit makes: only such a folder is ever replaced
 EVALUATION_LOCK = ".evaluation.lock"
 # Everything a run writes into its folder (the loops, gan sample's run loop, gan evaluate). --overwrite removes
@@ -334,7 +337,7 @@ class RunDir:
             self.mark()
             for folder in (self.logs, self.samples, self.checkpoints, self.networks):
                 folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
+            atomic_write_text(self.config, CONFIG_HEADER + yaml.safe_dump(config, sort_keys=False))
         except OSError as error:  # a file in the way, no permission, a full disk
             raise RunError(f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})") from None
         return kept
@@ -433,7 +436,7 @@ class RunDir:
 def check_network_name(name, what: str) -> None:
     """A network name read from a command line or a run folder becomes a file name: refuse any path in it."""
     if not is_plain_name(name):
-        raise RunError(f"{what} {name!r}: a network name may hold only letters, digits, '_' and '-'")
+        raise RunError(f"{what} {shorten(name)}: a network name may hold only letters, digits, '_' and '-'")
 
 
 def check_finite(tensors: dict[str, torch.Tensor], where: str, error=None) -> None:

@@ -382,3 +382,14 @@ def test_a_full_disk_anywhere_else_is_one_line_naming_the_file(write_config, tmp
     monkeypatch.setattr(checkpoints, "record", full)
     assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 2
     assert f"cannot write {run / 'config.yaml'} ({NO_SPACE})" in one_error_line(capsys)
+
+
+def test_a_run_in_a_folder_whose_name_reads_as_yaml_resumes(write_config, tmp_path):
+    """--resume passes the run's folder as a value: a name like 'a: b' or '*x' must stay a name."""
+    for name in ("a: b", "*x"):
+        config = write_config(TINY_DIGITS, run={"steps": 2, "name": name})
+        assert main(["train", str(config)]) == 0
+        run = tmp_path / "runs" / name
+        assert main(["train", "--resume", str(run), "--set", "run.steps=4"]) == 0
+        assert (run / "checkpoints" / "latest").read_text() == "step_00000004"
+        assert (run / "config.yaml").read_text().startswith("# The config this run used, resolved")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def run(args) -> int:
             raise C.ConfigError(f"--resume {run}: no config.yaml there; is it a run folder (runs/<name>)?")
         if args.config:
             raise C.ConfigError("--resume takes its config from the run folder; drop the CONFIG argument (use --set to change e.g. run.steps)")
-        cfg = C.load(run / "config.yaml", [f"run.output={run.parent}", f"run.name={run.name}", *args.set])
+        # As JSON strings (YAML reads them as they are): a folder named "a: b" or "*x" is a name, not YAML to parse.
+        where = [f"run.output={json.dumps(str(run.parent))}", f"run.name={json.dumps(run.name)}"]
+        cfg = C.load(run / "config.yaml", [*where, *args.set])
     else:
         cfg = C.load(args.config or DEFAULT_CONFIG, args.set)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from networks import Network, build
 
 from ..config import Config
+from ..yamlfile import shorten
 from ..runs import RunDir, RunError, check_digest, check_network_name, load_state, read_network_info
 
 
@@ -37,15 +38,15 @@ def build_networks(cfg: Config, *, resume: bool, say=print) -> tuple[dict[str, N
 def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, list[str]]:
     """Start from another run's weights; the body always, the head where it fits. Returns the tensors loaded and those left new."""
     if not isinstance(init, dict) or set(init) - {"run", "network", "ema"} or "run" not in init or "network" not in init:
-        raise RunError(f"networks.{name}.init: expected {{run: RUN_FOLDER, network: NAME}}, got {init!r}")
+        raise RunError(f"networks.{name}.init: expected {{run: RUN_FOLDER, network: NAME}}, got {shorten(init)}")
     source = RunDir(Path(str(init["run"])).resolve())  # named absolute: a relative path depends on where gan runs
     if not source.path.is_dir():
-        raise RunError(f"networks.{name}.init: run folder {str(init['run'])!r} not found (looked in {source.path})")
+        raise RunError(f"networks.{name}.init: run folder {shorten(str(init['run']))} not found (looked in {source.path})")
     check_network_name(init["network"], f"networks.{name}.init.network")
     path = source.networks / f"{init['network']}{'.ema' if init.get('ema') else ''}.safetensors"
     if not (source.networks / f"{init['network']}.json").is_file():
         have = ", ".join(source.network_names()) or "none"
-        raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {init['network']!r}; networks in it: {have}")
+        raise RunError(f"networks.{name}.init: run {str(source.path)!r} has no network {shorten(init['network'])}; networks in it: {have}")
     info_path = source.networks / f"{init['network']}.json"
     check_digest(read_network_info(info_path), info_path, path)
     loaded, fresh = load_state(net, path, strict=False)
