@@ -43,6 +43,11 @@ def drawing(rng: "RandomSource | None") -> Iterator[None]:
         rng.set_state(get_state(*([rng.device] if cuda else [])))
 
 
+# The largest size of any one dimension: torch indexes with 64-bit integers, but a size past 2**31 - 1 is a typo
+# (no network reads noise[10**12]) and past 2**63 torch fails in its own words; refuse both in ours.
+MAX_SIZE = 2**31 - 1
+
+
 class SpaceError(ValueError):
     """A space string or a pairing of spaces that cannot be used."""
 

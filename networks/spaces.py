@@ -32,7 +32,7 @@ import torch
 from torch import distributions as D
 
 from .messages import shorten
-from .space_base import RandomSource, Space, SpaceError, drawing
+from .space_base import MAX_SIZE, RandomSource, Space, SpaceError, drawing
 from .text import ALPHABETS, CODE, PAD, Text, TextDistribution
 
 __all__ = [
@@ -59,8 +59,8 @@ class _Vector(Space):
     dim: int
 
     def __post_init__(self):
-        if not isinstance(self.dim, int) or self.dim < 1:
-            raise SpaceError(f"{self.kind}[{self.dim}]: the dimension must be a positive integer")
+        if not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_SIZE:
+            raise SpaceError(f"{self.kind}[{shorten(self.dim)}]: the dimension must be an integer in 1..{MAX_SIZE:,}")
 
     @property
     def shape(self):
@@ -118,8 +118,8 @@ class Image(Space):
     def __post_init__(self):
         for name in ("channels", "height", "width"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise SpaceError(f"image: {name} must be a positive integer, got {shorten(value)}")
+            if not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
+                raise SpaceError(f"image: {name} must be a positive integer (at most {MAX_SIZE:,}), got {shorten(value)}")
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):  # pixels map onto it linearly
             raise SpaceError(f"image: value range must be two finite numbers low < high such as -1:1, got {self.low}:{self.high}")
         object.__setattr__(self, "low", float(self.low))
@@ -198,8 +198,8 @@ class Categorical(Space):
     kind = "categorical"
 
     def __post_init__(self):
-        if not isinstance(self.k, int) or self.k < 2:
-            raise SpaceError(f"categorical[{self.k}]: the number of classes must be an integer >= 2")
+        if not isinstance(self.k, int) or not 2 <= self.k <= MAX_SIZE:
+            raise SpaceError(f"categorical[{shorten(self.k)}]: the number of classes must be an integer in 2..{MAX_SIZE:,}")
 
     @property
     def shape(self):

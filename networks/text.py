@@ -15,7 +15,7 @@ import torch
 from torch import distributions as D
 
 from .messages import shorten
-from .space_base import RandomSource, Space, SpaceError, drawing
+from .space_base import MAX_SIZE, RandomSource, Space, SpaceError, drawing
 
 ALPHABETS = {
     # the 64 characters of the argument this toolkit is built on: letters, digits, space, period
@@ -49,8 +49,8 @@ class Text(Space):
     end = "."
 
     def __post_init__(self):
-        if not isinstance(self.length, int) or self.length < 1:
-            raise SpaceError(f"text[{self.length}]: the length must be a positive integer")
+        if not isinstance(self.length, int) or not 1 <= self.length <= MAX_SIZE:
+            raise SpaceError(f"text[{shorten(self.length)}]: the length must be an integer in 1..{MAX_SIZE:,}")
         if self.alphabet not in ALPHABETS:
             raise SpaceError(f"text: unknown alphabet {shorten(self.alphabet)}; accepted: {', '.join(ALPHABETS)}")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from networks import Network, build
 
 from ..config import Config
-from ..yamlfile import shorten
+from ..yamlfile import cut, shorten
 from ..runs import RunDir, RunError, check_digest, check_network_name, load_state, read_network_info
 
 
@@ -26,7 +26,7 @@ def build_networks(cfg: Config, *, resume: bool, say=print) -> tuple[dict[str, N
         try:
             net = build(spec)
         except (ValueError, TypeError) as error:
-            raise RunError(f"networks.{name}: {error}") from None
+            raise RunError(f"networks.{name}: {cut(error, 300)}") from None  # torch's own words can run to pages
         if init is not None and not resume:  # a resumed run's weights come from its checkpoint
             reports[name] = initialise_from(name, net, init, say=say)
         if freeze:
