@@ -60,7 +60,7 @@ class _Vector(Space):
 
     def __post_init__(self):
         if not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_SIZE:
-            raise SpaceError(f"{self.kind}[{shorten(self.dim)}]: the dimension must be an integer in 1..{MAX_SIZE:,}")
+            raise SpaceError(f"{self.kind}[{shorten(self.dim)}]: the dimension must be a positive integer (at most {MAX_SIZE:,})")
 
     @property
     def shape(self):
@@ -199,7 +199,7 @@ class Categorical(Space):
 
     def __post_init__(self):
         if not isinstance(self.k, int) or not 2 <= self.k <= MAX_SIZE:
-            raise SpaceError(f"categorical[{shorten(self.k)}]: the number of classes must be an integer in 2..{MAX_SIZE:,}")
+            raise SpaceError(f"categorical[{shorten(self.k)}]: the number of classes must be an integer >= 2 (at most {MAX_SIZE:,})")
 
     @property
     def shape(self):

@@ -50,7 +50,7 @@ class Text(Space):
 
     def __post_init__(self):
         if not isinstance(self.length, int) or not 1 <= self.length <= MAX_SIZE:
-            raise SpaceError(f"text[{shorten(self.length)}]: the length must be an integer in 1..{MAX_SIZE:,}")
+            raise SpaceError(f"text[{shorten(self.length)}]: the length must be a positive integer (at most {MAX_SIZE:,})")
         if self.alphabet not in ALPHABETS:
             raise SpaceError(f"text: unknown alphabet {shorten(self.alphabet)}; accepted: {', '.join(ALPHABETS)}")
 
