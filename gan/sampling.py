@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from networks import Bernoulli, Categorical, Image, Network, Normal
+from networks import Bernoulli, Categorical, Image, Network, Normal, Text
 
+from .image_files import read_images
 from .memory import check_fits
 from .runs import RunError, atomic_write_text, load
 
@@ -18,10 +19,10 @@ from .runs import RunError, atomic_write_text, load
 def parse_labels(text: str | None, n: int, net: Network) -> torch.Tensor | None:
     """'3,7' -> tensor [3, 7, 3, 7, ...] of length n; None for unconditioned networks."""
     if net.condition is None:
-        if text:
+        if text is not None:  # even --labels "": a flag given is a flag meant
             raise RunError(f"--labels: this network takes no condition (it maps {net.source} -> {net.target})")
         return None
-    if not text:
+    if text is None:
         return torch.arange(n) % net.condition.k
     try:
         values = [int(v) for v in text.split(",")]
@@ -52,23 +53,89 @@ def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperat
 
     if not writes_next_character(net):
         raise RunError(f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings")
-    if not temperature > 0:
-        raise RunError(f"--temperature: expected a number > 0, got {temperature}")
+    check_temperature(temperature)
     start = net.source.tokens([prompt], what="--prompt")[0]
     tokens = iterated(net).sample(n, prompt=start, temperature=temperature, rng=torch.Generator().manual_seed(seed), device=next(net.parameters()).device)
     return net.source.strings(tokens)
 
 
+def check_temperature(temperature: float | None) -> None:
+    """A temperature divides logits: 0 divides by zero, a negative one prefers the least likely, inf and nan mean nothing."""
+    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+        raise RunError(f"--temperature: expected a finite number > 0, got {temperature}")
+
+
+def output_path(output) -> Path:
+    """``-o`` as a path; an empty name is refused, since Path("") is the working folder and would fill it with PNGs."""
+    if isinstance(output, str) and not output.strip():  # said in words: the one-line error folds white space
+        raise RunError(f"-o: expected a file or folder name, got {'only white space' if output else 'nothing'}")
+    return Path(output)
+
+
+def sample_kind(net: Network) -> str | None:
+    """What ``gan sample`` draws from ``net``, which decides the flags it reads; None where it draws nothing.
+
+    'sentences': a next-character network, iterated (reads --prompt, --temperature); 'strings': an image reader of
+    text, for each input the run held out; 'reals': normal[D], for each held-out input; 'samples': from a source that
+    can be sampled (reads --labels when the network takes a condition).
+    """
+    from .roles import writes_next_character
+
+    if isinstance(net.target, Text) and not isinstance(net.source, Text):
+        return "strings"
+    if writes_next_character(net):
+        return "sentences"
+    if isinstance(net.target, Normal):
+        return "reals"
+    if isinstance(net.source, Text) or not net.source.sampleable:
+        return None
+    return "samples"
+
+
+def refuse_unused_flags(run, network: str, net: Network, *, labels: str | None, prompt: str | None, temperature: float | None, ema: bool) -> None:
+    """A flag the network at hand does not read is refused, naming it: ignored, it would look as if it had worked.
+
+    A network that draws nothing is refused first, whatever the flags: that is the mistake to fix.
+    """
+    kind = sample_kind(net)
+    if kind is None:
+        if isinstance(net.source, Text):
+            raise RunError(f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings")
+        raise RunError(f"this network reads {net.source}, which cannot be sampled; use gan classify to feed it inputs")
+    maps = f"this network maps {net.source} -> {net.target}"
+    if labels is not None and kind != "samples":
+        why = "takes no condition" if net.condition is None else "is drawn for the inputs the run held out, whose labels are their own"
+        raise RunError(f"--labels: this network {why} (it maps {net.source} -> {net.target})")
+    if prompt is not None and kind != "sentences":
+        raise RunError(f"--prompt: {maps}; a prompt is the start of a sentence for a text network that writes its next character; drop --prompt")
+    if temperature is not None and kind != "sentences":
+        raise RunError(f"--temperature: {maps}; only a text network that writes its next character (text[L] -> categorical[K]) "
+                       f"draws with a temperature; drop --temperature")
+    if not ema and not _keeps_moving_average(run, network):
+        raise RunError(f"--no-ema: network {network!r} has no moving average of its weights (its run kept none); "
+                       f"its last weights are the only ones; drop --no-ema")
+
+
+def _keeps_moving_average(run, network: str) -> bool:
+    """Whether the run exported a moving average of the network's weights (its JSON says so; ``load`` has read it)."""
+    import json
+
+    info = json.loads((Path(run) / "networks" / f"{network}.json").read_text())
+    return bool(info.get("ema"))
+
+
 def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: str | None = None, ema: bool = True,
-                  overwrite: bool = False, prompt: str | None = None, temperature: float = 1.0) -> Path:
+                  overwrite: bool = False, prompt: str | None = None, temperature: float | None = None) -> Path:
     """Write n samples as a PNG grid (.png), an array (.npz / .pt), a folder of PNGs (no suffix), or sentences (.txt).
 
     An existing file (or PNGs of the same names in the folder) is replaced only with ``overwrite``;
     each file is written under a temporary name and renamed, so a crash never leaves half of one.
+    A flag the network does not read (``labels``, ``prompt``, ``temperature``, ``ema=False``) is refused.
     """
     if n < 1:
         raise RunError(f"-n: expected a number of samples >= 1, got {n}")
-    out = Path(output)
+    check_temperature(temperature)
+    out = output_path(output)
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".pt", ".png", ".txt", ""):
         raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt")
@@ -78,14 +145,11 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
         what = f"{out} already exists" if suffix else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
         raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
     net = load(run, network, ema=ema)
-    from networks import Text
-
+    refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
     if isinstance(net.target, Text) and not isinstance(net.source, Text):
         return _write_read_strings(run, net, n, out, seed=seed)
     if isinstance(net.source, Text) or suffix == ".txt":
-        return _write_sentences(net, n, out, seed=seed, prompt=prompt or "", temperature=temperature)
-    if prompt is not None:
-        raise RunError(f"--prompt: this network maps {net.source} -> {net.target}; a prompt is the start of a sentence for a text network")
+        return _write_sentences(net, n, out, seed=seed, prompt=prompt or "", temperature=1.0 if temperature is None else temperature)
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
     check_fits(3 * n * 4 * math.prod(net.target.shape), f"-n {n}", "draw fewer samples, in several calls with other --seed values")  # samples, their pixels, the file's copy
@@ -167,13 +231,14 @@ def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> P
     return _write_lines(out, lines)
 
 
-def next_characters(run, network: str, texts: list[str], *, top: int = 5) -> list[dict]:
-    """Per string: the ``top`` most likely next characters and their probabilities (the prefix classifier read as one)."""
-    from networks import Text
-
+def next_characters(run, network: str, texts: list[str], *, top: int | None = None) -> list[dict]:
+    """Per string: the ``top`` (default 3) most likely next characters and their probabilities (the prefix classifier read as one)."""
     net = load(run, network, ema=False)
     if not isinstance(net.source, Text) or not isinstance(net.target, (Bernoulli, Categorical)):
         raise RunError(f"--text: network {network!r} maps {net.source} -> {net.target}; --text needs a network that reads text[L] and writes labels")
+    if top is not None and isinstance(net.target, Bernoulli):
+        raise RunError(f"--top: network {network!r} writes bernoulli, one probability per string, no labels to rank; drop --top")
+    top = 3 if top is None else top
     rows = []
     for text in texts:
         x = net.source.tokens([text], what="--text")
@@ -200,42 +265,36 @@ def _read_strings(net: Network, files: list[str], x: torch.Tensor, *, top: int, 
     return rows
 
 
-def read_images(files: list[str], space: Image, *, resize: bool) -> torch.Tensor:
-    """Image files -> [N, C, H, W] in the space's range; each bad file named in its own message."""
-    from PIL import Image as PILImage, UnidentifiedImageError
-
-    from .data import DataError, conform
-
-    batch = []
-    for name in files:
-        path = Path(name)
-        if not path.is_file():
-            raise RunError(f"{name}: no such file")
-        try:
-            with PILImage.open(path) as im:
-                im = im.convert("L" if space.channels == 1 else "RGB")
-                x = torch.as_tensor(np.array(im), dtype=torch.float32) / 255.0
-        except (UnidentifiedImageError, OSError) as error:
-            raise RunError(f"{name}: not a readable image ({error})") from None
-        except PILImage.DecompressionBombError as error:  # a small file that decodes to gigabytes
-            raise RunError(f"{name}: not decoded: {error}") from None
-        x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-        try:
-            batch.append(conform(x[None], space, resize, name)[0])
-        except DataError as error:
-            raise RunError(str(error).replace("set data.resize: true", "pass --resize")) from None
-    return space.from_unit(torch.stack(batch))
+def refuse_unused_classify_flags(network: str, net: Network, *, top: int | None, samples: int, seed: int | None, images: int) -> None:
+    """``--top`` ranks labels (or strings): a network writing one probability or a mean and a scale has none to rank;
+    ``--seed`` seeds draws, of which there are none without ``--sample``; draws must fit in memory."""
+    if top is not None and isinstance(net.target, Bernoulli):
+        raise RunError(f"--top: network {network!r} writes bernoulli, one probability per image (P(real)), no labels to rank; drop --top")
+    if top is not None and isinstance(net.target, Normal):
+        raise RunError(f"--top: network {network!r} writes {net.target}, a mean and a scale per image, no labels to rank; drop --top")
+    if seed is not None and not samples:
+        raise RunError("--seed: only draws (--sample S) use a seed; pass --sample too, or drop --seed")
+    per_draw = 8 * math.prod(getattr(net.target, "shape", None) or (1,))  # int64 labels, or reals, or characters
+    check_fits(2 * samples * images * per_draw, f"--sample {samples}", "draw fewer labels")
 
 
-def classify(run, network: str, files: list[str], *, top: int = 3, samples: int = 0, seed: int = 0, resize: bool = False) -> list[dict]:
-    """Per image: the network's distribution over labels (top-k) and, if asked, labels drawn from it."""
+def classify(run, network: str, files: list[str], *, top: int | None = None, samples: int = 0, seed: int | None = None, resize: bool = False) -> list[dict]:
+    """Per image: the network's distribution over labels (the ``top``, default 3) and, if asked, labels drawn from it.
+
+    Pictures are read as the run's training images were (``image_files``): alpha over the data's background,
+    a warning for those of the opposite polarity.
+    """
+    from .image_files import data_background
+
     net = load(run, network, ema=False)
     if not net.target.is_distribution:
         raise RunError(f"network {network!r} writes {net.target}, not a distribution over labels")
     if not isinstance(net.source, Image):
         hint = "; pass --text to give it strings" if net.source.kind == "text" else ""
         raise RunError(f"network {network!r} reads {net.source}, not images{hint}")
-    x = read_images(files, net.source, resize=resize)
+    refuse_unused_classify_flags(network, net, top=top, samples=samples, seed=seed, images=len(files))
+    top, seed = 3 if top is None else top, 0 if seed is None else seed
+    x = read_images(files, net.source, resize=resize, background=data_background(run, net.source))
     if net.target.kind == "text":
         return _read_strings(net, files, x, top=top, samples=samples, seed=seed)
     with torch.no_grad():

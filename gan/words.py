@@ -10,3 +10,14 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     ('1 round', '2 rounds', '0 warm-up steps', '3 processes')
     """
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def command(*words) -> str:
+    """A command line to paste into a shell, each word quoted where it needs it (a run named "a b" stays one word).
+
+    >>> command("gan", "train", "--resume", "runs/a b")
+    "gan train --resume 'runs/a b'"
+    """
+    import shlex
+
+    return " ".join(shlex.quote(str(word)) for word in words)

@@ -182,6 +182,16 @@ CASES = [
     ("a data key the data set does not read", ["train", C, "--set", "data.path=/etc/passwd"], None, None,
      "data.path: data set sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads data.resize and the keys every"),
     ("--resume with --overwrite", ["train", "--resume", "RUN", "--overwrite"], "RUN", None, "--resume continues the run, --overwrite deletes it and starts again; pass one of them"),
+    # flags and files (round three)
+    ("sample an image painter with a temperature", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png", "--temperature", "0.5"], "RUN", None,
+     "--temperature: this network maps noise[8] -> image[1,8,8]; only a text network that writes its next character (text[L] -> categorical[K]) draws with a temperature"),
+    ("sample with a temperature below zero", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png", "--temperature", "-1"], "RUN", None,
+     "--temperature: expected a finite number > 0, got -1.0"),
+    ("sample to an empty output name", ["sample", "RUN", "--network", "painter", "-n", "2", "-o", ""], "RUN", None, "-o: expected a file or folder name, got nothing"),
+    ("classify a folder", ["classify", "RUN", "--network", "critic", "TMP"], "RUN", None, "is a folder; gan classify takes image files, e.g. "),
+    ("classify with a seed and no draws", ["classify", "RUN", "--network", "critic", "--seed", "3", "TMP/x.png"], "RUN", an_image_beside, "--seed: only draws (--sample S) use a seed"),
+    ("classify strings with draws", ["classify", "RUN", "--network", "critic", "--text", "--sample", "2", "ab"], "RUN", None,
+     "--sample: with --text, classify prints the likeliest next characters and draws none; drop --sample"),
 ]
 
 

@@ -13,10 +13,10 @@ def add_parser(verbs) -> None:
     p.add_argument("-o", "--output", required=True, help="FILE.png (grid), FILE.npz / FILE.pt (array), FOLDER/ (one PNG each) or FILE.txt (sentences, text networks)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
-    p.add_argument("--no-ema", action="store_true", help="use the last weights instead of their moving average")
+    p.add_argument("--no-ema", action="store_true", help="use the last weights instead of their moving average (for a network whose run kept one)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file (or the PNGs of the same names in FOLDER/)")
     p.add_argument("--prompt", help="text networks: the start every sentence continues, e.g. 'The '")
-    p.add_argument("--temperature", type=float, default=1.0, help="text networks: divide the next character's logits by T (< 1: safer, > 1: wilder)")
+    p.add_argument("--temperature", type=float, help="text networks: divide the next character's logits by T (default 1; < 1: safer, > 1: wilder)")
     p.set_defaults(func=run)
 
 

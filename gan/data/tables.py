@@ -24,6 +24,7 @@ from torch import distributions as D
 from networks.spaces import Point, Real, Space
 
 from ..config import Data
+from ..words import counted
 from .examples import DataError, Examples
 
 
@@ -76,18 +77,22 @@ def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
     path = Path(cfg.path).expanduser()
     if not path.is_file():
         raise DataError(f"data.path: {str(path)!r} is not a file (expected a CSV file of numbers)")
-    lines = path.read_text(errors="replace").splitlines()
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if not lines:  # said here: NumPy would read it as one column of nothing, with a warning of its own
+        raise DataError(f"data.path: {path} is empty (expected a CSV file of numbers: {features} feature column(s), then the targets)")
     try:
         float(lines[0].split(",")[0])
         skip = 0
-    except (ValueError, IndexError):
+    except ValueError:
         skip = 1  # a header row
+    if len(lines) == skip:
+        raise DataError(f"data.path: {path} holds a header row and no rows of numbers")
     try:
         table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError as error:
         raise DataError(f"data.path: {path} is not a CSV file of numbers ({error})") from None
     if table.shape[1] <= features:
-        raise DataError(f"data.path: {path} has {table.shape[1]} columns; the networks read {features} features, which leaves no target column")
+        raise DataError(f"data.path: {path} has {counted(table.shape[1], 'column')}; the networks read {counted(features, 'feature')}, which leaves no target column")
     return table[:, :features], table[:, features:], f"{path}"
 
 

@@ -10,6 +10,8 @@ import signal
 
 import torch
 
+from ..words import command
+
 
 class Stopped(Exception):
     """SIGINT/SIGTERM arrived; a checkpoint was written. ``signal`` is the number that stopped the run."""
@@ -69,7 +71,7 @@ class Stops:
         if stopping:
             if bar is not None:
                 bar.close()
-            self.accelerator.print(f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: gan train --resume {self.run.path}")
+            self.accelerator.print(f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: {command('gan', 'train', '--resume', self.run.path)}")
             raise Stopped(self.run.path, self.stop_signal)
 
     def stop_for_unreadable_data(self, error: Exception, checkpoint, *, untouched: bool) -> None:
@@ -84,4 +86,4 @@ class Stops:
             checkpoint()
         last = self.last_checkpoint or self.run.latest_checkpoint()
         where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
-        raise type(error)(f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: gan train --resume {self.run.path}") from None
+        raise type(error)(f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: {command('gan', 'train', '--resume', self.run.path)}") from None
