@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import shlex
 import socket
 import tempfile
 from contextlib import contextmanager, suppress
@@ -299,7 +300,7 @@ class RunDir:
             return False
         if not overwrite:
             raise RunError(
-                f"run folder {str(self.path)!r} already exists; pass --resume {self.path} to continue it, "
+                f"run folder {str(self.path)!r} already exists; pass --resume {shlex.quote(str(self.path))} to continue it, "
                 f"--overwrite to replace it, or --set run.name=NEW for a new one"
             )
         if not self.marker.is_file() or self.marker.is_symlink():  # --overwrite deletes runs, never a folder that merely looks like one

@@ -22,6 +22,7 @@ def run(args) -> int:
     from .. import config as C
     from ..loops import get
     from ..loops.stops import Stopped
+    from ..words import command
     from ..yamlfile import shorten
 
     overwrite = args.overwrite
@@ -48,5 +49,5 @@ def run(args) -> int:
     except Stopped as stop:  # what shells and schedulers expect of a process a signal ended: 128 + its number
         return 128 + stop.signal
     if int(os.environ.get("RANK", "0")) == 0:  # under a launcher, one line, not one per process
-        print(f"done: {path}  (tensorboard --logdir {path / 'logs'})")
+        print(f"done: {path}  ({command('tensorboard', '--logdir', path / 'logs')})")
     return 0

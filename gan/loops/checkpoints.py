@@ -8,7 +8,6 @@ trainer.json's counters) and which checkpoint a resume loads.
 from __future__ import annotations
 
 import json
-import shlex
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 
 from ..resume import describe, record
 from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, remove, write_failure
+from ..words import command
 from .optim import reapply_settings, settings
 
 
@@ -69,7 +69,7 @@ class Checkpoints:
             last = self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
             raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: "
-                           f"gan train --resume {shlex.quote(str(self.run.path))}")
+                           f"{command('gan', 'train', '--resume', self.run.path)}")
         self.saved_at = self.step
         return self.last_checkpoint or staging
 
@@ -85,7 +85,7 @@ class Checkpoints:
                 raise
             last = self.last_checkpoint or self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
-            then = f"gan train --resume {shlex.quote(str(self.run.path))}" if last else "start the run again with --overwrite"
+            then = command('gan', 'train', '--resume', self.run.path) if last else "start the run again with --overwrite"
             raise RunError(f"cannot write {path} ({cause}); {where}; free some space, then: {then}") from None
 
     def check_every_rank_saved(self, staging: Path) -> None:

@@ -27,6 +27,7 @@ from ..data import text as text_data
 from ..device import channels_last
 from ..ema import EMA
 from ..roles import RoleError, check_conditions, check_role, check_roles_named, writes_next_character
+from ..words import command
 from .adversarial import Adversarial
 from .build import build_networks
 from .likelihood import DEFAULT_OPTIMIZER, Likelihood
@@ -140,7 +141,7 @@ def sample_loop(session: Session) -> Sample | None:
     if session.resume and (done.is_file() or done.with_suffix(".txt").is_file()):  # a requeued job succeeds; nothing is deleted or redrawn
         session.accelerator.print(
             f"nothing to resume: a run of the sample loop draws once and {done} is there; "
-            f"to draw again: gan train {session.run.config} --overwrite"
+            f"to draw again: {command('gan', 'train', session.run.config, '--overwrite')}"
         )
         return None
     # roles and networks
