@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -270,6 +271,10 @@ def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monk
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
     weights_file = tmp_path / "runs" / "tiny" / "networks" / "critic.safetensors"
     torch.save({"x": Exploit()}, weights_file)
+    with pytest.raises(RunError, match="critic.safetensors: its SHA-256 is not the one critic.json recorded"):
+        load(tmp_path / "runs" / "tiny", "critic")
+    info = tmp_path / "runs" / "tiny" / "networks" / "critic.json"  # an export from before digests: the file itself is refused
+    info.write_text(json.dumps({k: v for k, v in json.loads(info.read_text()).items() if k != "sha256"}))
     with pytest.raises(RunError, match="critic.safetensors: not a readable safetensors file"):
         load(tmp_path / "runs" / "tiny", "critic")
     assert not mark.exists()
