@@ -393,3 +393,16 @@ def test_a_run_in_a_folder_whose_name_reads_as_yaml_resumes(write_config, tmp_pa
         assert main(["train", "--resume", str(run), "--set", "run.steps=4"]) == 0
         assert (run / "checkpoints" / "latest").read_text() == "step_00000004"
         assert (run / "config.yaml").read_text().startswith("# The config this run used, resolved")
+
+
+def test_a_run_that_diverges_before_its_first_checkpoint_says_to_start_again_not_to_resume(write_config, tmp_path, monkeypatch, capsys):
+    from gan.loops import adversarial
+
+    real = adversarial.generator_loss
+    monkeypatch.setattr(adversarial, "generator_loss", lambda name, fake: real(name, fake) * float("nan"))
+    config = write_config(TINY_DIGITS, run={"steps": 8, "checkpoint_every": 8, "max_bad_steps": 1})
+    assert main(["train", str(config)]) == 1
+    line = one_error_line(capsys)
+    assert "no checkpoint was written yet" in line and "start the run again with --overwrite" in line and "--resume" not in line, line
+    monkeypatch.undo()
+    assert main(["train", str(config), "--overwrite"]) == 0  # the advice works
