@@ -24,8 +24,6 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
-TOY_METRICS = ("modes", "high_quality", "reverse_kl")
-IMAGE_METRICS = ("fid_classifier", "kid_classifier", "label_coverage", "fid_inception", "kid_inception", "precision_recall", "density_coverage", "stacked_modes")
 AUGMENTATIONS = ("translation", "cutout", "color")  # objective.augment.policy: gan/augment.py applies them in this order
 LOSS_NAMES = tuple(LOSSES)  # objective.loss: each name is a pair of losses in gan/objectives.py
 
@@ -375,19 +373,23 @@ def is_one_component(text) -> bool:
 
 
 def check_metrics(metrics: dict, data: str) -> None:
-    """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run mid-way."""
-    from .data.mixtures import is_mixture  # at call time: gan.data reads this module's Data when it loads
+    """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run mid-way.
 
-    toy = is_mixture(data)
-    fitting = TOY_METRICS if toy else IMAGE_METRICS
+    A name is accepted if and only if a registered metric scores this data (gan/metric_registry.py). The registry
+    decides that from the data set's name alone (its kind table), so this check imports no ``gan.data`` module:
+    gan.data reads this module's ``Data``, and asking it here would be an import running the wrong way.
+    """
+    from . import shipped_metrics  # noqa: F401  (registers the metrics this toolkit ships; imports neither torch nor gan.data)
+    from .metric_registry import misfit
+
     names = metrics.get("names")
     if names is not None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigError(f"metrics.names: expected a list of metric names, got {shorten(names)}")
         for name in names:
-            if name not in fitting:
-                kind = "a toy mixture" if toy else "images"
-                raise ConfigError(f"metrics.names: {shorten(name)} does not score {data} ({kind}); its metrics are {', '.join(fitting)}")
+            why = misfit(name, data)
+            if why:
+                raise ConfigError(f"metrics.names: {shorten(name)} {why}")
     samples = metrics.get("samples")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
         raise ConfigError(f"metrics.samples: expected an integer >= 2, got {shorten(samples)}")

@@ -18,7 +18,8 @@ import torch
 from . import config as C
 from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 # The scores live in scoring.py (training logs them too); import them from there.
-from .scoring import MANIFOLD, STACKED, _classifier_in, _say, default_metrics, score, stacked_modes
+from .metric_registry import METRICS
+from .scoring import _classifier_in, _say, default_metrics, score_each, stacked_modes  # noqa: F401  (stacked_modes: read here by older callers)
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
 
@@ -50,15 +51,16 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
     net = load(run, cfg.roles["generator"])
     result = {"run": str(run), "step": _step(run), "generator": cfg.roles["generator"]}
-    if classifier is None and cfg.data.name in CLASSIFIER_DATA and _needs_classifier(metrics):
+    if classifier is None and cfg.data.name in CLASSIFIER_DATA and _needs_classifier(metrics or default_metrics(cfg)):
         classifier = str(digits_classifier(run.parent))
-    result.update(score(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress))
-    _record(run, result, metrics or default_metrics(cfg), seed=seed, classifier=classifier)
+    each, n = score_each(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress)
+    result.update({k: v for values in each.values() for k, v in values.items()} | {"samples": n})
+    _record(run, result, each, seed=seed, classifier=classifier)
     return result
 
 
-def _needs_classifier(metrics: list[str] | None) -> bool:
-    return not metrics or any(m.endswith("_classifier") or m in ("label_coverage", *MANIFOLD, *STACKED) for m in metrics)
+def _needs_classifier(metrics) -> bool:
+    return any("classifier" in METRICS[m].needs for m in metrics if m in METRICS)
 
 
 def digits_classifier(runs: Path) -> Path:
@@ -128,12 +130,6 @@ def _step(run: Path) -> int | None:
     return step if isinstance(step, int) else None
 
 
-# Values a metric reports besides its own: the floor of a distance, a standard error, the size of the mixture.
-COMPANIONS = {"modes": ("total_modes",), "fid_classifier": ("fid_classifier_floor",), "kid_classifier": ("kid_classifier_std",),
-              "kid_inception": ("kid_inception_std",),
-              "precision_recall": ("precision", "recall", "precision_real", "recall_real"),
-              "density_coverage": ("density", "coverage", "density_real", "coverage_real"),
-              "stacked_modes": ("stacked_kl", "total_modes", "stacked_modes_real", "stacked_kl_real", "real_samples")}
 WHY_NOT_FINITE = {"reverse_kl": "infinite: no sample is high-quality, so the histogram over modes is empty"}
 
 
@@ -149,8 +145,9 @@ def strict(values: dict) -> dict:
     return out
 
 
-def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | None) -> None:
-    """Merge this call's scores into RUN/evaluation.json, one entry a metric with the settings that produced it:
+def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classifier: str | None) -> None:
+    """Merge this call's scores into RUN/evaluation.json, one entry a metric with the settings that produced it
+    (``each``: a metric's values as its registered function returned them, with ``samples`` beside):
     scoring one metric again replaces that metric only. Read, merge and write happen under the run's
     evaluation lock, so evaluations running at once keep each other's scores."""
     from .runs import atomic_write_text, exclusively
@@ -162,11 +159,7 @@ def _record(run: Path, result: dict, metrics, *, seed: int, classifier: str | No
             kept = json.loads(path.read_text()).get("metrics", {}) if path.is_file() else {}
         except (OSError, ValueError, AttributeError):
             kept = {}  # unreadable or from before metrics were kept apart: replaced
-        for name in metrics:
-            if name == "label_coverage":
-                values = {k: v for k, v in result.items() if k.startswith("label_")}
-            else:
-                values = {k: result[k] for k in (name, *COMPANIONS.get(name, ())) if k in result}
+        for name, values in each.items():
             kept[name] = strict(values) | settings
         merged = {"run": str(run), "generator": result["generator"], "metrics": dict(sorted(kept.items()))}
         atomic_write_text(path, json.dumps(merged, indent=1, allow_nan=False))

@@ -17,6 +17,7 @@ from . import config as C
 from .data import open_examples
 from .data.examples import Examples
 from .data.tables import Table
+from .eval_mode import evaluating
 from .roles import RoleError
 from .runs import RunError
 
@@ -41,10 +42,8 @@ def scores(net, table: Table, *, batch: int = 1024) -> dict[str, float]:
     NLL is per example, summed over target dimensions (nats); ``nll_standardised`` is the same in the units the
     network writes (it differs by the log of the target scales); RMSE compares the predictive mean to the target.
     """
-    was_training = net.training
-    net.eval()
-    params = torch.cat([net(table.x[i : i + batch]).float() for i in range(0, len(table), batch)])
-    net.train(was_training)
+    with evaluating(net):
+        params = torch.cat([net(table.x[i : i + batch]).float() for i in range(0, len(table), batch)])
     dist = net.target.distribution(params)
     y = table.y.to(params.device)
     original, y_raw = table.to_original(dist), table.original_targets().to(params.device)

@@ -39,7 +39,8 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 
 def test_ring_run_learns_all_eight_modes(write_config, tmp_path):
-    from gan.metrics import MIXTURES, mode_metrics
+    from gan.data import MIXTURES
+    from gan.metrics import mode_metrics
 
     cfg = C.load(ROOT / "configs" / "ring.yaml")
     short = {"steps": 1000, "lr_decay": "linear", "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000, "progress": False}

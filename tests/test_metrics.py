@@ -12,7 +12,8 @@ import torch
 
 import gan.data.mixtures
 import gan.metrics
-from gan.metrics import (MIXTURES, MetricUnavailable, density_coverage, frechet_distance, inception_features, kernel_distance,
+from gan.data import MIXTURES
+from gan.metrics import (MetricUnavailable, density_coverage, frechet_distance, inception_features, kernel_distance,
                          label_coverage, mode_metrics, precision_recall)
 
 CEILING = 1 - math.exp(-4.5)  # P(r < 3 sigma) for a 2-D Gaussian: 98.9%

@@ -103,7 +103,7 @@ def test_evaluations_writing_at_once_keep_every_score(tmp_path):
         name = f"metric_{round_}_{i}"
         barrier.wait()
         try:
-            _record(run, {"step": 4, "samples": 10, "generator": "painter", name: float(i)}, [name], seed=0, classifier=None)
+            _record(run, {"step": 4, "samples": 10, "generator": "painter", name: float(i)}, {name: {name: float(i)}}, seed=0, classifier=None)
         except Exception as error:  # noqa: BLE001 - a writer that fails is the fault this test looks for
             failures.append(error)
 

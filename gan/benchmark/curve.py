@@ -30,6 +30,7 @@ from .. import config as C
 from .. import data as datasets
 from .. import metrics as M
 from ..evaluation import digits_classifier
+from ..eval_mode import evaluating
 from ..scoring import _classifier_in, _features, manifold_scores
 from ..runs import load
 from ..sampling import draw
@@ -94,9 +95,8 @@ def _limited(cfg: C.Config, loop, limit: int):
 @torch.no_grad()
 def _score(loop, reader, f_real: torch.Tensor, samples: int, seed: int) -> dict:
     net = loop.ema.module if loop.ema else loop.G_net
-    was_training = net.training
-    fake = torch.cat([draw(net.eval(), min(500, samples - i), seed=seed + i).cpu() for i in range(0, samples, 500)])
-    net.train(was_training)
+    with evaluating(net):
+        fake = torch.cat([draw(net, min(500, samples - i), seed=seed + i).cpu() for i in range(0, samples, 500)])
     f_fake = _features(reader, fake)
     labels = torch.cat([reader(fake[i : i + 500]).argmax(-1) for i in range(0, len(fake), 500)])
     out = {"fid_classifier": M.frechet_distance(f_real, f_fake), "classes_found": int(labels.unique().numel())}

@@ -17,7 +17,6 @@ from pathlib import Path
 from .. import config as C
 from ..evaluation import evaluate
 from ..loops import get
-from ..scoring import MANIFOLD
 from ..words import counted
 from .markdown import read_section, write_section
 
@@ -45,7 +44,7 @@ def train_and_score(config: Path, seed: int, output: Path, overrides: list[str] 
     run = get(cfg.loop)(cfg)  # never overwrite: ``run`` checked that no folder is in the way
     seconds = time.perf_counter() - start
     print(f"gan benchmark quality: {cfg.run.name} trained in {seconds:.0f} s; scoring it", file=sys.stderr, flush=True)
-    metrics = ["fid_classifier", "label_coverage", *MANIFOLD] if classifier else None
+    metrics = ["fid_classifier", "label_coverage", "precision_recall", "density_coverage"] if classifier else None
     return dict(evaluate(run, metrics=metrics, classifier=classifier), seconds=seconds, seed=seed)
 
 

@@ -8,11 +8,12 @@ from .args import seed
 
 
 def add_parser(verbs) -> None:
-    from ..config import IMAGE_METRICS, TOY_METRICS  # the names gan.evaluation computes, without loading torch to offer them
+    from .. import shipped_metrics  # noqa: F401  (registers the shipped metrics without loading torch to offer them)
+    from ..metric_registry import METRICS
 
     p = verbs.add_parser("evaluate", help="score a run's generator, or a likelihood run on its held-out data; prints JSON and keeps each metric's latest score in RUN/evaluation.json")
     p.add_argument("run", help="run folder, e.g. runs/ring")
-    p.add_argument("--metric", action="append", choices=TOY_METRICS + IMAGE_METRICS, help="a metric to compute (repeatable); default: those that fit the data")
+    p.add_argument("--metric", action="append", choices=list(METRICS), help="a metric to compute (repeatable); default: those that fit the data")
     p.add_argument("--samples", type=int, help="how many samples to draw (default: 2,500 for toy data, the dataset's size for images)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--classifier", metavar="RUN", help="a likelihood run on the same data, for the classifier-feature metrics "

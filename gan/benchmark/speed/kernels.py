@@ -15,6 +15,7 @@ from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
+from ...eval_mode import evaluating
 from .machine import sync, timed
 
 LAYERS = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
@@ -95,16 +96,13 @@ def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
         return keep
 
     hooks = [module.register_forward_hook(keeper(key)) for key, module in layers.items()]
-    modes = [(net, net.training) for net in (loop.G_net, loop.D_net)]
-    try:
-        with torch.no_grad(), loop.acc.autocast():
+    try:  # eval: norm statistics stay as they were
+        with torch.no_grad(), loop.acc.autocast(), evaluating(loop.G_net, loop.D_net):
             z, y = loop.prior(loop.cfg.data.batch_size)
-            loop.D_net.eval()(loop.G_net.eval()(z, y), y)  # eval: norm statistics stay as they were
+            loop.D_net(loop.G_net(z, y), y)
     finally:
         for h in hooks:
             h.remove()
-        for net, training in modes:
-            net.train(training)
     rows, seen = [], set()
     for key, x in inputs.items():
         module, role = layers[key], key.split(".")[0]
