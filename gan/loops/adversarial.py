@@ -18,7 +18,7 @@ from ..augment import Augmenter
 from ..ema import EMA
 from ..eval_mode import evaluating
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
-from .progress import Clock, progress_bar
+from .progress import Clock
 from .session import Session
 
 
@@ -179,33 +179,25 @@ class Adversarial:
             stats.update(self.augment.stats())
         return stats
 
-    # -- the run ----------------------------------------------------------------------
+    # -- the run: the session's rhythm (Session.train) calls these ---------------------------
     def run(self) -> None:
-        s, run = self.session, self.cfg.run
-        bar, clock = progress_bar(s), Clock()
-        while s.step < run.steps:
-            taken = self.batches.position
-            try:
-                self.step(clock, bar)
-            except datasets.DataError as error:  # a streamed file that cannot be read
-                bar.close()
-                s.stop_for_unreadable_data(error, self.checkpoint, untouched=self.batches.position == taken)
-        bar.close()
+        self.session.train(self)
+
+    def update(self, log: bool) -> tuple[dict, int]:
+        """One generator update (after ``d_steps`` discriminator updates): its stats and the examples it read."""
+        stats = self.iteration(log)
+        return stats, self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * self.cfg.run.grad_accum
+
+    def jobs(self) -> list:
+        """What runs every so many steps besides checkpoints: sample grids and, where asked, scores."""
+        return [(self.cfg.run.sample_every, self.samples), (self.metrics_every, self.measure)]
+
+    def finish(self) -> None:
+        pass
 
     def step(self, clock: Clock, bar=None) -> None:
-        """One generator update and whatever falls due after it: scalars, sample grid, metrics, checkpoint.
-
-        ``run`` calls this until ``run.steps``; the speed benchmark calls it too, so it times what training runs.
-        """
-        s, run = self.session, self.cfg.run
-        stats = self.iteration(s.log_due())
-        s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * run.grad_accum, clock, bar)
-        if s.due(run.sample_every):
-            self.samples()
-        every = self.metrics_every
-        if every and s.due(every):
-            self.measure()
-        s.save_or_stop(self.checkpoint, bar)
+        """One update and whatever falls due after it, as training runs it: the speed benchmark times this."""
+        self.session.one_step(self, clock, bar)
 
     @property
     def metrics_every(self) -> int | None:

@@ -30,7 +30,7 @@ from ..config import Optimizer
 from ..data import text as text_data
 from ..eval_mode import evaluating
 from ..runs import atomic_write_text
-from .progress import Clock, progress_bar
+from .progress import Clock
 from .session import Session
 
 # Classifiers learn faster with Adam's usual betas than with the GAN setting beta1 = 0.5.
@@ -143,17 +143,20 @@ class Likelihood:
                 stats["speed/characters_per_second"] = self.characters.rate()
         return stats
 
+    # -- the run: the session's rhythm (Session.train) calls these ---------------------------
     def run(self) -> None:
-        s, run = self.session, self.cfg.run
-        bar, clock = progress_bar(s), Clock()
         self.characters = Clock()  # from the first step: not the time a resume took to load
-        while s.step < run.steps:
-            stats = self.iteration(s.log_due())
-            s.end_step(stats, self.cfg.data.batch_size * self.acc.num_processes * run.grad_accum, clock, bar)
-            if s.due(run.sample_every):
-                self.held_out_scores()
-            s.save_or_stop(self.checkpoint, bar)
-        bar.close()
+        self.session.train(self)
+
+    def update(self, log: bool) -> tuple[dict, int]:
+        return self.iteration(log), self.cfg.data.batch_size * self.acc.num_processes * self.cfg.run.grad_accum
+
+    def jobs(self) -> list:
+        return [(self.cfg.run.sample_every, self.held_out_scores)]
+
+    def finish(self) -> None:
+        """The last held-out scores into RUN/metrics.json, and the headline one where the user is looking."""
+        s = self.session
         if s.is_main:
             scores = s.run.path / "metrics.json"
             with s.writing(scores):

@@ -21,7 +21,7 @@ from .guard import UpdateGuard
 from .logs import TensorBoard
 from .optim import schedule
 from .processes import Processes
-from .progress import Clock, bar_labels
+from .progress import Clock, bar_labels, progress_bar
 from .stops import Stops
 from .update import Updates
 
@@ -133,6 +133,36 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
     def due(self, every: int) -> bool:
         """Whether a periodic job falls on the step just finished; every job also runs after the last step."""
         return self.step % every == 0 or self.step == self.cfg.run.steps
+
+    def train(self, loop) -> None:
+        """The rhythm every loop shares, written once: step until ``run.steps``; after each step log, run the jobs
+        that fall due (sample grids, scores), checkpoint when due or stop on a signal; a data file that cannot be
+        read stops the run with the steps done kept. Then the loop's ``finish``.
+
+        A loop supplies ``batches`` (with a ``position``), ``update(log) -> (stats, examples)``,
+        ``jobs() -> [(every, job)]``, ``checkpoint()`` and ``finish()``.
+        """
+        from ..data import DataError
+
+        bar, clock = progress_bar(self), Clock()
+        while self.step < self.cfg.run.steps:
+            taken = loop.batches.position
+            try:
+                self.one_step(loop, clock, bar)
+            except DataError as error:  # a streamed file that cannot be read
+                bar.close()
+                self.stop_for_unreadable_data(error, loop.checkpoint, untouched=loop.batches.position == taken)
+        bar.close()
+        loop.finish()
+
+    def one_step(self, loop, clock: Clock, bar=None) -> None:
+        """One update of ``loop`` and whatever falls due after it (the speed benchmark times this too)."""
+        stats, examples = loop.update(self.log_due())
+        self.end_step(stats, examples, clock, bar)
+        for every, job in loop.jobs():
+            if every and self.due(every):
+                job()
+        self.save_or_stop(loop.checkpoint, bar)
 
     def end_step(self, stats: dict, examples: int, clock: Clock, bar=None) -> None:
         """Count the step; on logging steps write the scalars and refresh the progress bar."""
