@@ -16,6 +16,8 @@ is exactly PyTorch's DCGAN example (3,576,704 and 2,765,568 parameters).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -30,6 +32,38 @@ def halvings(height: int, width: int) -> tuple[int, int, int]:
     while height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= 4:
         height, width, k = height // 2, width // 2, k + 1
     return k, height, width
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The layer makers both directions of a ConvNet share, with the choices fixed once per network.
+
+    ``classes`` is set only when writing images: there labels enter through conditional norms.
+    """
+
+    h0: int
+    w0: int
+    bias: bool
+    spectral: bool
+    norm: str
+    act: str
+    depth: int
+    classes: int | None
+
+    def conv(self, cin, cout, kernel, stride, padding, transposed=False) -> nn.Module:
+        cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+        if (kernel, stride, padding) == ((self.h0, self.w0), 1, 0):  # the ends between a map and a vector
+            cls = PointToMapConvTranspose2d if transposed else WholeMapConv2d
+        return maybe_spectral(cls(cin, cout, kernel, stride, padding, bias=self.bias), self.spectral)
+
+    def normed(self, c: int) -> nn.Module:
+        if self.classes is not None and self.norm != "none":
+            return ConditionalNorm(self.norm, c, self.classes, image=True)
+        return norm_layer(self.norm, c, image=True)
+
+    def refine(self, c: int) -> list[nn.Module]:
+        """``depth - 1`` extra stride-1 layers at one resolution."""
+        return [m for _ in range(self.depth - 1) for m in (self.conv(c, c, 3, 1, 1), self.normed(c), make_activation(self.act))]
 
 
 @register
@@ -73,54 +107,72 @@ class ConvNet(Network):
         self.draws = tgt.is_image  # vector -> image
         image = tgt if self.draws else src
         k, self.h0, self.w0 = halvings(image.height, image.width)
-        use_bias = (norm == "none") if bias is None else bias
         act = activation or ("relu" if self.draws else "leaky_relu")
-        sn = spectral_norm
         # channels[i] is the width at resolution (h0 * 2^i): wide at the small end.
         channels = [min(width * 2 ** max(k - 1 - i, 0), max_width) for i in range(max(k, 1))]
-
-        def conv(cin, cout, kernel, stride, padding, transposed=False):
-            cls = nn.ConvTranspose2d if transposed else nn.Conv2d
-            if (kernel, stride, padding) == ((self.h0, self.w0), 1, 0):  # the ends between a map and a vector
-                cls = PointToMapConvTranspose2d if transposed else WholeMapConv2d
-            return maybe_spectral(cls(cin, cout, kernel, stride, padding, bias=use_bias), sn)
-
-        def normed(c):
-            if self.condition is not None and norm != "none" and self.draws:
-                return ConditionalNorm(norm, c, self.condition.k, image=True)
-            return norm_layer(norm, c, image=True)
-
-        def refine(c):  # extra stride-1 layers at one resolution
-            return [m for _ in range(depth - 1) for m in (conv(c, c, 3, 1, 1), normed(c), make_activation(act))]
-
+        parts = _Parts(
+            h0=self.h0,
+            w0=self.w0,
+            bias=(norm == "none") if bias is None else bias,
+            spectral=spectral_norm,
+            norm=norm,
+            act=act,
+            depth=depth,
+            # Only the writing direction conditions its norms; a reader takes the label by projection.
+            classes=self.condition.k if self.condition is not None and self.draws else None,
+        )
         if self.draws:
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
             self.concat_label = self.condition is not None and norm == "none"
             inputs = src.size + (self.condition.k if self.concat_label else 0)
-            layers = [conv(inputs, channels[0], (self.h0, self.w0), 1, 0, transposed=True), normed(channels[0]), make_activation(act)]
-            layers += refine(channels[0])
-            for cin, cout in zip(channels, channels[1:]):
-                layers += [conv(cin, cout, 4, 2, 1, transposed=True), normed(cout), make_activation(act)]  # size x2
-                layers += refine(cout)
-            self.body = Sequential(*layers)
-            last = conv(channels[-1], image.channels, 4, 2, 1, transposed=True) if k else conv(channels[-1], image.channels, 3, 1, 1)
-            self.head = nn.ModuleDict({"out": last})
+            self.body, self.head = self._build_writer(parts, channels, k, inputs, image.channels)
         else:
             self.concat_label = False
-            cin, layers = image.channels, []
-            for i, cout in enumerate(reversed(channels)):
-                stride, kernel, pad = (2, 4, 1) if k else (1, 3, 1)
-                layers += [conv(cin, cout, kernel, stride, pad)]
-                layers += [norm_layer(norm, cout, image=True)] if i > 0 else []  # DCGAN: no norm on the first layer
-                layers += [make_activation(act)]
-                layers += refine(cout)
-                cin = cout
-            self.body = Sequential(*layers)
-            outputs = tgt.size
-            self.head = nn.ModuleDict({"out": conv(cin, outputs, (self.h0, self.w0), 1, 0)})
-            if self.condition is not None:
-                self.head["projection"] = Projection(cin * self.h0 * self.w0, self.condition.k, spectral=sn, outputs=outputs)
+            self.body, self.head = self._build_reader(parts, channels, k, image.channels, tgt.size)
         normal_init(self)
+
+    # The two directions share the layer makers in ``_Parts`` and nothing else, so each is built
+    # by its own method: reading one never means skipping the other's branches. Both create their
+    # layers in the order the single constructor did, which fixes the parameter names (checkpoints
+    # load) and the order of random draws (one seed, one set of initial weights).
+
+    def _build_writer(self, parts: _Parts, channels: list[int], k: int, inputs: int, out_channels: int):
+        """vector -> image: project to an ``h0 x w0`` map, then double its size ``k`` times.
+
+        Returns ``(body, head)``: the body ends at the full-width map one doubling short of the
+        image (whose labels, if any, enter by conditional norms); the head writes the pixels.
+        """
+        layers = [parts.conv(inputs, channels[0], (self.h0, self.w0), 1, 0, transposed=True), parts.normed(channels[0]), make_activation(parts.act)]
+        layers += parts.refine(channels[0])
+        for cin, cout in zip(channels, channels[1:]):
+            layers += [parts.conv(cin, cout, 4, 2, 1, transposed=True), parts.normed(cout), make_activation(parts.act)]  # size x2
+            layers += parts.refine(cout)
+        body = Sequential(*layers)
+        if k:
+            last = parts.conv(channels[-1], out_channels, 4, 2, 1, transposed=True)
+        else:  # an image too small or odd to halve: keep its size
+            last = parts.conv(channels[-1], out_channels, 3, 1, 1)
+        return body, nn.ModuleDict({"out": last})
+
+    def _build_reader(self, parts: _Parts, channels: list[int], k: int, in_channels: int, outputs: int):
+        """image -> vector or distribution: halve the image ``k`` times, then read the ``h0 x w0`` map whole.
+
+        Returns ``(body, head)``: the body ends at the small, wide map; the head reads it with one
+        convolution as large as the map, plus a projection of the label when the network has one.
+        """
+        cin, layers = in_channels, []
+        for i, cout in enumerate(reversed(channels)):
+            stride, kernel, pad = (2, 4, 1) if k else (1, 3, 1)
+            layers += [parts.conv(cin, cout, kernel, stride, pad)]
+            layers += [norm_layer(parts.norm, cout, image=True)] if i > 0 else []  # DCGAN: no norm on the first layer
+            layers += [make_activation(parts.act)]
+            layers += parts.refine(cout)
+            cin = cout
+        body = Sequential(*layers)
+        head = nn.ModuleDict({"out": parts.conv(cin, outputs, (self.h0, self.w0), 1, 0)})
+        if self.condition is not None:
+            head["projection"] = Projection(cin * self.h0 * self.w0, self.condition.k, spectral=parts.spectral, outputs=outputs)
+        return body, head
 
     def _features(self, x, y):
         if self.draws:
