@@ -147,44 +147,64 @@ class ResNet(Network):
         k, self.h0, self.w0 = halvings(image.height, image.width)
         norm = norm or ("batch" if self.draws else "none")
         bias = norm == "none"  # a norm right after a convolution removes its bias anyway
-        sn = spectral_norm
         classes = self.condition.k if self.condition is not None else None
         # channels[i]: width after the i-th resolution step counted from the small end.
         steps = max(k, 1)  # an odd size still gets `depth` blocks, at one resolution
         channels = [min(width * 2 ** max(k - 1 - i, 0), max_width) for i in range(steps)]
 
+        blocks = dict(norm=norm, activation=activation, spectral=spectral_norm, bias=bias)
         if self.draws:
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
             self.concat_label = classes is not None and norm == "none"
             inputs = src.size + (classes if self.concat_label else 0)
-            c0 = channels[0]
-            layers: list[nn.Module] = [maybe_spectral(nn.Linear(inputs, c0 * self.h0 * self.w0), sn), nn.Unflatten(1, (c0, self.h0, self.w0))]
-            cin = c0
-            for cout in channels:
-                for j in range(depth):
-                    up = k > 0 and j == 0  # size x2
-                    layers += [UpBlock(cin, cout, up=up, norm=norm, activation=activation, classes=classes, spectral=sn, bias=bias)]
-                    cin = cout
-            self.body = Sequential(*layers)
-            # BigGAN/SNGAN: the last norm is unconditional.
-            out = nn.Sequential(norm_layer(norm, cin, image=True), _activation(activation), maybe_spectral(nn.Conv2d(cin, image.channels, 3, 1, 1), sn))
-            self.head = nn.ModuleDict({"out": out})
+            self.body, self.head = self._build_writer(channels, k, depth, inputs, image.channels, classes=classes, **blocks)
         else:
             self.concat_label = False
-            cin, layers = image.channels, []
-            for i, cout in enumerate(reversed(channels)):
-                for j in range(depth):
-                    down = k > 0 and j == 0  # size / 2
-                    layers += [DownBlock(cin, cout, down=down, first=i == 0 and j == 0, norm=norm, activation=activation, spectral=sn, bias=bias)]
-                    cin = cout
-            layers += [_activation(activation), SumPool()]  # [N, C, h0, w0] -> [N, C]
-            self.body = Sequential(*layers)
-            self.head = nn.ModuleDict({"out": maybe_spectral(nn.Linear(cin, tgt.size), sn)})
-            if classes is not None:
-                self.head["projection"] = Projection(cin, classes, spectral=sn, outputs=tgt.size)
+            self.body, self.head = self._build_reader(channels, k, depth, image.channels, tgt.size, classes=classes, **blocks)
         _init(self)
         if self.draws:  # tanh, not ReLU, follows the last convolution
             nn.init.xavier_uniform_(_weight(self.head["out"][-1]), 1.0)
+
+    # Each direction is built by its own method, in the order the single constructor created its
+    # layers: that order fixes the parameter names (checkpoints load) and the order of random
+    # draws (one seed, one set of initial weights).
+
+    def _build_writer(self, channels, k, depth, inputs, out_channels, *, classes, norm, activation, spectral, bias):
+        """vector -> image: a linear layer makes the ``h0 x w0`` map, "up" blocks double it ``k`` times.
+
+        Returns ``(body, head)``; labels (``classes``) enter the blocks' norms, and the head's norm
+        is unconditional, as in BigGAN and SNGAN.
+        """
+        c0 = channels[0]
+        layers: list[nn.Module] = [maybe_spectral(nn.Linear(inputs, c0 * self.h0 * self.w0), spectral), nn.Unflatten(1, (c0, self.h0, self.w0))]
+        cin = c0
+        for cout in channels:
+            for j in range(depth):
+                up = k > 0 and j == 0  # size x2
+                layers += [UpBlock(cin, cout, up=up, norm=norm, activation=activation, classes=classes, spectral=spectral, bias=bias)]
+                cin = cout
+        body = Sequential(*layers)
+        out = nn.Sequential(norm_layer(norm, cin, image=True), _activation(activation), maybe_spectral(nn.Conv2d(cin, out_channels, 3, 1, 1), spectral))
+        return body, nn.ModuleDict({"out": out})
+
+    def _build_reader(self, channels, k, depth, in_channels, outputs, *, classes, norm, activation, spectral, bias):
+        """image -> vector or distribution: "down" blocks halve the image ``k`` times, then a sum pool.
+
+        Returns ``(body, head)``; the head is linear, and labels (``classes``) enter by projection
+        on the pooled features, not through norms.
+        """
+        cin, layers = in_channels, []
+        for i, cout in enumerate(reversed(channels)):
+            for j in range(depth):
+                down = k > 0 and j == 0  # size / 2
+                layers += [DownBlock(cin, cout, down=down, first=i == 0 and j == 0, norm=norm, activation=activation, spectral=spectral, bias=bias)]
+                cin = cout
+        layers += [_activation(activation), SumPool()]  # [N, C, h0, w0] -> [N, C]
+        body = Sequential(*layers)
+        head = nn.ModuleDict({"out": maybe_spectral(nn.Linear(cin, outputs), spectral)})
+        if classes is not None:
+            head["projection"] = Projection(cin, classes, spectral=spectral, outputs=outputs)
+        return body, head
 
     def _features(self, x, y):
         if self.concat_label:
