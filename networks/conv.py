@@ -63,7 +63,10 @@ class _Parts:
 
     def refine(self, c: int) -> list[nn.Module]:
         """``depth - 1`` extra stride-1 layers at one resolution."""
-        return [m for _ in range(self.depth - 1) for m in (self.conv(c, c, 3, 1, 1), self.normed(c), make_activation(self.act))]
+        layers: list[nn.Module] = []
+        for _ in range(self.depth - 1):
+            layers += [self.conv(c, c, 3, 1, 1), self.normed(c), make_activation(self.act)]
+        return layers
 
 
 @register
@@ -142,7 +145,8 @@ class ConvNet(Network):
         Returns ``(body, head)``: the body ends at the full-width map one doubling short of the
         image (whose labels, if any, enter by conditional norms); the head writes the pixels.
         """
-        layers = [parts.conv(inputs, channels[0], (self.h0, self.w0), 1, 0, transposed=True), parts.normed(channels[0]), make_activation(parts.act)]
+        first = parts.conv(inputs, channels[0], (self.h0, self.w0), 1, 0, transposed=True)  # [N, D, 1, 1] -> h0 x w0
+        layers = [first, parts.normed(channels[0]), make_activation(parts.act)]
         layers += parts.refine(channels[0])
         for cin, cout in zip(channels, channels[1:]):
             layers += [parts.conv(cin, cout, 4, 2, 1, transposed=True), parts.normed(cout), make_activation(parts.act)]  # size x2
@@ -171,7 +175,8 @@ class ConvNet(Network):
         body = Sequential(*layers)
         head = nn.ModuleDict({"out": parts.conv(cin, outputs, (self.h0, self.w0), 1, 0)})
         if self.condition is not None:
-            head["projection"] = Projection(cin * self.h0 * self.w0, self.condition.k, spectral=parts.spectral, outputs=outputs)
+            features = cin * self.h0 * self.w0
+            head["projection"] = Projection(features, self.condition.k, spectral=parts.spectral, outputs=outputs)
         return body, head
 
     def _features(self, x, y):

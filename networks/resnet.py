@@ -175,16 +175,21 @@ class ResNet(Network):
         Returns ``(body, head)``; labels (``classes``) enter the blocks' norms, and the head's norm
         is unconditional, as in BigGAN and SNGAN.
         """
+        block = dict(norm=norm, activation=activation, spectral=spectral, bias=bias)
         c0 = channels[0]
-        layers: list[nn.Module] = [maybe_spectral(nn.Linear(inputs, c0 * self.h0 * self.w0), spectral), nn.Unflatten(1, (c0, self.h0, self.w0))]
+        layers: list[nn.Module] = [
+            maybe_spectral(nn.Linear(inputs, c0 * self.h0 * self.w0), spectral),
+            nn.Unflatten(1, (c0, self.h0, self.w0)),
+        ]
         cin = c0
         for cout in channels:
             for j in range(depth):
                 up = k > 0 and j == 0  # size x2
-                layers += [UpBlock(cin, cout, up=up, norm=norm, activation=activation, classes=classes, spectral=spectral, bias=bias)]
+                layers += [UpBlock(cin, cout, up=up, classes=classes, **block)]
                 cin = cout
         body = Sequential(*layers)
-        out = nn.Sequential(norm_layer(norm, cin, image=True), _activation(activation), maybe_spectral(nn.Conv2d(cin, out_channels, 3, 1, 1), spectral))
+        last_norm = norm_layer(norm, cin, image=True)  # unconditional, as in BigGAN and SNGAN
+        out = nn.Sequential(last_norm, _activation(activation), maybe_spectral(nn.Conv2d(cin, out_channels, 3, 1, 1), spectral))
         return body, nn.ModuleDict({"out": out})
 
     def _build_reader(self, channels, k, depth, in_channels, outputs, *, classes, norm, activation, spectral, bias):
@@ -193,11 +198,12 @@ class ResNet(Network):
         Returns ``(body, head)``; the head is linear, and labels (``classes``) enter by projection
         on the pooled features, not through norms.
         """
+        block = dict(norm=norm, activation=activation, spectral=spectral, bias=bias)
         cin, layers = in_channels, []
         for i, cout in enumerate(reversed(channels)):
             for j in range(depth):
                 down = k > 0 and j == 0  # size / 2
-                layers += [DownBlock(cin, cout, down=down, first=i == 0 and j == 0, norm=norm, activation=activation, spectral=spectral, bias=bias)]
+                layers += [DownBlock(cin, cout, down=down, first=i == 0 and j == 0, **block)]
                 cin = cout
         layers += [_activation(activation), SumPool()]  # [N, C, h0, w0] -> [N, C]
         body = Sequential(*layers)
