@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from . import loop_registry
 from .objectives import LOSSES
 from .yamlfile import YamlError, cut, parse, read, shorten
 
@@ -114,7 +115,7 @@ class Run:
 class Config:
     networks: dict[str, dict]
     roles: dict[str, str]
-    loop: Literal["adversarial", "likelihood", "sample"] = "adversarial"
+    loop: str = "adversarial"  # a name registered in gan/loop_registry.py
     objective: Objective = field(default_factory=Objective)
     optimizers: dict[str, Optimizer] = field(default_factory=dict)
     data: Data = field(default_factory=Data)
@@ -192,17 +193,17 @@ def locate(path: "str | Path") -> Path:
     raise ConfigError(f"config file {shorten(str(path), 160)} not found; {have}")
 
 
-# The optimizer a loop gives a role that the config leaves out; filled in, so a run's config.yaml holds what it used.
-LOOP_OPTIMIZERS = {
-    "adversarial": {"generator": Optimizer(), "discriminator": Optimizer()},
-    "likelihood": {"classifier": Optimizer(lr=1e-3, betas=(0.9, 0.999))},  # Adam's usual betas: classifiers learn faster
-}
+def default_optimizer(loop: str, role: str) -> Optimizer:
+    """The optimizer a loop gives a role that the config leaves out (its one home: the loop's registration)."""
+    return Optimizer(**loop_registry.loop(loop).optimizers.get(role, {}))
 
 
 def from_dict(raw: dict) -> Config:
-    """Validate a plain mapping (as read from YAML) into a Config."""
+    """Validate a plain mapping (as read from YAML) into a Config; the loop's default optimizers are filled in,
+    so that a run's config.yaml holds what it used."""
     cfg = check_values(_build(Config, raw, ""))
-    defaults = {role: opt for role, opt in LOOP_OPTIMIZERS.get(cfg.loop, {}).items() if role in cfg.roles and role not in cfg.optimizers}
+    wanted = loop_registry.LOOPS[cfg.loop].optimizers
+    defaults = {role: default_optimizer(cfg.loop, role) for role in wanted if role in cfg.roles and role not in cfg.optimizers}
     return dataclasses.replace(cfg, optimizers={**cfg.optimizers, **defaults}) if defaults else cfg
 
 
@@ -420,6 +421,8 @@ def check_data_keys(data: Data) -> None:
 
 def check_values(cfg: Config) -> Config:
     """Refuse values of the right type but no meaning (batch size 0, a negative learning rate)."""
+    if cfg.loop not in loop_registry.LOOPS:
+        raise ConfigError(f"loop: expected one of {', '.join(map(repr, loop_registry.LOOPS))}, got {shorten(cfg.loop)}")
     if cfg.run.name is not None and not is_one_component(cfg.run.name):
         raise ConfigError(f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {shorten(cfg.run.name)}")
     size = len(cfg.run.name.encode("utf-8", "surrogatepass")) if cfg.run.name is not None else 0

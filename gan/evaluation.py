@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import config as C
+from . import loop_registry
 from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 # The scores live in scoring.py (training logs them too); import them from there.
 from .metric_registry import METRICS
@@ -41,13 +42,14 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
         if metrics or classifier:
             raise RunError(f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and --classifier")
         return _write(run, evaluate_text(run, cfg))
-    if cfg.loop == "likelihood":  # a classifier or a regressor: scored on the data it held out
+    scored_by = loop_registry.loop(cfg.loop).scored_by
+    if scored_by == "held_out":  # a classifier or a regressor: scored on the data it held out
         if metrics or classifier:
-            raise RunError(f"{run}: a likelihood run is scored on its held-out data; --metric and --classifier are for generators")
+            raise RunError(f"{run}: a {cfg.loop} run is scored on its held-out data; --metric and --classifier are for generators")
         from .evaluation_likelihood import evaluate_likelihood
 
         return _write(run, {"run": str(run), "step": _step(run), **evaluate_likelihood(run, cfg)})
-    if "generator" not in cfg.roles:
+    if scored_by != "samples" or "generator" not in cfg.roles:
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
     net = load(run, cfg.roles["generator"])
     result = {"run": str(run), "step": _step(run), "generator": cfg.roles["generator"]}

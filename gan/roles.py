@@ -13,6 +13,8 @@ from typing import Callable
 from networks import Bernoulli, Categorical, Network, Real, Space, Text
 from networks.messages import cut, shorten
 
+from . import loop_registry
+
 
 class RoleError(ValueError):
     """A network that cannot play the role a config gives it."""
@@ -58,15 +60,10 @@ ROLES = {
     ),
 }
 
-LOOP_ROLES = {
-    "adversarial": ("generator", "discriminator"),
-    "likelihood": ("classifier",),
-    "sample": ("sampler",),
-}
 
 def check_roles_named(loop: str, roles: dict[str, str]) -> None:
     """Every role the loop needs is given, and no role it does not know."""
-    wanted = LOOP_ROLES[loop]
+    wanted = loop_registry.loop(loop).roles
     for role in wanted:
         if role not in roles:
             raise RoleError(f"roles.{role}: loop {loop!r} needs roles {' and '.join(wanted)}; {role!r} is not assigned")

@@ -67,7 +67,7 @@ class PlainLoop:
         spec = dict(next(iter(cfg.networks.values())))
         spec.pop("init", None)
         self.net, self.cfg, self.corpus = build(spec), cfg, corpus
-        opt = cfg.optimizers.get("classifier", C.Optimizer(lr=1e-3, betas=(0.9, 0.999)))
+        opt = cfg.optimizers.get("classifier") or C.default_optimizer("likelihood", "classifier")
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=True)
         self.lr = opt.lr
         self.batches, self.step = text_data.TextBatches(corpus, "sentences", cfg.data.batch_size, seed=seed), 0

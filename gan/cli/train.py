@@ -10,7 +10,11 @@ DEFAULT_CONFIG = "digits"  # a shipped config, found by name wherever the toolki
 
 
 def add_parser(verbs) -> None:
-    p = verbs.add_parser("train", help="train from a YAML config (default: the shipped config 'digits')")
+    from ..loop_registry import LOOPS  # imports nothing: the loops themselves load when a run starts
+
+    loops = "; ".join(f"{name} (roles: {', '.join(spec.roles)})" for name, spec in LOOPS.items())
+    p = verbs.add_parser("train", help="train from a YAML config (default: the shipped config 'digits')",
+                         epilog=f"loops a config's loop: may name: {loops}")
     p.add_argument("config", nargs="?", help="YAML config, or the name of a shipped one (ring, digits, ...); omitted: the bundled-digits GAN")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. run.steps=100")
     p.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its latest complete checkpoint")

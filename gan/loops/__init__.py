@@ -1,12 +1,14 @@
-"""One loop a file (``adversarial``, ``likelihood``, ``sample``), set up by ``setup.py``, run by ``setup.train``.
+"""One loop a file (``adversarial``, ``likelihood``, ``sample``), set up by ``setup.py``, run by ``setup.train``;
+loops are registered by name in ``gan/loop_registry.py``.
 
 ``get`` gives the ``train`` function for the loop a config's ``loop:`` names.
 """
 
 
 def get(name: str):
-    if name not in ("adversarial", "likelihood", "sample"):
-        raise ValueError(f"unknown loop {name!r}; accepted: adversarial, likelihood, sample")
+    from ..loop_registry import loop
+
+    loop(name)  # a ValueError naming the registered loops
     from functools import partial
 
     from .setup import train

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..loop_registry import loop as registered
 from ..resume import describe, record
 from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, remove, write_failure
 from ..words import command
@@ -160,7 +161,7 @@ class Checkpoints:
         except (OSError, ValueError) as error:  # unreadable, or not JSON (JSONDecodeError and UnicodeDecodeError are ValueErrors)
             raise Unloadable(f"{folder / 'trainer.json'}: unreadable ({error})") from None
         try:
-            check_trainer(trainer, folder / "trainer.json", needed=("step", "data_position", *(("d_updates",) if self.cfg.loop == "adversarial" else ())))
+            check_trainer(trainer, folder / "trainer.json", needed=("step", *registered(self.cfg.loop).counters))
         except RunError as error:  # damaged, not another kind of run: an older checkpoint may do
             raise Unloadable(str(error)) from None
         if trainer.get("world_size", 1) != self.accelerator.num_processes:
@@ -177,14 +178,14 @@ class Checkpoints:
             safe_load(str(rng_file))
         except Exception as error:
             raise Unloadable(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
-        for i, model in enumerate(self.accelerator._models):  # a clear message for another architecture
+        for i, model in enumerate(self.prepared_models):  # a clear message for another architecture
             load_state(self.accelerator.unwrap_model(model), folder / f"model{'' if i == 0 else f'_{i}'}.safetensors")
-        fresh = settings(self.accelerator._optimizers)
+        fresh = settings(self.prepared_optimizers)
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
             raise Unloadable(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
-        reapply_settings(self.accelerator._optimizers, fresh)
+        reapply_settings(self.prepared_optimizers, fresh)
         for name, target in extra.items():
             load_state(target, folder / f"{name}.safetensors")
         return trainer

@@ -26,16 +26,11 @@ import torch.nn.functional as F
 
 from networks import Bernoulli, Categorical, Network, Normal, Text
 
-from ..config import Optimizer
 from ..data import text as text_data
 from ..eval_mode import evaluating
 from ..runs import atomic_write_text
 from .progress import Clock
 from .session import Session
-
-# Classifiers learn faster with Adam's usual betas than with the GAN setting beta1 = 0.5.
-DEFAULT_OPTIMIZER = Optimizer(name="adam", lr=1e-3, betas=(0.9, 0.999))
-
 
 def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """log p(y | x) per example, from the network's own distribution: [N]."""

@@ -25,8 +25,17 @@ class Processes:
             raise RunError(refusal)
 
     def prepare(self, *objects):
-        """``accelerator.prepare``, with DDP's buffers left to each process between checkpoints (``sync_buffers``)."""
+        """``accelerator.prepare``, with DDP's buffers left to each process between checkpoints (``sync_buffers``).
+
+        The prepared models and optimizers are kept, in accelerate's order (model.safetensors, model_1, ...), for
+        the checkpoint loader: it reads them here rather than from the Accelerator's private lists.
+        """
         prepared = self.accelerator.prepare(*objects)
+        for thing in prepared if isinstance(prepared, tuple) else (prepared,):
+            if isinstance(thing, torch.nn.Module):
+                self.prepared_models.append(thing)
+            elif isinstance(thing, torch.optim.Optimizer):
+                self.prepared_optimizers.append(thing)
         for ddp in prepared if isinstance(prepared, tuple) else (prepared,):
             if isinstance(ddp, torch.nn.parallel.DistributedDataParallel):
                 # Two networks stepped alternately: broadcasting batch-norm / spectral-norm buffers from

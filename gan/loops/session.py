@@ -73,6 +73,8 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
         self._flags = self._flag_group()
         self.last_checkpoint: Path | None = None
         self.saved_at: int | None = None  # the step of the last checkpoint written or resumed from
+        self.prepared_models: list = []      # what ``prepare`` gave back, in accelerate's order (processes.py)
+        self.prepared_optimizers: list = []
         self.init_reports: dict[str, dict] = {}  # per network started from another run: tensors loaded and left new
 
     def open_folder(self) -> None:

@@ -22,15 +22,16 @@ from networks import Bernoulli, Categorical, Image, Normal, Point, Text, parse
 
 from .. import data as datasets
 from ..augment import Augmenter
-from ..config import Config, Optimizer
+from ..config import Config, default_optimizer
 from ..data import text as text_data
 from ..device import channels_last
 from ..ema import EMA
+from ..loop_registry import loop as registered
 from ..roles import RoleError, check_conditions, check_role, check_roles_named, writes_next_character
 from ..words import command
 from .adversarial import Adversarial
 from .build import build_networks
-from .likelihood import DEFAULT_OPTIMIZER, Likelihood
+from .likelihood import Likelihood
 from .logs import write_hparams
 from .optim import make_optimizer
 from .sample import Sample
@@ -41,7 +42,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, loop: s
     """Train ``cfg`` with its ``loop:`` (or the one named) as a new run, or from the latest checkpoint of its
     run folder; returns the run folder."""
     with Session(cfg, resume=resume, overwrite=overwrite) as session:
-        trainer = LOOPS[loop or cfg.loop](session)
+        trainer = registered(loop or cfg.loop).set_up(session)
         if trainer is not None:
             trainer.run()
         return session.run.path
@@ -73,7 +74,7 @@ def adversarial_loop(session: Session) -> Adversarial:
     layout = channels_last(cfg.run, session.device, data_space)
     if layout:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    opts = {role: cfg.optimizers.get(role, Optimizer()) for role in ("generator", "discriminator")}
+    opts = {role: cfg.optimizers.get(role) or default_optimizer(cfg.loop, role) for role in ("generator", "discriminator")}
     g_params, d_params = trainable(G), trainable(D)
     opt_g, opt_d = make_optimizer(g_params, opts["generator"]), make_optimizer(d_params, opts["discriminator"])
     fast_g, fast_d = (torch.compile(G), torch.compile(D)) if cfg.run.compile else (G, D)
@@ -120,7 +121,7 @@ def likelihood_loop(session: Session) -> Likelihood:
         net = net.to(memory_format=torch.channels_last)
     frozen = not all(p.requires_grad for p in net.body.parameters())
     params = trainable(net)
-    opt = make_optimizer(params, cfg.optimizers.get("classifier", DEFAULT_OPTIMIZER))
+    opt = make_optimizer(params, cfg.optimizers.get("classifier") or default_optimizer(cfg.loop, "classifier"))
     fast = torch.compile(net) if cfg.run.compile else net
     net_ddp, opt = session.prepare(fast, opt)
     if frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
@@ -154,9 +155,6 @@ def sample_loop(session: Session) -> Sample | None:
     # folder
     session.open_folder()
     return Sample(session, name, net.to(session.device).eval())
-
-
-LOOPS = {"adversarial": adversarial_loop, "likelihood": likelihood_loop, "sample": sample_loop}
 
 
 # -- what setting up a loop asks, named ---------------------------------------------
