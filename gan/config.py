@@ -402,9 +402,9 @@ def check_data_keys(data: Data) -> None:
     """Refuse a data key the chosen data set does not read (``data.path`` on diabetes): it would be ignored without a word.
 
     Only a value other than the key's default is refused, so a run's config.yaml, which writes out every key,
-    reads back. A data set gan/data/keys.py does not know is left to gan.data, which names the accepted ones.
+    reads back. A data set gan/data_keys.py does not know is left to gan.data, which names the accepted ones.
     """
-    from .data.keys import COMMON, READS  # at call time: gan.data reads this module's Data when it loads
+    from .data_keys import COMMON, READS
 
     reads = READS.get(data.name)
     if reads is None:

@@ -221,7 +221,7 @@ def test_the_message_says_which_keys_the_data_set_reads(tmp_path, capsys):
 def test_each_data_set_declares_the_keys_it_reads():
     from gan.config import Data
     from gan.data import NAMES
-    from gan.data.keys import COMMON, READS
+    from gan.data_keys import COMMON, READS
 
     keys = {f.name for f in dataclasses.fields(Data)}
     assert set(READS) == set(NAMES)

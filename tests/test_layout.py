@@ -107,6 +107,23 @@ def test_networks_import_nothing_from_gan():
     assert not {m: i for m, i in found.items() if i}
 
 
+# The base: what a config is, what roles and losses are, the registries of loops and metrics. It sits under the data,
+# the run folder, the loops, the measures and the command line, and reaches none of them, even through an import
+# inside a function: a config is checked without opening a data set or building a loop.
+BASE = ("gan.config", "gan.roles", "gan.objectives", "gan.yamlfile", "gan.loop_registry", "gan.metric_registry",
+        "gan.data_keys", "gan.words", "gan.eval_mode")
+ABOVE_THE_BASE = ("gan.data", "gan.runs", "gan.loops", "gan.cli", "gan.benchmark", "gan.evaluation", "gan.scoring",
+                  "gan.sampling", "gan.regression", "gan.resume")
+
+
+def test_the_config_reaches_no_data_module_and_the_base_nothing_above_it():
+    graph = _graph()
+    assert not [m for m in _reachable(graph, "gan.config") if m == "gan.data" or m.startswith("gan.data.")]
+    above = lambda m: any(m == a or m.startswith(a + ".") for a in ABOVE_THE_BASE)  # noqa: E731
+    leaks = {base: sorted(filter(above, _reachable(graph, base))) for base in BASE}
+    assert not {b: found for b, found in leaks.items() if found}, leaks
+
+
 def test_building_the_parser_loads_neither_the_speed_benchmark_nor_the_metrics():
     code = ("import sys; from gan.cli import build_parser; build_parser(); "
             "print(' '.join(m for m in sys.modules if m.startswith(('gan.benchmark.speed', 'gan.metrics'))))")
