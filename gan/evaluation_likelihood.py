@@ -19,13 +19,12 @@ from networks import Normal, Text
 
 from . import config as C
 from . import data as datasets
+from .held_out import held_out_scores
 from .runs import RunError, load
 
 
 def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
     """Held-out scores of the ``classifier`` role of a likelihood run."""
-    from .loops.likelihood import evaluate
-
     name = cfg.roles["classifier"]
     net = load(run, name, ema=False)
     source = datasets.open_examples(cfg.data, net.source)
@@ -40,21 +39,9 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
     _, held = source.split(cfg.data.holdout, cfg.run.seed)
     if len(held) == 0:
         raise RunError(f"{run}: data.holdout is 0, so nothing was held out to score on")
-    result: dict = {"classifier": name, "target": str(net.target)}
-    if isinstance(net.target, Normal):
-        from .regression import linear_baselines, scores
+    result = {"classifier": name, "target": str(net.target), **held_out_scores(net, held)}
+    if isinstance(net.target, Normal):  # beside scikit-learn's linear models on the same split
+        from .regression import linear_baselines
 
-        result.update(scores(net, held))
         result.update({f"baseline/{k}": v for k, v in linear_baselines(source).items()})
-        return result
-    if isinstance(net.target, Text):  # per-character NLL, and the strings read greedily
-        from .loops.likelihood import held_out_nll
-        from .data.numbers import scores
-
-        return {**result, "nll": held_out_nll(net, held.x, held.y), **scores(net, held)}
-    result.update(evaluate(net, held.x, held.y))
-    if hasattr(held, "unseen"):
-        from .data.numbers import scores
-
-        result.update(scores(net, held))
     return result

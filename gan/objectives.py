@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from networks import Bernoulli, Categorical, Text
+
 
 # Each loss is a pair: (discriminator loss(real, fake), generator loss(fake)), both to minimise.
 def _nonsat_d(real, fake, smooth=0.0):
@@ -103,3 +105,33 @@ def gradient_penalty(score: Callable[[torch.Tensor], torch.Tensor], real: torch.
 def mean_probability(out: torch.Tensor, loss: str) -> torch.Tensor:
     """What the discriminator says of a batch: mean P(real) for logit losses, mean score otherwise."""
     return torch.sigmoid(out).mean() if LOSSES[loss][0] is _nonsat_d else out.mean()  # trained on logits of P(real)
+
+
+# -- the likelihood loop's loss: -log p(y | x) under the distribution the network's target space makes ----------
+def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log p(y | x) per example, from the network's own distribution: [N]."""
+    return net.distribution(x).log_prob(y.float() if isinstance(net.target, Bernoulli) else y)
+
+
+def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, call=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The loop's loss, -log p(y | x), mean per label (per character for strings); and the network's output (None for strings).
+
+    ``x is None``: ``y`` are whole strings scored by the next-character network ``net`` (every
+    prefix in one pass). ``call`` is the module to run (``net`` wrapped for DDP or compiled).
+    """
+    call = net if call is None else call
+    if x is None:
+        # maximise log p(s) = sum_t log p(s_t | s_<t), per character: every prefix of every sentence in one pass
+        return net.source.distribution(lambda s: call(s, every_prefix=True)).mean_nll(y), None
+    if isinstance(net.target, (Bernoulli, Categorical)):
+        logits = call(x).float()
+        # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
+        if isinstance(net.target, Bernoulli):
+            return F.binary_cross_entropy_with_logits(logits, y.float()), logits
+        return F.cross_entropy(logits, y), logits
+    if isinstance(net.target, Text):
+        # maximise log p(s | x) = sum_t log p(s_t | s_<t, x), per character: the string head reads every prefix in one pass
+        return net.target.distribution(lambda s: call(x, strings=s)).mean_nll(y), None
+    # maximise log p(y | x) under whatever distribution the target space makes of the output
+    out = call(x).float()
+    return -net.target.distribution(out).log_prob(y).mean(), out

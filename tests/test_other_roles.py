@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from gan import config as C
 from gan import load
 from gan.cli import main
-from gan.loops.likelihood import log_likelihood
+from gan.objectives import log_likelihood
 from gan.loops.session import Session
 from gan.loops.setup import likelihood_loop
 from gan.runs import RunError

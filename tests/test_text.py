@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from gan import config as C
 from gan import load
 from gan.cli import main
-from gan.loops.likelihood import negative_log_likelihood
+from gan.objectives import negative_log_likelihood
 from gan.roles import RoleError, check_role
 from gan.data.text import Corpus, TextBatches, split_sentences
 from networks import SpaceError, Text, Transformer, build, iterated, parse

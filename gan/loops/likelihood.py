@@ -22,75 +22,15 @@ import sys
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from networks import Bernoulli, Categorical, Network, Normal, Text
+from networks import Bernoulli, Categorical, Network, Normal
 
-from ..data import text as text_data
 from ..eval_mode import evaluating
+from ..held_out import held_out_scores
+from ..objectives import negative_log_likelihood
 from ..runs import atomic_write_text
 from .progress import Clock
 from .session import Session
-
-def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """log p(y | x) per example, from the network's own distribution: [N]."""
-    return net.distribution(x).log_prob(y.float() if isinstance(net.target, Bernoulli) else y)
-
-
-def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, call=None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The loop's loss, -log p(y | x), mean per label (per character for strings); and the network's output (None for strings).
-
-    ``x is None``: ``y`` are whole strings scored by the next-character network ``net`` (every
-    prefix in one pass). ``call`` is the module to run (``net`` wrapped for DDP or compiled).
-    """
-    call = net if call is None else call
-    if x is None:
-        # maximise log p(s) = sum_t log p(s_t | s_<t), per character: every prefix of every sentence in one pass
-        return net.source.distribution(lambda s: call(s, every_prefix=True)).mean_nll(y), None
-    if isinstance(net.target, (Bernoulli, Categorical)):
-        logits = call(x).float()
-        # maximise log p(y | x): cross-entropy is exactly -log of the categorical's probability
-        if isinstance(net.target, Bernoulli):
-            return F.binary_cross_entropy_with_logits(logits, y.float()), logits
-        return F.cross_entropy(logits, y), logits
-    if isinstance(net.target, Text):
-        # maximise log p(s | x) = sum_t log p(s_t | s_<t, x), per character: the string head reads every prefix in one pass
-        return net.target.distribution(lambda s: call(x, strings=s)).mean_nll(y), None
-    # maximise log p(y | x) under whatever distribution the target space makes of the output
-    out = call(x).float()
-    return -net.target.distribution(out).log_prob(y).mean(), out
-
-
-@torch.no_grad()
-def held_out_nll(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512) -> float:
-    """The loop's loss on held-out examples, for targets other than labels (strings, reals)."""
-    with evaluating(net):
-        total = sum(negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch]) for i in range(0, len(x), batch))
-    return total / len(x)
-
-
-@torch.no_grad()
-def evaluate(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512, bins: int = 15) -> dict[str, float]:
-    """Accuracy, mean negative log-likelihood and expected calibration error (Guo et al. 2017)."""
-    probs = []
-    with evaluating(net):
-        for i in range(0, len(x), batch):
-            logits = net(x[i : i + batch]).float()
-            p = torch.sigmoid(logits) if isinstance(net.target, Bernoulli) else logits.softmax(-1)
-            probs.append(torch.stack([1 - p, p], -1) if isinstance(net.target, Bernoulli) else p)
-    p = torch.cat(probs)
-    y = y.long().to(p.device)
-    confidence, guess = p.max(-1)
-    correct = (guess == y).float()
-    nll = -p.gather(1, y[:, None]).clamp_min(1e-12).log().mean()
-    edges = torch.linspace(0, 1, bins + 1, device=p.device)
-    ece = torch.zeros((), device=p.device)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (confidence > lo) & (confidence <= hi)
-        if inside.any():  # |accuracy - confidence| in the bin, weighted by the bin's share
-            ece += inside.float().mean() * (correct[inside].mean() - confidence[inside].mean()).abs()
-    return {"accuracy": correct.mean().item(), "nll": nll.item(), "calibration_error": ece.item()}
-
 
 @dataclass(eq=False, repr=False)
 class Likelihood:
@@ -163,25 +103,9 @@ class Likelihood:
     def held_out_scores(self) -> None:
         if len(self.held_out) == 0:
             return
+        self.scores = held_out_scores(self.net, self.held_out)
         if self.text:
-            self.scores = text_data.score(self.net, self.held_out)
             self.log_samples()
-        elif isinstance(self.net.target, Normal):
-            from ..regression import scores
-
-            self.scores = scores(self.net, self.held_out)
-        elif isinstance(self.net.target, (Bernoulli, Categorical)):
-            self.scores = evaluate(self.net, self.held_out.x, self.held_out.y)
-            if hasattr(self.held_out, "unseen"):  # numbers: exact match on seen and never-seen numbers, per character
-                from ..data.numbers import scores
-
-                self.scores.update(scores(self.net, self.held_out))
-        else:
-            self.scores = {"nll": held_out_nll(self.net, self.held_out.x, self.held_out.y)}
-            if isinstance(self.net.target, Text) and hasattr(self.held_out, "unseen"):  # numbers read as strings
-                from ..data.numbers import scores
-
-                self.scores.update(scores(self.net, self.held_out))
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
 
     def log_samples(self, n: int = 8) -> None:
