@@ -44,9 +44,9 @@ from gan import config as C  # noqa: E402
 from gan.benchmark import speed  # noqa: E402
 from gan.benchmark.speed import machine  # noqa: E402
 from gan.loops import get  # noqa: E402
-from gan.loops.guard import UpdateGuard  # noqa: E402
+from gan.session.guard import UpdateGuard  # noqa: E402
 from gan.device import emulated_bf16  # noqa: E402
-from gan.loops.session import Session  # noqa: E402
+from gan.session.session import Session  # noqa: E402
 from gan.loops.setup import adversarial_loop, likelihood_loop  # noqa: E402
 from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
 

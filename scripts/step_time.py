@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan import config as C  # noqa: E402
-from gan.loops.progress import Clock  # noqa: E402
-from gan.loops.session import Session  # noqa: E402
+from gan.session.progress import Clock  # noqa: E402
+from gan.session.session import Session  # noqa: E402
 from gan.loops.setup import adversarial_loop  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

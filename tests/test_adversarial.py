@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from gan import config as C
 from gan.cli import main
-from gan.loops.session import Session
+from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
 
 from .conftest import ROOT, TINY_DIGITS, TINY_RING

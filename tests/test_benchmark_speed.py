@@ -18,8 +18,8 @@ from gan.benchmark.speed import report as R
 from gan import config as C
 from gan.cli import main
 from gan.device import uses_channels_last
-from gan.loops.progress import Clock
-from gan.loops.session import Session
+from gan.session.progress import Clock
+from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
 
 from .conftest import TINY_DIGITS, TINY_RING
@@ -304,7 +304,7 @@ def test_each_switch_takes_effect_and_trains_a_few_steps(write_config, variant):
 
 
 def test_optimizers_use_fused_kernels_unless_the_config_says_otherwise():
-    from gan.loops.optim import make_optimizer
+    from gan.session.optim import make_optimizer
 
     params = [torch.nn.Parameter(torch.zeros(3))]
     for name in ("adam", "adamw", "sgd"):

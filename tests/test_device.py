@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gan import config as C
-from gan.loops.session import Session
+from gan.session.session import Session
 from gan.loops.setup import likelihood_loop
 
 from .conftest import TINY_DIGITS

@@ -10,7 +10,7 @@ import torch
 import gan.ema
 from gan import config as C
 from gan.ema import EMA
-from gan.loops.session import Session
+from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
 
 from .conftest import TINY_DIGITS

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from gan import device
-from gan.loops import accelerator as session_module
-from gan.loops.session import Session
+from gan.session import accelerator as session_module
+from gan.session.session import Session
 
 from .conftest import ROOT, TINY_DIGITS
 

@@ -235,8 +235,8 @@ def test_a_command_printed_for_pasting_quotes_a_path_with_a_space():
 def test_a_diverged_run_named_with_a_space_says_how_to_resume_it_quoted(tmp_path, monkeypatch):
     from gan import config as C
     from gan.loops import adversarial
-    from gan.loops.guard import Diverged
-    from gan.loops.session import Session
+    from gan.session.guard import Diverged
+    from gan.session.session import Session
     from gan.loops.setup import adversarial_loop
 
     real_loss, calls = adversarial.generator_loss, []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gan.loops.progress import bar_labels
+from gan.session.progress import bar_labels
 from gan.words import counted
 
 

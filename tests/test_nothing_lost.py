@@ -377,7 +377,7 @@ def test_a_full_disk_anywhere_else_is_one_line_naming_the_file(write_config, tmp
         raise OSError(28, NO_SPACE, str(path))
 
     monkeypatch.setattr(resume, "record", full)  # the run's config.yaml rewritten at a resume that changes a key
-    from gan.loops import checkpoints
+    from gan.session import checkpoints
 
     monkeypatch.setattr(checkpoints, "record", full)
     assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 2

@@ -11,7 +11,7 @@ from gan import config as C
 from gan import load
 from gan.cli import main
 from gan.objectives import log_likelihood
-from gan.loops.session import Session
+from gan.session.session import Session
 from gan.loops.setup import likelihood_loop
 from gan.runs import RunError
 from networks import ConvNet

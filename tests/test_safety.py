@@ -232,7 +232,7 @@ def accelerate_save_state_fills_the_disk(monkeypatch):
 
 
 def ema_write_fills_the_disk(monkeypatch):
-    from gan.loops import checkpoints as S
+    from gan.session import checkpoints as S
 
     real = S.atomic_save_tensors
 
@@ -364,7 +364,7 @@ def test_under_two_processes_a_held_lock_stops_every_rank_in_one_line_and_none_h
 
 
 def test_a_run_path_that_is_a_file_is_refused_for_a_resume_too_and_the_file_is_kept(write_config, tmp_path):
-    from gan.loops.session import Session
+    from gan.session.session import Session
 
     cfg = C.load(write_config(TINY_DIGITS))
     path = Path(cfg.run.output) / cfg.run.name

@@ -20,9 +20,9 @@ from safetensors.torch import load_file
 from gan import config as C
 from gan.cli import main
 from gan.loops import adversarial
-from gan.loops.guard import Diverged
-from gan.loops.progress import Clock
-from gan.loops.session import Session
+from gan.session.guard import Diverged
+from gan.session.progress import Clock
+from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
 from gan.benchmark.speed.kernels import host_syncs
 
@@ -226,7 +226,7 @@ def test_a_streak_of_bad_updates_kept_on_the_device_is_found_when_read_back(writ
 
 def test_verdicts_kept_on_the_device_are_read_back_at_least_every_read_every_updates(monkeypatch):
     """A run that never logs or checkpoints (log_every beyond run.steps) must not hold a tensor for every update."""
-    from gan.loops.guard import UpdateGuard
+    from gan.session.guard import UpdateGuard
 
     monkeypatch.setattr(UpdateGuard, "READ_EVERY", 4)
     guard = UpdateGuard(max_bad_steps=100, device=torch.device("cpu"))

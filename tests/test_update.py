@@ -12,7 +12,7 @@ import torch
 from accelerate.optimizer import AcceleratedOptimizer
 
 from gan import config as C
-from gan.loops.session import Session
+from gan.session.session import Session
 from gan.loops.setup import likelihood_loop
 
 READER = {

@@ -6,7 +6,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from gan import config as C
-from gan.loops.session import Session
+from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
 
 cfg = C.load(sys.argv[1])

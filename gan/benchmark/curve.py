@@ -42,7 +42,7 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
     """Train ``config`` for ``seconds`` of training time (or to ``run.steps``), scoring every ``every`` seconds
     or every ``every_steps`` steps; returns the series."""
     from ..loops.setup import adversarial_loop
-    from ..loops.session import Clock, Session
+    from ..session.session import Clock, Session
 
     name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
     cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={name}", "run.progress=false"])

@@ -97,8 +97,8 @@ def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 8, ove
     each round gives one paired ratio, and the ratio reported is their median. The TensorBoard event
     file, which the toolkit opens at its first logging step (once a run), is opened before the rounds.
     """
-    from ..loops.progress import Clock
-    from ..loops.session import Session
+    from ..session.progress import Clock
+    from ..session.session import Session
     from ..loops.setup import likelihood_loop
 
     cfg = _load(config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={4 * (rounds + 1) * steps}"])

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gan: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        from ..loops.guard import Diverged
+        from ..session.guard import Diverged
         from ..memory import describe, is_out_of_memory
 
         if isinstance(error, Diverged):

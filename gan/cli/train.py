@@ -25,7 +25,7 @@ def add_parser(verbs) -> None:
 def run(args) -> int:
     from .. import config as C
     from ..loops import get
-    from ..loops.stops import Stopped
+    from ..session.stops import Stopped
     from ..words import command
     from ..yamlfile import shorten
 

@@ -18,8 +18,8 @@ from ..augment import Augmenter
 from ..ema import EMA
 from ..eval_mode import evaluating
 from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
-from .progress import Clock
-from .session import Session
+from ..session.progress import Clock
+from ..session.session import Session
 
 
 @dataclass

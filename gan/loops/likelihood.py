@@ -29,8 +29,8 @@ from ..eval_mode import evaluating
 from ..held_out import held_out_scores
 from ..objectives import negative_log_likelihood
 from ..runs import atomic_write_text
-from .progress import Clock
-from .session import Session
+from ..session.progress import Clock
+from ..session.session import Session
 
 @dataclass(eq=False, repr=False)
 class Likelihood:

@@ -18,7 +18,7 @@ from networks import Image, Network
 
 from ..roles import writes_next_character
 from ..runs import atomic_write_bytes
-from .session import Session
+from ..session.session import Session
 
 
 @dataclass(eq=False, repr=False)

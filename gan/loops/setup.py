@@ -32,10 +32,10 @@ from ..words import command
 from .adversarial import Adversarial
 from .build import build_networks
 from .likelihood import Likelihood
-from .logs import write_hparams
-from .optim import make_optimizer
+from ..session.logs import write_hparams
+from ..session.optim import make_optimizer
 from .sample import Sample
-from .session import Session
+from ..session.session import Session
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, loop: str | None = None) -> Path:

@@ -71,8 +71,8 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
 def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from ...device import emulated_bf16
-    from ...loops.progress import Clock
-    from ...loops.session import Session
+    from ...session.progress import Clock
+    from ...session.session import Session
     from ...loops.setup import adversarial_loop
 
     cfg = _load(config_path, overrides, variant, folder, switches)

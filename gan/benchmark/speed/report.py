@@ -42,7 +42,7 @@ def table(result: dict) -> str:
         lines += ["", "Host syncs a step between logging steps (values read back with `.item()` and the like, and blocking copies "
                   "between host and device; on a GPU each one waits for the device to catch up): " + "; ".join(syncs) + "."
                   + (" On a CPU, where a read costs nothing, the toolkit's NaN guard reads its verdict at once, one an update; "
-                     "on a GPU it hands it to the fused optimizer as a tensor and reads none (`gan/loops/guard.py`)."
+                     "on a GPU it hands it to the fused optimizer as a tensor and reads none (`gan/session/guard.py`)."
                      if result.get("device_type") == "cpu" else "")]
     for row in result["rows"]:
         if "overheads" in row:

@@ -4,7 +4,7 @@
 ``checkpoints.py`` (save, restore), ``stops.py`` (signals, unreadable data), ``update.py`` (the one
 update path and its NaN guard), ``logs.py`` (TensorBoard) and ``processes.py`` (what several
 processes agree on). The process itself is started by ``accelerator.py``; a run is set up, top to
-bottom, by ``setup.py``. One process on a CPU is the smallest case of the same code path as many
+bottom, by ``gan/loops/setup.py``. One process on a CPU is the smallest case of the same code path as many
 processes on many GPUs.
 """
 
