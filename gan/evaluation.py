@@ -170,15 +170,10 @@ def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classi
 @contextmanager
 def _kept_or_said(path: Path, result: dict):
     """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the CLI."""
-    from .runs import NotWritten, write_failure
+    from .runs import NotWritten, on_write_failure
 
-    try:
+    with on_write_failure(lambda cause: NotWritten(f"cannot write {path} ({cause}); the scores are printed above but not kept there", result)):
         yield
-    except Exception as error:
-        cause = write_failure(error)
-        if cause is None:
-            raise
-        raise NotWritten(f"cannot write {path} ({cause}); the scores are printed above but not kept there", result) from None
 
 
 def _write(run: Path, result: dict) -> dict:

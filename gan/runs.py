@@ -95,6 +95,19 @@ def write_failure(error: BaseException) -> str | None:
     return None
 
 
+@contextmanager
+def on_write_failure(refusal):
+    """A write that fails for want of space or permission becomes the one-line error ``refusal(cause)``; any other
+    error passes as it is."""
+    try:
+        yield
+    except Exception as error:
+        cause = write_failure(error)
+        if cause is None:
+            raise
+        raise refusal(cause) from None
+
+
 class NotWritten(RunError):
     """A result that was computed but could not be written; ``result`` holds it, so that it can still be shown."""
 

@@ -15,7 +15,7 @@ import torch
 
 from ..loop_registry import loop as registered
 from ..resume import describe, record
-from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, remove, write_failure
+from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, on_write_failure, remove, write_failure
 from ..words import command
 from .optim import reapply_settings, settings
 
@@ -78,16 +78,15 @@ class Checkpoints:
     def writing(self, path: Path):
         """A file the run writes between checkpoints (a sample grid, held-out scores, samples): a full or read-only
         disk stops the run in one line naming the file and the checkpoint that ``--resume`` continues from."""
-        try:
-            yield
-        except Exception as error:
-            cause = write_failure(error)
-            if cause is None:
-                raise
+
+        def refusal(cause: str) -> RunError:
             last = self.last_checkpoint or self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
-            then = command('gan', 'train', '--resume', self.run.path) if last else "start the run again with --overwrite"
-            raise RunError(f"cannot write {path} ({cause}); {where}; free some space, then: {then}") from None
+            then = command("gan", "train", "--resume", self.run.path) if last else "start the run again with --overwrite"
+            return RunError(f"cannot write {path} ({cause}); {where}; free some space, then: {then}")
+
+        with on_write_failure(refusal):
+            yield
 
     def check_every_rank_saved(self, staging: Path) -> None:
         """A checkpoint is complete only with every process's random state in it: wait for all of them,
