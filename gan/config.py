@@ -265,6 +265,27 @@ def _describe(tp) -> str:
     return {type(None): "null", float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(tp, tp.__name__)
 
 
+def _check_scalar(tp, value, bad: ConfigError):
+    """``value`` as the plain type ``tp`` (None, bool, int, float, str), or ``bad``; a bool is never taken for a number."""
+    if tp is type(None):
+        if value is not None:
+            raise bad
+        return None
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            # YAML reads 2e-4 as a string (YAML 1.1 wants 2.0e-4); accept it as the number it means.
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+            raise bad
+        return float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise bad
+    return value
+
+
 def _check(tp, value, key: str):
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -299,32 +320,8 @@ def _check(tp, value, key: str):
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{key}: expected a list of {len(args)} numbers, got {shorten(value)}")
         return tuple(_check(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if tp is type(None):
-        if value is not None:
-            raise bad
-        return None
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            # YAML reads 2e-4 as a string (YAML 1.1 wants 2.0e-4); accept it as the number it means.
-            if isinstance(value, str):
-                try:
-                    return float(value)
-                except ValueError:
-                    pass
-            raise bad
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
+    if tp in (type(None), bool, int, float, str):
+        return _check_scalar(tp, value, bad)
     raise TypeError(f"config type {tp} of {key} is not handled")  # a bug in this module, not a user error
 
 
