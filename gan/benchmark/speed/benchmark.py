@@ -68,6 +68,36 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
     return result
 
 
+def _alternate(toolkit, reference, dtype, device, *, rounds: int, steps: int, per_step: int):
+    """Time ``toolkit`` and ``reference`` in alternating blocks of ``steps``; returns each one's examples/s a round,
+    peak memory, page faults and the matmul peak each block ran beside.
+
+    Each loop's block is rated against the peak measured just before and just after it (their mean), in its own
+    precision (the reference loop always runs in fp32): on a shared virtual machine the speed of the same product
+    can move a lot from one round to the next (BENCHMARKS.md), so a peak taken once a round could be a different
+    machine from the one that ran the block.
+    """
+    ours, theirs, mem, faults = [], [], {"toolkit": 0.0, "reference": 0.0}, {"toolkit": 0, "reference": 0}
+    precision = {"toolkit": dtype, "reference": torch.float32}
+    peaks: dict[str, list[float]] = {"toolkit": [], "reference": []}
+    for r in range(rounds):  # alternate which goes first: a slow drift favours neither
+        pair = [("toolkit", toolkit), ("reference", reference)]
+        last = None  # (dtype, peak) measured after the previous block: the next block's "before" in the same type
+        for name, fn in pair if r % 2 == 0 else pair[::-1]:
+            want = precision[name]
+            before_peak = last[1] if last is not None and last[0] == want else machine.matmul_peak(device, want, repeats=3)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            seconds = machine.timed(fn, steps, device)
+            faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+            (ours if name == "toolkit" else theirs).append(per_step * steps / seconds)
+            mem[name] = max(mem[name], machine.peak_memory_mb(device))
+            last = (want, machine.matmul_peak(device, want, repeats=3))
+            peaks[name].append((before_peak + last[1]) / 2)
+    return ours, theirs, mem, faults, peaks
+
+
 def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from ...device import emulated_bf16
@@ -91,29 +121,9 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
         except Exception as error:  # noqa: BLE001 - a switch this machine cannot do is reported, not fatal
             return dict(row, skipped=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
         machine.timed(ref.step, warmup, device)
-        ours, theirs, mem, faults = [], [], {"toolkit": 0.0, "reference": 0.0}, {"toolkit": 0, "reference": 0}
         dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
-        precision = {"toolkit": dtype, "reference": torch.float32}  # the reference loop always runs in fp32
-        # Each loop's block is rated against the peak measured just before and just after it (their mean), in its
-        # own precision: on a shared virtual machine the speed of the same product can move a lot from one round
-        # to the next (BENCHMARKS.md), so a peak taken once a round could be a different machine from the one that
-        # ran the block.
-        peaks: dict[str, list[float]] = {"toolkit": [], "reference": []}
-        for r in range(rounds):  # alternate which goes first: a slow drift favours neither
-            pair = [("toolkit", lambda: loop.step(clock)), ("reference", ref.step)]
-            last = None  # (dtype, peak) measured after the previous block: the next block's "before" in the same type
-            for name, fn in pair if r % 2 == 0 else pair[::-1]:
-                want = precision[name]
-                before_peak = last[1] if last is not None and last[0] == want else machine.matmul_peak(device, want, repeats=3)
-                if device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(device)
-                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                seconds = machine.timed(fn, steps, device)
-                faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-                (ours if name == "toolkit" else theirs).append(per_step * steps / seconds)
-                mem[name] = max(mem[name], machine.peak_memory_mb(device))
-                last = (want, machine.matmul_peak(device, want, repeats=3))
-                peaks[name].append((before_peak + last[1]) / 2)
+        ours, theirs, mem, faults, peaks = _alternate(lambda: loop.step(clock), ref.step, dtype, device,
+                                                      rounds=rounds, steps=steps, per_step=per_step)
         ratios = [a / b for a, b in zip(ours, theirs)]
         row.update(toolkit=_spread(ours), reference=_spread(theirs), ratio=_spread(ratios), examples_per_step=per_step, peak_memory_mb=mem,
                    page_faults_per_step={k: v / (rounds * steps) for k, v in faults.items()})
