@@ -20,7 +20,7 @@ from . import loop_registry
 from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 # The scores live in scoring.py (training logs them too); import them from there.
 from .metric_registry import METRICS
-from .scoring import _classifier_in, _say, default_metrics, score_each, stacked_modes  # noqa: F401  (stacked_modes: read here by older callers)
+from .scoring import _classifier_in, _say, default_metrics, score_each
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
 

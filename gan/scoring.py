@@ -27,7 +27,6 @@ from .memory import check_fits
 from .metric_registry import METRICS, defaults, misfit
 from .runs import RunDir, RunError, load
 from .sampling import draw
-from .shipped_metrics import manifold_scores, stacked_modes  # noqa: F401  (their home before the registry: gan.benchmark reads them here)
 
 
 def _classifier_in(run: Path) -> str:

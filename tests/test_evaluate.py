@@ -124,7 +124,7 @@ class _ChannelReader(torch.nn.Module):
 
 
 def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
-    from gan.scoring import stacked_modes
+    from gan.shipped_metrics import stacked_modes
 
     def pictures(triples):
         return torch.tensor(triples, dtype=torch.float32)[:, :, None, None].expand(-1, -1, 4, 4) / 10

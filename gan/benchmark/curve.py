@@ -31,7 +31,8 @@ from .. import data as datasets
 from .. import metrics as M
 from ..evaluation import digits_classifier
 from ..eval_mode import evaluating
-from ..scoring import _classifier_in, _features, manifold_scores
+from ..scoring import _classifier_in, _features
+from ..shipped_metrics import manifold_scores
 from ..runs import load
 from ..sampling import draw
 
