@@ -16,13 +16,14 @@ a resumed run, given the call number back, draws what the uninterrupted run woul
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .config import AUGMENTATIONS as POLICIES  # the names a config may list, in the order they apply
 from .data.examples import to_device
+
 DRAWS = 10  # uniform numbers per image per call, whatever the policy: the stream does not depend on it
 
 
@@ -73,7 +74,9 @@ def color(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return (x - mean) * (k[2] + 0.5) + mean
 
 
-def augment(x: torch.Tensor, u: torch.Tensor, p: torch.Tensor | float, policy: tuple[str, ...], *, fill: float) -> torch.Tensor:
+def augment(
+    x: torch.Tensor, u: torch.Tensor, p: torch.Tensor | float, policy: tuple[str, ...], *, fill: float
+) -> torch.Tensor:
     """Apply each transform of ``policy`` to each image with probability ``p``, from the draws ``u`` [N, DRAWS].
 
     Columns of ``u``: 0-2 whether each transform applies, 3-4 translation, 5-6 cutout, 7-9 colour.
@@ -107,17 +110,29 @@ class Augmenter:
     torch.Size([4, 1, 8, 8])
     """
 
-    def __init__(self, policy, *, p: float, fill: float, seed: int, rank: int = 0, device="cpu",
-                 adaptive: bool = False, target: float = 0.6, interval: int = 4, speed: float = 100_000,
-                 reduce: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        policy,
+        *,
+        p: float,
+        fill: float,
+        seed: int,
+        rank: int = 0,
+        device="cpu",
+        adaptive: bool = False,
+        target: float = 0.6,
+        interval: int = 4,
+        speed: float = 100_000,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         self.policy, self.fill, self.seed, self.rank = tuple(policy), fill, seed, rank
         self.adaptive, self.target, self.interval, self.speed = adaptive, target, interval, speed
         self.reduce = reduce or (lambda t: t)  # the sum over processes (accelerate's reduce); identity alone
         self.device = torch.device(device)
         # p and the statistics live on the device: steering p reads nothing back to the host
         self.p = torch.tensor(float(p), device=self.device)
-        self.signs = torch.zeros((), device=self.device)   # sum of sign(D(x_real)) since p last moved
-        self.seen = torch.zeros((), device=self.device)    # how many real images that sum covers
+        self.signs = torch.zeros((), device=self.device)  # sum of sign(D(x_real)) since p last moved
+        self.seen = torch.zeros((), device=self.device)  # how many real images that sum covers
         self.r_t = torch.full((), float("nan"), device=self.device)  # the last heuristic, for the logs
         self.calls = 0
 
@@ -162,9 +177,13 @@ class Augmenter:
         The statistics are summed over processes: resumed, the first process holds the sum and the
         others nothing, which adds up to the same r_t (sums of signs are whole numbers: exact in float32).
         """
-        return {"p": self.p.detach().cpu().clone(), "calls": torch.tensor([self.calls], dtype=torch.int64),
-                "signs": self.reduce(self.signs.clone()).cpu(), "seen": self.reduce(self.seen.clone()).cpu(),
-                "r_t": self.r_t.detach().cpu().clone()}
+        return {
+            "p": self.p.detach().cpu().clone(),
+            "calls": torch.tensor([self.calls], dtype=torch.int64),
+            "signs": self.reduce(self.signs.clone()).cpu(),
+            "seen": self.reduce(self.seen.clone()).cpu(),
+            "r_t": self.r_t.detach().cpu().clone(),
+        }
 
     def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True) -> None:
         """The inverse of ``state_dict``; ``strict`` is there for the loader shared with networks (always strict here)."""

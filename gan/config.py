@@ -25,17 +25,23 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
-AUGMENTATIONS = ("translation", "cutout", "color")  # objective.augment.policy: gan/augment.py applies them in this order
+AUGMENTATIONS = (
+    "translation",
+    "cutout",
+    "color",
+)  # objective.augment.policy: gan/augment.py applies them in this order
 LOSS_NAMES = tuple(LOSSES)  # objective.loss: each name is a pair of losses in gan/objectives.py
 
 
 @dataclass(frozen=True)
 class Optimizer:
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
-    lr: float = 2e-4                           # DCGAN's learning rate
+    lr: float = 2e-4  # DCGAN's learning rate
     betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 steadies adversarial training (DCGAN)
     weight_decay: float = 0.0
-    implementation: Literal["auto", "foreach", "fused", "for_loop"] = "auto"  # auto: fused kernels where torch has them (adam, adamw, sgd)
+    implementation: Literal["auto", "foreach", "fused", "for_loop"] = (
+        "auto"  # auto: fused kernels where torch has them (adam, adamw, sgd)
+    )
 
 
 @dataclass(frozen=True)
@@ -43,68 +49,80 @@ class Augment:
     """Random differentiable transforms of what the discriminator reads (gan/augment.py); 0 <= p <= 1."""
 
     policy: Any = AUGMENTATIONS  # any of these names, a list (colour suits colour images best)
-    p: float | None = None       # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
-    adaptive: bool = False       # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
-    target: float = 0.6          # ADA's target for r_t: above it the discriminator overfits and p rises
-    interval: int = 4            # discriminator updates between moves of p
-    speed: float = 100_000       # images over which p could move from 0 to 1 (ADA: 500,000, for runs of millions)
+    p: float | None = (
+        None  # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
+    )
+    adaptive: bool = False  # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
+    target: float = 0.6  # ADA's target for r_t: above it the discriminator overfits and p rises
+    interval: int = 4  # discriminator updates between moves of p
+    speed: float = 100_000  # images over which p could move from 0 to 1 (ADA: 500,000, for runs of millions)
 
 
 @dataclass(frozen=True)
 class Objective:
     loss: Literal[LOSS_NAMES] = "non_saturating"
-    r1: float = 0.0              # R1 weight gamma (Mescheder et al. 2018); 0 = off
-    r1_every: int = 1            # lazy R1: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
+    r1: float = 0.0  # R1 weight gamma (Mescheder et al. 2018); 0 = off
+    r1_every: int = 1  # lazy R1: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
     gradient_penalty: float = 0.0  # WGAN-GP weight lambda (Gulrajani et al. 2017); 0 = off
-    d_steps: int = 1             # discriminator updates per generator update
-    ema: float = 0.999           # decay of the moving average of the generator's weights; 0 = off
+    d_steps: int = 1  # discriminator updates per generator update
+    ema: float = 0.999  # decay of the moving average of the generator's weights; 0 = off
     clip_grad_norm: float = 0.0  # clip each update's gradient norm; 0 = off
     label_smoothing: float = 0.0  # one-sided: real targets 1 - s (Salimans et al. 2016); 0 = off
-    top_k: float = 1.0           # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
-    top_k_decay: float = 0.99    # the share starts at 1 and is multiplied by this every 100 steps, down to top_k
+    top_k: float = (
+        1.0  # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
+    )
+    top_k_decay: float = 0.99  # the share starts at 1 and is multiplied by this every 100 steps, down to top_k
     augment: Augment | None = None  # e.g. {policy: [translation, cutout], p: 0.2} or {adaptive: true}; null = off
-    ema_rampup: float = 0.05     # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
+    ema_rampup: float = (
+        0.05  # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
+    )
 
 
 @dataclass(frozen=True)
 class Data:
-    name: str = "digits"         # digits | sklearn_digits | ring | grid | stacked_digits | numbers | diabetes | table | text | mnist | fashion_mnist | cifar10 | celeba | folder
-    path: str | None = None      # where torchvision datasets / image folders live
-    batch_size: int = 64         # per process
-    labels: bool = False         # feed class labels to conditioned networks
-    resize: bool = False         # resize images to the networks' image space instead of refusing a mismatch
-    holdout: float = 0.1         # share kept aside for evaluation (likelihood loop)
-    workers: int = 2             # DataLoader workers, for datasets too large to hold in memory
-    on_device: bool = True       # hold in-memory data on the training device (no per-step copies)
-    seed: int = 0                # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the same split
-    unseen: dict = field(default_factory=dict)  # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
-    size: int = 20000            # numbers: images to compose; data.holdout of them (and of the digit images) form the test split
-    view: Literal["sentences", "prefixes"] = "sentences"  # text: whole strings, or every prefix labelled with its next character
+    name: str = "digits"  # digits | sklearn_digits | ring | grid | stacked_digits | numbers | diabetes | table | text | mnist | fashion_mnist | cifar10 | celeba | folder
+    path: str | None = None  # where torchvision datasets / image folders live
+    batch_size: int = 64  # per process
+    labels: bool = False  # feed class labels to conditioned networks
+    resize: bool = False  # resize images to the networks' image space instead of refusing a mismatch
+    holdout: float = 0.1  # share kept aside for evaluation (likelihood loop)
+    workers: int = 2  # DataLoader workers, for datasets too large to hold in memory
+    on_device: bool = True  # hold in-memory data on the training device (no per-step copies)
+    seed: int = 0  # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the same split
+    unseen: dict = field(
+        default_factory=dict
+    )  # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
+    size: int = 20000  # numbers: images to compose; data.holdout of them (and of the digit images) form the test split
+    view: Literal["sentences", "prefixes"] = (
+        "sentences"  # text: whole strings, or every prefix labelled with its next character
+    )
 
 
 @dataclass(frozen=True)
 class Run:
-    name: str | None = None      # run folder name; default: the config file's stem
-    output: str = "runs"         # parent folder of run folders
-    steps: int = 2000            # generator updates (adversarial) or updates (likelihood)
+    name: str | None = None  # run folder name; default: the config file's stem
+    output: str = "runs"  # parent folder of run folders
+    steps: int = 2000  # generator updates (adversarial) or updates (likelihood)
     seed: int = 0
-    log_every: int = 50          # scalars to TensorBoard and the progress bar
-    sample_every: int = 500      # image grid from fixed noise
+    log_every: int = 50  # scalars to TensorBoard and the progress bar
+    sample_every: int = 500  # image grid from fixed noise
     checkpoint_every: int = 1000
-    keep_checkpoints: int = 3    # the last K complete checkpoints are kept
-    sample_count: int = 64       # images in each grid
+    keep_checkpoints: int = 3  # the last K complete checkpoints are kept
+    sample_count: int = 64  # images in each grid
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    grad_accum: int = 1          # micro-batches per update
-    cpu: bool = False            # force the CPU even where a GPU exists
+    grad_accum: int = 1  # micro-batches per update
+    cpu: bool = False  # force the CPU even where a GPU exists
     # NHWC memory format for convolutions. auto: on a CPU, where oneDNN's kernels are faster in it (every
     # CPU measured; BENCHMARKS.md), off on a GPU until measured there
     channels_last: bool | Literal["auto"] = "auto"
-    compile: bool = False        # torch.compile the networks
+    compile: bool = False  # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
     keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/device.py)
-    lr_decay: Literal["none", "linear", "cosine"] = "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
-    max_bad_steps: int = 5       # consecutive non-finite steps skipped before the run stops
-    progress: bool = True        # progress bar on the terminal
+    lr_decay: Literal["none", "linear", "cosine"] = (
+        "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
+    )
+    max_bad_steps: int = 5  # consecutive non-finite steps skipped before the run stops
+    progress: bool = True  # progress bar on the terminal
     # CPU threads for the computation. auto: one for toy mixtures, whose steps are too short for threads to pay back
     # their synchronisation (two runs at once on one machine collapsed while idle OpenMP threads spun waiting for
     # work: scripts/benchmark_shared.py, BENCHMARKS.md), PyTorch's default (one per core) for images
@@ -120,7 +138,9 @@ class Config:
     optimizers: dict[str, Optimizer] = field(default_factory=dict)
     data: Data = field(default_factory=Data)
     run: Run = field(default_factory=Run)
-    metrics: dict[str, Any] = field(default_factory=dict)  # {every: N, names: [...], samples: N, classifier: RUN}: scored during training
+    metrics: dict[str, Any] = field(
+        default_factory=dict
+    )  # {every: N, names: [...], samples: N, classifier: RUN}: scored during training
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -135,7 +155,7 @@ def _plain(value):
 
 
 # -- reading -------------------------------------------------------------------------
-def load(path: "str | Path", overrides: list[str] = ()) -> Config:
+def load(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read a YAML config (strictly: gan/yamlfile.py), apply ``key.path=value`` overrides, validate; ``data.path`` made absolute.
 
     >>> cfg = load("configs/ring.yaml", ["run.steps=10"])  # doctest: +SKIP
@@ -146,7 +166,9 @@ def load(path: "str | Path", overrides: list[str] = ()) -> Config:
     except YamlError as error:
         raise ConfigError(str(error)) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}")
+        raise ConfigError(
+            f"{path}: a config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}"
+        )
     raw = apply_overrides(raw, overrides)
     raw.setdefault("run", {})
     if isinstance(raw["run"], dict) and raw["run"].get("name") is None:
@@ -178,7 +200,7 @@ def shipped() -> list[str]:
     return sorted(p.stem for p in shipped_folder().glob("*.yaml"))
 
 
-def locate(path: "str | Path") -> Path:
+def locate(path: str | Path) -> Path:
     """A config file as given, else the shipped config of that name (``ring``, ``ring.yaml``, ``configs/ring.yaml``)."""
     path = Path(path)
     if path.is_file():
@@ -203,7 +225,9 @@ def from_dict(raw: dict) -> Config:
     so that a run's config.yaml holds what it used."""
     cfg = check_values(_build(Config, raw, ""))
     wanted = loop_registry.LOOPS[cfg.loop].optimizers
-    defaults = {role: default_optimizer(cfg.loop, role) for role in wanted if role in cfg.roles and role not in cfg.optimizers}
+    defaults = {
+        role: default_optimizer(cfg.loop, role) for role in wanted if role in cfg.roles and role not in cfg.optimizers
+    }
     return dataclasses.replace(cfg, optimizers={**cfg.optimizers, **defaults}) if defaults else cfg
 
 
@@ -235,13 +259,17 @@ def _part(key) -> str:
 
 def _build(cls, raw, path: str):
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got {shorten(raw)}")
+        raise ConfigError(
+            f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got {shorten(raw)}"
+        )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted((set(raw) - set(fields)), key=str)
     if unknown:
         where = f"{path}." if path else ""
-        raise ConfigError(f"unknown key {where}{_part(unknown[0])}; accepted keys{' in ' + path if path else ''}: {', '.join(fields)}")
+        raise ConfigError(
+            f"unknown key {where}{_part(unknown[0])}; accepted keys{' in ' + path if path else ''}: {', '.join(fields)}"
+        )
     values = {}
     for name, f in fields.items():
         key = f"{path}.{name}" if path else name
@@ -262,7 +290,9 @@ def _describe(tp) -> str:
         return "a mapping"
     if origin is not None:
         return {dict: "a mapping", tuple: "a list", list: "a list"}.get(origin, str(tp))
-    return {type(None): "null", float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(tp, tp.__name__)
+    return {type(None): "null", float: "a number", int: "an integer", bool: "true or false", str: "a string"}.get(
+        tp, tp.__name__
+    )
 
 
 def _check_scalar(tp, value, bad: ConfigError):
@@ -356,8 +386,10 @@ _RULES = [
 
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")
-MAX_NETWORK_NAME = 100  # characters: a network name becomes file names (NAME.ema.safetensors), which hold at most 255 bytes
-MAX_FOLDER_NAME = 255   # bytes of run.name, a folder name
+MAX_NETWORK_NAME = (
+    100  # characters: a network name becomes file names (NAME.ema.safetensors), which hold at most 255 bytes
+)
+MAX_FOLDER_NAME = 255  # bytes of run.name, a folder name
 
 
 def is_plain_name(text) -> bool:
@@ -367,7 +399,12 @@ def is_plain_name(text) -> bool:
 
 def is_one_component(text) -> bool:
     """One non-empty path component (a folder inside ``run.output``): no separator, no ``.`` or ``..``."""
-    return isinstance(text, str) and text not in ("", ".", "..") and not any(c in text for c in "/\\\0") and not Path(text).is_absolute()
+    return (
+        isinstance(text, str)
+        and text not in ("", ".", "..")
+        and not any(c in text for c in "/\\\0")
+        and not Path(text).is_absolute()
+    )
 
 
 def check_metrics(metrics: dict, data: str) -> None:
@@ -392,7 +429,9 @@ def check_metrics(metrics: dict, data: str) -> None:
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 2):
         raise ConfigError(f"metrics.samples: expected an integer >= 2, got {shorten(samples)}")
     if metrics.get("classifier") is not None and not isinstance(metrics["classifier"], str):
-        raise ConfigError(f"metrics.classifier: expected a run folder such as runs/digits_classifier, got {shorten(metrics['classifier'])}")
+        raise ConfigError(
+            f"metrics.classifier: expected a run folder such as runs/digits_classifier, got {shorten(metrics['classifier'])}"
+        )
 
 
 def check_data_keys(data: Data) -> None:
@@ -412,8 +451,10 @@ def check_data_keys(data: Data) -> None:
         if f.name in COMMON or f.name in reads or value == getattr(default, f.name):
             continue
         own = f"data.{', data.'.join(reads)} and" if reads else "only"
-        raise ConfigError(f"data.{f.name}: data set {data.name} does not read it, so {shorten(value, 60)} would be ignored; "
-                          f"{data.name} reads {own} the keys every data set reads ({', '.join(COMMON)})")
+        raise ConfigError(
+            f"data.{f.name}: data set {data.name} does not read it, so {shorten(value, 60)} would be ignored; "
+            f"{data.name} reads {own} the keys every data set reads ({', '.join(COMMON)})"
+        )
 
 
 def check_values(cfg: Config) -> Config:
@@ -421,16 +462,24 @@ def check_values(cfg: Config) -> Config:
     if cfg.loop not in loop_registry.LOOPS:
         raise ConfigError(f"loop: expected one of {', '.join(map(repr, loop_registry.LOOPS))}, got {shorten(cfg.loop)}")
     if cfg.run.name is not None and not is_one_component(cfg.run.name):
-        raise ConfigError(f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {shorten(cfg.run.name)}")
+        raise ConfigError(
+            f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {shorten(cfg.run.name)}"
+        )
     size = len(cfg.run.name.encode("utf-8", "surrogatepass")) if cfg.run.name is not None else 0
     if size > MAX_FOLDER_NAME:
-        raise ConfigError(f"run.name: a folder name holds at most {MAX_FOLDER_NAME} bytes, got {size}: {shorten(cfg.run.name, 40)}")
+        raise ConfigError(
+            f"run.name: a folder name holds at most {MAX_FOLDER_NAME} bytes, got {size}: {shorten(cfg.run.name, 40)}"
+        )
     for name in cfg.networks:
         if not is_plain_name(name):
-            raise ConfigError(f"networks.{_part(name)}: a network name may hold only letters, digits, '_' and '-' (it names files in the run folder)")
+            raise ConfigError(
+                f"networks.{_part(name)}: a network name may hold only letters, digits, '_' and '-' (it names files in the run folder)"
+            )
         if len(name) > MAX_NETWORK_NAME:
-            raise ConfigError(f"networks.{_part(name)}: a network name holds at most {MAX_NETWORK_NAME} characters (it names files in the run "
-                              f"folder), got {len(name)}")
+            raise ConfigError(
+                f"networks.{_part(name)}: a network name holds at most {MAX_NETWORK_NAME} characters (it names files in the run "
+                f"folder), got {len(name)}"
+            )
     for key, test, expected in _RULES:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
@@ -442,19 +491,27 @@ def check_values(cfg: Config) -> Config:
         if not all(0.0 <= b < 1.0 for b in opt.betas):
             raise ConfigError(f"optimizers.{_part(role)}.betas: expected two numbers in [0, 1), got {list(opt.betas)}")
     if not cfg.networks:
-        raise ConfigError("networks: expected at least one network, e.g. painter: {family: conv, source: noise[64], target: image[1,28,28]}")
+        raise ConfigError(
+            "networks: expected at least one network, e.g. painter: {family: conv, source: noise[64], target: image[1,28,28]}"
+        )
     for name, spec in cfg.networks.items():
         if not isinstance(spec, dict) or "family" not in spec:
             raise ConfigError(f"networks.{_part(name)}: expected a mapping with a 'family' key (mlp, conv, resnet)")
     for role, network in cfg.roles.items():
         if network not in cfg.networks:
-            raise ConfigError(f"roles.{_part(role)}: no network named {shorten(network)}; networks in this config: {', '.join(cfg.networks)}")
+            raise ConfigError(
+                f"roles.{_part(role)}: no network named {shorten(network)}; networks in this config: {', '.join(cfg.networks)}"
+            )
     for role in cfg.optimizers:
         if role not in cfg.roles:
-            raise ConfigError(f"optimizers.{_part(role)}: no role {shorten(role)} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}")
+            raise ConfigError(
+                f"optimizers.{_part(role)}: no role {shorten(role)} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}"
+            )
     unknown = sorted(set(cfg.metrics) - {"every", "names", "samples", "classifier"})
     if unknown:
-        raise ConfigError(f"unknown key metrics.{unknown[0]}; accepted keys in metrics: every, names, samples, classifier")
+        raise ConfigError(
+            f"unknown key metrics.{unknown[0]}; accepted keys in metrics: every, names, samples, classifier"
+        )
     if cfg.metrics.get("every") is not None and (not isinstance(cfg.metrics["every"], int) or cfg.metrics["every"] < 1):
         raise ConfigError(f"metrics.every: expected an integer >= 1, got {shorten(cfg.metrics['every'])}")
     check_metrics(cfg.metrics, cfg.data.name)
@@ -468,10 +525,14 @@ def check_augment(aug: Augment) -> None:
     """objective.augment: known transform names, p in [0, 1], target in (0, 1)."""
     names = [aug.policy] if isinstance(aug.policy, str) else aug.policy
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {shorten(aug.policy)}")
+        raise ConfigError(
+            f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {shorten(aug.policy)}"
+        )
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        raise ConfigError(f"objective.augment.policy: unknown augmentation {shorten(unknown[0])}; accepted: {', '.join(AUGMENTATIONS)}")
+        raise ConfigError(
+            f"objective.augment.policy: unknown augmentation {shorten(unknown[0])}; accepted: {', '.join(AUGMENTATIONS)}"
+        )
     if aug.p is not None and not 0.0 <= aug.p <= 1.0:
         raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {shorten(aug.p)}")
     if not 0.0 < aug.target < 1.0:

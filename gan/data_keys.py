@@ -16,10 +16,12 @@ COMMON = ("name", "batch_size", "holdout", "labels", "workers", "on_device")
 # The keys each data set reads besides COMMON.
 READS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("digits", "stacked_digits", "sklearn_digits"), ("resize",)),  # images.py: bundled, no path
-    **dict.fromkeys(("mnist", "fashion_mnist", "cifar10", "celeba", "folder"), ("path", "resize")),  # images.py: a local folder
-    **dict.fromkeys(("ring", "grid"), ()),                  # mixtures.py: points drawn fresh
-    "numbers": ("seed", "unseen", "size"),                  # numbers.py: composed once, fixed by data.seed
-    "diabetes": ("seed",),                                  # tables.py: a split fixed by data.seed
-    "table": ("path", "seed"),                              # tables.py: a CSV file
-    "text": ("path", "view"),                               # text.py: the bundled prose, or a file
+    **dict.fromkeys(
+        ("mnist", "fashion_mnist", "cifar10", "celeba", "folder"), ("path", "resize")
+    ),  # images.py: a local folder
+    **dict.fromkeys(("ring", "grid"), ()),  # mixtures.py: points drawn fresh
+    "numbers": ("seed", "unseen", "size"),  # numbers.py: composed once, fixed by data.seed
+    "diabetes": ("seed",),  # tables.py: a split fixed by data.seed
+    "table": ("path", "seed"),  # tables.py: a CSV file
+    "text": ("path", "view"),  # text.py: the bundled prose, or a file
 }

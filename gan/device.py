@@ -32,7 +32,7 @@ from .data.mixtures import is_mixture
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 MMAP_THRESHOLD_MAX = 32 << 20  # glibc's largest accepted value on 64-bit: larger blocks still go to mmap
-TRIM_THRESHOLD = 1 << 30       # free memory at the top of the heap kept before trimming
+TRIM_THRESHOLD = 1 << 30  # free memory at the top of the heap kept before trimming
 
 
 def keep_freed_memory() -> bool:
@@ -41,12 +41,16 @@ def keep_freed_memory() -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        )
     except (OSError, AttributeError):
         return False
 
 
-TORCH_THREADS = torch.get_num_threads()  # PyTorch's own choice (one per core, or OMP_NUM_THREADS), before any run changes it
+TORCH_THREADS = (
+    torch.get_num_threads()
+)  # PyTorch's own choice (one per core, or OMP_NUM_THREADS), before any run changes it
 
 
 def host_threads(cfg: Config) -> int:
@@ -76,8 +80,10 @@ def check_precision(run: Run) -> None:
 def emulated_bf16(run: Run) -> str | None:
     """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar code."""
     if run.mixed_precision == "bf16" and on_cpu(run) and not cpu_has_bf16():
-        return ("run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "
-                "emulated arithmetic, many times slower than fp32 (BENCHMARKS.md); use 'no' here")
+        return (
+            "run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "
+            "emulated arithmetic, many times slower than fp32 (BENCHMARKS.md); use 'no' here"
+        )
     return None
 
 

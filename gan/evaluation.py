@@ -17,16 +17,24 @@ import torch
 
 from . import config as C
 from . import loop_registry
-from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
+
 # The scores live in scoring.py (training logs them too); import them from there.
 from .metric_registry import METRICS
+from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 from .scoring import _classifier_in, _say, default_metrics, score_each
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
 
 
-def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None,
-             progress: bool = False) -> dict:
+def evaluate(
+    run,
+    *,
+    metrics: list[str] | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    classifier: str | None = None,
+    progress: bool = False,
+) -> dict:
     """Score the generator of ``run`` (or a likelihood run on its held-out data); returns a dict of metrics
     (non-finite values as floats: ``strict`` makes them JSON) and keeps each metric's latest score, with its
     settings, in RUN/evaluation.json.
@@ -40,12 +48,16 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     cfg = C.load(run / "config.yaml")
     if cfg.data.name == "text":
         if metrics or classifier:
-            raise RunError(f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and --classifier")
+            raise RunError(
+                f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and --classifier"
+            )
         return _write(run, evaluate_text(run, cfg))
     scored_by = loop_registry.loop(cfg.loop).scored_by
     if scored_by == "held_out":  # a classifier or a regressor: scored on the data it held out
         if metrics or classifier:
-            raise RunError(f"{run}: a {cfg.loop} run is scored on its held-out data; --metric and --classifier are for generators")
+            raise RunError(
+                f"{run}: a {cfg.loop} run is scored on its held-out data; --metric and --classifier are for generators"
+            )
         from .evaluation_likelihood import evaluate_likelihood
 
         return _write(run, {"run": str(run), "step": _step(run), **evaluate_likelihood(run, cfg)})
@@ -55,7 +67,9 @@ def evaluate(run, *, metrics: list[str] | None = None, samples: int | None = Non
     result = {"run": str(run), "step": _step(run), "generator": cfg.roles["generator"]}
     if classifier is None and cfg.data.name in CLASSIFIER_DATA and _needs_classifier(metrics or default_metrics(cfg)):
         classifier = str(digits_classifier(run.parent))
-    each, n = score_each(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress)
+    each, n = score_each(
+        net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress
+    )
     result.update({k: v for values in each.values() for k, v in values.items()} | {"samples": n})
     _record(run, result, each, seed=seed, classifier=classifier)
     return result
@@ -75,10 +89,14 @@ def digits_classifier(runs: Path) -> Path:
     if not folder.exists():
         config = C.shipped_folder() / "digits_classifier.yaml"
         if not config.is_file():
-            raise RunError(f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)")
+            raise RunError(
+                f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)"
+            )
         from .loops.setup import train  # training reaches scoring.py, never this module: no cycle
 
-        _say(f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it")
+        _say(
+            f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it"
+        )
         try:
             train(C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"]))
             return folder
@@ -90,7 +108,9 @@ def digits_classifier(runs: Path) -> Path:
         _classifier_in(folder)
         return folder
     except (RunError, OSError, ValueError):
-        raise RunError(f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass --classifier RUN") from None
+        raise RunError(
+            f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass --classifier RUN"
+        ) from None
 
 
 def _wait_for_trainer(folder: Path, poll: float = 1.0) -> None:
@@ -172,7 +192,11 @@ def _kept_or_said(path: Path, result: dict):
     """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the CLI."""
     from .runs import NotWritten, on_write_failure
 
-    with on_write_failure(lambda cause: NotWritten(f"cannot write {path} ({cause}); the scores are printed above but not kept there", result)):
+    with on_write_failure(
+        lambda cause: NotWritten(
+            f"cannot write {path} ({cause}); the scores are printed above but not kept there", result
+        )
+    ):
         yield
 
 

@@ -32,7 +32,9 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
         raise RunError(f"{run}: data.name {cfg.data.name!r} gives no labelled data to score the classifier on")
     if isinstance(net.target, Text):
         if not hasattr(source, "labels_text"):
-            raise RunError(f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} cannot be scored on it")
+            raise RunError(
+                f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} cannot be scored on it"
+            )
         from .data.numbers import string_labels
 
         source = string_labels(source, net.target)

@@ -43,7 +43,10 @@ def held_out_scores(net, held) -> dict[str, float]:
 def held_out_nll(net, x: torch.Tensor, y: torch.Tensor, *, batch: int = 512) -> float:
     """The loop's loss on held-out examples, for targets other than labels (strings, reals)."""
     with evaluating(net):
-        total = sum(negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch]) for i in range(0, len(x), batch))
+        total = sum(
+            negative_log_likelihood(net, x[i : i + batch], y[i : i + batch])[0].item() * len(x[i : i + batch])
+            for i in range(0, len(x), batch)
+        )
     return total / len(x)
 
 

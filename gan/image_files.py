@@ -30,10 +30,10 @@ from .runs import RunError
 # Data sets held in memory and read in a second or two: their background is measured; any other
 # (a folder of any size, CelebA, a stream) is not opened just to classify a few pictures.
 _QUICK_TO_READ = ("digits", "sklearn_digits", "stacked_digits", "numbers", "mnist", "fashion_mnist", "cifar10")
-_MEASURED = 1000     # training images whose levels decide the background
-_SHARED = 0.9        # the share of them whose level lies near the common one, for the data to have a background
-_NEAR = 0.25         # how near, in [0, 1]
-_OPPOSITE = 0.5      # a picture whose level lies this far from the data's background is of the opposite polarity
+_MEASURED = 1000  # training images whose levels decide the background
+_SHARED = 0.9  # the share of them whose level lies near the common one, for the data to have a background
+_NEAR = 0.25  # how near, in [0, 1]
+_OPPOSITE = 0.5  # a picture whose level lies this far from the data's background is of the opposite polarity
 
 
 def level(x: torch.Tensor) -> torch.Tensor:
@@ -48,10 +48,11 @@ def data_background(run, space: Image) -> float | None:
     None when the images share none (photographs), or when the run's data is not at hand: no config in
     the folder (a network exported alone), a data set that is large, streamed, or no longer where it was.
     """
+    from networks import SpaceError
+
     from . import config as C
     from .data import DataError, Examples, open_examples
     from .roles import RoleError
-    from networks import SpaceError
 
     path = Path(run) / "config.yaml"
     if not path.is_file():
@@ -61,12 +62,22 @@ def data_background(run, space: Image) -> float | None:
         if data.name not in _QUICK_TO_READ:
             return None
         examples = open_examples(data, space)
-    except (C.ConfigError, DataError, RoleError, SpaceError, OSError):  # the data moved or no longer fits: measured nothing
+    except (
+        C.ConfigError,
+        DataError,
+        RoleError,
+        SpaceError,
+        OSError,
+    ):  # the data moved or no longer fits: measured nothing
         return None
     if not isinstance(examples, Examples) or len(examples) == 0:
         return None
-    x = space.to_unit(examples.x[:: max(1, len(examples) // _MEASURED)])  # spread over the set: some are sorted by class
-    common = float(x.mean(1).mul(255).round().flatten().mode().values) / 255  # the most common grey, in 8-bit steps as files hold it
+    x = space.to_unit(
+        examples.x[:: max(1, len(examples) // _MEASURED)]
+    )  # spread over the set: some are sorted by class
+    common = (
+        float(x.mean(1).mul(255).round().flatten().mode().values) / 255
+    )  # the most common grey, in 8-bit steps as files hold it
     return common if float(((level(x) - common).abs() < _NEAR).float().mean()) >= _SHARED else None
 
 
@@ -93,17 +104,26 @@ def read_images(files: list[str], space: Image, *, resize: bool, background: flo
 
 def _read_unit(name: str, space: Image, background: float) -> torch.Tensor:
     """One file -> [C, H, W] in [0, 1], with C of the space's channels (grey or RGB); alpha read as the module says."""
-    from PIL import Image as PILImage, UnidentifiedImageError
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
 
     path = Path(name)
-    if path.is_dir():  # a folder is not read whole: classify prints one row a file the user named (a glob names them all)
-        raise RunError(f"{name}: is a folder; gan classify takes image files, e.g. {shlex.quote(name.rstrip('/') or '/')}/*.png")
+    if (
+        path.is_dir()
+    ):  # a folder is not read whole: classify prints one row a file the user named (a glob names them all)
+        raise RunError(
+            f"{name}: is a folder; gan classify takes image files, e.g. {shlex.quote(name.rstrip('/') or '/')}/*.png"
+        )
     if not path.is_file():
         raise RunError(f"{name}: no such file")
     mode = "L" if space.channels == 1 else "RGB"
     try:
         with PILImage.open(path) as im:
-            x = _alpha_read(im, mode, background) if im.has_transparency_data else np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+            x = (
+                _alpha_read(im, mode, background)
+                if im.has_transparency_data
+                else np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+            )
     except (UnidentifiedImageError, OSError) as error:
         raise RunError(f"{name}: not a readable image ({error})") from None
     except PILImage.DecompressionBombError as error:  # a small file that decodes to gigabytes
@@ -141,5 +161,8 @@ def warn_of_opposite_polarity(files: list[str], x: torch.Tensor, background: flo
         return
     data, theirs = ("light on dark", "dark on light") if background < 0.5 else ("dark on light", "light on dark")
     names = ", ".join(opposite[:3]) + (", ..." if len(opposite) > 3 else "")
-    print(f"gan: warning: {len(opposite)} of {len(files)} images ({names}) are {theirs}, the opposite of the training data "
-          f"({data}, background {background:.2f}); they are read as they are: invert them if their labels look wrong", file=sys.stderr)
+    print(
+        f"gan: warning: {len(opposite)} of {len(files)} images ({names}) are {theirs}, the opposite of the training data "
+        f"({data}, background {background:.2f}); they are read as they are: invert them if their labels look wrong",
+        file=sys.stderr,
+    )

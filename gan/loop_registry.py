@@ -16,8 +16,8 @@ without importing the loops. The shipped loops are registered below, their set-u
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # How gan evaluate scores a run of the loop: the generator's samples against the data, the network on the data
 # its run held out, or nothing (a loop that only draws).
@@ -27,11 +27,13 @@ SCORED_BY = ("samples", "held_out", "nothing")
 @dataclass(frozen=True)
 class Loop:
     name: str
-    roles: tuple[str, ...]          # every role the loop gives; a config must assign each, and no other
-    setup: "str | Callable"         # Session -> the loop object (or None: nothing to do); "module:function" is imported late
+    roles: tuple[str, ...]  # every role the loop gives; a config must assign each, and no other
+    setup: str | Callable  # Session -> the loop object (or None: nothing to do); "module:function" is imported late
     optimizers: dict = field(default_factory=dict)  # role -> Optimizer keywords, for a role the config gives none
-    counters: tuple[str, ...] = ()  # what trainer.json must hold besides the step (a checkpoint without them is damaged)
-    scored_by: str = "nothing"      # one of SCORED_BY
+    counters: tuple[
+        str, ...
+    ] = ()  # what trainer.json must hold besides the step (a checkpoint without them is damaged)
+    scored_by: str = "nothing"  # one of SCORED_BY
 
     def set_up(self, session):
         """The loop, ready to run (its networks built, its data open, its run folder made), or None."""
@@ -71,10 +73,20 @@ def loop(name: str) -> Loop:
 
 
 # -- the shipped loops ---------------------------------------------------------------------------------
-register_loop("adversarial", roles=("generator", "discriminator"), setup="gan.loops.setup:adversarial_loop",
-              optimizers={"generator": {}, "discriminator": {}},  # the Optimizer defaults: Adam 2e-4, betas (0.5, 0.999)
-              counters=("data_position", "d_updates"), scored_by="samples")
-register_loop("likelihood", roles=("classifier",), setup="gan.loops.setup:likelihood_loop",
-              optimizers={"classifier": {"lr": 1e-3, "betas": (0.9, 0.999)}},  # Adam's usual betas: classifiers learn faster
-              counters=("data_position",), scored_by="held_out")
+register_loop(
+    "adversarial",
+    roles=("generator", "discriminator"),
+    setup="gan.loops.setup:adversarial_loop",
+    optimizers={"generator": {}, "discriminator": {}},  # the Optimizer defaults: Adam 2e-4, betas (0.5, 0.999)
+    counters=("data_position", "d_updates"),
+    scored_by="samples",
+)
+register_loop(
+    "likelihood",
+    roles=("classifier",),
+    setup="gan.loops.setup:likelihood_loop",
+    optimizers={"classifier": {"lr": 1e-3, "betas": (0.9, 0.999)}},  # Adam's usual betas: classifiers learn faster
+    counters=("data_position",),
+    scored_by="held_out",
+)
 register_loop("sample", roles=("sampler",), setup="gan.loops.setup:sample_loop")

@@ -22,7 +22,9 @@ def check_fits(nbytes: int, what: str, advice: str) -> None:
 
     free = available_bytes()
     if nbytes > free:
-        raise RunError(f"{what} needs {nbytes / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB available; {advice}")
+        raise RunError(
+            f"{what} needs {nbytes / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB available; {advice}"
+        )
 
 
 def is_out_of_memory(error: BaseException) -> bool:

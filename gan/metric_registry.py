@@ -14,18 +14,26 @@ The metrics the toolkit ships are registered in ``shipped_metrics.py``; import t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # What each data set holds, as far as a metric cares.
 KINDS: dict[str, str] = {
     **dict.fromkeys(("ring", "grid"), "mixture"),  # 2-D Gaussian mixtures: modes, high-quality share
-    **dict.fromkeys(("digits", "sklearn_digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder", "numbers"), "images"),
+    **dict.fromkeys(
+        ("digits", "sklearn_digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder", "numbers"), "images"
+    ),
     "stacked_digits": "stacked_digits",  # images of three digits, one a channel: 1,000 modes
     **dict.fromkeys(("diabetes", "table"), "table"),  # rows of numbers with real targets: no classifier can be trained
     "text": "text",  # scored by held-out bits per character (gan evaluate), not by these metrics
 }
-SAID = {"mixture": "a toy mixture", "images": "images", "stacked_digits": "images", "table": "rows of numbers", "text": "text"}
+SAID = {
+    "mixture": "a toy mixture",
+    "images": "images",
+    "stacked_digits": "images",
+    "table": "rows of numbers",
+    "text": "text",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,9 @@ def register_metric(name: str, *, needs=(), fits=(), default=(), samples: int | 
     """Decorator: register ``fn(inputs) -> dict`` as the metric ``name``. A name registered twice is refused."""
     unknown = sorted((set(fits) | set(default)) - set(KINDS.values()))
     if unknown:
-        raise ValueError(f"register_metric({name!r}): unknown data kind {unknown[0]!r}; kinds: {', '.join(sorted(set(KINDS.values())))}")
+        raise ValueError(
+            f"register_metric({name!r}): unknown data kind {unknown[0]!r}; kinds: {', '.join(sorted(set(KINDS.values())))}"
+        )
 
     def register(fn: Callable[..., dict]) -> Callable[..., dict]:
         if name in METRICS:
@@ -93,4 +103,6 @@ def misfit(name: str, data: str) -> str | None:
     if name in fitting(data):
         return None
     fit = fitting(data)
-    return f"does not score {data} ({SAID.get(kind(data), 'unknown data')}); " + (f"its metrics are {', '.join(fit)}" if fit else "no metric scores it")
+    return f"does not score {data} ({SAID.get(kind(data), 'unknown data')}); " + (
+        f"its metrics are {', '.join(fit)}" if fit else "no metric scores it"
+    )

@@ -16,7 +16,6 @@ import math
 import torch
 
 
-
 class MetricUnavailable(RuntimeError):
     """A metric whose model or library cannot be had here (e.g. Inception weights offline)."""
 
@@ -100,8 +99,12 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     middle = root_a @ cov_b @ root_a
     lam = torch.linalg.eigvalsh((middle + middle.T) / 2)  # symmetrise away round-off
     if lam.min() < -1e-6 * max(float(lam.abs().max()), 1.0):
-        raise ValueError(f"frechet_distance: S_a S_b has eigenvalue {float(lam.min()):.3g} < 0 beyond round-off; features degenerate?")
-    value = float((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * lam.clamp(min=0).sqrt().sum())
+        raise ValueError(
+            f"frechet_distance: S_a S_b has eigenvalue {float(lam.min()):.3g} < 0 beyond round-off; features degenerate?"
+        )
+    value = float(
+        (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * lam.clamp(min=0).sqrt().sum()
+    )
     return max(value, 0.0)  # identical sets can land at -1e-12 through round-off
 
 
@@ -163,7 +166,11 @@ def label_coverage(
     {'classes_found': 4, 'label_kl': 0.0}
     """
     p = _histogram(labels_generated, k, "labels_generated")
-    q = torch.full((k,), 1.0 / k, dtype=torch.float64) if reference_labels is None else _histogram(reference_labels, k, "reference_labels")
+    q = (
+        torch.full((k,), 1.0 / k, dtype=torch.float64)
+        if reference_labels is None
+        else _histogram(reference_labels, k, "reference_labels")
+    )
     kl = float((p * ((p + eps) / (q + eps)).log()).sum())
     return {"classes_found": int((p > 0).sum()), "label_kl": kl}
 
@@ -213,14 +220,18 @@ def inception_features(images: torch.Tensor, *, batch: int = 100) -> torch.Tenso
     cannot be had; the network runs on the images' device.
     """
     if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"inception_features: expected images [N, 1 or 3, H, W] in [0, 1], got shape {list(images.shape)}")
+        raise ValueError(
+            f"inception_features: expected images [N, 1 or 3, H, W] in [0, 1], got shape {list(images.shape)}"
+        )
     net = _inception().to(images.device)
     x = images.detach().float().expand(-1, 3, -1, -1)
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
             chunk = (x[i : i + batch].clamp(0, 1) * 255).round().to(torch.uint8)
-            out.append(net(chunk)[0].reshape(len(chunk), -1).double().cpu())  # the net returns one tensor per requested layer
+            out.append(
+                net(chunk)[0].reshape(len(chunk), -1).double().cpu()
+            )  # the net returns one tensor per requested layer
     return torch.cat(out) if out else torch.zeros(0, 2048, dtype=torch.float64)
 
 

@@ -7,7 +7,7 @@ what is minimised. Names follow the papers; each line carries its equation.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +94,9 @@ def r1_penalty(real_out: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-def gradient_penalty(score: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(
+    score: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
     """E (||grad D(x_hat)||_2 - 1)^2 at random interpolates x_hat (WGAN-GP, Gulrajani et al. 2017)."""
     alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
@@ -113,7 +115,9 @@ def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return net.distribution(x).log_prob(y.float() if isinstance(net.target, Bernoulli) else y)
 
 
-def negative_log_likelihood(net, x: torch.Tensor | None, y: torch.Tensor, *, call=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def negative_log_likelihood(
+    net, x: torch.Tensor | None, y: torch.Tensor, *, call=None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The loop's loss, -log p(y | x), mean per label (per character for strings); and the network's output (None for strings).
 
     ``x is None``: ``y`` are whole strings scored by the next-character network ``net`` (every

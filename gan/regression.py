@@ -28,11 +28,15 @@ def check_targets(name: str, target: Space, examples: Examples, data: str) -> No
     """A network that writes normal[D] needs D real targets per example, and real targets need normal[D]."""
     reals = examples.y.is_floating_point()
     if not reals:
-        raise RoleError(f"role 'classifier': network {name!r} writes {target}, a distribution over reals, but {data} has class labels; "
-                        f"write categorical[{examples.classes}] or train on real targets (data.name: diabetes or table)")
+        raise RoleError(
+            f"role 'classifier': network {name!r} writes {target}, a distribution over reals, but {data} has class labels; "
+            f"write categorical[{examples.classes}] or train on real targets (data.name: diabetes or table)"
+        )
     dims = examples.y.shape[1]
     if not isinstance(target, Normal) or target.dim != dims:
-        raise RoleError(f"role 'classifier': network {name!r} writes {target}, but {data} has {dims} real target(s) per example: write normal[{dims}]")
+        raise RoleError(
+            f"role 'classifier': network {name!r} writes {target}, but {data} has {dims} real target(s) per example: write normal[{dims}]"
+        )
 
 
 @torch.no_grad()
@@ -72,7 +76,11 @@ def linear_baselines(table: Table) -> dict[str, float]:
     x, y = table.x.numpy(), table.original_targets().numpy()
     xt, yt = test.x.numpy(), test.original_targets().numpy()
     rmse = lambda guess: float(np.sqrt(((np.reshape(guess, (-1, yt.shape[1])) - yt) ** 2).mean()))  # noqa: E731
-    models = {"linear_regression": LinearRegression(), "ridge": Ridge(), "ridge_cv": RidgeCV(alphas=np.logspace(-3, 3, 13))}
+    models = {
+        "linear_regression": LinearRegression(),
+        "ridge": Ridge(),
+        "ridge_cv": RidgeCV(alphas=np.logspace(-3, 3, 13)),
+    }
     result = {f"{name}_rmse": rmse(model.fit(x, y).predict(xt)) for name, model in models.items()}
     result["ridge_cv_alpha"] = float(models["ridge_cv"].alpha_)
     result["predict_the_mean_rmse"] = rmse(y.mean(0))
@@ -88,7 +96,9 @@ def predictive_samples(run, net, n: int, *, seed: int = 0) -> torch.Tensor:
     cfg = C.load(Path(run) / "config.yaml")
     table = open_examples(cfg.data, net.source)
     if not isinstance(table, Table):
-        raise RunError(f"{run}: data.name {cfg.data.name!r} has no real targets to draw beside (expected diabetes or table)")
+        raise RunError(
+            f"{run}: data.name {cfg.data.name!r} has no real targets to draw beside (expected diabetes or table)"
+        )
     held = table.held_out
     rng = torch.Generator().manual_seed(seed)
     draws = torch.stack([net.sample(x=held.x, rng=rng) for _ in range(n)], dim=1)  # [examples, n, D], standardised

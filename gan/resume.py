@@ -55,7 +55,9 @@ def _read(path: Path) -> dict:
     except YamlError as error:
         raise C.ConfigError(str(error)) from None
     if not isinstance(raw, dict):
-        raise C.ConfigError(f"{path}: a run's config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}")
+        raise C.ConfigError(
+            f"{path}: a run's config must be a mapping with sections networks, roles, ...; got {type(raw).__name__}"
+        )
     return raw
 
 
@@ -65,7 +67,11 @@ def changes(path: Path, cfg: C.Config) -> list[tuple[str, object, object]]:
     Raises ConfigError, naming the key, for a change a resume cannot honour.
     """
     old, new = flat(saved_config(path)), flat(cfg.to_dict())
-    found = [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if k not in LOCATION and old.get(k) != new.get(k)]
+    found = [
+        (k, old.get(k), new.get(k))
+        for k in sorted(set(old) | set(new))
+        if k not in LOCATION and old.get(k) != new.get(k)
+    ]
     for key, was, now in found:
         if key in FIXED or (key.startswith("optimizers.") and key.endswith(".name") and was is not None):
             why = FIXED.get(key, "its saved state belongs to the other optimizer")

@@ -7,8 +7,8 @@ the role, the network and both spaces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from networks import Bernoulli, Categorical, Network, Real, Space, Text
 from networks.messages import cut, shorten
@@ -23,8 +23,8 @@ class RoleError(ValueError):
 @dataclass(frozen=True)
 class Role:
     name: str
-    needs: str                                  # the requirement in words, for messages
-    fits: Callable[[Network, Space], bool]      # (network, data space) -> ok?
+    needs: str  # the requirement in words, for messages
+    fits: Callable[[Network, Space], bool]  # (network, data space) -> ok?
 
 
 def _reads_data(net: Network, data: Space) -> bool:
@@ -69,7 +69,9 @@ def check_roles_named(loop: str, roles: dict[str, str]) -> None:
             raise RoleError(f"roles.{role}: loop {loop!r} needs roles {' and '.join(wanted)}; {role!r} is not assigned")
     for role in roles:
         if role not in wanted:
-            raise RoleError(f"roles.{cut(role, 40)}: loop {loop!r} has no role {shorten(role, 40)}; its roles: {', '.join(wanted)}")
+            raise RoleError(
+                f"roles.{cut(role, 40)}: loop {loop!r} has no role {shorten(role, 40)}; its roles: {', '.join(wanted)}"
+            )
 
 
 def check_role(role: str, name: str, net: Network, data: Space) -> None:
@@ -92,6 +94,10 @@ def check_conditions(nets: dict[str, Network], roles: dict[str, str], classes: i
         if cond is not None and not labels:
             raise RoleError(f"role {role!r}: network {name!r} is conditioned on {cond}; set data.labels: true")
         if labels and cond is None and role == "generator":
-            raise RoleError(f"role {role!r}: data.labels is true but network {name!r} takes no condition; add condition: categorical[{classes}]")
+            raise RoleError(
+                f"role {role!r}: data.labels is true but network {name!r} takes no condition; add condition: categorical[{classes}]"
+            )
         if labels and cond is not None and cond.k != classes:
-            raise RoleError(f"role {role!r}: network {name!r} is conditioned on {cond}, but the data has {classes} classes")
+            raise RoleError(
+                f"role {role!r}: network {name!r} is conditioned on {cond}, but the data has {classes} classes"
+            )

@@ -25,8 +25,8 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import shlex
+import shutil
 import socket
 import tempfile
 from contextlib import contextmanager, suppress
@@ -233,8 +233,10 @@ class RunLock:
             if not _alive(pid, started if isinstance(started, int) else None):
                 return None
             return f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid}); wait for it to end or stop it (kill {pid})"
-        return (f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid} on host {host}); "
-                f"wait for it to end, or, if no trainer runs there any more, delete {self.path}")
+        return (
+            f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid} on host {host}); "
+            f"wait for it to end, or, if no trainer runs there any more, delete {self.path}"
+        )
 
     def acquire(self) -> None:
         """Take the lock (the folder exists); a live owner makes this a RunError naming its PID."""
@@ -248,12 +250,17 @@ class RunLock:
                 self.path.unlink(missing_ok=True)  # a dead owner's
                 continue
             except OSError as error:  # a read-only or full file system
-                raise RunError(f"cannot take the lock {self.path} of the run folder ({error.strerror or error})") from None
+                raise RunError(
+                    f"cannot take the lock {self.path} of the run folder ({error.strerror or error})"
+                ) from None
             with os.fdopen(fd, "w") as f:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid())}, f)
             self.held = True
             return
-        raise RunError(self.holder() or f"run folder {str(self.folder)!r}: another trainer took its lock {self.path} at the same moment")
+        raise RunError(
+            self.holder()
+            or f"run folder {str(self.folder)!r}: another trainer took its lock {self.path} at the same moment"
+        )
 
     def release(self) -> None:
         if not self.held:
@@ -278,20 +285,34 @@ def remove(path: Path, *, missing_ok: bool = True) -> None:
             raise
 
 
-CONFIG_HEADER = ("# The config this run used, resolved: every key with the value it had, defaults included, and data.path\n"
-                 "# made absolute (a relative one is read from the folder gan ran in), so the run reads the same from anywhere.\n")
+CONFIG_HEADER = (
+    "# The config this run used, resolved: every key with the value it had, defaults included, and data.path\n"
+    "# made absolute (a relative one is read from the folder gan ran in), so the run reads the same from anywhere.\n"
+)
 MARKER = ".gan-run"  # written into every run folder this toolkit makes: only such a folder is ever replaced
 EVALUATION_LOCK = ".evaluation.lock"
 # Everything a run writes into its folder (the loops, gan sample's run loop, gan evaluate). --overwrite removes
 # these and nothing else: a user's file that sits in a run folder outlives the run.
-RUN_ENTRIES = ("config.yaml", "logs", "samples", "checkpoints", "networks", "evaluation.json", "metrics.json",
-               "samples.npz", "samples.txt", EVALUATION_LOCK, RunLock.NAME, MARKER)
+RUN_ENTRIES = (
+    "config.yaml",
+    "logs",
+    "samples",
+    "checkpoints",
+    "networks",
+    "evaluation.json",
+    "metrics.json",
+    "samples.npz",
+    "samples.txt",
+    EVALUATION_LOCK,
+    RunLock.NAME,
+    MARKER,
+)
 
 
 class RunDir:
     """Paths inside one run folder."""
 
-    def __init__(self, path: "str | Path"):
+    def __init__(self, path: str | Path):
         self.path = Path(path)
         self.logs = self.path / "logs"
         self.samples = self.path / "samples"
@@ -316,10 +337,14 @@ class RunDir:
                 f"run folder {str(self.path)!r} already exists; pass --resume {shlex.quote(str(self.path))} to continue it, "
                 f"--overwrite to replace it, or --set run.name=NEW for a new one"
             )
-        if not self.marker.is_file() or self.marker.is_symlink():  # --overwrite deletes runs, never a folder that merely looks like one
-            raise RunError(f"run folder {str(self.path)!r} exists but holds no {MARKER} marker, so this toolkit did not make it "
-                           f"(or a version from before markers did); --overwrite leaves it as it is: choose another run.name or "
-                           f"run.output, or delete the folder yourself")
+        if (
+            not self.marker.is_file() or self.marker.is_symlink()
+        ):  # --overwrite deletes runs, never a folder that merely looks like one
+            raise RunError(
+                f"run folder {str(self.path)!r} exists but holds no {MARKER} marker, so this toolkit did not make it "
+                f"(or a version from before markers did); --overwrite leaves it as it is: choose another run.name or "
+                f"run.output, or delete the folder yourself"
+            )
         return True
 
     def remove_run_files(self) -> list[str]:
@@ -333,8 +358,13 @@ class RunDir:
         import time
         import uuid
 
-        atomic_write_text(self.marker, json.dumps({"made_by": "gan-toolkit", "run": uuid.uuid4().hex,
-                                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=1))
+        atomic_write_text(
+            self.marker,
+            json.dumps(
+                {"made_by": "gan-toolkit", "run": uuid.uuid4().hex, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                indent=1,
+            ),
+        )
 
     def prepare(self, config: dict, *, overwrite: bool, lock: bool = False) -> list[str]:
         """Create the folder for a new run (and take its lock); an existing run is kept unless ``overwrite``.
@@ -353,7 +383,9 @@ class RunDir:
                 folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.config, CONFIG_HEADER + yaml.safe_dump(config, sort_keys=False))
         except OSError as error:  # a file in the way, no permission, a full disk
-            raise RunError(f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})") from None
+            raise RunError(
+                f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})"
+            ) from None
         return kept
 
     def discard(self) -> None:
@@ -413,7 +445,10 @@ class RunDir:
         # Only checkpoints up to this one count: a newer one left by an abandoned run (one that did not
         # load at resume) must not push out the checkpoints this run now stands on.
         complete = sorted(p for p in self.complete_checkpoints() if p.name <= final.name)
-        for old in [*complete[:-keep], *(p for p in self.checkpoints.glob(".partial-*") if p != staging)]:  # and a killed save's
+        for old in [
+            *complete[:-keep],
+            *(p for p in self.checkpoints.glob(".partial-*") if p != staging),
+        ]:  # and a killed save's
             with suppress(OSError):  # the new checkpoint is sealed; what cannot be pruned now is pruned next time
                 remove(old)
         return final
@@ -477,8 +512,10 @@ def check_digest(info: dict, info_path: Path, weights: Path) -> None:
     if not weights.is_file():
         raise Unloadable(f"weights file {str(weights)!r} not found")
     if sha256_of(weights) != expected:
-        raise RunError(f"{weights}: its SHA-256 is not the one {info_path.name} recorded at export, so the file was changed or damaged "
-                       f"since; it is not loaded. The run's next checkpoint exports it again (gan train --resume), or copy it from a backup")
+        raise RunError(
+            f"{weights}: its SHA-256 is not the one {info_path.name} recorded at export, so the file was changed or damaged "
+            f"since; it is not loaded. The run's next checkpoint exports it again (gan train --resume), or copy it from a backup"
+        )
 
 
 def read_network_info(info_path: Path) -> dict:
@@ -488,7 +525,9 @@ def read_network_info(info_path: Path) -> dict:
     except (OSError, ValueError) as error:
         raise RunError(f"{info_path}: cannot rebuild the network ({error})") from None
     if not isinstance(info, dict) or not isinstance(info.get("spec"), dict):
-        raise RunError(f'{info_path}: cannot rebuild the network (expected {{"spec": {{"family": ..., ...}}, "role": ...}})')
+        raise RunError(
+            f'{info_path}: cannot rebuild the network (expected {{"spec": {{"family": ..., ...}}, "role": ...}})'
+        )
     return info
 
 
@@ -505,7 +544,11 @@ def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tupl
         raise Unloadable(f"{path}: not a readable safetensors file ({error}); it may be truncated or corrupt") from None
     check_finite(state, f"{path} is not loaded (damaged, or saved from a run that diverged)", Unloadable)
     own = net.state_dict()
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and own[k].shape != v.shape
+    ]
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if strict and (wrong or missing or unexpected):
@@ -516,13 +559,15 @@ def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tupl
             parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
-        raise RunError(f"{path} does not fit the network ({'; '.join(parts)}): it was saved from another architecture or other spaces")
+        raise RunError(
+            f"{path} does not fit the network ({'; '.join(parts)}): it was saved from another architecture or other spaces"
+        )
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     net.load_state_dict(fitting, strict=strict)
     return sorted(fitting), sorted(set(own) - set(fitting))
 
 
-def load(run: "str | Path", name: str, *, ema: bool = True, device="cpu") -> Network:
+def load(run: str | Path, name: str, *, ema: bool = True, device="cpu") -> Network:
     """Rebuild a trained network from a run folder (its EMA weights where they exist).
 
     >>> painter = load("runs/digits", "painter")  # doctest: +SKIP

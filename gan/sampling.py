@@ -52,10 +52,18 @@ def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperat
     from .roles import writes_next_character
 
     if not writes_next_character(net):
-        raise RunError(f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings")
+        raise RunError(
+            f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings"
+        )
     check_temperature(temperature)
     start = net.source.tokens([prompt], what="--prompt")[0]
-    tokens = iterated(net).sample(n, prompt=start, temperature=temperature, rng=torch.Generator().manual_seed(seed), device=next(net.parameters()).device)
+    tokens = iterated(net).sample(
+        n,
+        prompt=start,
+        temperature=temperature,
+        rng=torch.Generator().manual_seed(seed),
+        device=next(net.parameters()).device,
+    )
     return net.source.strings(tokens)
 
 
@@ -92,7 +100,9 @@ def sample_kind(net: Network) -> str | None:
     return "samples"
 
 
-def refuse_unused_flags(run, network: str, net: Network, *, labels: str | None, prompt: str | None, temperature: float | None, ema: bool) -> None:
+def refuse_unused_flags(
+    run, network: str, net: Network, *, labels: str | None, prompt: str | None, temperature: float | None, ema: bool
+) -> None:
     """A flag the network at hand does not read is refused, naming it: ignored, it would look as if it had worked.
 
     A network that draws nothing is refused first, whatever the flags: that is the mistake to fix.
@@ -100,20 +110,32 @@ def refuse_unused_flags(run, network: str, net: Network, *, labels: str | None, 
     kind = sample_kind(net)
     if kind is None:
         if isinstance(net.source, Text):
-            raise RunError(f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings")
+            raise RunError(
+                f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings"
+            )
         raise RunError(f"this network reads {net.source}, which cannot be sampled; use gan classify to feed it inputs")
     maps = f"this network maps {net.source} -> {net.target}"
     if labels is not None and kind != "samples":
-        why = "takes no condition" if net.condition is None else "is drawn for the inputs the run held out, whose labels are their own"
+        why = (
+            "takes no condition"
+            if net.condition is None
+            else "is drawn for the inputs the run held out, whose labels are their own"
+        )
         raise RunError(f"--labels: this network {why} (it maps {net.source} -> {net.target})")
     if prompt is not None and kind != "sentences":
-        raise RunError(f"--prompt: {maps}; a prompt is the start of a sentence for a text network that writes its next character; drop --prompt")
+        raise RunError(
+            f"--prompt: {maps}; a prompt is the start of a sentence for a text network that writes its next character; drop --prompt"
+        )
     if temperature is not None and kind != "sentences":
-        raise RunError(f"--temperature: {maps}; only a text network that writes its next character (text[L] -> categorical[K]) "
-                       f"draws with a temperature; drop --temperature")
+        raise RunError(
+            f"--temperature: {maps}; only a text network that writes its next character (text[L] -> categorical[K]) "
+            f"draws with a temperature; drop --temperature"
+        )
     if not ema and not _keeps_moving_average(run, network):
-        raise RunError(f"--no-ema: network {network!r} has no moving average of its weights (its run kept none); "
-                       f"its last weights are the only ones; drop --no-ema")
+        raise RunError(
+            f"--no-ema: network {network!r} has no moving average of its weights (its run kept none); "
+            f"its last weights are the only ones; drop --no-ema"
+        )
 
 
 def _keeps_moving_average(run, network: str) -> bool:
@@ -124,8 +146,19 @@ def _keeps_moving_average(run, network: str) -> bool:
     return bool(info.get("ema"))
 
 
-def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: str | None = None, ema: bool = True,
-                  overwrite: bool = False, prompt: str | None = None, temperature: float | None = None) -> Path:
+def write_samples(
+    run,
+    network: str,
+    *,
+    n: int,
+    output,
+    seed: int = 0,
+    labels: str | None = None,
+    ema: bool = True,
+    overwrite: bool = False,
+    prompt: str | None = None,
+    temperature: float | None = None,
+) -> Path:
     """Write n samples as a PNG grid (.png), an array (.npz / .pt), a folder of PNGs (no suffix), or sentences (.txt).
 
     An existing file (or PNGs of the same names in the folder) is replaced only with ``overwrite``;
@@ -138,21 +171,33 @@ def write_samples(run, network: str, *, n: int, output, seed: int = 0, labels: s
     out = output_path(output)
     suffix = out.suffix.lower()
     if suffix not in (".npz", ".pt", ".png", ".txt", ""):
-        raise RunError(f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt")
+        raise RunError(
+            f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt"
+        )
     names = [out] if suffix else [out / f"{i:05d}.png" for i in range(n)]
     taken = [p for p in names if os.path.lexists(p)]  # a link counts, even one that points nowhere
     if taken and not overwrite:
-        what = f"{out} already exists" if suffix else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
+        what = (
+            f"{out} already exists"
+            if suffix
+            else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
+        )
         raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
     net = load(run, network, ema=ema)
     refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
     if isinstance(net.target, Text) and not isinstance(net.source, Text):
         return _write_read_strings(run, net, n, out, seed=seed)
     if isinstance(net.source, Text) or suffix == ".txt":
-        return _write_sentences(net, n, out, seed=seed, prompt=prompt or "", temperature=1.0 if temperature is None else temperature)
+        return _write_sentences(
+            net, n, out, seed=seed, prompt=prompt or "", temperature=1.0 if temperature is None else temperature
+        )
     if suffix in (".png", "") and not isinstance(net.target, Image):
         raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
-    check_fits(3 * n * 4 * math.prod(net.target.shape), f"-n {n}", "draw fewer samples, in several calls with other --seed values")  # samples, their pixels, the file's copy
+    check_fits(
+        3 * n * 4 * math.prod(net.target.shape),
+        f"-n {n}",
+        "draw fewer samples, in several calls with other --seed values",
+    )  # samples, their pixels, the file's copy
     if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
         from .regression import predictive_samples
 
@@ -184,7 +229,9 @@ def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
         elif suffix == ".pt":
             torch.save(x, f)
         elif x.dim() == 4:  # a grid of samples
-            vutils.save_image(net.target.to_unit(x), f, format="png", nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=1.0)
+            vutils.save_image(
+                net.target.to_unit(x), f, format="png", nrow=max(1, int(len(x) ** 0.5)), padding=2, pad_value=1.0
+            )
         else:  # one picture, already in [0, 1]
             vutils.save_image(x, f, format="png")
 
@@ -235,9 +282,13 @@ def next_characters(run, network: str, texts: list[str], *, top: int | None = No
     """Per string: the ``top`` (default 3) most likely next characters and their probabilities (the prefix classifier read as one)."""
     net = load(run, network, ema=False)
     if not isinstance(net.source, Text) or not isinstance(net.target, (Bernoulli, Categorical)):
-        raise RunError(f"--text: network {network!r} maps {net.source} -> {net.target}; --text needs a network that reads text[L] and writes labels")
+        raise RunError(
+            f"--text: network {network!r} maps {net.source} -> {net.target}; --text needs a network that reads text[L] and writes labels"
+        )
     if top is not None and isinstance(net.target, Bernoulli):
-        raise RunError(f"--top: network {network!r} writes bernoulli, one probability per string, no labels to rank; drop --top")
+        raise RunError(
+            f"--top: network {network!r} writes bernoulli, one probability per string, no labels to rank; drop --top"
+        )
     top = 3 if top is None else top
     rows = []
     for text in texts:
@@ -265,20 +316,35 @@ def _read_strings(net: Network, files: list[str], x: torch.Tensor, *, top: int, 
     return rows
 
 
-def refuse_unused_classify_flags(network: str, net: Network, *, top: int | None, samples: int, seed: int | None, images: int) -> None:
+def refuse_unused_classify_flags(
+    network: str, net: Network, *, top: int | None, samples: int, seed: int | None, images: int
+) -> None:
     """``--top`` ranks labels (or strings): a network writing one probability or a mean and a scale has none to rank;
     ``--seed`` seeds draws, of which there are none without ``--sample``; draws must fit in memory."""
     if top is not None and isinstance(net.target, Bernoulli):
-        raise RunError(f"--top: network {network!r} writes bernoulli, one probability per image (P(real)), no labels to rank; drop --top")
+        raise RunError(
+            f"--top: network {network!r} writes bernoulli, one probability per image (P(real)), no labels to rank; drop --top"
+        )
     if top is not None and isinstance(net.target, Normal):
-        raise RunError(f"--top: network {network!r} writes {net.target}, a mean and a scale per image, no labels to rank; drop --top")
+        raise RunError(
+            f"--top: network {network!r} writes {net.target}, a mean and a scale per image, no labels to rank; drop --top"
+        )
     if seed is not None and not samples:
         raise RunError("--seed: only draws (--sample S) use a seed; pass --sample too, or drop --seed")
     per_draw = 8 * math.prod(getattr(net.target, "shape", None) or (1,))  # int64 labels, or reals, or characters
     check_fits(2 * samples * images * per_draw, f"--sample {samples}", "draw fewer labels")
 
 
-def classify(run, network: str, files: list[str], *, top: int | None = None, samples: int = 0, seed: int | None = None, resize: bool = False) -> list[dict]:
+def classify(
+    run,
+    network: str,
+    files: list[str],
+    *,
+    top: int | None = None,
+    samples: int = 0,
+    seed: int | None = None,
+    resize: bool = False,
+) -> list[dict]:
     """Per image: the network's distribution over labels (the ``top``, default 3) and, if asked, labels drawn from it.
 
     Pictures are read as the run's training images were (``image_files``): alpha over the data's background,

@@ -37,7 +37,9 @@ def _classifier_in(run: Path) -> str:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise RunError(f"--classifier {run}: {path} is not readable JSON ({error})") from None
         if not isinstance(info, dict):
-            raise RunError(f'--classifier {run}: {path}: expected {{"spec": ..., "role": ...}}, got {type(info).__name__}')
+            raise RunError(
+                f'--classifier {run}: {path}: expected {{"spec": ..., "role": ...}}, got {type(info).__name__}'
+            )
         if info.get("role") == "classifier":
             return name
     raise RunError(f"--classifier {run}: no network with the role 'classifier' in it")
@@ -48,15 +50,33 @@ def _features(net, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
         return torch.cat([net.features(x[i : i + batch]).double() for i in range(0, len(x), batch)])
 
 
-def score(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0, classifier: str | None = None,
-          progress: bool = False) -> dict:
+def score(
+    net,
+    cfg: C.Config,
+    *,
+    metrics: list[str] | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    classifier: str | None = None,
+    progress: bool = False,
+) -> dict:
     """Metrics of a generator ``net`` trained on ``cfg.data`` (used by the training loop), as one flat dict with ``samples``."""
-    each, n = score_each(net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress)
+    each, n = score_each(
+        net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress
+    )
     return {k: v for values in each.values() for k, v in values.items()} | {"samples": n}
 
 
-def score_each(net, cfg: C.Config, *, metrics: list[str] | None = None, samples: int | None = None, seed: int = 0,
-               classifier: str | None = None, progress: bool = False) -> tuple[dict[str, dict], int]:
+def score_each(
+    net,
+    cfg: C.Config,
+    *,
+    metrics: list[str] | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    classifier: str | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, dict], int]:
     """Each metric's values (its score and the values that belong with it), and how many samples were drawn.
 
     Names that do not fit ``cfg.data`` are refused before anything is drawn (the config check refuses the
@@ -73,8 +93,16 @@ def score_each(net, cfg: C.Config, *, metrics: list[str] | None = None, samples:
     return measure(net, cfg, wanted, samples=samples, seed=seed, classifier=classifier, progress=progress)
 
 
-def measure(net, cfg: C.Config, wanted: list[str], *, samples: int | None = None, seed: int = 0, classifier: str | None = None,
-            progress: bool = False) -> tuple[dict[str, dict], int]:
+def measure(
+    net,
+    cfg: C.Config,
+    wanted: list[str],
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    classifier: str | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, dict], int]:
     """The registered metrics ``wanted``, unchecked against the data: ``score_each`` checks first.
 
     The generator is in eval mode throughout and in its own mode after, whatever a metric raises.
@@ -84,10 +112,14 @@ def measure(net, cfg: C.Config, wanted: list[str], *, samples: int | None = None
     with evaluating(net):
         inputs.n = samples or max((m.samples for m in chosen if m.samples), default=None) or len(inputs.real)
         inputs.check_memory()
-        if any("classifier" in m.needs for m in chosen):  # a given --classifier is read before minutes of drawing: a wrong one stops at once
-            inputs.reader
+        # A given --classifier is read before minutes of drawing: a wrong one stops at once.
+        if any("classifier" in m.needs for m in chosen):
+            _ = inputs.reader
         out = {m.name: m.compute(inputs) for m in chosen}
-    return {name: {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in values.items()} for name, values in out.items()}, inputs.n
+    return {
+        name: {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in values.items()}
+        for name, values in out.items()
+    }, inputs.n
 
 
 class Inputs:
@@ -130,7 +162,9 @@ class Inputs:
             return datasets.MIXTURES[self.cfg.data.name]
         real = datasets.open_examples(self.cfg.data, self.net.target)
         if not isinstance(real, datasets.Examples):
-            raise RunError(f"evaluate reads the real data into memory; {self.cfg.data.name} is streamed, which is not supported yet")
+            raise RunError(
+                f"evaluate reads the real data into memory; {self.cfg.data.name} is streamed, which is not supported yet"
+            )
         return real
 
     @property
@@ -168,12 +202,15 @@ class Inputs:
     def classifier(self):
         """The classifier, checked to read what the generator writes."""
         if self.reader.source != self.net.target:
-            raise RunError(f"--classifier {self.given}: it reads {self.reader.source}, but the generator writes {self.net.target}")
+            raise RunError(
+                f"--classifier {self.given}: it reads {self.reader.source}, but the generator writes {self.net.target}"
+            )
         return self.reader
 
     @property
     def classifier_features(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The classifier's features of the real and of the generated images."""
+
         def make():
             reader = self.classifier
             self.say("classifier features of the real and generated images")
@@ -184,6 +221,7 @@ class Inputs:
     @property
     def inception_features(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Inception-v3's features of the real and of the generated images (a RunError where it is not available)."""
+
         def make():
             from . import metrics as M
 
@@ -217,5 +255,7 @@ def default_metrics(cfg: C.Config) -> tuple[str, ...]:
 def _finite(samples: torch.Tensor) -> torch.Tensor:
     bad = int((~torch.isfinite(samples.flatten(1))).any(dim=1).sum())
     if bad:
-        raise RunError(f"{bad} of {len(samples)} samples of the generator are NaN or inf (its weights diverged?); there is nothing to score")
+        raise RunError(
+            f"{bad} of {len(samples)} samples of the generator are NaN or inf (its weights diverged?); there is nothing to score"
+        )
     return samples

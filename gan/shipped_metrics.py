@@ -51,8 +51,10 @@ def fid_classifier(inputs) -> dict:
     f_real, f_fake = inputs.classifier_features
     half = len(f_real) // 2
     perm = torch.randperm(len(f_real), generator=torch.Generator().manual_seed(inputs.seed))
-    return {"fid_classifier": M.frechet_distance(f_real, f_fake),
-            "fid_classifier_floor": M.frechet_distance(f_real[perm[:half]], f_real[perm[half:]])}
+    return {
+        "fid_classifier": M.frechet_distance(f_real, f_fake),
+        "fid_classifier_floor": M.frechet_distance(f_real[perm[:half]], f_real[perm[half:]]),
+    }
 
 
 @register_metric("kid_classifier", needs=("real", "classifier"), fits=IMAGES, default=("images",))
@@ -60,7 +62,9 @@ def kid_classifier(inputs) -> dict:
     """Kernel (MMD) distance in the classifier's features, with its standard error."""
     import torch
 
-    mean, std = _metrics().kernel_distance(*inputs.classifier_features, generator=torch.Generator().manual_seed(inputs.seed))
+    mean, std = _metrics().kernel_distance(
+        *inputs.classifier_features, generator=torch.Generator().manual_seed(inputs.seed)
+    )
     return {"kid_classifier": mean, "kid_classifier_std": std}
 
 
@@ -106,14 +110,18 @@ def density_coverage(inputs) -> dict:
     return manifold_scores("density_coverage", *inputs.classifier_features, inputs.seed)
 
 
-@register_metric("stacked_modes", needs=("real", "classifier"), fits=("stacked_digits",), default=("stacked_digits",), samples=26_000)
+@register_metric(
+    "stacked_modes", needs=("real", "classifier"), fits=("stacked_digits",), default=("stacked_digits",), samples=26_000
+)
 def stacked_modes_metric(inputs) -> dict:
     """Modes of stacked digits found among 26,000 samples (PacGAN, Table 3): the digits classifier on each channel."""
     reader, fake = inputs.reader, inputs.fake
     channel = reader.source
     if fake.shape[1] != 3 or (channel.channels, channel.height, channel.width) != (1, *fake.shape[2:]):
-        inputs.refuse(f"stacked_modes: the classifier reads {channel}, but the generator writes {list(fake.shape[1:])}; "
-                      "it needs a classifier of one channel of the same size")
+        inputs.refuse(
+            f"stacked_modes: the classifier reads {channel}, but the generator writes {list(fake.shape[1:])}; "
+            "it needs a classifier of one channel of the same size"
+        )
     inputs.say("counting modes: the digits classifier on each channel")
     return stacked_modes(reader, fake, inputs.real)
 
@@ -137,14 +145,23 @@ def stacked_modes(reader, fake, real=None) -> dict:
 
     def modes(x):
         with torch.no_grad():
-            digits = [torch.cat([reader(x[i : i + 500, c : c + 1]).argmax(-1) for i in range(0, len(x), 500)]) for c in range(3)]
+            digits = [
+                torch.cat([reader(x[i : i + 500, c : c + 1]).argmax(-1) for i in range(0, len(x), 500)])
+                for c in range(3)
+            ]
         return digits[0] * 100 + digits[1] * 10 + digits[2]
 
     found = M.label_coverage(modes(fake), 1000)
     out = {"stacked_modes": found["classes_found"], "stacked_kl": found["label_kl"], "total_modes": 1000}
     if real is not None:
         seen = M.label_coverage(modes(real.x), 1000)
-        out.update({"stacked_modes_real": seen["classes_found"], "stacked_kl_real": seen["label_kl"], "real_samples": len(real)})
+        out.update(
+            {
+                "stacked_modes_real": seen["classes_found"],
+                "stacked_kl_real": seen["label_kl"],
+                "real_samples": len(real),
+            }
+        )
     return out
 
 

@@ -52,7 +52,10 @@ class StrictLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _Refused(problem=f"nested more than {MAX_DEPTH} levels deep; a config needs a few", problem_mark=event.start_mark)
+                raise _Refused(
+                    problem=f"nested more than {MAX_DEPTH} levels deep; a config needs a few",
+                    problem_mark=event.start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -62,8 +65,11 @@ class StrictLoader(yaml.SafeLoader):
         if self._anchors:
             size, _ = _expanded(node, 1, {}, set(), self._anchors[0])
             if size > MAX_VALUES:
-                raise _Refused(problem=f"its aliases expand to {size:.3g} values, more than the {MAX_VALUES:,} a config may hold; "
-                                       f"write the values out, or alias less", problem_mark=self._anchors[0])
+                raise _Refused(
+                    problem=f"its aliases expand to {size:.3g} values, more than the {MAX_VALUES:,} a config may hold; "
+                    f"write the values out, or alias less",
+                    problem_mark=self._anchors[0],
+                )
         return node
 
     def construct_mapping(self, node, deep=False):
@@ -79,20 +85,34 @@ def _expanded(node, depth: int, seen: dict, open_: set, mark) -> tuple[int, int]
     held to MAX_DEPTH as well; an alias inside the value it names would expand forever and is refused.
     """
     if depth > MAX_DEPTH:  # checked on the way down too: the walk itself must not recurse past it
-        raise _Refused(problem=f"its aliases nest more than {MAX_DEPTH} levels deep; write the values out, or alias less", problem_mark=mark)
+        raise _Refused(
+            problem=f"its aliases nest more than {MAX_DEPTH} levels deep; write the values out, or alias less",
+            problem_mark=mark,
+        )
     key = id(node)
     if key in open_:
-        raise _Refused(problem="an alias stands inside the value it names, so it never ends; write the value out", problem_mark=mark)
+        raise _Refused(
+            problem="an alias stands inside the value it names, so it never ends; write the value out",
+            problem_mark=mark,
+        )
     if key not in seen:
         open_.add(key)
-        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else \
-            node.value if isinstance(node, yaml.SequenceNode) else []
+        children = (
+            [n for pair in node.value for n in pair]
+            if isinstance(node, yaml.MappingNode)
+            else node.value
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
         counted = [_expanded(child, depth + 1, seen, open_, mark) for child in children]
         seen[key] = (1 + sum(size for size, _ in counted), 1 + max((levels for _, levels in counted), default=0))
         open_.discard(key)
     size, levels = seen[key]
     if depth - 1 + levels > MAX_DEPTH:
-        raise _Refused(problem=f"its aliases nest more than {MAX_DEPTH} levels deep; write the values out, or alias less", problem_mark=mark)
+        raise _Refused(
+            problem=f"its aliases nest more than {MAX_DEPTH} levels deep; write the values out, or alias less",
+            problem_mark=mark,
+        )
     return size, levels
 
 
@@ -108,8 +128,10 @@ def _refuse_duplicates(loader: StrictLoader, node: yaml.MappingNode) -> None:
         except TypeError:  # an unhashable key: SafeLoader refuses it with its own message
             continue
         if first is not key_node:
-            raise _Refused(problem=f"key {shorten(key, 40)} appears twice in one mapping, at lines {first.start_mark.line + 1} "
-                                   f"and {key_node.start_mark.line + 1}; keep one (YAML would silently keep the last)")
+            raise _Refused(
+                problem=f"key {shorten(key, 40)} appears twice in one mapping, at lines {first.start_mark.line + 1} "
+                f"and {key_node.start_mark.line + 1}; keep one (YAML would silently keep the last)"
+            )
 
 
 def parse(text: str, source: str):
@@ -125,7 +147,7 @@ def parse(text: str, source: str):
         raise YamlError(f"{source}: malformed YAML{where}: {getattr(error, 'problem', None) or error}") from None
 
 
-def read(path: "str | Path"):
+def read(path: str | Path):
     """The value of the YAML file ``path``, read as UTF-8 text."""
     path = Path(path)
     try:

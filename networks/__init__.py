@@ -10,10 +10,42 @@ from .conv import ConvNet
 from .mlp import MLP
 from .registry import FAMILIES, build, register
 from .resnet import ResNet
-from .spaces import Bernoulli, Categorical, Image, Noise, Normal, Point, Real, Space, SpaceError, Text, TextDistribution, parse
+from .spaces import (
+    Bernoulli,
+    Categorical,
+    Image,
+    Noise,
+    Normal,
+    Point,
+    Real,
+    Space,
+    SpaceError,
+    Text,
+    TextDistribution,
+    parse,
+)
 from .transformer import Transformer, iterated
 
 __all__ = [
-    "Network", "MLP", "ConvNet", "ResNet", "Transformer", "iterated", "FAMILIES", "build", "register",
-    "Space", "SpaceError", "Noise", "Point", "Real", "Image", "Bernoulli", "Categorical", "Normal", "Text", "TextDistribution", "parse",
+    "Network",
+    "MLP",
+    "ConvNet",
+    "ResNet",
+    "Transformer",
+    "iterated",
+    "FAMILIES",
+    "build",
+    "register",
+    "Space",
+    "SpaceError",
+    "Noise",
+    "Point",
+    "Real",
+    "Image",
+    "Bernoulli",
+    "Categorical",
+    "Normal",
+    "Text",
+    "TextDistribution",
+    "parse",
 ]

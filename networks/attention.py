@@ -22,11 +22,15 @@ class Block(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         n, t, w = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)  # [3, N, heads, T, W/heads]
+        q, k, v = (
+            self.qkv(self.norm1(h)).view(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        )  # [3, N, heads, T, W/heads]
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         h = h + self.proj(a.transpose(1, 2).reshape(n, t, w))
         return h + self.mlp(self.norm2(h))
@@ -59,7 +63,9 @@ class CharacterDecoder(nn.Module):
     def forward(self, code: torch.Tensor, strings: torch.Tensor) -> torch.Tensor:
         """code [N, F], strings [N, T] (PAD after each end) -> [N, T+1, k]."""
         start = self.start(code)[:, None].expand(len(strings), -1, -1)  # one code may serve many strings (a beam)
-        h = torch.cat([start, self.tokens(strings.long().clamp_min(0))], 1)  # PAD reads as any token: causality keeps it out of earlier rows
+        h = torch.cat(
+            [start, self.tokens(strings.long().clamp_min(0))], 1
+        )  # PAD reads as any token: causality keeps it out of earlier rows
         h = h + self.positions.weight[: h.shape[1]]
         for block in self.blocks:
             h = block(h)

@@ -30,13 +30,15 @@ class Network(nn.Module):
     family = "network"
     reads_text = False  # whether the family reads text[L] token indices as its source
 
-    def __init__(self, *, source: "str | Space", target: "str | Space", condition: "str | Space | None", options: dict):
+    def __init__(self, *, source: str | Space, target: str | Space, condition: str | Space | None, options: dict):
         super().__init__()
         self.source = parse(source)
         self.target = parse(target)
         self.condition = parse(condition) if condition is not None else None
         if isinstance(self.source, Normal):
-            raise SpaceError(f"{self.source} is a distribution over reals, written, not read; a network reads such values as real[{self.source.dim}]")
+            raise SpaceError(
+                f"{self.source} is a distribution over reals, written, not read; a network reads such values as real[{self.source.dim}]"
+            )
         if self.condition is not None and not isinstance(self.condition, Categorical):
             raise SpaceError(f"condition must be categorical[K], got {self.condition}")
         # Keyword arguments that rebuild this network: saved beside its weights.
@@ -77,7 +79,9 @@ class Network(nn.Module):
         """The body's output, flattened: [N, F]. Used by probes and feature-space metrics."""
         return self._features(self._inputs(x, y), y).flatten(1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, *, strings: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, strings: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Map a batch of the source space into the target space (logits for distributions).
 
         A ``text[L]`` target writes a code per input; given ``strings`` [N, T], the next-character
@@ -104,7 +108,9 @@ class Network(nn.Module):
         torch.Size([4])
         """
         if not self.target.is_distribution:
-            raise SpaceError(f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K], normal[D] or text[L]")
+            raise SpaceError(
+                f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K], normal[D] or text[L]"
+            )
         if isinstance(self.target, Text):  # p(s | x) = prod_t p(s_t | s_<t, x), from one code per input
             code = self(x, y)
             return self.target.distribution(lambda s: self.decoder(code, s), lambda s: self.decoder(code, s)[:, -1])
@@ -157,9 +163,13 @@ class Network(nn.Module):
         """For convolutional families: refuse pairs without exactly one image side."""
         src, tgt = self.source, self.target
         if src.is_image and tgt.is_image:
-            raise SpaceError(f"{self.family}: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution")
+            raise SpaceError(
+                f"{self.family}: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution"
+            )
         if not src.is_image and not tgt.is_image:
-            raise SpaceError(f"{self.family}: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps")
+            raise SpaceError(
+                f"{self.family}: {src} -> {tgt} has no image side; use family 'mlp' for vector -> vector maps"
+            )
 
     def extra_repr(self) -> str:
         cond = f", condition={self.condition}" if self.condition is not None else ""

@@ -22,8 +22,21 @@ import torch
 from torch import nn
 
 from .base import Network
+from .layers import (
+    ACTIVATIONS,
+    NORMS,
+    ConditionalNorm,
+    PointToMapConvTranspose2d,
+    Projection,
+    Sequential,
+    WholeMapConv2d,
+    choose,
+    make_activation,
+    maybe_spectral,
+    norm_layer,
+    normal_init,
+)
 from .registry import register
-from .layers import ACTIVATIONS, NORMS, choose, ConditionalNorm, PointToMapConvTranspose2d, WholeMapConv2d, Projection, Sequential, make_activation, maybe_spectral, norm_layer, normal_init
 
 
 def halvings(height: int, width: int) -> tuple[int, int, int]:
@@ -87,19 +100,27 @@ class ConvNet(Network):
         source,
         target,
         condition=None,
-        width: int = 64,                 # channels at the full-resolution end; doubled per halving
-        max_width: int = 1024,           # cap on channels for large images
-        depth: int = 1,                  # convolutions per resolution; >1 adds stride-1 3x3 layers
-        norm: str = "batch",             # batch | instance | layer | none (the first reading layer has none, as in DCGAN)
-        activation: str | None = None,   # None = relu when drawing images, leaky_relu when reading them
-        spectral_norm: bool = False,     # spectral normalisation on every convolution
-        bias: bool | None = None,        # None = no bias where a norm follows (DCGAN), bias otherwise
+        width: int = 64,  # channels at the full-resolution end; doubled per halving
+        max_width: int = 1024,  # cap on channels for large images
+        depth: int = 1,  # convolutions per resolution; >1 adds stride-1 3x3 layers
+        norm: str = "batch",  # batch | instance | layer | none (the first reading layer has none, as in DCGAN)
+        activation: str | None = None,  # None = relu when drawing images, leaky_relu when reading them
+        spectral_norm: bool = False,  # spectral normalisation on every convolution
+        bias: bool | None = None,  # None = no bias where a norm follows (DCGAN), bias otherwise
     ):
         super().__init__(
             source=source,
             target=target,
             condition=condition,
-            options=dict(width=width, max_width=max_width, depth=depth, norm=norm, activation=activation, spectral_norm=spectral_norm, bias=bias),
+            options=dict(
+                width=width,
+                max_width=max_width,
+                depth=depth,
+                norm=norm,
+                activation=activation,
+                spectral_norm=spectral_norm,
+                bias=bias,
+            ),
         )
         choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
         choose(activation or "relu", ACTIVATIONS, "activation")
@@ -149,7 +170,11 @@ class ConvNet(Network):
         layers = [first, parts.normed(channels[0]), make_activation(parts.act)]
         layers += parts.refine(channels[0])
         for cin, cout in zip(channels, channels[1:]):
-            layers += [parts.conv(cin, cout, 4, 2, 1, transposed=True), parts.normed(cout), make_activation(parts.act)]  # size x2
+            layers += [
+                parts.conv(cin, cout, 4, 2, 1, transposed=True),
+                parts.normed(cout),
+                make_activation(parts.act),
+            ]  # size x2
             layers += parts.refine(cout)
         body = Sequential(*layers)
         if k:

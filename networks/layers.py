@@ -93,7 +93,11 @@ class Sequential(nn.Sequential):
 
     def forward(self, x, y=None):
         for layer in self:
-            x = layer(x, y) if isinstance(layer, (ConditionalNorm, Sequential)) or getattr(layer, "takes_label", False) else layer(x)
+            x = (
+                layer(x, y)
+                if isinstance(layer, (ConditionalNorm, Sequential)) or getattr(layer, "takes_label", False)
+                else layer(x)
+            )
         return x
 
 
@@ -108,7 +112,9 @@ class WholeMapConv2d(nn.Conv2d):
         if tuple(x.shape[-2:]) != self.kernel_size or (self.padding, self.dilation, self.groups) != ((0, 0), (1, 1), 1):
             return super().forward(x)  # any other shape: the convolution itself
         if _channels_last(x):  # read pixel by pixel, so that x's gradient comes back channels-last too
-            return nn.functional.linear(x.permute(0, 2, 3, 1).flatten(1), self.weight.permute(0, 2, 3, 1).flatten(1), self.bias)[:, :, None, None]
+            return nn.functional.linear(
+                x.permute(0, 2, 3, 1).flatten(1), self.weight.permute(0, 2, 3, 1).flatten(1), self.bias
+            )[:, :, None, None]
         return nn.functional.linear(x.flatten(1), self.weight.flatten(1), self.bias)[:, :, None, None]
 
 
@@ -120,12 +126,22 @@ class PointToMapConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, x, output_size=None):
-        plain = (self.stride, self.padding, self.output_padding, self.dilation, self.groups) == ((1, 1), (0, 0), (0, 0), (1, 1), 1)
+        plain = (self.stride, self.padding, self.output_padding, self.dilation, self.groups) == (
+            (1, 1),
+            (0, 0),
+            (0, 0),
+            (1, 1),
+            1,
+        )
         if x.shape[-2:] != (1, 1) or not plain or output_size is not None:
             return super().forward(x, output_size)  # any other shape: the transposed convolution itself
         weight = self.weight  # read once: under spectral norm each read is a power iteration
         if _channels_last(weight):  # as the convolution would: a channels-last map from channels-last weights
-            out = (x.flatten(1) @ weight.permute(0, 2, 3, 1).flatten(1)).view(x.shape[0], *self.kernel_size, self.out_channels).permute(0, 3, 1, 2)
+            out = (
+                (x.flatten(1) @ weight.permute(0, 2, 3, 1).flatten(1))
+                .view(x.shape[0], *self.kernel_size, self.out_channels)
+                .permute(0, 3, 1, 2)
+            )
         else:
             out = (x.flatten(1) @ weight.flatten(1)).view(x.shape[0], self.out_channels, *self.kernel_size)
         return out if self.bias is None else out + self.bias[:, None, None]

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from .base import Network
+from .layers import ACTIVATIONS, NORMS, Projection, choose, make_activation, maybe_spectral, norm_layer
 from .registry import register
-from .layers import ACTIVATIONS, NORMS, choose, Projection, make_activation, maybe_spectral, norm_layer
 
 
 @register
@@ -29,18 +29,20 @@ class MLP(Network):
         source,
         target,
         condition=None,
-        width: int = 128,              # units per hidden layer
-        depth: int = 3,                # hidden layers; 0 = a linear map
-        activation: str = "relu",      # see networks.layers.ACTIVATIONS
-        norm: str = "none",            # batch | instance | layer | none, after each hidden linear
-        spectral_norm: bool = False,   # spectral normalisation on every linear layer
-        dropout: float = 0.0,          # dropout after each hidden layer; 0 = off
+        width: int = 128,  # units per hidden layer
+        depth: int = 3,  # hidden layers; 0 = a linear map
+        activation: str = "relu",  # see networks.layers.ACTIVATIONS
+        norm: str = "none",  # batch | instance | layer | none, after each hidden linear
+        spectral_norm: bool = False,  # spectral normalisation on every linear layer
+        dropout: float = 0.0,  # dropout after each hidden layer; 0 = off
     ):
         super().__init__(
             source=source,
             target=target,
             condition=condition,
-            options=dict(width=width, depth=depth, activation=activation, norm=norm, spectral_norm=spectral_norm, dropout=dropout),
+            options=dict(
+                width=width, depth=depth, activation=activation, norm=norm, spectral_norm=spectral_norm, dropout=dropout
+            ),
         )
         choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
         choose(activation or "relu", ACTIVATIONS, "activation")
@@ -73,4 +75,3 @@ class MLP(Network):
         if self.project:
             out = out + self.head["projection"](h, y)
         return out
-

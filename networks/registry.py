@@ -39,7 +39,9 @@ def build(spec: dict) -> Network:
     accepted = accepted_keywords(cls)
     unknown = sorted(set(spec) - set(accepted))
     if unknown:
-        raise ValueError(f"family {name!r} does not take {', '.join(map(shorten, unknown[:3]))}; accepted: {', '.join(accepted)}")
+        raise ValueError(
+            f"family {name!r} does not take {', '.join(map(shorten, unknown[:3]))}; accepted: {', '.join(accepted)}"
+        )
     missing = [k for k in ("source", "target") if k not in spec]
     if missing:
         raise ValueError(f"family {name!r} needs {' and '.join(missing)} (a space such as 'noise[64]')")
@@ -58,7 +60,11 @@ def check_keyword(cls: type[Network], key: str, value) -> None:
     hint = typing.get_type_hints(cls.__init__).get(key)
     if hint is None:  # spaces: parsed and checked by the family itself
         return
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    allowed = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        else (hint,)
+    )
     for tp in allowed:
         if tp is type(None) and value is None:
             return
@@ -71,4 +77,6 @@ def check_keyword(cls: type[Network], key: str, value) -> None:
         if tp is str and isinstance(value, str):
             return
     names = {type(None): "null", bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
-    raise ValueError(f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got {shorten(value)}")
+    raise ValueError(
+        f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got {shorten(value)}"
+    )

@@ -27,7 +27,17 @@ from torch import nn
 
 from .base import Network
 from .conv import halvings
-from .layers import ACTIVATIONS, NORMS, ConditionalNorm, Projection, Sequential, choose, make_activation, maybe_spectral, norm_layer
+from .layers import (
+    ACTIVATIONS,
+    NORMS,
+    ConditionalNorm,
+    Projection,
+    Sequential,
+    choose,
+    make_activation,
+    maybe_spectral,
+    norm_layer,
+)
 from .registry import register
 
 
@@ -51,7 +61,18 @@ class UpBlock(nn.Module):
 
     takes_label = True
 
-    def __init__(self, cin: int, cout: int, *, up: bool, norm: str, activation: str, classes: int | None, spectral: bool, bias: bool):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        *,
+        up: bool,
+        norm: str,
+        activation: str,
+        classes: int | None,
+        spectral: bool,
+        bias: bool,
+    ):
         super().__init__()
         self.up = up
 
@@ -82,7 +103,9 @@ class UpBlock(nn.Module):
 class DownBlock(nn.Module):
     """(act), conv3x3, act, conv3x3, (avgpool) + shortcut. ``first``: no leading act (SNGAN's optimized block)."""
 
-    def __init__(self, cin: int, cout: int, *, down: bool, first: bool, norm: str, activation: str, spectral: bool, bias: bool):
+    def __init__(
+        self, cin: int, cout: int, *, down: bool, first: bool, norm: str, activation: str, spectral: bool, bias: bool
+    ):
         super().__init__()
         self.down, self.first = down, first
         # The first block reads pixels: an activation (ReLU) in front would cut off negative values.
@@ -123,25 +146,35 @@ class ResNet(Network):
         source,
         target,
         condition=None,
-        width: int = 64,                 # channels at the full-resolution end; doubled per halving
-        max_width: int = 256,            # cap on channels (SNGAN's CIFAR width); raise for BigGAN-style growth
-        depth: int = 1,                  # residual blocks per resolution; the first of each resamples
-        norm: str | None = None,         # batch | instance | layer | none; None = batch when drawing images, none when reading them
-        activation: str = "relu",        # see networks.layers.ACTIVATIONS
-        spectral_norm: bool = False,     # spectral normalisation on every convolution and linear layer
+        width: int = 64,  # channels at the full-resolution end; doubled per halving
+        max_width: int = 256,  # cap on channels (SNGAN's CIFAR width); raise for BigGAN-style growth
+        depth: int = 1,  # residual blocks per resolution; the first of each resamples
+        norm: str
+        | None = None,  # batch | instance | layer | none; None = batch when drawing images, none when reading them
+        activation: str = "relu",  # see networks.layers.ACTIVATIONS
+        spectral_norm: bool = False,  # spectral normalisation on every convolution and linear layer
     ):
         super().__init__(
             source=source,
             target=target,
             condition=condition,
-            options=dict(width=width, max_width=max_width, depth=depth, norm=norm, activation=activation, spectral_norm=spectral_norm),
+            options=dict(
+                width=width,
+                max_width=max_width,
+                depth=depth,
+                norm=norm,
+                activation=activation,
+                spectral_norm=spectral_norm,
+            ),
         )
         choose(norm or "none", NORMS, "norm")  # refuse a bad name now, even if no layer would use it
         choose(activation, ACTIVATIONS, "activation")
         src, tgt = self.source, self.target
         self._need_one_image_side()
         if width < 1 or max_width < 1 or depth < 1:
-            raise ValueError(f"resnet: width, max_width and depth must be >= 1, got width={width}, max_width={max_width}, depth={depth}")
+            raise ValueError(
+                f"resnet: width, max_width and depth must be >= 1, got width={width}, max_width={max_width}, depth={depth}"
+            )
         self.draws = tgt.is_image  # vector -> image
         image = tgt if self.draws else src
         k, self.h0, self.w0 = halvings(image.height, image.width)
@@ -157,10 +190,14 @@ class ResNet(Network):
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
             self.concat_label = classes is not None and norm == "none"
             inputs = src.size + (classes if self.concat_label else 0)
-            self.body, self.head = self._build_writer(channels, k, depth, inputs, image.channels, classes=classes, **blocks)
+            self.body, self.head = self._build_writer(
+                channels, k, depth, inputs, image.channels, classes=classes, **blocks
+            )
         else:
             self.concat_label = False
-            self.body, self.head = self._build_reader(channels, k, depth, image.channels, tgt.size, classes=classes, **blocks)
+            self.body, self.head = self._build_reader(
+                channels, k, depth, image.channels, tgt.size, classes=classes, **blocks
+            )
         _init(self)
         if self.draws:  # tanh, not ReLU, follows the last convolution
             nn.init.xavier_uniform_(_weight(self.head["out"][-1]), 1.0)
@@ -189,7 +226,9 @@ class ResNet(Network):
                 cin = cout
         body = Sequential(*layers)
         last_norm = norm_layer(norm, cin, image=True)  # unconditional, as in BigGAN and SNGAN
-        out = nn.Sequential(last_norm, _activation(activation), maybe_spectral(nn.Conv2d(cin, out_channels, 3, 1, 1), spectral))
+        out = nn.Sequential(
+            last_norm, _activation(activation), maybe_spectral(nn.Conv2d(cin, out_channels, 3, 1, 1), spectral)
+        )
         return body, nn.ModuleDict({"out": out})
 
     def _build_reader(self, channels, k, depth, in_channels, outputs, *, classes, norm, activation, spectral, bias):

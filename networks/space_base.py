@@ -7,9 +7,10 @@ the same base while ``spaces.py`` gathers them all and reads them from their sho
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import torch
 
@@ -26,7 +27,7 @@ class RandomSource(Protocol):
 
 
 @contextmanager
-def drawing(rng: "RandomSource | None") -> Iterator[None]:
+def drawing(rng: RandomSource | None) -> Iterator[None]:
     """Make torch's default random functions draw from ``rng`` (and advance it); no-op for None.
 
     Draws equal those of passing the RNG object to torch.randn & co., so seeded samples
@@ -37,7 +38,9 @@ def drawing(rng: "RandomSource | None") -> Iterator[None]:
         return
     cuda = rng.device.type == "cuda"
     with torch.random.fork_rng(devices=[rng.device] if cuda else []):
-        set_state, get_state = (torch.cuda.set_rng_state, torch.cuda.get_rng_state) if cuda else (torch.set_rng_state, torch.get_rng_state)
+        set_state, get_state = (
+            (torch.cuda.set_rng_state, torch.cuda.get_rng_state) if cuda else (torch.set_rng_state, torch.get_rng_state)
+        )
         set_state(rng.get_state(), *([rng.device] if cuda else []))
         yield
         rng.set_state(get_state(*([rng.device] if cuda else [])))

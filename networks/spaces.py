@@ -36,8 +36,25 @@ from .space_base import MAX_SIZE, RandomSource, Space, SpaceError, drawing
 from .text import ALPHABETS, CODE, PAD, Text, TextDistribution
 
 __all__ = [
-    "ACCEPTED_FORMS", "ALPHABETS", "CODE", "PAD", "Bernoulli", "Categorical", "Image", "Noise", "Normal", "Point", "RandomSource", "Real",
-    "Space", "SpaceError", "Text", "TextDistribution", "drawing", "output_shape", "parse",
+    "ACCEPTED_FORMS",
+    "ALPHABETS",
+    "CODE",
+    "PAD",
+    "Bernoulli",
+    "Categorical",
+    "Image",
+    "Noise",
+    "Normal",
+    "Point",
+    "RandomSource",
+    "Real",
+    "Space",
+    "SpaceError",
+    "Text",
+    "TextDistribution",
+    "drawing",
+    "output_shape",
+    "parse",
 ]
 
 ACCEPTED_FORMS = (
@@ -60,7 +77,9 @@ class _Vector(Space):
 
     def __post_init__(self):
         if not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_SIZE:
-            raise SpaceError(f"{self.kind}[{shorten(self.dim)}]: the dimension must be a positive integer (at most {MAX_SIZE:,})")
+            raise SpaceError(
+                f"{self.kind}[{shorten(self.dim)}]: the dimension must be a positive integer (at most {MAX_SIZE:,})"
+            )
 
     @property
     def shape(self):
@@ -119,9 +138,15 @@ class Image(Space):
         for name in ("channels", "height", "width"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
-                raise SpaceError(f"image: {name} must be a positive integer (at most {MAX_SIZE:,}), got {shorten(value)}")
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):  # pixels map onto it linearly
-            raise SpaceError(f"image: value range must be two finite numbers low < high such as -1:1, got {self.low}:{self.high}")
+                raise SpaceError(
+                    f"image: {name} must be a positive integer (at most {MAX_SIZE:,}), got {shorten(value)}"
+                )
+        if not (
+            math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high
+        ):  # pixels map onto it linearly
+            raise SpaceError(
+                f"image: value range must be two finite numbers low < high such as -1:1, got {self.low}:{self.high}"
+            )
         object.__setattr__(self, "low", float(self.low))
         object.__setattr__(self, "high", float(self.high))
 
@@ -199,7 +224,9 @@ class Categorical(Space):
 
     def __post_init__(self):
         if not isinstance(self.k, int) or not 2 <= self.k <= MAX_SIZE:
-            raise SpaceError(f"categorical[{shorten(self.k)}]: the number of classes must be an integer >= 2 (at most {MAX_SIZE:,})")
+            raise SpaceError(
+                f"categorical[{shorten(self.k)}]: the number of classes must be an integer >= 2 (at most {MAX_SIZE:,})"
+            )
 
     @property
     def shape(self):
@@ -294,7 +321,7 @@ def _number(x: float) -> str:
 _PATTERN = re.compile(r"^\s*([a-z]+)\s*(?:\[([^\]]*)\])?\s*$")
 
 
-def parse(text: "str | Space") -> Space:
+def parse(text: str | Space) -> Space:
     """Read a space from its short string; a Space passes through unchanged.
 
     >>> parse("noise[128]")

@@ -50,7 +50,9 @@ class Text(Space):
 
     def __post_init__(self):
         if not isinstance(self.length, int) or not 1 <= self.length <= MAX_SIZE:
-            raise SpaceError(f"text[{shorten(self.length)}]: the length must be a positive integer (at most {MAX_SIZE:,})")
+            raise SpaceError(
+                f"text[{shorten(self.length)}]: the length must be a positive integer (at most {MAX_SIZE:,})"
+            )
         if self.alphabet not in ALPHABETS:
             raise SpaceError(f"text: unknown alphabet {shorten(self.alphabet)}; accepted: {', '.join(ALPHABETS)}")
 
@@ -83,9 +85,11 @@ class Text(Space):
 
     def check(self, x, what="input"):
         if x.dim() != 2 or x.shape[1] > self.length or x.dtype.is_floating_point:
-            raise SpaceError(f"{what} of shape {tuple(x.shape)} does not fit {self}: expected token indices of shape [N, T], T <= {self.length}")
+            raise SpaceError(
+                f"{what} of shape {tuple(x.shape)} does not fit {self}: expected token indices of shape [N, T], T <= {self.length}"
+            )
 
-    def tokens(self, strings: "list[str]", *, what: str = "text") -> torch.Tensor:
+    def tokens(self, strings: list[str], *, what: str = "text") -> torch.Tensor:
         """Strings -> [N, T] token indices padded with PAD; a character outside the alphabet is refused, named."""
         index = {c: i for i, c in enumerate(self.characters)}
         width = max((len(s) for s in strings), default=0)
@@ -95,11 +99,13 @@ class Text(Space):
                 raise SpaceError(f"{what}: {len(s)} characters do not fit {self} (at most {self.length})")
             for col, c in enumerate(s):
                 if c not in index:
-                    raise SpaceError(f"{what}: character {c!r} is not in the alphabet of {self} ({self.alphabet}: {self.characters!r})")
+                    raise SpaceError(
+                        f"{what}: character {c!r} is not in the alphabet of {self} ({self.alphabet}: {self.characters!r})"
+                    )
                 out[row, col] = index[c]
         return out
 
-    def strings(self, tokens: torch.Tensor) -> "list[str]":
+    def strings(self, tokens: torch.Tensor) -> list[str]:
         """[N, T] token indices -> strings, each cut at its first PAD."""
         rows = []
         for row in tokens.tolist():
@@ -111,7 +117,7 @@ class Text(Space):
             rows.append("".join(chars))
         return rows
 
-    def distribution(self, every_prefix, last=None) -> "TextDistribution":
+    def distribution(self, every_prefix, last=None) -> TextDistribution:
         """The factored distribution p(s) = prod_t p(s_t | s_<t) of a next-character model.
 
         ``every_prefix(tokens [N, T]) -> logits [N, T+1, k]`` scores every prefix of a batch
@@ -139,7 +145,9 @@ class TextDistribution:
     def character_nll(self, strings: torch.Tensor) -> torch.Tensor:
         """-log p(s_t | s_<t) for every character, 0 past each end: [N, T]."""
         logits = self.every_prefix(strings)[:, :-1].float()  # the last prefix is the whole string: nothing follows it
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD, reduction="none")
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD, reduction="none"
+        )
         return nll.view(strings.shape)
 
     def log_prob(self, strings: torch.Tensor) -> torch.Tensor:
@@ -153,10 +161,12 @@ class TextDistribution:
         every prefix of these strings labelled with the character that follows it.
         """
         logits = self.every_prefix(strings)[:, :-1].float()
-        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD)
+        return torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), strings.reshape(-1), ignore_index=PAD
+        )
 
     @torch.no_grad()
-    def most_likely(self, top: int = 3, *, beam: int = 16, device=None) -> "list[tuple[str, float]]":
+    def most_likely(self, top: int = 3, *, beam: int = 16, device=None) -> list[tuple[str, float]]:
         """The ``top`` likeliest whole strings and their probabilities, by beam search (``beam`` kept a step).
 
         For a distribution over one string (one input): strings end at the end character or the length;
@@ -166,18 +176,34 @@ class TextDistribution:
         while beams:
             tokens = torch.tensor([b[0] for b in beams], dtype=torch.long, device=device).reshape(len(beams), -1)
             logp = self.last(tokens).float().log_softmax(-1).cpu()
-            grown = sorted(((seq + (c,), score + float(logp[i, c])) for i, (seq, score) in enumerate(beams) for c in range(self.space.k)),
-                           key=lambda b: -b[1])[: max(beam, top)]
+            grown = sorted(
+                (
+                    (seq + (c,), score + float(logp[i, c]))
+                    for i, (seq, score) in enumerate(beams)
+                    for c in range(self.space.k)
+                ),
+                key=lambda b: -b[1],
+            )[: max(beam, top)]
             beams = []
             for seq, score in grown:
-                (done if seq[-1] == self.space.end_index or len(seq) == self.space.length else beams).append((seq, score))
+                (done if seq[-1] == self.space.end_index or len(seq) == self.space.length else beams).append(
+                    (seq, score)
+                )
             floor = sorted((score for _, score in done), reverse=True)[top - 1] if len(done) >= top else -math.inf
             beams = [b for b in beams if b[1] > floor]  # a longer string is never likelier than its prefix
         best = sorted(done, key=lambda b: -b[1])[:top]
         return [(self.space.strings(torch.tensor([seq]))[0], math.exp(score)) for seq, score in best]
 
     @torch.no_grad()
-    def sample(self, n: int, *, prompt: torch.Tensor | None = None, temperature: float = 1.0, rng: "RandomSource | None" = None, device=None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        *,
+        prompt: torch.Tensor | None = None,
+        temperature: float = 1.0,
+        rng: RandomSource | None = None,
+        device=None,
+    ) -> torch.Tensor:
         """Draw n strings, each continuing ``prompt`` ([T0] token indices), up to the end character or the length.
 
         Each character is drawn by inversion from one uniform number per string, exactly as
@@ -194,7 +220,9 @@ class TextDistribution:
         if len(start) and start[-1] == self.space.end_index:
             done[:] = True
         while tokens.shape[1] < self.space.length and not bool(done.all()):
-            probs = D.Categorical(logits=self.last(tokens).float() / temperature).probs  # as Network.sample reads a label
+            probs = D.Categorical(
+                logits=self.last(tokens).float() / temperature
+            ).probs  # as Network.sample reads a label
             with drawing(rng):
                 u = torch.rand(n, device=rng.device if rng is not None else device).to(probs.device)
             nxt = torch.searchsorted(probs.cumsum(-1), u.unsqueeze(-1)).squeeze(-1).clamp_max(self.space.k - 1)

@@ -40,37 +40,52 @@ class Transformer(Network):
         source,
         target,
         condition=None,
-        width: int = 128,      # channels of the residual stream
-        depth: int = 4,        # blocks
-        heads: int = 4,        # attention heads; must divide width
+        width: int = 128,  # channels of the residual stream
+        depth: int = 4,  # blocks
+        heads: int = 4,  # attention heads; must divide width
         dropout: float = 0.0,  # after attention weights and each MLP; 0 = off
     ):
-        super().__init__(source=source, target=target, condition=condition, options=dict(width=width, depth=depth, heads=heads, dropout=dropout))
+        super().__init__(
+            source=source,
+            target=target,
+            condition=condition,
+            options=dict(width=width, depth=depth, heads=heads, dropout=dropout),
+        )
         if not isinstance(self.source, Text):
             raise SpaceError(f"transformer: reads text[L], got {self.source} -> {self.target}")
         if self.target.is_image or isinstance(self.target, Text):
-            raise SpaceError(f"transformer: {self.source} -> {self.target} is not supported; supported targets: vectors, bernoulli, categorical[K]")
+            raise SpaceError(
+                f"transformer: {self.source} -> {self.target} is not supported; supported targets: vectors, bernoulli, categorical[K]"
+            )
         if self.condition is not None:
             raise SpaceError(f"transformer: takes no condition, got {self.condition}")
         if width < 1 or depth < 1 or heads < 1 or width % heads:
-            raise ValueError(f"transformer: width, depth and heads must be >= 1 with heads dividing width, got width={width}, depth={depth}, heads={heads}")
+            raise ValueError(
+                f"transformer: width, depth and heads must be >= 1 with heads dividing width, got width={width}, depth={depth}, heads={heads}"
+            )
         self.start = self.source.k  # one more token than the alphabet: the empty prefix still has a position to read
-        self.body = nn.ModuleDict({
-            "tokens": nn.Embedding(self.source.k + 1, width),
-            "positions": nn.Embedding(self.source.length + 1, width),
-            "blocks": nn.ModuleList(Block(width, heads, dropout) for _ in range(depth)),
-            "norm": nn.LayerNorm(width),
-        })
+        self.body = nn.ModuleDict(
+            {
+                "tokens": nn.Embedding(self.source.k + 1, width),
+                "positions": nn.Embedding(self.source.length + 1, width),
+                "blocks": nn.ModuleList(Block(width, heads, dropout) for _ in range(depth)),
+                "norm": nn.LayerNorm(width),
+            }
+        )
         self.head = nn.Linear(width, self.target.size)
         self.apply(_init)
-        for block in self.body["blocks"]:  # GPT-2: residual branches scaled down with depth, so the stream's variance stays put
+        for block in self.body[
+            "blocks"
+        ]:  # GPT-2: residual branches scaled down with depth, so the stream's variance stays put
             for layer in (block.proj, block.mlp[2]):
                 nn.init.normal_(layer.weight, std=0.02 / math.sqrt(2 * depth))
 
     def _sequence(self, x: torch.Tensor) -> torch.Tensor:
         """[N, T] tokens (PAD after the end) -> [N, T+1, W]: row t has read the first t characters."""
         start = torch.full((len(x), 1), self.start, dtype=torch.long, device=x.device)
-        tokens = torch.cat([start, x.long().clamp_min(0)], 1)  # PAD reads as any token: causality keeps it out of earlier rows
+        tokens = torch.cat(
+            [start, x.long().clamp_min(0)], 1
+        )  # PAD reads as any token: causality keeps it out of earlier rows
         h = self.body["tokens"](tokens) + self.body["positions"].weight[: tokens.shape[1]]
         for block in self.body["blocks"]:
             h = block(h)
@@ -115,7 +130,8 @@ def iterated(net: Network) -> TextDistribution:
     if not isinstance(space, Text) or not isinstance(net.target, Categorical) or net.target.k != space.k:
         raise SpaceError(
             f"a network iterated over strings must map text[L] to categorical[K] with K the alphabet size; "
-            f"it maps {net.source} -> {net.target}" + (f" ({space} has {space.k} characters)" if isinstance(space, Text) else "")
+            f"it maps {net.source} -> {net.target}"
+            + (f" ({space} has {space.k} characters)" if isinstance(space, Text) else "")
         )
     if getattr(net, "causal", False):
         every = lambda tokens: net(tokens, every_prefix=True)  # noqa: E731

@@ -31,20 +31,28 @@ HEADS = {"one-hot, categorical[1000]": "numbers_onehot.yaml", "string, text[3]":
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--configs", default=str(ROOT / "configs"), help="folder holding the two configs")
-parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both runs, as for gan train")
+parser.add_argument(
+    "--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both runs, as for gan train"
+)
 parser.add_argument("--output", default="runs/benchmark_numbers", help="where the runs go")
 args = parser.parse_args()
 
 rows = []
 for head, name in HEADS.items():
-    cfg = C.load(str(Path(args.configs) / name), [*args.set, f"run.output={args.output}", f"run.name={Path(name).stem}", "run.progress=false"])
+    cfg = C.load(
+        str(Path(args.configs) / name),
+        [*args.set, f"run.output={args.output}", f"run.name={Path(name).stem}", "run.progress=false"],
+    )
     start = time.perf_counter()
     run = get(cfg.loop)(cfg, overwrite=True)
     minutes = (time.perf_counter() - start) / 60
     result = evaluate(run)
     rows.append((head, cfg.run.steps, result["exact_seen"], result["exact_unseen"], result["per_character"], minutes))
 
-print(f"command: python scripts/benchmark_numbers.py {' '.join(sys.argv[1:])}".rstrip() + f"  (torch threads: {torch.get_num_threads()})")
+print(
+    f"command: python scripts/benchmark_numbers.py {' '.join(sys.argv[1:])}".rstrip()
+    + f"  (torch threads: {torch.get_num_threads()})"
+)
 print("| head | steps | exact match, seen | exact match, never seen | per-character accuracy | train minutes |")
 print("|---|---|---|---|---|---|")
 for head, steps, seen, unseen, chars, minutes in rows:

@@ -25,8 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def start(config: str, out: Path, name: str, steps: int, threads: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    sets = [f"run.output={out}", f"run.name={name}", f"run.steps={steps}", f"run.threads={threads}", "run.progress=false",
-            "run.log_every=50", f"run.sample_every={steps}", f"run.checkpoint_every={steps}"]
+    sets = [
+        f"run.output={out}",
+        f"run.name={name}",
+        f"run.steps={steps}",
+        f"run.threads={threads}",
+        "run.progress=false",
+        "run.log_every=50",
+        f"run.sample_every={steps}",
+        f"run.checkpoint_every={steps}",
+    ]
     args = [sys.executable, "-m", "gan", "train", config, *[a for s in sets for a in ("--set", s)]]
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -73,11 +81,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="steps of each run (long enough for both to overlap)")
     parser.add_argument("--threads", nargs="+", default=["auto"], help="run.threads settings to compare")
     args = parser.parse_args()
-    print(f"{'run.threads':>11}  {'alone steps/s':>13}  {'two at once steps/s':>21}  {'ratio to alone':>15}  (cores: {os.cpu_count()})")
+    print(
+        f"{'run.threads':>11}  {'alone steps/s':>13}  {'two at once steps/s':>21}  {'ratio to alone':>15}  (cores: {os.cpu_count()})"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for threads in args.threads:
             alone, pair = measure(args.config, args.steps, threads, Path(tmp))
-            print(f"{threads:>11}  {alone:13.1f}  {pair[0]:10.1f} {pair[1]:10.1f}  {pair[0] / alone:7.2f} {pair[1] / alone:7.2f}", flush=True)
+            print(
+                f"{threads:>11}  {alone:13.1f}  {pair[0]:10.1f} {pair[1]:10.1f}  {pair[0] / alone:7.2f} {pair[1] / alone:7.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -20,19 +20,42 @@ from gan.benchmark.markdown import write_section  # noqa: E402
 
 SECTION = "Speed, all configs"  # a section of its own: the hand-written ones must survive a re-run
 CONFIGS = {  # name -> (config, overrides, variants); the reference loop has no R1, so the ring's is off on both sides
-    "dcgan32": ("configs/dcgan32.yaml", [], ["default", "quiet", "channels_first", "bf16", "foreach", "for_loop", "data_on_host", "compile", "best", "best_fp32"]),
-    "toy_mlp": ("configs/ring.yaml", ["objective.r1=0"], ["default", "quiet", "foreach", "for_loop", "compile", "best"]),
+    "dcgan32": (
+        "configs/dcgan32.yaml",
+        [],
+        [
+            "default",
+            "quiet",
+            "channels_first",
+            "bf16",
+            "foreach",
+            "for_loop",
+            "data_on_host",
+            "compile",
+            "best",
+            "best_fp32",
+        ],
+    ),
+    "toy_mlp": (
+        "configs/ring.yaml",
+        ["objective.r1=0"],
+        ["default", "quiet", "foreach", "for_loop", "compile", "best"],
+    ),
     "resnet32": ("configs/resnet32.yaml", [], ["default", "channels_first", "bf16", "best"]),
 }
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--only", action="append", choices=list(CONFIGS), help="measure only these (repeatable)")
 parser.add_argument("--rounds", type=int, default=8)
-parser.add_argument("--steps", type=int, default=20, help="steps per round (the toy MLP takes 10x as many: its steps are short)")
+parser.add_argument(
+    "--steps", type=int, default=20, help="steps per round (the toy MLP takes 10x as many: its steps are short)"
+)
 parser.add_argument("--warmup", type=int, default=5)
 parser.add_argument("--layers", action="store_true", help="also time each convolution and linear layer alone")
 parser.add_argument("--output", default="runs/benchmark/speed.json")
-parser.add_argument("--markdown", default=str(ROOT / "BENCHMARKS.md"), help=f"file whose '## {SECTION}' section is replaced")
+parser.add_argument(
+    "--markdown", default=str(ROOT / "BENCHMARKS.md"), help=f"file whose '## {SECTION}' section is replaced"
+)
 args = parser.parse_args()
 if args.markdown and not Path(args.markdown).parent.is_dir():  # say so now, not after half an hour of measuring
     parser.error(f"--markdown {args.markdown}: folder {Path(args.markdown).parent} does not exist")
@@ -42,7 +65,15 @@ for name in args.only or CONFIGS:
     config, overrides, variants = CONFIGS[name]
     steps = args.steps * (10 if name == "toy_mlp" else 1)
     try:
-        results[name] = speed.measure(ROOT / config, overrides, layers=args.layers, rounds=args.rounds, warmup=args.warmup * (10 if name == "toy_mlp" else 1), steps_per_round=steps, variants=variants)
+        results[name] = speed.measure(
+            ROOT / config,
+            overrides,
+            layers=args.layers,
+            rounds=args.rounds,
+            warmup=args.warmup * (10 if name == "toy_mlp" else 1),
+            steps_per_round=steps,
+            variants=variants,
+        )
         tables.append(f"### {name}\n\n" + speed.table(results[name]).replace(str(ROOT) + "/", ""))
     except Exception as error:  # noqa: BLE001 - e.g. a family not written yet: say so in the table
         results[name] = {"skipped": f"{type(error).__name__}: {error}"}

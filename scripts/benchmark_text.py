@@ -20,10 +20,20 @@ from gan.benchmark import text as B  # noqa: E402
 from gan.config import ConfigError  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--only", action="append", choices=["model", "views", "speed"], help="run only these parts (repeatable)")
+parser.add_argument(
+    "--only", action="append", choices=["model", "views", "speed"], help="run only these parts (repeatable)"
+)
 parser.add_argument("--config", default=str(ROOT / "configs" / "text_model.yaml"))
-parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value in every part, e.g. run.steps=800 (the views and speed parts set their own steps)")
-parser.add_argument("--updates", type=int, default=100, help="updates of each view in the views part (equal examples seen)")
+parser.add_argument(
+    "--set",
+    action="append",
+    default=[],
+    metavar="KEY=VALUE",
+    help="override a config value in every part, e.g. run.steps=800 (the views and speed parts set their own steps)",
+)
+parser.add_argument(
+    "--updates", type=int, default=100, help="updates of each view in the views part (equal examples seen)"
+)
 parser.add_argument("--output", default="runs/benchmark_text", help="where the runs go")
 args = parser.parse_args()
 

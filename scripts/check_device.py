@@ -43,12 +43,12 @@ import gan.data.images  # noqa: E402
 from gan import config as C  # noqa: E402
 from gan.benchmark import speed  # noqa: E402
 from gan.benchmark.speed import machine  # noqa: E402
-from gan.loops import get  # noqa: E402
-from gan.session.guard import UpdateGuard  # noqa: E402
-from gan.device import emulated_bf16  # noqa: E402
-from gan.session.session import Session  # noqa: E402
-from gan.loops.setup import adversarial_loop, likelihood_loop  # noqa: E402
 from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
+from gan.device import emulated_bf16  # noqa: E402
+from gan.loops import get  # noqa: E402
+from gan.loops.setup import adversarial_loop, likelihood_loop  # noqa: E402
+from gan.session.guard import UpdateGuard  # noqa: E402
+from gan.session.session import Session  # noqa: E402
 
 DCGAN = "configs/dcgan32.yaml"
 TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, and each loop and network family
@@ -58,7 +58,10 @@ TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, an
     "dcgan32 bf16": (DCGAN, ["run.mixed_precision=bf16"]),
     "dcgan32 fp16": (DCGAN, ["run.mixed_precision=fp16"]),
     "dcgan32 compile": (DCGAN, ["run.compile=true"]),
-    "dcgan32 foreach adam": (DCGAN, ["optimizers.generator.implementation=foreach", "optimizers.discriminator.implementation=foreach"]),
+    "dcgan32 foreach adam": (
+        DCGAN,
+        ["optimizers.generator.implementation=foreach", "optimizers.discriminator.implementation=foreach"],
+    ),
     "dcgan32 data on host": (DCGAN, ["data.on_device=false"]),
     "dcgan32 streamed folder": (DCGAN, ["data.name=folder", "data.resize=true"]),  # data.path: written below
     "resnet32": ("configs/resnet32.yaml", []),
@@ -96,11 +99,20 @@ def skip_reason(cfg: C.Config, quick: bool) -> str | None:
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
-    return {f"{f.name}:{k}": v for f in sorted((run / "networks").glob("*.safetensors")) for k, v in load_file(str(f)).items()}
+    return {
+        f"{f.name}:{k}": v
+        for f in sorted((run / "networks").glob("*.safetensors"))
+        for k, v in load_file(str(f)).items()
+    }
 
 
 def train(name: str, folder: Path, steps: int, quick: bool, extra: list[str]) -> dict:
-    every = [f"run.steps={steps}", f"run.log_every={max(steps // 2, 1)}", f"run.sample_every={steps}", f"run.checkpoint_every={steps}"]
+    every = [
+        f"run.steps={steps}",
+        f"run.log_every={max(steps // 2, 1)}",
+        f"run.sample_every={steps}",
+        f"run.checkpoint_every={steps}",
+    ]
     cfg = load(name, [*every, *extra], folder)
     reason = skip_reason(cfg, quick)
     if reason:
@@ -113,7 +125,11 @@ def train(name: str, folder: Path, steps: int, quick: bool, extra: list[str]) ->
         gan.data.images.IN_MEMORY_LIMIT = limit
     bad = [k for k, v in weights(run).items() if not torch.isfinite(v.float()).all()]
     seconds = round(time.perf_counter() - start, 1)
-    return {"status": "FAILED", "why": f"non-finite weights: {bad[:3]}", "seconds": seconds} if bad else {"status": "ok", "seconds": seconds}
+    return (
+        {"status": "FAILED", "why": f"non-finite weights: {bad[:3]}", "seconds": seconds}
+        if bad
+        else {"status": "ok", "seconds": seconds}
+    )
 
 
 def syncs(name: str, folder: Path, extra: list[str]) -> dict:
@@ -122,12 +138,19 @@ def syncs(name: str, folder: Path, extra: list[str]) -> dict:
         loop = (adversarial_loop if cfg.loop == "adversarial" else likelihood_loop)(session)
         for _ in range(3):  # first calls may read shapes or flags
             loop.iteration(False)
-        counts = [host_syncs(lambda: loop.iteration(False), session.device) for _ in range(4)]  # 4: lazy R1's turn comes too
+        counts = [
+            host_syncs(lambda: loop.iteration(False), session.device) for _ in range(4)
+        ]  # 4: lazy R1's turn comes too
         device = session.device
     # on a CPU the guard reads its verdict at once, one an update: the discriminator's d_steps and the generator's one
     updates = cfg.objective.d_steps + 1 if cfg.loop == "adversarial" else 1
     expected = 0 if device.type != "cpu" else updates
-    return {"status": "ok" if set(counts) == {expected} else "FAILED", "host_syncs_per_step": counts, "expected": expected, "device": str(device)}
+    return {
+        "status": "ok" if set(counts) == {expected} else "FAILED",
+        "host_syncs_per_step": counts,
+        "expected": expected,
+        "device": str(device),
+    }
 
 
 def guard(device: torch.device) -> dict:
@@ -144,27 +167,45 @@ def guard(device: torch.device) -> dict:
     after = [w.detach(), *opt.state[w].values()]
     same = all(torch.equal(a, b) for a, b in zip(before, after))
     path = "on the device" if keeper.on_device else "read at once"
-    return {"status": "ok" if same and keeper.skipped == 1 else "FAILED", "path": path, "skipped": keeper.skipped, "unchanged": same}
+    return {
+        "status": "ok" if same and keeper.skipped == 1 else "FAILED",
+        "path": path,
+        "skipped": keeper.skipped,
+        "unchanged": same,
+    }
 
 
 def resume(folder: Path, steps: int, extra: list[str]) -> dict:
     """An uninterrupted run against one stopped at half its steps and resumed from its checkpoint (fresh Session)."""
     half = max(steps // 2, 1)
     every = [f"run.log_every={half}", f"run.sample_every={half}", f"run.checkpoint_every={half}", *extra]
-    straight = get("adversarial")(load("dcgan32", [f"run.steps={2 * half}", *every, "run.name=straight"], folder), resume=False, overwrite=True)
-    halted = get("adversarial")(load("dcgan32", [f"run.steps={half}", *every, "run.name=halted"], folder), resume=False, overwrite=True)
+    straight = get("adversarial")(
+        load("dcgan32", [f"run.steps={2 * half}", *every, "run.name=straight"], folder), resume=False, overwrite=True
+    )
+    halted = get("adversarial")(
+        load("dcgan32", [f"run.steps={half}", *every, "run.name=halted"], folder), resume=False, overwrite=True
+    )
     resumed = C.load(halted / "config.yaml", [f"run.output={folder}", "run.name=halted", f"run.steps={2 * half}"])
     get("adversarial")(resumed, resume=True)
     a, b = weights(straight), weights(halted)
     gap = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
-    return {"status": "ok" if gap == 0 else "differs", "max_abs_difference": gap,
-            "note": "bit-exact on a CPU; on a GPU, cuDNN's non-deterministic kernels (atomic adds in weight gradients) may differ"}
+    return {
+        "status": "ok" if gap == 0 else "differs",
+        "max_abs_difference": gap,
+        "note": "bit-exact on a CPU; on a GPU, cuDNN's non-deterministic kernels (atomic adds in weight gradients) may differ",
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/check_device", help="folder for check_device.json and speed.json (the runs go to a temporary folder)")
-    parser.add_argument("--quick", action="store_true", help="batch 16, 2 steps, one round of the benchmark: a smoke run")
+    parser.add_argument(
+        "--out",
+        default="runs/check_device",
+        help="folder for check_device.json and speed.json (the runs go to a temporary folder)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="batch 16, 2 steps, one round of the benchmark: a smoke run"
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +224,9 @@ def main() -> int:
         print(f"{result['status']:>8}  {name}  {detail}", flush=True)
         (out / "check_device.json").write_text(json.dumps(report, indent=1, default=str))
 
-    with tempfile.TemporaryDirectory(prefix="check_device-") as tmp:  # not under OUT: runs are large, and OUT travels back
+    with tempfile.TemporaryDirectory(
+        prefix="check_device-"
+    ) as tmp:  # not under OUT: runs are large, and OUT travels back
         folder = Path(tmp)
         for name in TRAIN:
             check(f"train: {name}", train, name, folder, steps, args.quick, extra)
@@ -191,18 +234,34 @@ def main() -> int:
             check(f"host syncs: {name}", syncs, name, folder, extra)
         check("guard: a NaN update is skipped exactly", guard, device)
         check("resume: stopped at half, resumed", resume, folder, 2 * steps, extra)
-    size = (["data.batch_size=16"], dict(rounds=1, warmup=1, steps_per_round=1, variants=("default",), overheads=False)) if args.quick else \
-        (["data.batch_size=256"], dict(rounds=3, warmup=5, steps_per_round=20, variants=("default", "channels_last", "bf16", "data_on_host", "best")))
+    size = (
+        (["data.batch_size=16"], dict(rounds=1, warmup=1, steps_per_round=1, variants=("default",), overheads=False))
+        if args.quick
+        else (
+            ["data.batch_size=256"],
+            dict(
+                rounds=3,
+                warmup=5,
+                steps_per_round=20,
+                variants=("default", "channels_last", "bf16", "data_on_host", "best"),
+            ),
+        )
+    )
 
     def benchmark():
         result = speed.measure(ROOT / DCGAN, size[0], **size[1])
         (out / "speed.json").write_text(json.dumps(result, indent=1, default=str))
         print(speed.table(result), flush=True)
-        return {"status": "ok", "ratio": {row["variant"]: row["ratio"]["median"] for row in result["rows"] if "ratio" in row}}
+        return {
+            "status": "ok",
+            "ratio": {row["variant"]: row["ratio"]["median"] for row in result["rows"] if "ratio" in row},
+        }
 
     check("speed: dcgan32", benchmark)
     failed = [name for name, result in report["checks"].items() if result["status"] == "FAILED"]
-    print(f"{len(report['checks']) - len(failed)} of {len(report['checks'])} checks passed or were skipped; failed: {', '.join(failed) or 'none'}")
+    print(
+        f"{len(report['checks']) - len(failed)} of {len(report['checks'])} checks passed or were skipped; failed: {', '.join(failed) or 'none'}"
+    )
     return 1 if failed else 0
 
 

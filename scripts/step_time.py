@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan import config as C  # noqa: E402
+from gan.loops.setup import adversarial_loop  # noqa: E402
 from gan.session.progress import Clock  # noqa: E402
 from gan.session.session import Session  # noqa: E402
-from gan.loops.setup import adversarial_loop  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("config", nargs="?", default="digits")
@@ -30,8 +30,18 @@ args = parser.parse_args()
 times = []
 with tempfile.TemporaryDirectory() as out:
     for repeat in range(args.repeats):
-        cfg = C.load(C.locate(args.config), [*args.set, f"run.output={out}", f"run.name=pace{repeat}", "run.progress=false",
-                                             "run.steps=1000000000", "run.sample_every=1000000000", "run.checkpoint_every=1000000000"])
+        cfg = C.load(
+            C.locate(args.config),
+            [
+                *args.set,
+                f"run.output={out}",
+                f"run.name=pace{repeat}",
+                "run.progress=false",
+                "run.steps=1000000000",
+                "run.sample_every=1000000000",
+                "run.checkpoint_every=1000000000",
+            ],
+        )
         with Session(cfg) as session:
             loop, clock = adversarial_loop(session), Clock()
             for _ in range(args.warmup):

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from gan import config as C
 from gan.cli import main
-from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
+from gan.session.session import Session
 
 from .conftest import ROOT, TINY_DIGITS, TINY_RING
 
@@ -43,7 +43,14 @@ def test_ring_run_learns_all_eight_modes(write_config, tmp_path):
     from gan.metrics import mode_metrics
 
     cfg = C.load(ROOT / "configs" / "ring.yaml")
-    short = {"steps": 1000, "lr_decay": "linear", "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000, "progress": False}
+    short = {
+        "steps": 1000,
+        "lr_decay": "linear",
+        "log_every": 100,
+        "sample_every": 1000,
+        "checkpoint_every": 1000,
+        "progress": False,
+    }
     path = write_config(cfg.to_dict() | {"run": short}, name="ring")  # the shipped config, 1/20 of its steps
     loop = run_loop(path)
     points = loop.ema.module.sample(2500, rng=torch.Generator().manual_seed(1))
@@ -110,7 +117,12 @@ def test_any_family_takes_either_role_and_one_class_takes_both(write_config):
     mlp_critic = {"family": "mlp", "source": "image[1,8,8]", "target": "bernoulli", "width": 16}
     conv = TINY_DIGITS["networks"]
     for painter, critic in ((conv["painter"], mlp_critic), (mlp_painter, conv["critic"]), (mlp_painter, mlp_critic)):
-        loop = run_loop(write_config(TINY_DIGITS, networks={"painter": painter, "critic": critic}), "run.steps=2", "run.name=x", "run.progress=false")
+        loop = run_loop(
+            write_config(TINY_DIGITS, networks={"painter": painter, "critic": critic}),
+            "run.steps=2",
+            "run.name=x",
+            "run.progress=false",
+        )
         assert type(loop.G_net).family == painter["family"] and type(loop.D_net).family == critic["family"]
         import shutil
 
@@ -175,8 +187,15 @@ def test_event_files_hold_scalars_per_role_and_sample_grids(write_config):
     events = EventAccumulator(str(loop.session.run.logs), size_guidance={"images": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    for tag in ("generator/loss", "discriminator/loss", "discriminator/on_real", "discriminator/on_generated",
-                "generator/grad_norm", "discriminator/lr", "speed/examples_per_second"):
+    for tag in (
+        "generator/loss",
+        "discriminator/loss",
+        "discriminator/on_real",
+        "discriminator/on_generated",
+        "generator/grad_norm",
+        "discriminator/lr",
+        "speed/examples_per_second",
+    ):
         assert tag in scalars, (tag, scalars)
     assert "samples" in events.Tags()["images"]
     assert [e.step for e in events.Scalars("generator/loss")] == [2, 4]
@@ -189,8 +208,21 @@ def test_tensorboard_server_serves_the_run_scalars(write_config):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(loop.session.run.path), "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(loop.session.run.path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--load_fast",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline, body = time.time() + 90, ""
@@ -213,9 +245,22 @@ def two_processes_train(config, out, *flags) -> subprocess.CompletedProcess:
     """tests/two_process_train.py under torchrun, two processes on the CPU."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(ROOT / "tests" / "two_process_train.py"), str(config), str(out), *flags],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(ROOT / "tests" / "two_process_train.py"),
+            str(config),
+            str(out),
+            *flags,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -245,4 +290,6 @@ def test_two_processes_that_leave_a_run_by_an_error_tear_their_process_groups_do
     out = tmp_path / "ranks"
     result = two_processes_train(path, out, "--fail-in-training")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [(out / f"groups_left{i}").read_text() for i in (0, 1)] == ["False", "False"], "the session kept its process groups"
+    assert [(out / f"groups_left{i}").read_text() for i in (0, 1)] == ["False", "False"], (
+        "the session kept its process groups"
+    )

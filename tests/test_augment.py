@@ -9,7 +9,6 @@ import torch
 from safetensors.torch import load_file
 
 import gan.augment
-from gan import config as C
 from gan.augment import POLICIES, Augmenter
 from gan.cli import main
 from networks import build
@@ -33,7 +32,7 @@ def test_a_gradient_reaches_the_generators_weights_through_the_augmentation(poli
     fake = painter(painter.source.sample(16))
     seen = aug(fake)
     assert not torch.equal(seen, fake)  # every image was transformed ...
-    critic(seen).sum().backward()      # ... and the generator still learns through it
+    critic(seen).sum().backward()  # ... and the generator still learns through it
     grads = [p.grad for p in painter.parameters()]
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
 
@@ -43,7 +42,9 @@ def test_with_p_zero_the_loops_losses_equal_those_without_augmentation(write_con
 
     run = {"steps": 6, "log_every": 1}
     plain = run_loop(write_config(TINY_DIGITS, name="plain", run=run))
-    zero = run_loop(write_config(TINY_DIGITS, name="zero", run=run, objective={"augment": {"policy": list(POLICIES), "p": 0.0}}))
+    zero = run_loop(
+        write_config(TINY_DIGITS, name="zero", run=run, objective={"augment": {"policy": list(POLICIES), "p": 0.0}})
+    )
     assert zero.augment is not None and zero.augment.calls > 0  # the transforms ran, with every coin saying no
     logs = [EventAccumulator(str(loop.session.run.logs)).Reload() for loop in (plain, zero)]
     for tag in ("discriminator/loss", "generator/loss"):
@@ -86,24 +87,31 @@ def test_adaptive_p_moves_is_logged_and_resume_is_bitwise_exact(write_config, tm
     assert a.keys() == b.keys() and len(a) > 10
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    state = [load_file(str(next((tmp_path / "runs" / name / "checkpoints").glob("step_*8")) / "augment.safetensors"))
-             for name in ("straight", "halves")]
+    state = [
+        load_file(str(next((tmp_path / "runs" / name / "checkpoints").glob("step_*8")) / "augment.safetensors"))
+        for name in ("straight", "halves")
+    ]
     assert state[0].keys() == state[1].keys() and all(torch.equal(state[0][k], state[1][k]) for k in state[0])
     events = EventAccumulator(str(straight.session.run.logs)).Reload()
     p = [e.value for e in events.Scalars("augment/p")]
     r_t = [e.value for e in events.Scalars("augment/r_t")]
     assert len(p) == len(r_t) == 8 and len(set(p)) > 1
-    assert all(abs(b - a) == pytest.approx(16 / 2000, abs=1e-6) or b in (0.0, 1.0) for a, b in zip([0.5] + p, p))  # batch / speed a move
+    assert all(
+        abs(b - a) == pytest.approx(16 / 2000, abs=1e-6) or b in (0.0, 1.0) for a, b in zip([0.5] + p, p)
+    )  # batch / speed a move
 
 
-@pytest.mark.parametrize("augment, key", [
-    ({"policy": ["translation", "blur"]}, "objective.augment.policy"),
-    ({"p": 1.5}, "objective.augment.p"),
-    ({"p": -0.1}, "objective.augment.p"),
-    ({"adaptive": True, "target": 1.0}, "objective.augment.target"),
-    ({"adaptive": True, "target": 0.0}, "objective.augment.target"),
-    ({"strength": 1}, "objective.augment.strength"),
-])
+@pytest.mark.parametrize(
+    "augment, key",
+    [
+        ({"policy": ["translation", "blur"]}, "objective.augment.policy"),
+        ({"p": 1.5}, "objective.augment.p"),
+        ({"p": -0.1}, "objective.augment.p"),
+        ({"adaptive": True, "target": 1.0}, "objective.augment.target"),
+        ({"adaptive": True, "target": 0.0}, "objective.augment.target"),
+        ({"strength": 1}, "objective.augment.strength"),
+    ],
+)
 def test_a_bad_augmentation_is_refused_in_one_line_naming_the_key(write_config, capsys, augment, key):
     assert main(["train", str(write_config(TINY_DIGITS, objective={"augment": augment}))]) == 2
     err = capsys.readouterr().err.strip()
@@ -127,15 +135,36 @@ def test_two_processes_agree_on_adaptive_p_and_resume_to_the_same_weights(write_
 
     def torchrun(config, out, *args):
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                               str(ROOT / "tests" / "two_process_augment.py"), str(config), str(out), *args],
-                              env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, "\n".join(l for l in done.stderr.splitlines() if "rank1" in l or "Error" in l)[-4000:]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                "2",
+                str(ROOT / "tests" / "two_process_augment.py"),
+                str(config),
+                str(out),
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, (
+            "\n".join(l for l in done.stderr.splitlines() if "rank1" in l or "Error" in l)[  # noqa: E741
+                -4000:
+            ]
+        )
         return [load_file(str(out / f"rank{r}.safetensors")) for r in (0, 1)]
 
     settings = {"steps": 6, "checkpoint_every": 3, "sample_every": 6}
     objective = {"augment": {"adaptive": True, "p": 0.5, "interval": 2, "speed": 1000}}
-    straight = torchrun(write_config(TINY_DIGITS, name="straight", run=settings, objective=objective), tmp_path / "straight", "new")
+    straight = torchrun(
+        write_config(TINY_DIGITS, name="straight", run=settings, objective=objective), tmp_path / "straight", "new"
+    )
     assert torch.equal(straight[0]["p"], straight[1]["p"]) and float(straight[0]["p"]) != 0.5
     halves = write_config(TINY_DIGITS, name="halves", run=dict(settings, steps=3), objective=objective)
     torchrun(halves, tmp_path / "first", "new")

@@ -10,19 +10,51 @@ from gan.cli import main
 def test_quality_benchmark_writes_a_table_beside_published_rows_and_keeps_other_sections(tmp_path, capsys):
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Speed\n\nspeed table stays\n")
-    code = main(["benchmark", "quality", "--only", "ring", "--toy-seeds", "2", "--output", str(tmp_path / "runs"),
-                 "--set", "run.steps=20", "--set", "run.checkpoint_every=20", "--set", "run.sample_every=20", "--markdown", str(md)])
+    code = main(
+        [
+            "benchmark",
+            "quality",
+            "--only",
+            "ring",
+            "--toy-seeds",
+            "2",
+            "--output",
+            str(tmp_path / "runs"),
+            "--set",
+            "run.steps=20",
+            "--set",
+            "run.checkpoint_every=20",
+            "--set",
+            "run.sample_every=20",
+            "--markdown",
+            str(md),
+        ]
+    )
     assert code == 0
     text = md.read_text()
     assert "## Speed\n\nspeed table stays" in text and "## Quality" in text
-    assert "| **this toolkit** (`configs/ring.yaml`) |" in text and "| PacGAN3 (PacGAN, 2D-ring table) | 7.8 | 97.7 |" in text
+    assert (
+        "| **this toolkit** (`configs/ring.yaml`) |" in text
+        and "| PacGAN3 (PacGAN, 2D-ring table) | 7.8 | 97.7 |" in text
+    )
     assert "seed 0:" in text and "seed 1:" in text
     saved = json.loads((tmp_path / "runs" / "quality.json").read_text())  # the measurements outlive the run
     assert [r["seed"] for r in saved["ring"]] == [0, 1]
 
 
 def test_a_bad_markdown_path_stops_before_any_training(tmp_path, capsys):
-    code = main(["benchmark", "quality", "--only", "ring", "--output", str(tmp_path / "runs"), "--markdown", str(tmp_path / "no" / "B.md")])
+    code = main(
+        [
+            "benchmark",
+            "quality",
+            "--only",
+            "ring",
+            "--output",
+            str(tmp_path / "runs"),
+            "--markdown",
+            str(tmp_path / "no" / "B.md"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("gan: error: --markdown") and err.count("\n") == 1
@@ -32,13 +64,19 @@ def test_a_bad_markdown_path_stops_before_any_training(tmp_path, capsys):
 def test_targets_are_judged_from_the_measured_rows_not_written_by_hand():
     from gan.benchmark.quality import verdict
 
-    good = [{"modes": 25, "high_quality": 0.97, "seconds": 100.0}, {"modes": 25, "high_quality": 0.955, "seconds": 110.0}]
+    good = [
+        {"modes": 25, "high_quality": 0.97, "seconds": 100.0},
+        {"modes": 25, "high_quality": 0.955, "seconds": 110.0},
+    ]
     text = verdict("grid", good)
     assert "every seed: met" in text and "96.25%, met" in text and "slowest 110 s, met" in text and "missed" not in text
     bad = [{"modes": 24, "high_quality": 0.95, "seconds": 130.0}, *good]
     text = verdict("grid", bad)
     assert "**missed** (min 24)" in text and "95.83%, **missed**" in text and "slowest 130 s, **missed**" in text
-    ring = verdict("ring", [{"modes": 8, "high_quality": 0.99, "seconds": 90.0}, {"modes": 8, "high_quality": 0.979, "seconds": 130.0}])
+    ring = verdict(
+        "ring",
+        [{"modes": 8, "high_quality": 0.99, "seconds": 90.0}, {"modes": 8, "high_quality": 0.979, "seconds": 130.0}],
+    )
     assert "lowest 97.90%, **missed**" in ring  # the ring's target holds on every seed, not on average
     assert "slowest" not in ring  # the ring has no time target
 
@@ -81,7 +119,20 @@ def test_a_run_folder_already_under_output_stops_the_call_and_is_kept(tmp_path, 
     mine.mkdir(parents=True)
     (mine / "config.yaml").write_text("loop: adversarial\n")
     (mine / "notes.txt").write_text("keep me")
-    code = main(["benchmark", "quality", "--only", "ring", "--toy-seeds", "2", "--output", str(tmp_path / "runs"), "--set", "run.steps=2"])
+    code = main(
+        [
+            "benchmark",
+            "quality",
+            "--only",
+            "ring",
+            "--toy-seeds",
+            "2",
+            "--output",
+            str(tmp_path / "runs"),
+            "--set",
+            "run.steps=2",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("gan: error: --output") and "ring_seed1" in err and err.count("\n") == 1
@@ -90,8 +141,20 @@ def test_a_run_folder_already_under_output_stops_the_call_and_is_kept(tmp_path, 
 
 
 def test_a_second_benchmark_into_the_same_output_keeps_the_first_ones_results(tmp_path):
-    common = ["--toy-seeds", "1", "--output", str(tmp_path / "runs"), "--set", "run.steps=4", "--set", "run.checkpoint_every=4",
-              "--set", "run.sample_every=4", "--set", "metrics.every=null"]
+    common = [
+        "--toy-seeds",
+        "1",
+        "--output",
+        str(tmp_path / "runs"),
+        "--set",
+        "run.steps=4",
+        "--set",
+        "run.checkpoint_every=4",
+        "--set",
+        "run.sample_every=4",
+        "--set",
+        "metrics.every=null",
+    ]
     assert main(["benchmark", "quality", "--only", "ring", *common]) == 0
     assert main(["benchmark", "quality", "--only", "grid", *common]) == 0
     saved = json.loads((tmp_path / "runs" / "quality.json").read_text())
@@ -104,14 +167,27 @@ def test_the_digits_targets_are_judged_from_the_measured_rows():
     from gan.benchmark.quality import digits_table, digits_verdict
 
     def row(seed, fid, classes=10, seconds=280.0):
-        return {"seed": seed, "samples": 5000, "fid_classifier": fid, "fid_classifier_floor": 75.0, "label_classes_found": 10,
-                "label_classes_found_in_1000": classes, "label_kl": 0.01, "seconds": seconds,
-                **{k: 0.5 for k in ("precision", "recall", "density", "coverage")},
-                **{k + "_real": 0.8 for k in ("precision", "recall", "density", "coverage")}}
+        return {
+            "seed": seed,
+            "samples": 5000,
+            "fid_classifier": fid,
+            "fid_classifier_floor": 75.0,
+            "label_classes_found": 10,
+            "label_classes_found_in_1000": classes,
+            "label_kl": 0.01,
+            "seconds": seconds,
+            **{k: 0.5 for k in ("precision", "recall", "density", "coverage")},
+            **{k + "_real": 0.8 for k in ("precision", "recall", "density", "coverage")},
+        }
 
     good = [row(0, 140.0), row(1, 150.0), row(2, 160.0)]
     text = digits_verdict(good)
-    assert "150.0 / 75.0 = 2.00x, met" in text and "every seed: met" in text and "slowest 280 s, met" in text and "missed" not in text
+    assert (
+        "150.0 / 75.0 = 2.00x, met" in text
+        and "every seed: met" in text
+        and "slowest 280 s, met" in text
+        and "missed" not in text
+    )
     bad = [row(0, 140.0, classes=9), row(1, 160.0, seconds=301.0), row(2, 160.0)]
     text = digits_verdict(bad)
     assert "2.04x, **missed**" in text and "**missed** (min 9)" in text and "slowest 301 s, **missed**" in text
@@ -127,8 +203,26 @@ def test_the_reproduce_line_is_the_command_as_typed_with_paths_a_reader_can_use(
     written with an absolute --markdown path reads the same on every machine."""
     monkeypatch.chdir(tmp_path)
     md = tmp_path / "BENCHMARKS.md"
-    code = main(["benchmark", "quality", "--only", "ring", "--toy-seeds", "1", "--output", str(tmp_path / "runs"),
-                 "--set", "run.steps=20", "--set", "objective.loss = hinge", "--markdown", str(md)])
+    code = main(
+        [
+            "benchmark",
+            "quality",
+            "--only",
+            "ring",
+            "--toy-seeds",
+            "1",
+            "--output",
+            str(tmp_path / "runs"),
+            "--set",
+            "run.steps=20",
+            "--set",
+            "objective.loss = hinge",
+            "--markdown",
+            str(md),
+        ]
+    )
     assert code == 0
-    assert ("Reproduce: `gan benchmark quality --only ring --toy-seeds 1 --output runs --set run.steps=20 "
-            "--set 'objective.loss = hinge' --markdown BENCHMARKS.md`") in md.read_text()
+    assert (
+        "Reproduce: `gan benchmark quality --only ring --toy-seeds 1 --output runs --set run.steps=20 "
+        "--set 'objective.loss = hinge' --markdown BENCHMARKS.md`"
+    ) in md.read_text()

@@ -11,16 +11,16 @@ import warnings
 import pytest
 import torch
 
+from gan import config as C
 from gan.benchmark.speed import benchmark as B
 from gan.benchmark.speed import kernels as K
 from gan.benchmark.speed import machine as M
 from gan.benchmark.speed import report as R
-from gan import config as C
 from gan.cli import main
 from gan.device import uses_channels_last
+from gan.loops.setup import adversarial_loop
 from gan.session.progress import Clock
 from gan.session.session import Session
-from gan.loops.setup import adversarial_loop
 
 from .conftest import TINY_DIGITS, TINY_RING
 
@@ -79,7 +79,9 @@ def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: True)  # measured even where bf16 is emulated
     peak = {torch.float32: 1e9, torch.bfloat16: 1e12}
     monkeypatch.setattr(M, "matmul_peak", lambda device, dtype=torch.float32, **_: peak[dtype])
-    result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("bf16",), overheads=False)
+    result = B.measure(
+        write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("bf16",), overheads=False
+    )
     (row,) = result["rows"]
     assert row["peak_used"] == "bf16"
     assert row["peak_fraction"]["toolkit"] == pytest.approx(row["flops_per_second"]["toolkit"] / 1e12)
@@ -108,7 +110,9 @@ def test_each_loop_is_rated_against_the_peaks_measured_just_around_its_own_block
         return 1e9 * len(calls)
 
     monkeypatch.setattr(M, "matmul_peak", rising_peak)
-    result = B.measure(write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("default",), overheads=False)
+    result = B.measure(
+        write_config(TINY_DIGITS), rounds=1, warmup=1, steps_per_round=2, variants=("default",), overheads=False
+    )
     (row,) = result["rows"]
     # round 0: peak 1, toolkit, peak 2 (also the reference's "before"), reference, peak 3
     assert len(calls) == 3
@@ -139,12 +143,20 @@ def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(writ
         loop = adversarial_loop(session)
         before = {k: v.clone() for k, v in loop.G_net.state_dict().items()}
         costs = K.layer_costs(loop, peak=1e11, device=session.device, repeats=2)
-        layers = [f"{n}.{k}" for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
-                  for k, m in net.named_modules() if isinstance(m, K.LAYERS)]
+        layers = [
+            f"{n}.{k}"
+            for n, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
+            for k, m in net.named_modules()
+            if isinstance(m, K.LAYERS)
+        ]
         assert [r["layer"] for r in costs["rows"]] == layers  # all of them, in forward order
         for r in costs["rows"]:
-            module = dict(loop.G_net.named_modules(prefix="generator") if r["layer"].startswith("generator") else loop.D_net.named_modules(prefix="discriminator"))[r["layer"]]
-            forward = K.count_flops(lambda: module(torch.zeros(r["input"])))
+            module = dict(
+                loop.G_net.named_modules(prefix="generator")
+                if r["layer"].startswith("generator")
+                else loop.D_net.named_modules(prefix="discriminator")
+            )[r["layer"]]
+            forward = K.count_flops(lambda: module(torch.zeros(r["input"])))  # noqa: B023
             # backward costs one product for the weight, and one for the input except at a network's first layer
             first = r["layer"] in ("generator.body.0", "discriminator.body.0")
             assert r["flops"] == (2 if first else 3) * forward, r
@@ -163,7 +175,12 @@ def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reac
         step_flops = K.count_flops(lambda: loop.iteration(False))
         # count the plain convolution layers' forward calls another way: module hooks
         calls = []
-        plain = [m for net in (loop.G_net, loop.D_net) for m in net.modules() if type(m) in (torch.nn.Conv2d, torch.nn.ConvTranspose2d)]
+        plain = [
+            m
+            for net in (loop.G_net, loop.D_net)
+            for m in net.modules()
+            if type(m) in (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+        ]
         hooks = [m.register_forward_hook(lambda *_: calls.append(1)) for m in plain]
         spent = []
 
@@ -181,7 +198,9 @@ def test_kernel_costs_replay_every_op_of_a_step_and_bound_what_any_loop_can_reac
     assert len(spent) == costs["steps"] == 2
     assert 0 < in_step <= costs["step_seconds"] <= sum(spent) / 2
     assert all(o["seconds_in_step"] > 0 for o in costs["ops"].values())
-    assert costs["in_step_floor_peak_fraction"] == pytest.approx(costs["matrix_flops"] / costs["matrix_seconds_in_step"] / 1e11)
+    assert costs["in_step_floor_peak_fraction"] == pytest.approx(
+        costs["matrix_flops"] / costs["matrix_seconds_in_step"] / 1e11
+    )
     # every matrix product of the step, each as often as it ran: its FLOPs are the step's
     assert costs["matrix_flops"] == step_flops
     ops = costs["ops"]
@@ -207,9 +226,15 @@ def test_kernel_replay_makes_operands_with_the_recorded_strides_even_when_expand
 
 
 def _speed_row(variant, ratio, fraction, *, peak_used="fp32", kernels=None, overheads=None):
-    row = {"variant": variant, "ratio": {"median": ratio}, "peak_used": peak_used, "examples_per_step": 64,
-           "toolkit": {"median": 640.0}, "matmul_peak_flops": 1e11,
-           "peak_fraction": {"toolkit": fraction, "reference": fraction / ratio}}
+    row = {
+        "variant": variant,
+        "ratio": {"median": ratio},
+        "peak_used": peak_used,
+        "examples_per_step": 64,
+        "toolkit": {"median": 640.0},
+        "matmul_peak_flops": 1e11,
+        "peak_fraction": {"toolkit": fraction, "reference": fraction / ratio},
+    }
     if kernels:
         row["kernels"] = kernels
     if overheads is not None:
@@ -218,19 +243,33 @@ def _speed_row(variant, ratio, fraction, *, peak_used="fp32", kernels=None, over
 
 
 def test_speed_verdict_marks_each_target_met_or_missed_and_says_how_far_any_loop_could_get():
-    kernels = {"matrix_flops": 6e8, "matrix_seconds": 0.008, "other_seconds": 0.002, "floor_peak_fraction": 0.75,
-               "in_step_floor_peak_fraction": 0.6}
-    result = {"config": "configs/dcgan32.yaml", "best": ["channels_last"], "rows": [
-        _speed_row("default", 1.10, 0.52, overheads=0.004), _speed_row("channels_last", 1.16, 0.55, kernels=kernels),
-        _speed_row("bf16", 2.0, 0.15, peak_used="bf16"), _speed_row("best", 1.16, 0.55)]}
+    kernels = {
+        "matrix_flops": 6e8,
+        "matrix_seconds": 0.008,
+        "other_seconds": 0.002,
+        "floor_peak_fraction": 0.75,
+        "in_step_floor_peak_fraction": 0.6,
+    }
+    result = {
+        "config": "configs/dcgan32.yaml",
+        "best": ["channels_last"],
+        "rows": [
+            _speed_row("default", 1.10, 0.52, overheads=0.004),
+            _speed_row("channels_last", 1.16, 0.55, kernels=kernels),
+            _speed_row("bf16", 2.0, 0.15, peak_used="bf16"),
+            _speed_row("best", 1.16, 0.55),
+        ],
+    }
     lines = R.verdict(result)
     assert lines[0].startswith("default settings 1.10x") and lines[0].endswith(": met")
     assert "best switches (channels_last) 1.16x" in lines[1] and lines[1].endswith(": met")
     assert "0.40% of step time" in lines[2] and lines[2].endswith(": met")
     # judged on the best fp32 row, never on bf16 against another peak
     assert lines[3].startswith("step FLOP/s 55% of the fp32 matmul peak (channels_last") and "**missed**" in lines[3]
-    assert ("75% (channels_last: its matrix products alone), 60% with its other kernels, "
-            "60% with its matrix products as fast as they ran inside the step") in lines[3]
+    assert (
+        "75% (channels_last: its matrix products alone), 60% with its other kernels, "
+        "60% with its matrix products as fast as they ran inside the step"
+    ) in lines[3]
     slow = dict(result, rows=[_speed_row("default", 0.9, 0.72, overheads=0.05)])
     lines = R.verdict(slow)
     assert lines[0].endswith("**missed**") and lines[1].endswith("**missed**") and lines[2].endswith(": met")
@@ -238,8 +277,13 @@ def test_speed_verdict_marks_each_target_met_or_missed_and_says_how_far_any_loop
 
 
 def test_best_fp32_combines_the_faster_switches_but_never_mixed_precision():
-    rows = [_speed_row("default", 1.00, 0.6), _speed_row("channels_last", 1.10, 0.65), _speed_row("compile", 1.05, 0.62),
-            _speed_row("bf16", 1.80, 0.3, peak_used="bf16"), _speed_row("for_loop", 0.95, 0.55)]
+    rows = [
+        _speed_row("default", 1.00, 0.6),
+        _speed_row("channels_last", 1.10, 0.65),
+        _speed_row("compile", 1.05, 0.62),
+        _speed_row("bf16", 1.80, 0.3, peak_used="bf16"),
+        _speed_row("for_loop", 0.95, 0.55),
+    ]
     assert B._best(rows, B.COMBINED["best"]) == ["channels_last", "compile", "bf16"]
     assert B._best(rows, B.COMBINED["best_fp32"]) == ["channels_last", "compile"]
     with pytest.raises(ValueError, match="'best_fp32' needs 'default'"):
@@ -256,7 +300,9 @@ def test_combined_variants_train_the_switches_picked_from_the_rows_before_them(w
     monkeypatch.setattr(B, "_variant", fake_variant)
     monkeypatch.setattr(M, "matmul_peaks", lambda *a, **k: {"blas": 1e9})
     registry = {k: list(v) for k, v in B.VARIANTS.items()}
-    result = B.measure(write_config(TINY_DIGITS), variants=("default", "channels_last", "bf16", "compile", "best", "best_fp32"))
+    result = B.measure(
+        write_config(TINY_DIGITS), variants=("default", "channels_last", "bf16", "compile", "best", "best_fp32")
+    )
     assert result["best"] == ["channels_last", "bf16"] and result["best_fp32"] == ["channels_last"]
     assert trained["best"] == B.VARIANTS["channels_last"] + B.VARIANTS["bf16"]
     assert trained["best_fp32"] == B.VARIANTS["channels_last"]
@@ -266,10 +312,36 @@ def test_combined_variants_train_the_switches_picked_from_the_rows_before_them(w
 def test_cli_speed_layers_prints_the_layer_table_the_time_split_and_the_verdict(write_config, capsys, monkeypatch):
     path = write_config(TINY_DIGITS)
     monkeypatch.setitem(R.SPEED_TARGETS, path.name, R.SPEED_TARGETS["dcgan32.yaml"])
-    assert main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "default", "--layers"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "speed",
+                str(path),
+                "--rounds",
+                "1",
+                "--steps",
+                "1",
+                "--warmup",
+                "1",
+                "--variants",
+                "default",
+                "--layers",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert f"Against the speed targets for `{path.name}`" in out and "issue" not in out and "- step FLOP/s" in out and "its matrix products alone" in out
-    assert "| generator.body.0 | PointToMapConvTranspose2d |" in out and "| discriminator.head.out | WholeMapConv2d |" in out
+    assert (
+        f"Against the speed targets for `{path.name}`" in out
+        and "issue" not in out
+        and "- step FLOP/s" in out
+        and "its matrix products alone" in out
+    )
+    assert (
+        "| generator.body.0 | PointToMapConvTranspose2d |" in out
+        and "| discriminator.head.out | WholeMapConv2d |" in out
+    )
     assert "Where one step's time goes (default):" in out and "| convolution_backward |" in out
 
 
@@ -315,15 +387,21 @@ def test_optimizers_use_fused_kernels_unless_the_config_says_otherwise():
 
 
 def test_channels_last_reaches_the_discriminator_for_real_and_generated_batches(write_config):
-    colour = {**TINY_DIGITS, "networks": {  # three channels: a one-channel batch is both layouts at once
-        "painter": {**TINY_DIGITS["networks"]["painter"], "target": "image[3,8,8]"},
-        "critic": {**TINY_DIGITS["networks"]["critic"], "source": "image[3,8,8]"}}}
+    colour = {
+        **TINY_DIGITS,
+        "networks": {  # three channels: a one-channel batch is both layouts at once
+            "painter": {**TINY_DIGITS["networks"]["painter"], "target": "image[3,8,8]"},
+            "critic": {**TINY_DIGITS["networks"]["critic"], "source": "image[3,8,8]"},
+        },
+    }
     path = write_config(colour)
     cfg = B._load(path, [], "channels_last", path.parent / "runs")
     with Session(cfg, overwrite=True) as session:
         loop = adversarial_loop(session)
         formats = []
-        loop.D_net.body[0].register_forward_pre_hook(lambda m, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+        loop.D_net.body[0].register_forward_pre_hook(
+            lambda m, args: formats.append(args[0].is_contiguous(memory_format=torch.channels_last))
+        )
         loop.step(Clock())
     assert formats and all(formats), formats  # a mixed-format convolution takes a slow path
 
@@ -336,9 +414,14 @@ def test_channels_last_is_the_default_layout_of_image_networks_on_a_cpu(write_co
     assert cfg.run.channels_last == setting
     with Session(cfg, overwrite=True) as session:
         loop = adversarial_loop(session)
-        weight = next(p for p in loop.D_net.parameters() if p.dim() == 4 and p.shape[1] > 1)  # one channel is both layouts
+        weight = next(
+            p for p in loop.D_net.parameters() if p.dim() == 4 and p.shape[1] > 1
+        )  # one channel is both layouts
         assert loop.channels_last is expected
-        assert weight.is_contiguous(memory_format=torch.channels_last) is expected and weight.is_contiguous() is not expected
+        assert (
+            weight.is_contiguous(memory_format=torch.channels_last) is expected
+            and weight.is_contiguous() is not expected
+        )
     assert uses_channels_last("auto", torch.device("cuda")) is False  # not measured on a GPU yet: off there
     assert uses_channels_last(True, torch.device("cuda")) is True
 
@@ -363,7 +446,10 @@ def test_bf16_autocast_runs_the_networks_in_bf16(write_config):
         assert seen == [torch.bfloat16]
 
 
-@pytest.mark.skipif(bool(os.environ.get("GAN_TEST_NO_COMPILE")), reason="GAN_TEST_NO_COMPILE is set (torch.compile takes about a minute on 2 CPU cores)")
+@pytest.mark.skipif(
+    bool(os.environ.get("GAN_TEST_NO_COMPILE")),
+    reason="GAN_TEST_NO_COMPILE is set (torch.compile takes about a minute on 2 CPU cores)",
+)
 def test_compile_switch_trains_or_says_why_not(write_config, capsys):
     path = write_config(TINY_DIGITS)
     with warnings.catch_warnings(record=True) as seen:
@@ -384,7 +470,23 @@ def test_compile_switch_trains_or_says_why_not(write_config, capsys):
 def test_cli_speed_writes_json_and_prints_the_table(write_config, tmp_path, capsys):
     path = write_config(TINY_DIGITS)
     out = tmp_path / "speed.json"
-    code = main(["benchmark", "speed", str(path), "--rounds", "1", "--steps", "1", "--warmup", "1", "--variants", "quiet", "--json", str(out)])
+    code = main(
+        [
+            "benchmark",
+            "speed",
+            str(path),
+            "--rounds",
+            "1",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--variants",
+            "quiet",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "| quiet |" in capsys.readouterr().out
     assert json.loads(out.read_text())["rows"][0]["variant"] == "quiet"
@@ -402,8 +504,14 @@ def test_unknown_variant_is_refused_with_the_accepted_names(write_config):
         B.measure(write_config(TINY_DIGITS), variants=("turbo",))
 
 
-@pytest.mark.parametrize("override, key", [("objective.r1=1.0", "objective.r1"), ("run.grad_accum=2", "run.grad_accum"),
-                                           ("optimizers.discriminator.name=sgd", "optimizers.discriminator.name")])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("objective.r1=1.0", "objective.r1"),
+        ("run.grad_accum=2", "run.grad_accum"),
+        ("optimizers.discriminator.name=sgd", "optimizers.discriminator.name"),
+    ],
+)
 def test_reference_refuses_what_it_does_not_implement_in_one_line_naming_the_key(write_config, capsys, override, key):
     path = write_config(TINY_DIGITS)
     cfg = C.load(path, [override])
@@ -415,8 +523,12 @@ def test_reference_refuses_what_it_does_not_implement_in_one_line_naming_the_key
 
 
 def test_a_config_of_another_loop_is_refused_naming_the_loop_key(write_config, capsys):
-    classifier = {"networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
-                  "roles": {"classifier": "reader"}, "loop": "likelihood", "data": {"name": "sklearn_digits", "batch_size": 16}}
+    classifier = {
+        "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
+        "roles": {"classifier": "reader"},
+        "loop": "likelihood",
+        "data": {"name": "sklearn_digits", "batch_size": 16},
+    }
     assert main(["benchmark", "speed", str(write_config(classifier))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gan: error: loop: ") and "'likelihood'" in err and err.count("\n") == 1
@@ -424,7 +536,9 @@ def test_a_config_of_another_loop_is_refused_naming_the_loop_key(write_config, c
 
 def test_every_library_path_of_the_peak_computes_the_same_product():
     """The peak is the fastest library's product; each path must really be that product, or the peak lies."""
-    paths = M.matrix_products(torch.device("cpu"), torch.float32, (256, 96, 32))  # not square: a transposed operand shows
+    paths = M.matrix_products(
+        torch.device("cpu"), torch.float32, (256, 96, 32)
+    )  # not square: a transposed operand shows
     assert set(paths) == {"blas", "onednn"}  # on a CPU: MKL/OpenBLAS and oneDNN can differ twofold
     expected = paths["blas"]()
     assert expected.shape == (256, 32)
@@ -437,11 +551,19 @@ def test_every_library_path_of_the_peak_computes_the_same_product():
 def test_the_peak_is_each_librarys_fastest_shape_not_its_last(monkeypatch):
     """A square product alone can understate a library's peak (BENCHMARKS.md); every shape must count."""
     clock = [0.0]
-    seconds = {("blas", 64): 2.0, ("blas", 128): 1.0, ("onednn", 64): 0.5, ("onednn", 128): 4.0, ("blas", 256): 1e-9, ("onednn", 256): 1e-9}
+    seconds = {
+        ("blas", 64): 2.0,
+        ("blas", 128): 1.0,
+        ("onednn", 64): 0.5,
+        ("onednn", 128): 4.0,
+        ("blas", 256): 1e-9,
+        ("onednn", 256): 1e-9,
+    }
 
     def fake_products(device, dtype, shape):
         def run(name):
             clock[0] += seconds[(name, shape[0])]
+
         return {name: (lambda name=name: run(name)) for name in ("blas", "onednn")}
 
     monkeypatch.setattr(M, "matrix_products", fake_products)
@@ -461,6 +583,7 @@ def test_a_library_without_native_kernels_for_the_type_is_not_timed_at_full_size
         def run(name):
             ran.append((name, shape[0]))
             clock[0] += seconds[(name, shape[0])]
+
         return {name: (lambda name=name: run(name)) for name in ("fast", "slow")}
 
     monkeypatch.setattr(M, "matrix_products", fake_products)

@@ -10,8 +10,13 @@ from .conftest import ROOT
 
 
 def test_the_device_check_runs_every_check_and_fails_none_on_a_cpu(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_device.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_device.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     checks = json.loads((tmp_path / "check_device.json").read_text())["checks"]
     assert not [name for name, c in checks.items() if c["status"] == "FAILED"]

@@ -30,13 +30,18 @@ def test_shipped_configs_that_start_from_another_shipped_run_build_that_runs_net
                 continue
             theirs = C.load(source).networks[init["network"]]
             body = lambda s: {k: v for k, v in s.items() if k not in ("init", "freeze_body", "target")}  # noqa: E731 (a new head may differ)
-            assert body(spec) == body(theirs), f"{path.name}: networks.{name} does not build {source.name}'s {init['network']}"
+            assert body(spec) == body(theirs), (
+                f"{path.name}: networks.{name} does not build {source.name}'s {init['network']}"
+            )
             checked += 1
     assert checked >= 2  # the sampler and the probe
 
 
 def test_override_sets_nested_values_with_yaml_types(write_config):
-    cfg = C.load(write_config(TINY_DIGITS), ["run.steps=7", "objective.loss=hinge", "networks.painter.width=6", "optimizers.generator.lr=1e-3"])
+    cfg = C.load(
+        write_config(TINY_DIGITS),
+        ["run.steps=7", "objective.loss=hinge", "networks.painter.width=6", "optimizers.generator.lr=1e-3"],
+    )
     assert cfg.run.steps == 7 and cfg.objective.loss == "hinge"
     assert cfg.networks["painter"]["width"] == 6 and cfg.optimizers["generator"].lr == 1e-3
 
@@ -52,7 +57,10 @@ def test_override_sets_nested_values_with_yaml_types(write_config):
         (["optimizers.generator.lr=-1"], "optimizers.generator.lr: expected a learning rate > 0, got -1.0"),
         (["objective.loss=wgan"], "objective.loss: expected one of 'non_saturating'"),
         (["run.mixed_precision=fp8"], "run.mixed_precision: expected one of 'no', 'bf16', 'fp16'"),
-        (["roles.generator=nobody"], "roles.generator: no network named 'nobody'; networks in this config: painter, critic"),
+        (
+            ["roles.generator=nobody"],
+            "roles.generator: no network named 'nobody'; networks in this config: painter, critic",
+        ),
         (["optimizers.painter.lr=0.1"], "optimizers.painter: no role 'painter' in roles"),
         (["optimizers.generator.betas=[0.5]"], "optimizers.generator.betas: expected a list of 2 numbers"),
         (["run.steps"], "expected key.path=value"),

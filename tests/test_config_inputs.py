@@ -49,8 +49,10 @@ def twice_config(tmp_path: Path) -> str:
 
 def written(name: str, text_of):
     """A setup for a row of tests/test_bad_inputs.py's CASES: writes ``text_of(tmp)`` as ``FOLDER/a/NAME``."""
+
     def write(folder: Path) -> None:  # folder: TMP/images/a
         (folder / name).write_text(text_of(folder.parent.parent))
+
     return write
 
 
@@ -89,13 +91,20 @@ def test_an_alias_bomb_in_a_set_value_is_refused(tmp_path, capsys):
     path.write_text(tiny_yaml(tmp_path))
     value = "[&a [x,x,x,x,x,x,x,x,x,x], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]]"
     err = refused(["train", str(path), "--set", f"run.name={value}"], capsys)
-    assert "--set 'run.name=" in err and "its aliases expand to 1.23e+04 values, more than the 10,000" in err and len(err) < 300, err
+    assert (
+        "--set 'run.name=" in err
+        and "its aliases expand to 1.23e+04 values, more than the 10,000" in err
+        and len(err) < 300
+    ), err
 
 
 def test_anchors_that_share_settings_are_read_as_yaml_means_them(write_config, tmp_path):
     """An anchor for one optimizer's settings, aliased (and merged) for the other: a plain YAML habit, and what
     PyYAML's own dumper writes for objects a script shares."""
-    text = tiny_yaml(tmp_path) + "optimizers:\n  generator: &adam {name: adam, lr: 0.001, betas: [0.0, 0.99]}\n  discriminator: {<<: *adam, lr: 0.002}\n"
+    text = (
+        tiny_yaml(tmp_path)
+        + "optimizers:\n  generator: &adam {name: adam, lr: 0.001, betas: [0.0, 0.99]}\n  discriminator: {<<: *adam, lr: 0.002}\n"
+    )
     path = tmp_path / "shared.yaml"
     path.write_text(text)
     cfg = C.load(path)
@@ -158,25 +167,45 @@ def test_the_loader_keeps_what_plain_yaml_means():
 LONG = "x" * 100_000
 
 
-@pytest.mark.parametrize("overrides", [
-    ["--set", f"run.name={'a/' * 50_000}"],      # run.name: one folder name
-    ["--set", f"data.batch_size={LONG}"],         # a string where an integer belongs
-    ["--set", f"run.{LONG}=1"],                   # an unknown key
-    ["--set", f"networks.{LONG}.family=mlp"],     # a network name that cannot be a file name
-    ["--set", f"roles.generator={LONG}"],         # no such network
-    ["--set", f"metrics.names=[{LONG}]"],         # no such metric
-    ["--set", f"objective.augment.policy=[{LONG}]"],
-    ["--set", f"run.steps{LONG}"],                # no '='
-    [f"--set=data.batch_size=[{', '.join(['1'] * 20_000)}]"],
-    ["--set", f"run.name={LONG}"],                # a folder name no file system holds
-    ["--set", f"roles.{LONG}=painter"],           # no such role
-    ["--set", f"networks.painter.family={LONG}"],  # networks/: no such family
-    ["--set", f"networks.painter.source=noise[{LONG}]"],
-    ["--set", f"networks.painter.width={LONG}"],
-    ["--set", f"networks.painter.{LONG}=1"],
-    ["--set", f"networks.painter.norm={LONG}"],
-], ids=["run.name", "batch_size", "unknown key", "network name", "role's network", "metric", "augmentation", "no =", "a long list",
-        "long run.name", "role", "family", "space", "width", "network keyword", "norm"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["--set", f"run.name={'a/' * 50_000}"],  # run.name: one folder name
+        ["--set", f"data.batch_size={LONG}"],  # a string where an integer belongs
+        ["--set", f"run.{LONG}=1"],  # an unknown key
+        ["--set", f"networks.{LONG}.family=mlp"],  # a network name that cannot be a file name
+        ["--set", f"roles.generator={LONG}"],  # no such network
+        ["--set", f"metrics.names=[{LONG}]"],  # no such metric
+        ["--set", f"objective.augment.policy=[{LONG}]"],
+        ["--set", f"run.steps{LONG}"],  # no '='
+        [f"--set=data.batch_size=[{', '.join(['1'] * 20_000)}]"],
+        ["--set", f"run.name={LONG}"],  # a folder name no file system holds
+        ["--set", f"roles.{LONG}=painter"],  # no such role
+        ["--set", f"networks.painter.family={LONG}"],  # networks/: no such family
+        ["--set", f"networks.painter.source=noise[{LONG}]"],
+        ["--set", f"networks.painter.width={LONG}"],
+        ["--set", f"networks.painter.{LONG}=1"],
+        ["--set", f"networks.painter.norm={LONG}"],
+    ],
+    ids=[
+        "run.name",
+        "batch_size",
+        "unknown key",
+        "network name",
+        "role's network",
+        "metric",
+        "augmentation",
+        "no =",
+        "a long list",
+        "long run.name",
+        "role",
+        "family",
+        "space",
+        "width",
+        "network keyword",
+        "norm",
+    ],
+)
 def test_a_long_value_is_cut_short_in_the_message(overrides, tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
     path.write_text(tiny_yaml(tmp_path))
@@ -198,12 +227,15 @@ def test_shorten_cuts_any_value_at_its_limit():
 
 
 # -- data keys that nothing reads ---------------------------------------------------------------------------
-@pytest.mark.parametrize("config, key, value, name", [
-    ("diabetes", "path", "/etc/passwd", "diabetes"),
-    ("ring", "view", "prefixes", "ring"),
-    ("text_model", "resize", "true", "text"),
-    ("digits", "unseen", "{share: 0.2}", "digits"),
-])
+@pytest.mark.parametrize(
+    "config, key, value, name",
+    [
+        ("diabetes", "path", "/etc/passwd", "diabetes"),
+        ("ring", "view", "prefixes", "ring"),
+        ("text_model", "resize", "true", "text"),
+        ("digits", "unseen", "{share: 0.2}", "digits"),
+    ],
+)
 def test_a_data_key_the_data_set_does_not_read_is_refused_naming_it(config, key, value, name, tmp_path, capsys):
     steps = ["--set", "run.steps=1", "--set", "run.progress=false"]  # were it read, a short run
     err = refused(["train", config, "--set", f"data.{key}={value}", "--set", f"run.output={tmp_path}", *steps], capsys)
@@ -215,7 +247,10 @@ def test_the_message_says_which_keys_the_data_set_reads(tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
     path.write_text(tiny_yaml(tmp_path))
     err = refused(["train", str(path), "--set", "data.path=/etc/passwd"], capsys)
-    assert "sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads data.resize and" in err, err
+    assert (
+        "sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads data.resize and"
+        in err
+    ), err
 
 
 def test_each_data_set_declares_the_keys_it_reads():
@@ -241,9 +276,22 @@ def test_a_relative_data_path_is_stored_absolute_and_evaluate_works_from_another
     here.mkdir(), elsewhere.mkdir()
     rows = np.random.default_rng(0).normal(size=(60, 3))
     np.savetxt(here / "table.csv", rows, delimiter=",")
-    cfg = {"networks": {"predictor": {"family": "mlp", "source": "point[2]", "target": "normal[1]", "width": 8, "depth": 1}},
-           "roles": {"classifier": "predictor"}, "loop": "likelihood", "data": {"name": "table", "path": "table.csv", "batch_size": 8},
-           "run": {"steps": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2, "progress": False, "output": str(tmp_path / "runs")}}
+    cfg = {
+        "networks": {
+            "predictor": {"family": "mlp", "source": "point[2]", "target": "normal[1]", "width": 8, "depth": 1}
+        },
+        "roles": {"classifier": "predictor"},
+        "loop": "likelihood",
+        "data": {"name": "table", "path": "table.csv", "batch_size": 8},
+        "run": {
+            "steps": 2,
+            "log_every": 1,
+            "sample_every": 2,
+            "checkpoint_every": 2,
+            "progress": False,
+            "output": str(tmp_path / "runs"),
+        },
+    }
     (here / "table.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.chdir(here)
     assert main(["train", "table.yaml"]) == 0
@@ -257,6 +305,10 @@ def test_a_relative_data_path_is_stored_absolute_and_evaluate_works_from_another
 
 # -- every YAML the toolkit reads goes through the strict loader ---------------------------------------------------
 def test_no_module_reads_yaml_around_the_strict_loader():
-    readers = [str(p.relative_to(ROOT)) for p in (ROOT / "gan").rglob("*.py")
-               if p.name != "yamlfile.py" and re.search(r"yaml\.(safe_)?load\(|yaml\.load_all|yaml\.full_load|yaml\.unsafe_load", p.read_text())]
+    readers = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "gan").rglob("*.py")
+        if p.name != "yamlfile.py"
+        and re.search(r"yaml\.(safe_)?load\(|yaml\.load_all|yaml\.full_load|yaml\.unsafe_load", p.read_text())
+    ]
     assert readers == [], f"read YAML with gan.yamlfile.read or parse: {readers}"

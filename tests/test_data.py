@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 import gan.data.images
+from gan.benchmark.speed.kernels import host_syncs
+from gan.cli import main
 from gan.config import Data
 from gan.data import Batches, Examples, batches, open_examples
-from gan.cli import main
-from gan.benchmark.speed.kernels import host_syncs
 from networks import parse
 
 from .conftest import TINY_DIGITS
@@ -41,7 +41,9 @@ def test_bundled_digits_are_5000_shuffled_before_splitting_and_scaled_to_the_spa
     assert float(ex.x.min()) == -1.0 and float(ex.x.max()) == 1.0
     assert torch.equal(torch.bincount(ex.y), torch.full((10,), 500))
     train, held = ex.split(0.2, seed=0)
-    assert len(held) == 1000 and len(torch.unique(held.y)) == 10  # sorted by class: a plain cut would hold only 8s and 9s
+    assert (
+        len(held) == 1000 and len(torch.unique(held.y)) == 10
+    )  # sorted by class: a plain cut would hold only 8s and 9s
     unit = open_examples(Data(name="digits"), parse("image[1,28,28,0:1]"))
     assert float(unit.x.min()) == 0.0 and float(unit.x.max()) == 1.0
 
@@ -67,7 +69,9 @@ def test_an_image_folder_trains_with_resize(write_config, tmp_path):
     for cls in ("cats", "dogs"):
         (tmp_path / "pics" / cls).mkdir(parents=True)
         for i in range(20):
-            Image.fromarray(np.random.default_rng(i).integers(0, 255, (12, 10, 3), dtype=np.uint8)).save(tmp_path / "pics" / cls / f"{i}.png")
+            Image.fromarray(np.random.default_rng(i).integers(0, 255, (12, 10, 3), dtype=np.uint8)).save(
+                tmp_path / "pics" / cls / f"{i}.png"
+            )
     path = write_config(TINY_DIGITS, data={"name": "folder", "path": str(tmp_path / "pics"), "resize": True})
     assert main(["train", str(path)]) == 0
 
@@ -149,14 +153,18 @@ def test_a_streamed_folder_may_mix_grey_and_colour_images(tmp_path, monkeypatch)
     assert len(grey) == 2, "a grey image becomes three equal channels, as in the in-memory path"
 
 
-def test_an_unreadable_file_deep_in_a_streamed_folder_stops_the_run_keeping_its_steps(write_config, tmp_path, monkeypatch, capsys):
+def test_an_unreadable_file_deep_in_a_streamed_folder_stops_the_run_keeping_its_steps(
+    write_config, tmp_path, monkeypatch, capsys
+):
     """Found mid-run (only the first 16 files are read before training), it stops the run in one line that names
     the file, after a checkpoint of the steps done, and says how to go on."""
     root = write_folder(tmp_path / "pics")
     (root / "dogs" / "9.png").write_bytes(b"not a png")  # sorted last: after the 16 files read at the start
     monkeypatch.setattr(gan.data.images, "IN_MEMORY_LIMIT", 1000)
     data = {"name": "folder", "path": str(root), "resize": True, "batch_size": 4, "workers": 2}
-    path = write_config(TINY_DIGITS, data=data, run={"steps": 20, "checkpoint_every": 100, "seed": 0})  # seed 0: in the 6th batch
+    path = write_config(
+        TINY_DIGITS, data=data, run={"steps": 20, "checkpoint_every": 100, "seed": 0}
+    )  # seed 0: in the 6th batch
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "dogs/9.png" in err and "Traceback" not in err, err
@@ -194,7 +202,7 @@ def test_every_kind_of_batches_reaches_the_training_device_without_making_the_ho
     source = batches_of_kind(kind, tmp_path, monkeypatch, device)
     for step in range(8):  # 20 or 24 examples in batches of 4: crosses an epoch, where a new order is drawn
         drawn = []
-        syncs = host_syncs(lambda: drawn.append(next(source)), device)
-        (x, y), = drawn
+        syncs = host_syncs(lambda: drawn.append(next(source)), device)  # noqa: B023
+        ((x, y),) = drawn
         assert x.device == device and (y is None or y.device == device), f"batch {step} is not on the device"
         assert syncs == 0, f"batch {step} made the host wait {syncs} time(s)"

@@ -6,13 +6,17 @@ import pytest
 import torch
 
 from gan import config as C
-from gan.session.session import Session
 from gan.loops.setup import likelihood_loop
+from gan.session.session import Session
 
 from .conftest import TINY_DIGITS
 
-TINY_READER = dict(TINY_DIGITS, networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
-                   roles={"classifier": "reader"}, loop="likelihood")
+TINY_READER = dict(
+    TINY_DIGITS,
+    networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
+    roles={"classifier": "reader"},
+    loop="likelihood",
+)
 
 
 @pytest.mark.parametrize("setting", [True, False])
@@ -32,6 +36,11 @@ def test_a_likelihood_run_on_images_keeps_its_network_channels_last_as_asked(wri
 
 def test_a_likelihood_run_on_points_keeps_its_layout_whatever_channels_last_says(write_config):
     reader = {"family": "mlp", "source": "point[10]", "target": "normal[1]", "width": 8, "depth": 1}
-    cfg = C.load(write_config(dict(TINY_READER, networks={"reader": reader}, data={"name": "diabetes", "batch_size": 16}), run={"channels_last": True}))
+    cfg = C.load(
+        write_config(
+            dict(TINY_READER, networks={"reader": reader}, data={"name": "diabetes", "batch_size": 16}),
+            run={"channels_last": True},
+        )
+    )
     with Session(cfg) as session:
         assert likelihood_loop(session).channels_last is False

@@ -24,7 +24,12 @@ def test_the_readme_config_example_is_a_shipped_config_word_for_word():
 def test_the_readme_python_snippet_defines_every_name_it_uses():
     for block in _blocks("python"):
         tree = ast.parse(block)
-        defined = {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+        defined = {
+            alias.asname or alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
         defined |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         assert not used - defined - set(dir(builtins)), block

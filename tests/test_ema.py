@@ -10,8 +10,8 @@ import torch
 import gan.ema
 from gan import config as C
 from gan.ema import EMA
-from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
+from gan.session.session import Session
 
 from .conftest import TINY_DIGITS
 

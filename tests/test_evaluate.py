@@ -48,11 +48,24 @@ def test_evaluate_a_ring_run_prints_mode_metrics_as_json(write_config, tmp_path,
 
 def test_evaluate_images_in_the_feature_space_of_our_own_classifier(write_config, tmp_path, capsys):
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
-    reader = dict(TINY_DIGITS, networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
-                  roles={"classifier": "reader"}, loop="likelihood")
+    reader = dict(
+        TINY_DIGITS,
+        networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
+        roles={"classifier": "reader"},
+        loop="likelihood",
+    )
     assert main(["train", str(write_config(reader, name="reader"))]) == 0
     capsys.readouterr()
-    code = main(["evaluate", str(tmp_path / "runs" / "tiny"), "--classifier", str(tmp_path / "runs" / "reader"), "--samples", "1200"])
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "runs" / "tiny"),
+            "--classifier",
+            str(tmp_path / "runs" / "reader"),
+            "--samples",
+            "1200",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("fid_classifier", "fid_classifier_floor", "kid_classifier", "label_classes_found", "label_kl"):
@@ -102,8 +115,18 @@ def test_evaluate_on_the_digits_with_no_flags_trains_the_classifier_once_and_reu
     assert len(said) == 1 and str(cached) in said[0], out.err[-2000:]
     assert "held-out accuracy" in out.err
     result = json.loads(out.out)
-    for key in ("fid_classifier", "fid_classifier_floor", "precision", "recall", "precision_real", "recall_real",
-                "density", "coverage", "density_real", "coverage_real"):
+    for key in (
+        "fid_classifier",
+        "fid_classifier_floor",
+        "precision",
+        "recall",
+        "precision_real",
+        "recall_real",
+        "density",
+        "coverage",
+        "density_real",
+        "coverage_real",
+    ):
         assert key in result, result
     assert result["precision_real"] > 0.5 and result["coverage_real"] > 0.5  # two halves of the digits overlap
     made = (cached / "networks").stat().st_mtime_ns
@@ -133,23 +156,37 @@ def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
     scores = stacked_modes(_ChannelReader(), every)
     assert scores["stacked_modes"] == 1000 and abs(scores["stacked_kl"]) < 1e-9
     two = stacked_modes(_ChannelReader(), pictures([[1, 2, 3], [3, 2, 1]] * 50))
-    assert two["stacked_modes"] == 2 and two["stacked_kl"] == pytest.approx(math.log(500), rel=1e-2)  # log(1000 / 2), less the eps of label_coverage
-def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_strict_json(write_config, tmp_path, capsys, monkeypatch):
+    assert two["stacked_modes"] == 2 and two["stacked_kl"] == pytest.approx(
+        math.log(500), rel=1e-2
+    )  # log(1000 / 2), less the eps of label_coverage
+
+
+def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_strict_json(
+    write_config, tmp_path, capsys, monkeypatch
+):
     from gan import metrics as M
 
     assert main(["train", str(write_config(TINY_RING))]) == 0
     run = tmp_path / "runs" / "tiny"
     assert main(["evaluate", str(run), "--metric", "modes", "--samples", "300"]) == 0
     real = M.mode_metrics
-    monkeypatch.setattr(M, "mode_metrics", lambda *a: {**real(*a), "reverse_kl": float("inf")})  # no high-quality sample
+    monkeypatch.setattr(
+        M, "mode_metrics", lambda *a: {**real(*a), "reverse_kl": float("inf")}
+    )  # no high-quality sample
     capsys.readouterr()
     assert main(["evaluate", str(run), "--metric", "reverse_kl", "--seed", "3"]) == 0
     printed = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert printed["reverse_kl"] is None and "no sample is high-quality" in printed["reverse_kl_note"]
-    kept = json.loads((run / "evaluation.json").read_text(), parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))["metrics"]
+    kept = json.loads(
+        (run / "evaluation.json").read_text(), parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}")
+    )["metrics"]
     assert set(kept) == {"modes", "reverse_kl"}, "the earlier result is kept"
     assert kept["modes"]["samples"] == 300 and kept["modes"]["seed"] == 0 and kept["modes"]["step"] == 4
-    assert kept["reverse_kl"]["samples"] == 2500 and kept["reverse_kl"]["seed"] == 3 and kept["reverse_kl"]["reverse_kl"] is None
+    assert (
+        kept["reverse_kl"]["samples"] == 2500
+        and kept["reverse_kl"]["seed"] == 3
+        and kept["reverse_kl"]["reverse_kl"] is None
+    )
 
 
 def _another_trainer_holds(folder):

@@ -24,13 +24,33 @@ from networks import build
 from .conftest import TINY_DIGITS
 
 EXPORTED = {  # name -> spec, exported untrained beside the run's painter and critic
-    "lm": {"family": "transformer", "source": "text[16]", "target": "categorical[64]", "width": 16, "depth": 1, "heads": 2},
-    "yes_no": {"family": "transformer", "source": "text[16]", "target": "bernoulli", "width": 16, "depth": 1, "heads": 2},
+    "lm": {
+        "family": "transformer",
+        "source": "text[16]",
+        "target": "categorical[64]",
+        "width": 16,
+        "depth": 1,
+        "heads": 2,
+    },
+    "yes_no": {
+        "family": "transformer",
+        "source": "text[16]",
+        "target": "bernoulli",
+        "width": 16,
+        "depth": 1,
+        "heads": 2,
+    },
     "speller": {"family": "conv", "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8},
     "digit": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4},
     "measurer": {"family": "conv", "source": "image[1,8,8]", "target": "normal[2]", "width": 4},
     "predictor": {"family": "mlp", "source": "point[3]", "target": "normal[1]", "width": 8, "depth": 1},
-    "drawer": {"family": "conv", "source": "noise[8]", "target": "image[1,8,8]", "width": 4, "condition": "categorical[10]"},
+    "drawer": {
+        "family": "conv",
+        "source": "noise[8]",
+        "target": "image[1,8,8]",
+        "width": 4,
+        "condition": "categorical[10]",
+    },
 }
 
 
@@ -64,21 +84,111 @@ def refused(argv, capsys) -> str:
 # -- gan sample: every flag that the network at hand does not use is refused, naming it ---------------------
 SAMPLE_REFUSALS = [
     # (id, network, output name, extra flags, fragment)
-    ("labels on a text model", "lm", "x.txt", ["--labels", "3"], "--labels: this network takes no condition (it maps text[16] -> categorical[64])"),
-    ("labels on an image reader of strings", "speller", "x.txt", ["--labels", "3"], "--labels: this network takes no condition"),
-    ("labels on a predictor of reals", "predictor", "x.npz", ["--labels", "3"], "--labels: this network takes no condition (it maps point[3] -> normal[1])"),
-    ("empty labels on a conditioned painter", "drawer", "x.png", ["--labels", ""], "--labels: expected comma-separated integers such as 3,7, got ''"),
-    ("temperature on an image painter", "painter", "x.png", ["--temperature", "0.5"], "--temperature: this network maps noise[8] -> image[1,8,8]; only a text network"),
-    ("temperature on an image reader of strings", "speller", "x.txt", ["--temperature", "0.5"], "--temperature: this network maps image[1,8,8] -> text[3,lower]"),
-    ("temperature on a predictor of reals", "predictor", "x.npz", ["--temperature", "2"], "--temperature: this network maps point[3] -> normal[1]"),
-    ("temperature below zero on a painter", "painter", "x.png", ["--temperature", "-1"], "--temperature: expected a finite number > 0, got -1"),
-    ("temperature zero on a text model", "lm", "x.txt", ["--temperature", "0"], "--temperature: expected a finite number > 0, got 0"),
-    ("temperature nan on a text model", "lm", "x.txt", ["--temperature", "nan"], "--temperature: expected a finite number > 0, got nan"),
-    ("temperature inf on a text model", "lm", "x.txt", ["--temperature", "inf"], "--temperature: expected a finite number > 0, got inf"),
-    ("prompt on an image reader of strings", "speller", "x.txt", ["--prompt", "ab"], "--prompt: this network maps image[1,8,8] -> text[3,lower]; a prompt is the start"),
-    ("prompt on a predictor of reals", "predictor", "x.npz", ["--prompt", "ab"], "--prompt: this network maps point[3] -> normal[1]; a prompt is the start"),
-    ("prompt on a painter", "painter", "x.png", ["--prompt", "ab"], "--prompt: this network maps noise[8] -> image[1,8,8]; a prompt is the start"),
-    ("no-ema where no moving average was kept", "drawer", "x.png", ["--no-ema"], "--no-ema: network 'drawer' has no moving average of its weights"),
+    (
+        "labels on a text model",
+        "lm",
+        "x.txt",
+        ["--labels", "3"],
+        "--labels: this network takes no condition (it maps text[16] -> categorical[64])",
+    ),
+    (
+        "labels on an image reader of strings",
+        "speller",
+        "x.txt",
+        ["--labels", "3"],
+        "--labels: this network takes no condition",
+    ),
+    (
+        "labels on a predictor of reals",
+        "predictor",
+        "x.npz",
+        ["--labels", "3"],
+        "--labels: this network takes no condition (it maps point[3] -> normal[1])",
+    ),
+    (
+        "empty labels on a conditioned painter",
+        "drawer",
+        "x.png",
+        ["--labels", ""],
+        "--labels: expected comma-separated integers such as 3,7, got ''",
+    ),
+    (
+        "temperature on an image painter",
+        "painter",
+        "x.png",
+        ["--temperature", "0.5"],
+        "--temperature: this network maps noise[8] -> image[1,8,8]; only a text network",
+    ),
+    (
+        "temperature on an image reader of strings",
+        "speller",
+        "x.txt",
+        ["--temperature", "0.5"],
+        "--temperature: this network maps image[1,8,8] -> text[3,lower]",
+    ),
+    (
+        "temperature on a predictor of reals",
+        "predictor",
+        "x.npz",
+        ["--temperature", "2"],
+        "--temperature: this network maps point[3] -> normal[1]",
+    ),
+    (
+        "temperature below zero on a painter",
+        "painter",
+        "x.png",
+        ["--temperature", "-1"],
+        "--temperature: expected a finite number > 0, got -1",
+    ),
+    (
+        "temperature zero on a text model",
+        "lm",
+        "x.txt",
+        ["--temperature", "0"],
+        "--temperature: expected a finite number > 0, got 0",
+    ),
+    (
+        "temperature nan on a text model",
+        "lm",
+        "x.txt",
+        ["--temperature", "nan"],
+        "--temperature: expected a finite number > 0, got nan",
+    ),
+    (
+        "temperature inf on a text model",
+        "lm",
+        "x.txt",
+        ["--temperature", "inf"],
+        "--temperature: expected a finite number > 0, got inf",
+    ),
+    (
+        "prompt on an image reader of strings",
+        "speller",
+        "x.txt",
+        ["--prompt", "ab"],
+        "--prompt: this network maps image[1,8,8] -> text[3,lower]; a prompt is the start",
+    ),
+    (
+        "prompt on a predictor of reals",
+        "predictor",
+        "x.npz",
+        ["--prompt", "ab"],
+        "--prompt: this network maps point[3] -> normal[1]; a prompt is the start",
+    ),
+    (
+        "prompt on a painter",
+        "painter",
+        "x.png",
+        ["--prompt", "ab"],
+        "--prompt: this network maps noise[8] -> image[1,8,8]; a prompt is the start",
+    ),
+    (
+        "no-ema where no moving average was kept",
+        "drawer",
+        "x.png",
+        ["--no-ema"],
+        "--no-ema: network 'drawer' has no moving average of its weights",
+    ),
     ("an empty output name", "painter", "", [], "-o: expected a file or folder name, got nothing"),
     ("an output name of spaces", "painter", "  ", [], "-o: expected a file or folder name, got only white space"),
 ]
@@ -95,9 +205,47 @@ def test_sample_refuses_a_flag_the_network_does_not_use_and_writes_nothing(case,
 
 
 def test_sample_still_takes_every_flag_that_applies(run, tmp_path):
-    assert main(["sample", str(run), "--network", "lm", "-n", "2", "-o", str(tmp_path / "a.txt"), "--prompt", "a", "--temperature", "0.7"]) == 0
-    assert main(["sample", str(run), "--network", "drawer", "-n", "2", "-o", str(tmp_path / "b.png"), "--labels", "3,7"]) == 0
-    assert main(["sample", str(run), "--network", "painter", "-n", "2", "-o", str(tmp_path / "c.npz"), "--no-ema", "--seed", "4"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--network",
+                "lm",
+                "-n",
+                "2",
+                "-o",
+                str(tmp_path / "a.txt"),
+                "--prompt",
+                "a",
+                "--temperature",
+                "0.7",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["sample", str(run), "--network", "drawer", "-n", "2", "-o", str(tmp_path / "b.png"), "--labels", "3,7"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--network",
+                "painter",
+                "-n",
+                "2",
+                "-o",
+                str(tmp_path / "c.npz"),
+                "--no-ema",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
 
 
 # -- gan classify: the same for its flags -------------------------------------------------------------------
@@ -112,13 +260,33 @@ def a_digit(path: Path, *, ink=255, paper=0) -> str:
 
 CLASSIFY_REFUSALS = [
     # (id, network, flags (IMAGE: a picture file), fragment)
-    ("top of a predictor of reals", "measurer", ["--top", "2", "IMAGE"], "--top: network 'measurer' writes normal[2], a mean and a scale per image, no labels to rank; drop --top"),
+    (
+        "top of a predictor of reals",
+        "measurer",
+        ["--top", "2", "IMAGE"],
+        "--top: network 'measurer' writes normal[2], a mean and a scale per image, no labels to rank; drop --top",
+    ),
     ("seed without draws", "digit", ["--seed", "3", "IMAGE"], "--seed: only draws (--sample S) use a seed"),
     ("draws beyond memory", "digit", ["--sample", "1000000000000", "IMAGE"], "--sample 1000000000000 needs"),
-    ("draws with --text", "lm", ["--text", "--sample", "2", "ab"], "--sample: with --text, classify prints the likeliest next characters and draws none"),
-    ("resize with --text", "lm", ["--text", "--resize", "ab"], "--resize: with --text, the inputs are strings, not images"),
+    (
+        "draws with --text",
+        "lm",
+        ["--text", "--sample", "2", "ab"],
+        "--sample: with --text, classify prints the likeliest next characters and draws none",
+    ),
+    (
+        "resize with --text",
+        "lm",
+        ["--text", "--resize", "ab"],
+        "--resize: with --text, the inputs are strings, not images",
+    ),
     ("seed with --text", "lm", ["--text", "--seed", "1", "ab"], "--seed: only draws (--sample S) use a seed"),
-    ("top of a text network that writes bernoulli", "yes_no", ["--text", "--top", "2", "ab"], "--top: network 'yes_no' writes bernoulli, one probability per string, no labels to rank; drop --top"),
+    (
+        "top of a text network that writes bernoulli",
+        "yes_no",
+        ["--text", "--top", "2", "ab"],
+        "--top: network 'yes_no' writes bernoulli, one probability per string, no labels to rank; drop --top",
+    ),
     ("a folder", "digit", ["FOLDER"], "is a folder; gan classify takes image files"),
 ]
 
@@ -135,8 +303,29 @@ def test_classify_refuses_a_flag_the_network_does_not_use(case, run, tmp_path, c
 
 def test_classify_still_takes_every_flag_that_applies(run, tmp_path, capsys):
     image = a_digit(tmp_path / "x.png")
-    assert main(["classify", str(run), "--network", "digit", "--top", "2", "--sample", "3", "--seed", "1", "--resize", "--json", image]) == 0
-    assert main(["classify", str(run), "--network", "measurer", "--sample", "2", image]) == 0  # printed as a mean and a scale
+    assert (
+        main(
+            [
+                "classify",
+                str(run),
+                "--network",
+                "digit",
+                "--top",
+                "2",
+                "--sample",
+                "3",
+                "--seed",
+                "1",
+                "--resize",
+                "--json",
+                image,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["classify", str(run), "--network", "measurer", "--sample", "2", image]) == 0
+    )  # printed as a mean and a scale
     assert main(["classify", str(run), "--network", "lm", "--text", "--top", "2", "--json", "ab"]) == 0
     assert "gan: " not in capsys.readouterr().err
 
@@ -202,14 +391,25 @@ def test_without_the_runs_data_alpha_is_read_over_black_and_nothing_is_warned(tm
     folder = RunDir(tmp_path / "bare")
     folder.networks.mkdir(parents=True)
     folder.export("digit", build(EXPORTED["digit"]), "classifier")
-    rows, err = classify_rows(folder.path, [a_digit(tmp_path / "plain.png"), in_alpha(tmp_path / "alpha.png"), a_digit(tmp_path / "light.png", ink=0, paper=255)], capsys)
+    rows, err = classify_rows(
+        folder.path,
+        [
+            a_digit(tmp_path / "plain.png"),
+            in_alpha(tmp_path / "alpha.png"),
+            a_digit(tmp_path / "light.png", ink=0, paper=255),
+        ],
+        capsys,
+    )
     assert probabilities(rows[1]) == pytest.approx(probabilities(rows[0]), abs=1e-6)
     assert err == ""
 
 
 # -- messages that mislead -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("content, says", [("", "is empty"), ("\n  \n", "is empty"), ("a,b,c\n", "holds a header row and no rows of numbers")],
-                         ids=["empty", "blank lines", "header only"])
+@pytest.mark.parametrize(
+    "content, says",
+    [("", "is empty"), ("\n  \n", "is empty"), ("a,b,c\n", "holds a header row and no rows of numbers")],
+    ids=["empty", "blank lines", "header only"],
+)
 def test_an_empty_csv_is_said_to_be_empty_without_a_numpy_warning(tmp_path, content, says):
     from gan.config import Data
     from gan.data import DataError, open_examples
@@ -235,9 +435,9 @@ def test_a_command_printed_for_pasting_quotes_a_path_with_a_space():
 def test_a_diverged_run_named_with_a_space_says_how_to_resume_it_quoted(tmp_path, monkeypatch):
     from gan import config as C
     from gan.loops import adversarial
+    from gan.loops.setup import adversarial_loop
     from gan.session.guard import Diverged
     from gan.session.session import Session
-    from gan.loops.setup import adversarial_loop
 
     real_loss, calls = adversarial.generator_loss, []
 
@@ -261,7 +461,9 @@ def test_progress_to_a_file_is_one_plain_line_per_interval_with_no_carriage_retu
     cfg["run"].update(output=str(tmp_path / "runs"), steps=8, log_every=2, progress=True)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     capsys.readouterr()
-    assert main(["train", str(tmp_path / "tiny.yaml")]) == 0  # capsys's stderr is no terminal, as a file or a pipe is not
+    assert (
+        main(["train", str(tmp_path / "tiny.yaml")]) == 0
+    )  # capsys's stderr is no terminal, as a file or a pipe is not
     err = capsys.readouterr().err
     assert "\r" not in err and "\x1b" not in err
     lines = [line for line in err.splitlines() if line.startswith("tiny:")]

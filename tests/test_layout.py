@@ -78,8 +78,11 @@ def test_the_graph_reader_sees_the_imports_it_must_judge():
 
 def test_training_imports_nothing_from_the_benchmark_even_indirectly():
     graph = _graph()
-    leaks = {module: sorted(filter(_is_benchmark, _reachable(graph, module)))
-             for module in graph if not _is_benchmark(module) and not _is_command_line(module)}
+    leaks = {
+        module: sorted(filter(_is_benchmark, _reachable(graph, module)))
+        for module in graph
+        if not _is_benchmark(module) and not _is_command_line(module)
+    }
     assert not {m: b for m, b in leaks.items() if b}, "training modules reach gan.benchmark"
 
 
@@ -90,7 +93,7 @@ def test_the_import_graph_has_no_cycles():
         state[module] = "open"
         for other in sorted(graph[module]):
             if state.get(other) == "open":
-                cycles.append(path[path.index(other):] + [module, other] if other in path else [module, other])
+                cycles.append(path[path.index(other) :] + [module, other] if other in path else [module, other])
             elif other not in state:
                 visit(other, path + [module])
         state[module] = "done"
@@ -103,17 +106,40 @@ def test_the_import_graph_has_no_cycles():
 
 def test_networks_import_nothing_from_gan():
     graph = _graph()
-    found = {m: sorted(i for i in imports if i == "gan" or i.startswith("gan.")) for m, imports in graph.items() if m.split(".")[0] == "networks"}
+    found = {
+        m: sorted(i for i in imports if i == "gan" or i.startswith("gan."))
+        for m, imports in graph.items()
+        if m.split(".")[0] == "networks"
+    }
     assert not {m: i for m, i in found.items() if i}
 
 
 # The base: what a config is, what roles and losses are, the registries of loops and metrics. It sits under the data,
 # the run folder, the loops, the measures and the command line, and reaches none of them, even through an import
 # inside a function: a config is checked without opening a data set or building a loop.
-BASE = ("gan.config", "gan.roles", "gan.objectives", "gan.yamlfile", "gan.loop_registry", "gan.metric_registry",
-        "gan.data_keys", "gan.words", "gan.eval_mode")
-ABOVE_THE_BASE = ("gan.data", "gan.runs", "gan.loops", "gan.cli", "gan.benchmark", "gan.evaluation", "gan.scoring",
-                  "gan.sampling", "gan.regression", "gan.resume")
+BASE = (
+    "gan.config",
+    "gan.roles",
+    "gan.objectives",
+    "gan.yamlfile",
+    "gan.loop_registry",
+    "gan.metric_registry",
+    "gan.data_keys",
+    "gan.words",
+    "gan.eval_mode",
+)
+ABOVE_THE_BASE = (
+    "gan.data",
+    "gan.runs",
+    "gan.loops",
+    "gan.cli",
+    "gan.benchmark",
+    "gan.evaluation",
+    "gan.scoring",
+    "gan.sampling",
+    "gan.regression",
+    "gan.resume",
+)
 
 
 def test_the_config_reaches_no_data_module_and_the_base_nothing_above_it():
@@ -125,8 +151,10 @@ def test_the_config_reaches_no_data_module_and_the_base_nothing_above_it():
 
 
 def test_building_the_parser_loads_neither_the_speed_benchmark_nor_the_metrics():
-    code = ("import sys; from gan.cli import build_parser; build_parser(); "
-            "print(' '.join(m for m in sys.modules if m.startswith(('gan.benchmark.speed', 'gan.metrics'))))")
+    code = (
+        "import sys; from gan.cli import build_parser; build_parser(); "
+        "print(' '.join(m for m in sys.modules if m.startswith(('gan.benchmark.speed', 'gan.metrics'))))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []
@@ -134,21 +162,39 @@ def test_building_the_parser_loads_neither_the_speed_benchmark_nor_the_metrics()
 
 def test_a_verb_that_cannot_be_imported_stops_the_command_instead_of_vanishing():
     """A broken verb module fails loudly when the parser is built; the help never quietly loses a verb."""
-    code = ("import sys; sys.modules['gan.cli.evaluate'] = None; from gan.cli import build_parser; build_parser()")
+    code = "import sys; sys.modules['gan.cli.evaluate'] = None; from gan.cli import build_parser; build_parser()"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode != 0 and "gan.cli.evaluate" in proc.stderr
     tree = ast.parse((ROOT / "gan" / "cli" / "__init__.py").read_text())
-    caught = [n for n in ast.walk(tree) if isinstance(n, ast.ExceptHandler) and "ImportError" in ast.unparse(n.type or ast.Name("bare"))]
-    called = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) in ("__import__", "importlib.import_module")]
+    caught = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ExceptHandler) and "ImportError" in ast.unparse(n.type or ast.Name("bare"))
+    ]
+    called = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and ast.unparse(n.func) in ("__import__", "importlib.import_module")
+    ]
     assert not caught and not called, "the command line imports its verbs by name"
 
 
 def test_no_code_document_or_config_outside_the_tests_names_an_issue_number():
     """Targets belong to the benchmark report; what a user reads never cites a tracker number."""
     pattern = re.compile(r"issues?\s*#\s*\d|issues?\s+\d+\b", re.IGNORECASE)
-    files = [p for folder in ("gan", "networks", "scripts", "configs") for p in sorted((ROOT / folder).rglob("*")) if p.suffix in (".py", ".yaml", ".md")]
+    files = [
+        p
+        for folder in ("gan", "networks", "scripts", "configs")
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.suffix in (".py", ".yaml", ".md")
+    ]
     files += [ROOT / name for name in ("README.md", "BENCHMARKS.md", "pyproject.toml") if (ROOT / name).is_file()]
-    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in files
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not found, "\n".join(found)
 
 
@@ -181,9 +227,18 @@ def test_a_run_is_set_up_in_one_place_and_the_loops_only_step():
     assert all(files <= allowed for files in callers.values()), callers
     source = (ROOT / "gan" / "loops" / "setup.py").read_text()
     for loop in ("def adversarial_loop", "def likelihood_loop"):
-        body = source[source.index(loop):]
+        body = source[source.index(loop) :]
         body = body[: body.index("\ndef ", 1)]
-        order = [body.index(step) for step in ("networks(session)", "open_folder()", "make_optimizer(", "session.prepare(", "session.restore(")]
+        order = [
+            body.index(step)
+            for step in (
+                "networks(session)",
+                "open_folder()",
+                "make_optimizer(",
+                "session.prepare(",
+                "session.restore(",
+            )
+        ]
         assert order == sorted(order), loop
 
 

@@ -52,7 +52,9 @@ def plain_likelihood(session):
     name = cfg.roles["classifier"]
     net = networks(session)[name]
     train, _ = open_labelled(cfg, name, net)
-    batches = datasets.batches(cfg.data, train, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+    batches = datasets.batches(
+        cfg.data, train, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device
+    )
     session.open_folder()
     opt = torch.optim.SGD(net.parameters(), lr=cfg.optimizers["classifier"].lr)
     _, opt = session.prepare(net, opt)
@@ -64,8 +66,14 @@ def plain_likelihood(session):
 
 @pytest.fixture
 def registered():
-    register_loop("plain_likelihood", roles=("classifier",), setup=plain_likelihood, optimizers={"classifier": {"lr": 0.05}},
-                  counters=("data_position",), scored_by="held_out")
+    register_loop(
+        "plain_likelihood",
+        roles=("classifier",),
+        setup=plain_likelihood,
+        optimizers={"classifier": {"lr": 0.05}},
+        counters=("data_position",),
+        scored_by="held_out",
+    )
     yield
     unregister_loop("plain_likelihood")
     assert "plain_likelihood" not in LOOPS
@@ -80,10 +88,14 @@ READER = {
 }
 
 
-def test_a_loop_registered_in_a_test_file_is_accepted_listed_trained_resumed_and_scored(registered, write_config, tmp_path, capsys):
+def test_a_loop_registered_in_a_test_file_is_accepted_listed_trained_resumed_and_scored(
+    registered, write_config, tmp_path, capsys
+):
     config = write_config(READER, name="plain")
     cfg = C.load(config)
-    assert cfg.loop == "plain_likelihood" and cfg.optimizers["classifier"].lr == 0.05  # its default optimizer, filled in
+    assert (
+        cfg.loop == "plain_likelihood" and cfg.optimizers["classifier"].lr == 0.05
+    )  # its default optimizer, filled in
     assert main(["train", "-h"]) == 0
     assert "plain_likelihood (roles: classifier)" in capsys.readouterr().out
     assert main(["train", str(config)]) == 0
@@ -99,12 +111,16 @@ def test_a_loop_registered_in_a_test_file_is_accepted_listed_trained_resumed_and
     assert 0.0 <= scores["accuracy"] <= 1.0 and scores["nll"] > 0
 
 
-def test_a_checkpoint_without_a_counter_its_loop_registered_is_taken_for_damaged(registered, write_config, tmp_path, capsys):
+def test_a_checkpoint_without_a_counter_its_loop_registered_is_taken_for_damaged(
+    registered, write_config, tmp_path, capsys
+):
     config = write_config(READER, name="plain")
     assert main(["train", str(config)]) == 0
     run = tmp_path / "runs" / "plain"
     for trainer in (run / "checkpoints").glob("step_*/trainer.json"):
-        trainer.write_text(json.dumps({k: v for k, v in json.loads(trainer.read_text()).items() if k != "data_position"}))
+        trainer.write_text(
+            json.dumps({k: v for k, v in json.loads(trainer.read_text()).items() if k != "data_position"})
+        )
     assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 2
     assert "trainer.json: missing data_position" in capsys.readouterr().err
 

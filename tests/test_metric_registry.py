@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from gan import config as C
-from gan.cli import main
 from gan import shipped_metrics  # noqa: F401  (the shipped metrics, registered before any test snapshots the registry)
+from gan.cli import main
 from gan.metric_registry import KINDS, METRICS, register_metric, unregister_metric
 from networks import build
 
@@ -32,7 +32,9 @@ def _mean_pixel(inputs) -> dict:
     return {"mean_pixel": float(inputs.fake.mean()), "mean_pixel_real": float(inputs.real.x.mean())}
 
 
-def test_a_metric_registered_in_a_test_is_accepted_offered_scored_in_training_and_by_evaluate(registry, write_config, tmp_path, capsys):
+def test_a_metric_registered_in_a_test_is_accepted_offered_scored_in_training_and_by_evaluate(
+    registry, write_config, tmp_path, capsys
+):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     register_metric("mean_pixel", needs=("real",), fits=("images",))(_mean_pixel)
@@ -78,7 +80,7 @@ def test_a_metric_that_raises_leaves_each_network_in_the_mode_it_was_in(registry
     from gan.scoring import score
 
     def broken(inputs):
-        inputs.fake  # drawn in eval mode
+        _ = inputs.fake  # drawn in eval mode
         raise RuntimeError("broken metric")
 
     register_metric("broken", fits=("images",))(broken)
@@ -100,10 +102,22 @@ def test_the_kind_table_names_every_shipped_data_set():
 # -- every shipped data set against every registered metric --------------------------------------------------
 # The space a generator of each data set writes, and the classifiers that could be trained on it (a likelihood
 # run with a categorical target; rows of numbers and text have no labels to train one on).
-SPACES = {"ring": "point[2]", "grid": "point[2]", "digits": "image[1,28,28]", "sklearn_digits": "image[1,8,8]",
-          "stacked_digits": "image[3,28,28]", "numbers": "image[1,28,84]", "diabetes": "point[10]", "text": "point[2]"}
-CLASSIFIERS = {"digits": [("image[1,28,28]", 10)], "sklearn_digits": [("image[1,8,8]", 10)], "numbers": [("image[1,28,84]", 1000)],
-               "stacked_digits": [("image[3,28,28]", 1000), ("image[1,28,28]", 10)]}
+SPACES = {
+    "ring": "point[2]",
+    "grid": "point[2]",
+    "digits": "image[1,28,28]",
+    "sklearn_digits": "image[1,8,8]",
+    "stacked_digits": "image[3,28,28]",
+    "numbers": "image[1,28,84]",
+    "diabetes": "point[10]",
+    "text": "point[2]",
+}
+CLASSIFIERS = {
+    "digits": [("image[1,28,28]", 10)],
+    "sklearn_digits": [("image[1,8,8]", 10)],
+    "numbers": [("image[1,28,84]", 1000)],
+    "stacked_digits": [("image[3,28,28]", 1000), ("image[1,28,28]", 10)],
+}
 NEEDS_A_LOCAL_PATH = ("mnist", "fashion_mnist", "cifar10", "celeba", "folder", "table")
 MORE = {"numbers": {"size": 200}}
 
@@ -116,7 +130,14 @@ def _classifier_run(folder, source: str, k: int) -> str:
     from gan.runs import RunDir
 
     torch.manual_seed(0)
-    net = build({"family": "conv" if source.startswith("image") else "mlp", "source": source, "target": f"categorical[{k}]", "width": 4})
+    net = build(
+        {
+            "family": "conv" if source.startswith("image") else "mlp",
+            "source": source,
+            "target": f"categorical[{k}]",
+            "width": 4,
+        }
+    )
     RunDir(folder).networks.mkdir(parents=True)
     RunDir(folder).export("reader", net, "classifier")
     return str(folder)
@@ -175,7 +196,9 @@ def few_real(monkeypatch):
 
 @pytest.mark.parametrize("data", sorted(SPACES))
 def test_a_metric_is_accepted_at_load_if_and_only_if_it_is_scored_on_that_data(data, tmp_path, few_real):
-    classifiers = [_classifier_run(tmp_path / f"reader{i}", source, k) for i, (source, k) in enumerate(CLASSIFIERS.get(data, []))]
+    classifiers = [
+        _classifier_run(tmp_path / f"reader{i}", source, k) for i, (source, k) in enumerate(CLASSIFIERS.get(data, []))
+    ]
     wrong = []
     for name, metric in METRICS.items():
         if "inception" in metric.needs:

@@ -13,8 +13,16 @@ import torch
 import gan.data.mixtures
 import gan.metrics
 from gan.data import MIXTURES
-from gan.metrics import (MetricUnavailable, density_coverage, frechet_distance, inception_features, kernel_distance,
-                         label_coverage, mode_metrics, precision_recall)
+from gan.metrics import (
+    MetricUnavailable,
+    density_coverage,
+    frechet_distance,
+    inception_features,
+    kernel_distance,
+    label_coverage,
+    mode_metrics,
+    precision_recall,
+)
 
 CEILING = 1 - math.exp(-4.5)  # P(r < 3 sigma) for a 2-D Gaussian: 98.9%
 
@@ -63,7 +71,10 @@ def test_samples_far_from_every_mode_are_not_high_quality():
 
 def test_samples_just_outside_three_deviations_do_not_capture_a_mode():
     mix = MIXTURES["grid"]
-    inside, outside = mix.means[:1] + torch.tensor([[2.9 * mix.std, 0.0]]), mix.means[1:2] + torch.tensor([[0.0, 3.1 * mix.std]])
+    inside, outside = (
+        mix.means[:1] + torch.tensor([[2.9 * mix.std, 0.0]]),
+        mix.means[1:2] + torch.tensor([[0.0, 3.1 * mix.std]]),
+    )
     scores = mode_metrics(torch.cat([inside, outside]), mix)
     assert scores["modes"] == 1 and scores["high_quality"] == 0.5
 
@@ -126,7 +137,10 @@ def test_kernel_distance_is_near_zero_for_one_distribution_and_grows_with_a_shif
 
 
 def test_kernel_distance_is_the_unbiased_mmd_with_the_cubic_kernel_by_hand():
-    x, y = torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([[2.0, 2.0], [3.0, 3.0]])  # (u, u).(v, v) / 2 + 1 = uv + 1
+    x, y = (
+        torch.tensor([[0.0, 0.0], [1.0, 1.0]]),
+        torch.tensor([[2.0, 2.0], [3.0, 3.0]]),
+    )  # (u, u).(v, v) / 2 + 1 = uv + 1
     within_x, within_y = 1.0, (2 * 3 + 1) ** 3  # the off-diagonal pairs only
     across = (1 + 1 + 3**3 + 4**3) / 4  # all four pairs
     mean, std = kernel_distance(x, y, subsets=1)
@@ -149,7 +163,9 @@ def test_label_coverage_counts_classes_and_measures_imbalance():
     assert single["classes_found"] == 1 and single["label_kl"] == pytest.approx(math.log(10), rel=1e-4)
     reference = torch.tensor([0] * 90 + [1] * 10)
     assert label_coverage(reference, 2, reference)["label_kl"] == pytest.approx(0.0, abs=1e-9)
-    assert label_coverage(torch.tensor([0, 1]), 2, reference)["label_kl"] == pytest.approx(0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1), rel=1e-4)
+    assert label_coverage(torch.tensor([0, 1]), 2, reference)["label_kl"] == pytest.approx(
+        0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1), rel=1e-4
+    )
 
 
 def test_label_coverage_refuses_labels_outside_the_classes():

@@ -84,10 +84,15 @@ def test_the_map_vector_ends_are_matrix_products_with_the_convolutions_weights_a
     from networks.layers import PointToMapConvTranspose2d, WholeMapConv2d, maybe_spectral
 
     torch.manual_seed(0)
-    cases = [(PointToMapConvTranspose2d, torch.nn.ConvTranspose2d, (10, 6, (4, 3), 1, 0), (5, 10, 1, 1)),
-             (WholeMapConv2d, torch.nn.Conv2d, (6, 2, (4, 3), 1, 0), (5, 6, 4, 3))]
+    cases = [
+        (PointToMapConvTranspose2d, torch.nn.ConvTranspose2d, (10, 6, (4, 3), 1, 0), (5, 10, 1, 1)),
+        (WholeMapConv2d, torch.nn.Conv2d, (6, 2, (4, 3), 1, 0), (5, 6, 4, 3)),
+    ]
     for fast_cls, plain_cls, args, shape in cases:
-        fast, plain = maybe_spectral(fast_cls(*args, bias=True), spectral), maybe_spectral(plain_cls(*args, bias=True), spectral)
+        fast, plain = (
+            maybe_spectral(fast_cls(*args, bias=True), spectral),
+            maybe_spectral(plain_cls(*args, bias=True), spectral),
+        )
         assert fast.state_dict().keys() == plain.state_dict().keys()
         plain.load_state_dict(fast.state_dict())
         x = torch.randn(shape)
@@ -154,7 +159,9 @@ def test_every_family_maps_every_supported_pair_forward_and_backward(family, sou
 
 
 @pytest.mark.parametrize("family", ["conv", "resnet"])
-@pytest.mark.parametrize("source, target", [("noise[8]", "point[2]"), ("categorical[10]", "bernoulli"), ("image[1,8,8]", "image[1,8,8]")])
+@pytest.mark.parametrize(
+    "source, target", [("noise[8]", "point[2]"), ("categorical[10]", "bernoulli"), ("image[1,8,8]", "image[1,8,8]")]
+)
 def test_conv_families_refuse_pairs_without_exactly_one_image_side_at_construction(family, source, target):
     with pytest.raises(SpaceError, match=re.escape(f"{family}: {source} -> {target}")):
         FAMILIES[family](source=source, target=target, width=4)
@@ -236,10 +243,14 @@ CONDITIONED = [
 ]
 
 
-@pytest.mark.parametrize("family, source, target, extra", CONDITIONED, ids=[f"{f}:{s}->{t}{e}" for f, s, t, e in CONDITIONED])
+@pytest.mark.parametrize(
+    "family, source, target, extra", CONDITIONED, ids=[f"{f}:{s}->{t}{e}" for f, s, t, e in CONDITIONED]
+)
 def test_conditioned_networks_run_both_ways_and_their_output_depends_on_the_label(family, source, target, extra):
     torch.manual_seed(0)
-    net = build({"family": family, "source": source, "target": target, "condition": "categorical[10]", **TINY[family], **extra})
+    net = build(
+        {"family": family, "source": source, "target": target, "condition": "categorical[10]", **TINY[family], **extra}
+    )
     x = inputs(net, n=4)
     zeros, threes = torch.zeros(4, dtype=torch.long), torch.full((4,), 3)
     with torch.no_grad():  # learned label weights start at identity-like values: move them
@@ -276,7 +287,14 @@ def test_a_conditioned_sampler_draws_its_own_labels_when_none_are_given():
 
 
 @pytest.mark.parametrize("family", sorted(TINY))
-@pytest.mark.parametrize("source, bad", [("image[1,28,28]", torch.zeros(2, 3, 28, 28)), ("image[1,28,28]", torch.zeros(2, 784)), ("noise[8]", torch.zeros(2, 9))])
+@pytest.mark.parametrize(
+    "source, bad",
+    [
+        ("image[1,28,28]", torch.zeros(2, 3, 28, 28)),
+        ("image[1,28,28]", torch.zeros(2, 784)),
+        ("noise[8]", torch.zeros(2, 9)),
+    ],
+)
 def test_wrong_input_shape_names_the_expected_space(family, source, bad):
     target = "bernoulli" if parse(source).is_image else "image[1,8,8]"
     net = build({"family": family, "source": source, "target": target, **TINY[family]})
@@ -351,7 +369,9 @@ def test_every_family_is_registered_by_name():
 
 
 def test_unknown_family_lists_the_accepted_ones():
-    with pytest.raises(ValueError, match=re.escape("unknown network family 'lstm'; accepted: conv, mlp, resnet, transformer")):
+    with pytest.raises(
+        ValueError, match=re.escape("unknown network family 'lstm'; accepted: conv, mlp, resnet, transformer")
+    ):
         build({"family": "lstm", "source": "noise[2]", "target": "point[2]"})
 
 
@@ -374,10 +394,24 @@ def test_missing_spaces_and_bad_names_fail_when_built():
 
 
 SPECS = [
-    {"family": "mlp", "source": "point[2]", "target": "categorical[10]", "width": 8, "norm": "layer", "condition": "categorical[3]"},
+    {
+        "family": "mlp",
+        "source": "point[2]",
+        "target": "categorical[10]",
+        "width": 8,
+        "norm": "layer",
+        "condition": "categorical[3]",
+    },
     {"family": "conv", "source": "noise[8]", "target": "image[3,28,28,0:1]", "width": 4, "depth": 2},
     {"family": "resnet", "source": "noise[8]", "target": "image[1,32,32]", "width": 4, "condition": "categorical[10]"},
-    {"family": "resnet", "source": "image[3,32,32]", "target": "bernoulli", "width": 4, "spectral_norm": True, "condition": "categorical[10]"},
+    {
+        "family": "resnet",
+        "source": "image[3,32,32]",
+        "target": "bernoulli",
+        "width": 4,
+        "spectral_norm": True,
+        "condition": "categorical[10]",
+    },
 ]
 
 
@@ -407,7 +441,11 @@ ROLE_WORDS = re.compile(r"generator|discriminator|critic|classifier", re.IGNOREC
 
 def _role_words(path: Path) -> list[str]:
     """Every role word in a file, anywhere: code, names, comments, strings. No exemptions."""
-    return [f"{path.name}:{n}: {hit.group()!r}" for n, line in enumerate(path.read_text().splitlines(), 1) for hit in ROLE_WORDS.finditer(line)]
+    return [
+        f"{path.name}:{n}: {hit.group()!r}"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for hit in ROLE_WORDS.finditer(line)
+    ]
 
 
 def test_no_role_words_in_networks():

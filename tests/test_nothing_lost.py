@@ -34,7 +34,10 @@ def planted_temporary_names(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: itertools.chain(["planted"], real()))
 
     def plant(target: Path):
-        for name in (f".{target.name}.planted.tmp", f".{target.name}.tmp"):  # the unique name's first guess, and the old fixed one
+        for name in (
+            f".{target.name}.planted.tmp",
+            f".{target.name}.tmp",
+        ):  # the unique name's first guess, and the old fixed one
             link = target.parent / name
             link.symlink_to(outside)
             planted.append(link)
@@ -42,11 +45,15 @@ def planted_temporary_names(monkeypatch, tmp_path):
     return outside, plant, planted
 
 
-@pytest.mark.parametrize("write", [
-    lambda path: runs.atomic_write_text(path, "new"),
-    lambda path: runs.atomic_write_bytes(path, b"new"),
-    lambda path: runs.atomic_save_tensors({"w": torch.ones(2)}, path),
-], ids=["text", "bytes", "tensors"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: runs.atomic_write_text(path, "new"),
+        lambda path: runs.atomic_write_bytes(path, b"new"),
+        lambda path: runs.atomic_save_tensors({"w": torch.ones(2)}, path),
+    ],
+    ids=["text", "bytes", "tensors"],
+)
 def test_a_link_planted_at_a_temporary_name_is_never_written_through(write, planted_temporary_names, tmp_path):
     outside, plant, planted = planted_temporary_names
     target = tmp_path / "target.bin"
@@ -58,7 +65,9 @@ def test_a_link_planted_at_a_temporary_name_is_never_written_through(write, plan
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") and not p.is_symlink()) == []
 
 
-def test_gan_sample_never_writes_through_a_planted_link_nor_into_a_link_at_its_output(write_config, tmp_path, planted_temporary_names, capsys):
+def test_gan_sample_never_writes_through_a_planted_link_nor_into_a_link_at_its_output(
+    write_config, tmp_path, planted_temporary_names, capsys
+):
     outside, plant, _ = planted_temporary_names
     run = trained(write_config, tmp_path)
     out = tmp_path / "planted.png"
@@ -103,7 +112,13 @@ def test_evaluations_writing_at_once_keep_every_score(tmp_path):
         name = f"metric_{round_}_{i}"
         barrier.wait()
         try:
-            _record(run, {"step": 4, "samples": 10, "generator": "painter", name: float(i)}, {name: {name: float(i)}}, seed=0, classifier=None)
+            _record(
+                run,
+                {"step": 4, "samples": 10, "generator": "painter", name: float(i)},
+                {name: {name: float(i)}},
+                seed=0,
+                classifier=None,
+            )
         except Exception as error:  # noqa: BLE001 - a writer that fails is the fault this test looks for
             failures.append(error)
 
@@ -129,7 +144,15 @@ def test_overwrite_refuses_a_folder_without_the_run_marker_even_with_a_config_ya
     (project / "thesis.tex").write_text("three years of work")
     (project / "data" / "x.csv").write_text("1,2\n")
     before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
-    argv = ["train", str(project / "config.yaml"), "--set", f"run.output={tmp_path}", "--set", "run.name=proj", "--overwrite"]
+    argv = [
+        "train",
+        str(project / "config.yaml"),
+        "--set",
+        f"run.output={tmp_path}",
+        "--set",
+        "run.name=proj",
+        "--overwrite",
+    ]
     assert main(argv) == 2
     assert "holds no .gan-run marker, so this toolkit did not make it" in one_error_line(capsys)
     assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
@@ -150,7 +173,9 @@ def test_overwrite_replaces_a_run_and_keeps_what_the_run_did_not_write(write_con
     assert json.loads((run / ".gan-run").read_text())["run"] != first_id, "a new run has a new identity"
 
 
-def test_a_new_run_that_fails_before_its_first_step_removes_only_what_it_wrote(write_config, tmp_path, monkeypatch, capsys):
+def test_a_new_run_that_fails_before_its_first_step_removes_only_what_it_wrote(
+    write_config, tmp_path, monkeypatch, capsys
+):
     run = trained(write_config, tmp_path)
     (run / "notes.txt").write_text("mine")
     from gan.loops import setup
@@ -182,7 +207,10 @@ def nan_into(path: Path, *, record_digest: bool) -> None:
     """NaN in every float tensor, written as a valid safetensors file (optionally with the JSON's digest made to match)."""
     from safetensors.torch import load_file, save_file
 
-    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in load_file(str(path)).items()}, str(path))
+    save_file(
+        {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in load_file(str(path)).items()},
+        str(path),
+    )
     if record_digest:
         info_path = path.parent / (path.name.split(".")[0] + ".json")
         info = json.loads(info_path.read_text())
@@ -198,25 +226,44 @@ def test_an_export_records_the_digest_of_each_weight_file(write_config, tmp_path
         assert runs.sha256_of(run / "networks" / file) == digest
 
 
-@pytest.mark.parametrize("argv", [
-    ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png"],
-    ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10"],
-    ["train", "SAMPLER"],
-], ids=["sample", "evaluate", "init"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png"],
+        ["evaluate", "RUN", "--metric", "fid_classifier", "--samples", "10"],
+        ["train", "SAMPLER"],
+    ],
+    ids=["sample", "evaluate", "init"],
+)
 @pytest.mark.parametrize("damage", ["flipped byte", "NaN"])
-def test_a_flipped_byte_or_a_nan_in_exported_weights_is_refused_naming_the_file(argv, damage, write_config, tmp_path, capsys):
+def test_a_flipped_byte_or_a_nan_in_exported_weights_is_refused_naming_the_file(
+    argv, damage, write_config, tmp_path, capsys
+):
     run = trained(write_config, tmp_path)
     weights = run / "networks" / "painter.ema.safetensors"
-    sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter", "ema": True})},
-               "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}, "run": {"sample_count": 4}}
+    sampler = {
+        "networks": {
+            "painter": dict(
+                TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter", "ema": True}
+            )
+        },
+        "roles": {"sampler": "painter"},
+        "loop": "sample",
+        "data": {"name": "sklearn_digits"},
+        "run": {"sample_count": 4},
+    }
     sampler_config = write_config(sampler, name="drawn")
     if damage == "flipped byte":
         flip_a_byte(weights)
         expected = f"{weights}: its SHA-256 is not the one painter.json recorded at export"
     else:
-        nan_into(weights, record_digest=True)  # a file edited on purpose, its digest updated: the values are still checked
+        nan_into(
+            weights, record_digest=True
+        )  # a file edited on purpose, its digest updated: the values are still checked
         expected = "holds NaN or inf: " + str(weights)
-    argv = [a.replace("RUN", str(run)).replace("TMP", str(tmp_path)).replace("SAMPLER", str(sampler_config)) for a in argv]
+    argv = [
+        a.replace("RUN", str(run)).replace("TMP", str(tmp_path)).replace("SAMPLER", str(sampler_config)) for a in argv
+    ]
     capsys.readouterr()
     assert main(argv) == 2
     line = one_error_line(capsys)
@@ -235,7 +282,9 @@ def test_weights_that_are_not_finite_are_never_exported(tmp_path):
     key = next(iter(net.state_dict()))
     with torch.no_grad():
         net.state_dict()[key].view(-1)[0] = float("inf")
-    with pytest.raises(runs.RunError, match=f"tensor '{key}' holds NaN or inf: network 'net' \\(net.safetensors\\) is not exported"):
+    with pytest.raises(
+        runs.RunError, match=f"tensor '{key}' holds NaN or inf: network 'net' \\(net.safetensors\\) is not exported"
+    ):
         folder.export("net", net, "generator")
     assert {p.name: p.read_bytes() for p in folder.networks.iterdir()} == before, "the last good export was replaced"
 
@@ -297,11 +346,15 @@ def oserror(args):
 def safetensors_error(args):
     from safetensors import SafetensorError
 
-    return SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })')
+    return SafetensorError(
+        'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+    )
 
 
 def torch_zip_error(args):
-    return RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed")
+    return RuntimeError(
+        "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file data/0: file write failed"
+    )
 
 
 def accelerate_save_state(fail):
@@ -311,7 +364,9 @@ def accelerate_save_state(fail):
 
 
 def network_export(monkeypatch):
-    return fail_after_step_2(monkeypatch, runs, "atomic_write_bytes", oserror, where=lambda args: "networks" in str(args[0]))
+    return fail_after_step_2(
+        monkeypatch, runs, "atomic_write_bytes", oserror, where=lambda args: "networks" in str(args[0])
+    )
 
 
 def sample_grid(monkeypatch):
@@ -320,13 +375,19 @@ def sample_grid(monkeypatch):
     return fail_after_step_2(monkeypatch, vutils, "save_image", lambda args: OSError(28, NO_SPACE))
 
 
-@pytest.mark.parametrize("site, path_named", [
-    (accelerate_save_state(safetensors_error), "checkpoints/.partial-step_00000004"),
-    (accelerate_save_state(torch_zip_error), "checkpoints/.partial-step_00000004"),
-    (network_export, "networks/painter"),
-    (sample_grid, "samples/step_00000004.png"),
-], ids=["checkpoint weights (safetensors)", "checkpoint optimizer (torch.save)", "network export", "sample grid"])
-def test_a_full_disk_while_training_ends_in_one_line_naming_the_path_and_the_checkpoint_to_resume(site, path_named, write_config, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "site, path_named",
+    [
+        (accelerate_save_state(safetensors_error), "checkpoints/.partial-step_00000004"),
+        (accelerate_save_state(torch_zip_error), "checkpoints/.partial-step_00000004"),
+        (network_export, "networks/painter"),
+        (sample_grid, "samples/step_00000004.png"),
+    ],
+    ids=["checkpoint weights (safetensors)", "checkpoint optimizer (torch.save)", "network export", "sample grid"],
+)
+def test_a_full_disk_while_training_ends_in_one_line_naming_the_path_and_the_checkpoint_to_resume(
+    site, path_named, write_config, tmp_path, monkeypatch, capsys
+):
     fill = site(monkeypatch)
     arm_after_first_checkpoint(monkeypatch, [fill])
     assert main(["train", str(write_config(TINY_DIGITS))]) == 2
@@ -340,11 +401,21 @@ def test_a_full_disk_while_training_ends_in_one_line_naming_the_path_and_the_che
     assert main(["train", "--resume", str(run)]) == 0
 
 
-def test_a_full_disk_at_evaluation_prints_the_scores_and_names_evaluation_json(write_config, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_at_evaluation_prints_the_scores_and_names_evaluation_json(
+    write_config, tmp_path, monkeypatch, capsys
+):
     assert main(["train", str(write_config(TINY_RING, name="ring"))]) == 0
     run = tmp_path / "runs" / "ring"
     real = runs.atomic_write_text
-    monkeypatch.setattr(runs, "atomic_write_text", lambda path, text: (_ for _ in ()).throw(OSError(28, NO_SPACE, str(path))) if path.name == "evaluation.json" else real(path, text))
+    monkeypatch.setattr(
+        runs,
+        "atomic_write_text",
+        lambda path, text: (
+            (_ for _ in ()).throw(OSError(28, NO_SPACE, str(path)))
+            if path.name == "evaluation.json"
+            else real(path, text)
+        ),
+    )
     capsys.readouterr()
     assert main(["evaluate", str(run), "--metric", "modes", "--samples", "200"]) == 2
     captured = capsys.readouterr()
@@ -395,7 +466,9 @@ def test_a_run_in_a_folder_whose_name_reads_as_yaml_resumes(write_config, tmp_pa
         assert (run / "config.yaml").read_text().startswith("# The config this run used, resolved")
 
 
-def test_a_run_that_diverges_before_its_first_checkpoint_says_to_start_again_not_to_resume(write_config, tmp_path, monkeypatch, capsys):
+def test_a_run_that_diverges_before_its_first_checkpoint_says_to_start_again_not_to_resume(
+    write_config, tmp_path, monkeypatch, capsys
+):
     from gan.loops import adversarial
 
     real = adversarial.generator_loss
@@ -403,6 +476,10 @@ def test_a_run_that_diverges_before_its_first_checkpoint_says_to_start_again_not
     config = write_config(TINY_DIGITS, run={"steps": 8, "checkpoint_every": 8, "max_bad_steps": 1})
     assert main(["train", str(config)]) == 1
     line = one_error_line(capsys)
-    assert "no checkpoint was written yet" in line and "start the run again with --overwrite" in line and "--resume" not in line, line
+    assert (
+        "no checkpoint was written yet" in line
+        and "start the run again with --overwrite" in line
+        and "--resume" not in line
+    ), line
     monkeypatch.undo()
     assert main(["train", str(config), "--overwrite"]) == 0  # the advice works

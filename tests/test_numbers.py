@@ -19,7 +19,13 @@ TINY_NUMBERS = {
     "networks": {"reader": {"family": "conv", "source": "image[1,28,84]", "target": "categorical[1000]", "width": 4}},
     "roles": {"classifier": "reader"},
     "loop": "likelihood",
-    "data": {"name": "numbers", "batch_size": 16, "holdout": 0.2, "size": 200, "unseen": {"rule": "middle_equals_last"}},
+    "data": {
+        "name": "numbers",
+        "batch_size": 16,
+        "holdout": 0.2,
+        "size": 200,
+        "unseen": {"rule": "middle_equals_last"},
+    },
     "run": {"steps": 4, "log_every": 2, "sample_every": 4, "checkpoint_every": 4, "progress": False},
 }
 
@@ -34,13 +40,19 @@ def crops(x: torch.Tensor) -> list[bytes]:
 
 
 def test_the_numbers_data_is_deterministic_by_seed():
-    a, b, c = numbers(seed=3, unseen={"share": 0.2}), numbers(seed=3, unseen={"share": 0.2}), numbers(seed=4, unseen={"share": 0.2})
+    a, b, c = (
+        numbers(seed=3, unseen={"share": 0.2}),
+        numbers(seed=3, unseen={"share": 0.2}),
+        numbers(seed=4, unseen={"share": 0.2}),
+    )
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.labels_text == b.labels_text
     assert torch.equal(a.held_out.x, b.held_out.x) and a.unseen_numbers == b.unseen_numbers
     assert not torch.equal(a.y, c.y) and a.unseen_numbers != c.unseen_numbers
 
 
-@pytest.mark.parametrize("unseen", [{"rule": "middle_equals_last"}, {"rule": "first_equals_last"}, {"share": 0.2}], ids=str)
+@pytest.mark.parametrize(
+    "unseen", [{"rule": "middle_equals_last"}, {"rule": "first_equals_last"}, {"share": 0.2}], ids=str
+)
 def test_no_never_seen_number_is_in_the_training_split_and_the_test_split_has_both(unseen):
     data = numbers(unseen=unseen, size=2000)
     never = set(data.unseen_numbers)
@@ -87,10 +99,16 @@ def test_string_scores_count_exact_matches_per_kind_and_characters():
 
 @pytest.mark.parametrize(
     "unseen, words",
-    [({"rule": "odd"}, "data.unseen.rule: unknown rule 'odd'"), ({"share": 1.5}, "data.unseen.share"), ({"ratio": 0.2}, "data.unseen: expected")],
+    [
+        ({"rule": "odd"}, "data.unseen.rule: unknown rule 'odd'"),
+        ({"share": 1.5}, "data.unseen.share"),
+        ({"ratio": 0.2}, "data.unseen: expected"),
+    ],
     ids=["rule", "share", "key"],
 )
-def test_a_bad_unseen_option_is_refused_in_one_line_and_nothing_is_written(unseen, words, write_config, tmp_path, capsys):
+def test_a_bad_unseen_option_is_refused_in_one_line_and_nothing_is_written(
+    unseen, words, write_config, tmp_path, capsys
+):
     path = write_config(TINY_NUMBERS, data={"unseen": unseen})
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err.strip()

@@ -18,10 +18,24 @@ TINY_STRINGS = {
     "networks": {"reader": {"family": "conv", "source": "image[1,28,84]", "target": "text[3]", "width": 4}},
     "roles": {"classifier": "reader"},
     "loop": "likelihood",
-    "data": {"name": "numbers", "batch_size": 16, "holdout": 0.2, "size": 200, "unseen": {"rule": "middle_equals_last"}},
+    "data": {
+        "name": "numbers",
+        "batch_size": 16,
+        "holdout": 0.2,
+        "size": 200,
+        "unseen": {"rule": "middle_equals_last"},
+    },
     "run": {"steps": 4, "log_every": 2, "sample_every": 4, "checkpoint_every": 4, "progress": False},
 }
-SCORES = {"exact_seen", "exact_unseen", "per_character", "per_character_seen", "per_character_unseen", "accuracy", "nll"}
+SCORES = {
+    "exact_seen",
+    "exact_unseen",
+    "per_character",
+    "per_character_seen",
+    "per_character_unseen",
+    "accuracy",
+    "nll",
+}
 
 
 def test_a_string_reader_trains_on_numbers_and_scores_seen_and_never_seen_numbers(write_config, tmp_path, capsys):
@@ -38,19 +52,27 @@ def test_a_string_reader_trains_on_numbers_and_scores_seen_and_never_seen_number
 
     # a test image of a number, as a PNG: the reader names its likeliest whole strings
     space = parse("image[1,28,84]")
-    held = open_examples(Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), space).held_out
+    held = open_examples(
+        Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), space
+    ).held_out
     PILImage.fromarray((space.to_unit(held.x[0, 0]) * 255).round().byte().numpy()).save(tmp_path / "number.png")
-    assert main(["classify", str(run), "--network", "reader", str(tmp_path / "number.png"), "--top", "3", "--json"]) == 0
+    assert (
+        main(["classify", str(run), "--network", "reader", str(tmp_path / "number.png"), "--top", "3", "--json"]) == 0
+    )
     top = json.loads(capsys.readouterr().out)["top"]
     assert len(top) == 3 and len({s for s, _ in top}) == 3
     assert all(0 < p <= 1 for _, p in top) and top[0][1] >= top[1][1] >= top[2][1]
 
     # gan sample draws strings given each held-out image: one line an image, n draws, the same for the same seed
     for name in ("a.txt", "b.txt"):
-        assert main(["sample", str(run), "--network", "reader", "-n", "2", "--seed", "1", "-o", str(tmp_path / name)]) == 0
+        assert (
+            main(["sample", str(run), "--network", "reader", "-n", "2", "--seed", "1", "-o", str(tmp_path / name)]) == 0
+        )
     lines = (tmp_path / "a.txt").read_text().splitlines()
     assert len(lines) == 40 and all(len(line.split("\t")) == 2 for line in lines)
-    assert all(0 < len(s) <= 3 for line in lines for s in line.split("\t"))  # text[3]: an untrained head may write any character
+    assert all(
+        0 < len(s) <= 3 for line in lines for s in line.split("\t")
+    )  # text[3]: an untrained head may write any character
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
 
 
@@ -72,10 +94,16 @@ def test_the_exported_string_reader_reloads_and_reads_the_same_strings_for_the_s
 
 @pytest.mark.parametrize(
     "label, words",
-    [("0423", "has 4 characters; text[3] holds at most 3"), ("4#2", "has the character '#', outside the alphabet of text[3]"), ("4.2", "has '.' before its last")],
+    [
+        ("0423", "has 4 characters; text[3] holds at most 3"),
+        ("4#2", "has the character '#', outside the alphabet of text[3]"),
+        ("4.2", "has '.' before its last"),
+    ],
     ids=["long", "alphabet", "early-end"],
 )
-def test_a_label_that_text3_cannot_hold_is_refused_naming_the_example_and_nothing_is_written(label, words, monkeypatch, write_config, tmp_path, capsys):
+def test_a_label_that_text3_cannot_hold_is_refused_naming_the_example_and_nothing_is_written(
+    label, words, monkeypatch, write_config, tmp_path, capsys
+):
     spell = N.spell
     monkeypatch.setattr(N, "spell", lambda numbers: [label if i == 5 else s for i, s in enumerate(spell(numbers))])
     assert main(["train", str(write_config(TINY_STRINGS))]) == 2
@@ -83,15 +111,23 @@ def test_a_label_that_text3_cannot_hold_is_refused_naming_the_example_and_nothin
     assert err.count("\n") == 0 and err.startswith(f"gan: error: data: training example 5: label {label!r} {words}")
     assert not (tmp_path / "runs").exists()
     with pytest.raises(DataError, match="example 5"):
-        N.string_labels(open_examples(Data(name="numbers", size=200, holdout=0.2), parse("image[1,28,84]")), parse("text[3]"))
+        N.string_labels(
+            open_examples(Data(name="numbers", size=200, holdout=0.2), parse("image[1,28,84]")), parse("text[3]")
+        )
 
 
 def test_a_string_reader_on_data_labelled_by_class_is_refused_in_one_line(write_config, tmp_path, capsys):
-    cfg = {**TINY_STRINGS, "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "text[3]", "width": 4}},
-           "data": {"name": "sklearn_digits", "batch_size": 16}}
+    cfg = {
+        **TINY_STRINGS,
+        "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "text[3]", "width": 4}},
+        "data": {"name": "sklearn_digits", "batch_size": 16},
+    }
     assert main(["train", str(write_config(cfg))]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "writes text[3], but sklearn_digits labels its examples by class, not by strings" in err
+    assert (
+        err.count("\n") == 0
+        and "writes text[3], but sklearn_digits labels its examples by class, not by strings" in err
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -104,7 +140,12 @@ def test_a_shorter_label_gains_the_end_so_the_head_learns_where_it_stops():
 
 
 def test_a_text4_head_that_writes_the_end_is_scored_on_the_number_it_read(monkeypatch):
-    data = N.string_labels(open_examples(Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), parse("image[1,28,84]")), parse("text[4]"))
+    data = N.string_labels(
+        open_examples(
+            Data(name="numbers", size=200, holdout=0.2, unseen={"rule": "middle_equals_last"}), parse("image[1,28,84]")
+        ),
+        parse("text[4]"),
+    )
     from networks.registry import build
 
     net = build({**TINY_STRINGS["networks"]["reader"], "target": "text[4]"})

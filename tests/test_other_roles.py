@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from gan import config as C
 from gan import load
 from gan.cli import main
-from gan.objectives import log_likelihood
-from gan.session.session import Session
 from gan.loops.setup import likelihood_loop
+from gan.objectives import log_likelihood
 from gan.runs import RunError
+from gan.session.session import Session
 from networks import ConvNet
 
 from .conftest import ROOT, TINY_DIGITS
@@ -24,7 +24,13 @@ READER = {"family": "conv", "source": "image[1,28,28]", "target": "categorical[1
 def classifier_config(write_config, name="reader_run", steps=500, **reader):
     base = C.load(ROOT / "configs" / "digits_classifier.yaml").to_dict()
     base["networks"] = {"reader": dict(READER, **reader)}
-    base["run"] = {"steps": steps, "log_every": 100, "sample_every": steps, "checkpoint_every": steps, "progress": False}
+    base["run"] = {
+        "steps": steps,
+        "log_every": 100,
+        "sample_every": steps,
+        "checkpoint_every": steps,
+        "progress": False,
+    }
     return write_config(base, name=name)
 
 
@@ -84,7 +90,9 @@ def test_a_gan_critic_probed_with_a_new_head_beats_a_random_frozen_body(write_co
     gan_cfg["run"] = {"steps": 300, "log_every": 100, "sample_every": 300, "checkpoint_every": 300, "progress": False}
     assert main(["train", str(write_config(gan_cfg, name="gan"))]) == 0
     critic_run = str(tmp_path / "runs" / "gan")
-    probe = train_reader(classifier_config(write_config, "probe", 300, init={"run": critic_run, "network": "critic"}, freeze_body=True))
+    probe = train_reader(
+        classifier_config(write_config, "probe", 300, init={"run": critic_run, "network": "critic"}, freeze_body=True)
+    )
     random = train_reader(classifier_config(write_config, "random", 300, freeze_body=True))
     assert probe.session.init_reports["reader"]["new"] == ["head.out.weight"]  # body from the critic, head new
     body = {k: v for k, v in load(critic_run, "critic").state_dict().items() if k.startswith("body.")}
@@ -99,7 +107,9 @@ def test_gan_sample_is_reproducible_sized_and_seeded(write_config, tmp_path):
     paths = {}
     for tag, seed in (("a", 1), ("b", 1), ("c", 2)):
         paths[tag] = tmp_path / f"{tag}.npz"
-        assert main(["sample", run, "--network", "painter", "-n", "10", "-o", str(paths[tag]), "--seed", str(seed)]) == 0
+        assert (
+            main(["sample", run, "--network", "painter", "-n", "10", "-o", str(paths[tag]), "--seed", str(seed)]) == 0
+        )
     a, b, c = (np.load(paths[t])["samples"] for t in "abc")
     assert a.shape == (10, 1, 8, 8)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
@@ -114,7 +124,9 @@ def test_gan_sample_is_reproducible_sized_and_seeded(write_config, tmp_path):
 
 def test_sampling_a_missing_network_lists_the_ones_the_run_has(write_config, tmp_path, capsys):
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
-    code = main(["sample", str(tmp_path / "runs" / "tiny"), "--network", "nobody", "-n", "2", "-o", str(tmp_path / "x.png")])
+    code = main(
+        ["sample", str(tmp_path / "runs" / "tiny"), "--network", "nobody", "-n", "2", "-o", str(tmp_path / "x.png")]
+    )
     assert code == 2
     assert "has no network 'nobody'; networks in it: critic, painter" in capsys.readouterr().err
 
@@ -128,11 +140,33 @@ def test_classify_prints_label_distributions_and_discriminator_prints_p_real(wri
     assert main(["classify", run, "--network", "critic", *files]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("P(real)=" in line for line in lines)
-    reader = write_config(dict(TINY_DIGITS, networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
-                               roles={"classifier": "reader"}, loop="likelihood"), name="reader")
+    reader = write_config(
+        dict(
+            TINY_DIGITS,
+            networks={"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},
+            roles={"classifier": "reader"},
+            loop="likelihood",
+        ),
+        name="reader",
+    )
     assert main(["train", str(reader)]) == 0
     capsys.readouterr()
-    assert main(["classify", str(tmp_path / "runs" / "reader"), "--network", "reader", "--sample", "4", "--top", "2", *files]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                str(tmp_path / "runs" / "reader"),
+                "--network",
+                "reader",
+                "--sample",
+                "4",
+                "--top",
+                "2",
+                *files,
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("samples:" in line and line.count(":") >= 3 for line in lines)
 
@@ -148,8 +182,15 @@ def test_init_from_a_network_of_another_width_is_refused_not_half_loaded(write_c
     """A sampler config left at the painter's old width once loaded only batch norm's step counters, kept every
     weight random and drew noise; the body is loaded whole or the run stops, naming a tensor and both shapes."""
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
-    painter = dict(TINY_DIGITS["networks"]["painter"], width=6, init={"run": str(tmp_path / "runs" / "tiny"), "network": "painter"})
-    sampler = {"networks": {"painter": painter}, "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}}
+    painter = dict(
+        TINY_DIGITS["networks"]["painter"], width=6, init={"run": str(tmp_path / "runs" / "tiny"), "network": "painter"}
+    )
+    sampler = {
+        "networks": {"painter": painter},
+        "roles": {"sampler": "painter"},
+        "loop": "sample",
+        "data": {"name": "sklearn_digits"},
+    }
     assert main(["train", str(write_config(sampler, name="wide"))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gan: error: networks.painter.init: ") and err.count("\n") == 1
@@ -159,8 +200,18 @@ def test_init_from_a_network_of_another_width_is_refused_not_half_loaded(write_c
 
 def test_sampler_run_writes_reproducible_samples_from_a_trained_network(write_config, tmp_path):
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
-    sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(tmp_path / "runs" / "tiny"), "network": "painter", "ema": True})},
-               "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}, "run": {"sample_count": 6}}
+    sampler = {
+        "networks": {
+            "painter": dict(
+                TINY_DIGITS["networks"]["painter"],
+                init={"run": str(tmp_path / "runs" / "tiny"), "network": "painter", "ema": True},
+            )
+        },
+        "roles": {"sampler": "painter"},
+        "loop": "sample",
+        "data": {"name": "sklearn_digits"},
+        "run": {"sample_count": 6},
+    }
     for name in ("s1", "s2"):
         assert main(["train", str(write_config(sampler, name=name))]) == 0
     a, b = (np.load(tmp_path / "runs" / n / "samples.npz")["samples"] for n in ("s1", "s2"))

@@ -11,7 +11,7 @@ from torch import distributions as D
 
 from gan.cli import main
 from gan.config import Data
-from gan.data import DataError, open_examples
+from gan.data import open_examples
 from gan.data.tables import standardise
 from gan.roles import RoleError, check_role
 from networks import MLP, ConvNet, Normal, ResNet, SpaceError, parse
@@ -41,7 +41,10 @@ def test_malformed_normal_is_refused_naming_the_input(text):
 
 
 def test_normal_zero_in_a_config_is_refused_in_one_line_naming_the_network(write_config, tmp_path, capsys):
-    bad = {**TINY_DIABETES, "networks": {"predictor": {**TINY_DIABETES["networks"]["predictor"], "target": "normal[0]"}}}
+    bad = {
+        **TINY_DIABETES,
+        "networks": {"predictor": {**TINY_DIABETES["networks"]["predictor"], "target": "normal[0]"}},
+    }
     assert main(["train", str(write_config(bad))]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("gan: error: networks.predictor:") and "normal[0]" in err
@@ -95,7 +98,9 @@ def test_a_network_cannot_read_normal_values_it_reads_reals():
 
 def test_the_classifier_role_takes_any_distribution_target_and_says_so():
     check_role("classifier", "predictor", MLP(source="point[10]", target="normal[1]"), parse("point[10]"))
-    with pytest.raises(RoleError, match="distribution space .*normal\\[D\\].*'scorer' maps point\\[10\\] -> real\\[1\\]"):
+    with pytest.raises(
+        RoleError, match="distribution space .*normal\\[D\\].*'scorer' maps point\\[10\\] -> real\\[1\\]"
+    ):
         check_role("classifier", "scorer", MLP(source="point[10]", target="real[1]"), parse("point[10]"))
 
 
@@ -115,7 +120,9 @@ def test_diabetes_split_is_fixed_by_the_data_seed_and_standardised_by_the_traini
     from sklearn.datasets import load_diabetes
 
     raw = torch.as_tensor(load_diabetes().target, dtype=torch.float32)
-    assert sorted(held.original_targets().flatten().tolist()) == pytest.approx(sorted(raw[torch.randperm(442, generator=torch.Generator().manual_seed(0))[354:]].tolist()), abs=1e-3)
+    assert sorted(held.original_targets().flatten().tolist()) == pytest.approx(
+        sorted(raw[torch.randperm(442, generator=torch.Generator().manual_seed(0))[354:]].tolist()), abs=1e-3
+    )
 
 
 def test_held_out_values_do_not_change_the_training_part():
@@ -133,8 +140,11 @@ def test_a_nan_target_is_refused_naming_the_example_and_nothing_is_written(write
     rows[7, 2] = np.nan
     csv = tmp_path / "table.csv"
     csv.write_text("a,b,target\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
-    cfg = {**TINY_DIABETES, "networks": {"predictor": {"family": "mlp", "source": "point[2]", "target": "normal[1]", "width": 8}},
-           "data": {"name": "table", "path": str(csv), "batch_size": 8}}
+    cfg = {
+        **TINY_DIABETES,
+        "networks": {"predictor": {"family": "mlp", "source": "point[2]", "target": "normal[1]", "width": 8}},
+        "data": {"name": "table", "path": str(csv), "batch_size": 8},
+    }
     assert main(["train", str(write_config(cfg))]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("gan: error:") and "example 7" in err and "target" in err
@@ -147,25 +157,39 @@ def test_a_csv_table_trains_with_its_last_columns_as_targets(write_config, tmp_p
     rows = np.hstack([x, 3 * x[:, :1] - x[:, 1:] + 0.1 * rng.normal(size=(200, 1))])
     csv = tmp_path / "table.csv"
     np.savetxt(csv, rows, delimiter=",")
-    cfg = {**TINY_DIABETES, "networks": {"predictor": {"family": "mlp", "source": "point[2]", "target": "normal[1]", "width": 16, "depth": 1}},
-           "data": {"name": "table", "path": str(csv), "batch_size": 32, "holdout": 0.2}}
+    cfg = {
+        **TINY_DIABETES,
+        "networks": {
+            "predictor": {"family": "mlp", "source": "point[2]", "target": "normal[1]", "width": 16, "depth": 1}
+        },
+        "data": {"name": "table", "path": str(csv), "batch_size": 32, "holdout": 0.2},
+    }
     assert main(["train", str(write_config(cfg, name="csv"))]) == 0
     scores = json.loads((tmp_path / "runs" / "csv" / "metrics.json").read_text())
     assert scores["held_out/rmse"] < 0.3 * np.std(rows[:, 2])  # in the target's own units
 
 
 def test_real_targets_need_a_normal_target_and_labels_need_labels(write_config, capsys):
-    onehot = {**TINY_DIABETES, "networks": {"predictor": {"family": "mlp", "source": "point[10]", "target": "categorical[3]"}}}
+    onehot = {
+        **TINY_DIABETES,
+        "networks": {"predictor": {"family": "mlp", "source": "point[10]", "target": "categorical[3]"}},
+    }
     assert main(["train", str(write_config(onehot, name="a"))]) == 2
     assert "diabetes has 1 real target(s) per example: write normal[1]" in capsys.readouterr().err
-    digits = {**TINY_DIGITS, "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "normal[1]", "width": 4}},
-              "roles": {"classifier": "reader"}, "loop": "likelihood"}
+    digits = {
+        **TINY_DIGITS,
+        "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "normal[1]", "width": 4}},
+        "roles": {"classifier": "reader"},
+        "loop": "likelihood",
+    }
     assert main(["train", str(write_config(digits, name="b"))]) == 2
     assert "writes normal[1], a distribution over reals, but sklearn_digits has class labels" in capsys.readouterr().err
 
 
 # -- training, evaluation, sampling ---------------------------------------------------
-def test_diabetes_trains_by_likelihood_and_evaluate_reports_nll_rmse_coverage_beside_linear_models(write_config, tmp_path, capsys):
+def test_diabetes_trains_by_likelihood_and_evaluate_reports_nll_rmse_coverage_beside_linear_models(
+    write_config, tmp_path, capsys
+):
     assert main(["train", str(write_config(TINY_DIABETES, name="diabetes"))]) == 0
     run = tmp_path / "runs" / "diabetes"
     capsys.readouterr()
@@ -182,7 +206,10 @@ def test_diabetes_trains_by_likelihood_and_evaluate_reports_nll_rmse_coverage_be
 
     out = tmp_path / "draws.npz"
     assert main(["sample", str(run), "--network", "predictor", "-n", "4", "-o", str(out), "--seed", "1"]) == 0
-    assert main(["sample", str(run), "--network", "predictor", "-n", "4", "-o", str(tmp_path / "again.pt"), "--seed", "1"]) == 0
+    assert (
+        main(["sample", str(run), "--network", "predictor", "-n", "4", "-o", str(tmp_path / "again.pt"), "--seed", "1"])
+        == 0
+    )
     draws = np.load(out)["samples"]
     assert draws.shape == (88, 4, 1) and 25 < draws.mean() < 350  # reals in the target's units (disease progression)
     assert np.array_equal(draws, torch.load(tmp_path / "again.pt").numpy())

@@ -26,8 +26,22 @@ def scalars(run, tag):
 def test_a_learning_rate_set_at_resume_is_the_one_the_next_step_uses(write_config, tmp_path, decay):
     assert main(["train", str(write_config(TINY_DIGITS, run={"steps": 4, "lr_decay": decay, "log_every": 1}))]) == 0
     run = tmp_path / "runs" / "tiny"
-    assert main(["train", "--resume", str(run), "--set", "run.steps=8", "--set", "optimizers.generator.lr=0.01",
-                 "--set", "optimizers.generator.weight_decay=0.5"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(run),
+                "--set",
+                "run.steps=8",
+                "--set",
+                "optimizers.generator.lr=0.01",
+                "--set",
+                "optimizers.generator.weight_decay=0.5",
+            ]
+        )
+        == 0
+    )
     lr = scalars(run, "generator/lr")
     expected = 0.01 if decay == "none" else 0.01 * (1 - 4 / 8)  # step 5 is scheduled at t = 4/8
     assert lr[5] == pytest.approx(expected), lr
@@ -40,8 +54,10 @@ def test_values_set_at_resume_are_recorded_logged_and_kept_by_a_later_resume(wri
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--set", "run.steps=6", "--set", "optimizers.generator.lr=0.01"]) == 0
     out = capsys.readouterr().out
-    line = [l for l in out.splitlines() if l.startswith("changed at resume")]
-    assert line == [f"changed at resume: optimizers.generator.lr 0.0002 -> 0.01, run.steps 4 -> 6 (recorded in {run / 'config.yaml'})"], out
+    line = [l for l in out.splitlines() if l.startswith("changed at resume")]  # noqa: E741
+    assert line == [
+        f"changed at resume: optimizers.generator.lr 0.0002 -> 0.01, run.steps 4 -> 6 (recorded in {run / 'config.yaml'})"
+    ], out
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["optimizers"]["generator"]["lr"] == 0.01 and saved["run"]["steps"] == 6
     assert saved["run"]["output"] == str(tmp_path / "runs")
@@ -56,16 +72,29 @@ def test_values_set_at_resume_are_recorded_logged_and_kept_by_a_later_resume(wri
     assert scalars(run, "generator/lr")[8] == pytest.approx(0.01)
 
 
-@pytest.mark.parametrize("key,value", [("data.batch_size", 8), ("run.seed", 3), ("run.grad_accum", 2), ("objective.d_steps", 2),
-                                       ("optimizers.generator.name", "sgd")])
-def test_a_change_that_alters_the_data_order_is_refused_in_one_line_naming_the_key(write_config, tmp_path, capsys, key, value):
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("data.batch_size", 8),
+        ("run.seed", 3),
+        ("run.grad_accum", 2),
+        ("objective.d_steps", 2),
+        ("optimizers.generator.name", "sgd"),
+    ],
+)
+def test_a_change_that_alters_the_data_order_is_refused_in_one_line_naming_the_key(
+    write_config, tmp_path, capsys, key, value
+):
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
     run = tmp_path / "runs" / "tiny"
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--set", "run.steps=6", "--set", f"{key}={value}"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"gan: error: --set {key}={value} at resume: the run was trained with {key}=") and err.count("\n") == 1, err
+    assert (
+        err.startswith(f"gan: error: --set {key}={value} at resume: the run was trained with {key}=")
+        and err.count("\n") == 1
+    ), err
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before, "a refused resume writes nothing"
 
 
@@ -73,13 +102,22 @@ def test_a_run_started_from_another_runs_weights_resumes_from_another_directory(
     """init: is read when a run starts; at resume the weights come from the checkpoint, so the init run may be gone."""
     assert main(["train", str(write_config(TINY_DIGITS, name="source"))]) == 0
     init = {"run": "runs/source", "network": "critic"}  # relative: only found from tmp_path
-    cfg = dict(TINY_DIGITS, networks={**TINY_DIGITS["networks"], "critic": {**TINY_DIGITS["networks"]["critic"], "init": init}})
+    cfg = dict(
+        TINY_DIGITS, networks={**TINY_DIGITS["networks"], "critic": {**TINY_DIGITS["networks"]["critic"], "init": init}}
+    )
     path = write_config(cfg, name="started")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    first = subprocess.run([sys.executable, "-m", "gan", "train", str(path)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    first = subprocess.run(
+        [sys.executable, "-m", "gan", "train", str(path)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert first.returncode == 0, first.stderr[-2000:]
-    again = subprocess.run([sys.executable, "-m", "gan", "train", "--resume", str(tmp_path / "runs" / "started"), "--set", "run.steps=6"],
-                           cwd=ROOT, env=env, capture_output=True, text=True)
+    again = subprocess.run(
+        [sys.executable, "-m", "gan", "train", "--resume", str(tmp_path / "runs" / "started"), "--set", "run.steps=6"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "loaded" not in again.stdout
 
@@ -87,5 +125,11 @@ def test_a_run_started_from_another_runs_weights_resumes_from_another_directory(
 def test_the_resolved_config_holds_the_optimizers_left_to_their_defaults(write_config, tmp_path):
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
     saved = yaml.safe_load((tmp_path / "runs" / "tiny" / "config.yaml").read_text())
-    assert saved["optimizers"]["generator"] == {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0, "implementation": "auto"}
+    assert saved["optimizers"]["generator"] == {
+        "name": "adam",
+        "lr": 2e-4,
+        "betas": [0.5, 0.999],
+        "weight_decay": 0.0,
+        "implementation": "auto",
+    }
     assert saved["optimizers"]["discriminator"]["lr"] == 2e-4

@@ -97,8 +97,13 @@ def test_network_names_read_from_a_run_or_a_command_line_are_checked(write_confi
 # -- 3. a sample run resumed is neither deleted nor redrawn -------------------------------
 def test_resuming_a_sample_run_keeps_its_folder_and_says_there_is_nothing_to_resume(write_config, tmp_path, capsys):
     run = trained(write_config, tmp_path)
-    sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter"})},
-               "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}, "run": {"sample_count": 4}}
+    sampler = {
+        "networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter"})},
+        "roles": {"sampler": "painter"},
+        "loop": "sample",
+        "data": {"name": "sklearn_digits"},
+        "run": {"sample_count": 4},
+    }
     assert main(["train", str(write_config(sampler, name="drawn"))]) == 0
     drawn = tmp_path / "runs" / "drawn"
     (drawn / "notes.txt").write_text("kept")
@@ -113,8 +118,13 @@ def test_a_sample_run_resumed_before_it_drew_draws_from_the_trained_weights_not_
     import numpy as np
 
     run = trained(write_config, tmp_path)
-    sampler = {"networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter"})},
-               "roles": {"sampler": "painter"}, "loop": "sample", "data": {"name": "sklearn_digits"}, "run": {"sample_count": 4}}
+    sampler = {
+        "networks": {"painter": dict(TINY_DIGITS["networks"]["painter"], init={"run": str(run), "network": "painter"})},
+        "roles": {"sampler": "painter"},
+        "loop": "sample",
+        "data": {"name": "sklearn_digits"},
+        "run": {"sample_count": 4},
+    }
     assert main(["train", str(write_config(sampler, name="drawn"))]) == 0
     drawn = tmp_path / "runs" / "drawn"
     expected = np.load(drawn / "samples.npz")["samples"]
@@ -183,7 +193,9 @@ def test_a_sample_write_that_fails_midway_leaves_the_old_file_whole(write_config
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(np, "savez", full_disk)
-    assert main(["sample", str(run), "--network", "painter", "-n", "4", "-o", str(out), "--overwrite", "--seed", "1"]) == 2
+    assert (
+        main(["sample", str(run), "--network", "painter", "-n", "4", "-o", str(out), "--overwrite", "--seed", "1"]) == 2
+    )
     assert "cannot write there (No space left on device" in one_error_line(capsys)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -195,12 +207,15 @@ def test_checkpoint_files_and_folders_reach_the_disk_before_the_commit_marker(wr
         pytest.skip("needs /proc to name the file behind a descriptor")
     events = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd)
+    )
     monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", str(a), str(b))) or real_replace(a, b))
     run = trained(write_config, tmp_path, run={"steps": 2})
     checkpoints = (run / "checkpoints").resolve()
     staging = checkpoints / ".partial-step_00000002"
     final = checkpoints / "step_00000002"
+
     def renamed_onto(path: Path) -> int:  # temporary names are unique: find the rename by its destination
         return next(i for i, e in enumerate(events) if e[0] == "replace" and e[2] == str(path))
 
@@ -211,9 +226,11 @@ def test_checkpoint_files_and_folders_reach_the_disk_before_the_commit_marker(wr
             assert str(staging / file.name) in flushed, f"{file.name} was not flushed before the commit marker"
     assert str(staging) in flushed, "the staging folder was not flushed before the commit marker"
     renamed = events.index(("replace", str(staging), str(final)))
-    assert ("fsync", str(checkpoints)) in events[renamed + 1:], "the checkpoints folder was not flushed after the rename"
+    assert ("fsync", str(checkpoints)) in events[renamed + 1 :], (
+        "the checkpoints folder was not flushed after the rename"
+    )
     pointer = renamed_onto(checkpoints / "latest")
-    assert ("fsync", str(checkpoints)) in events[pointer + 1:]
+    assert ("fsync", str(checkpoints)) in events[pointer + 1 :]
 
 
 def accelerate_save_state_fills_the_disk(monkeypatch):
@@ -245,13 +262,18 @@ def ema_write_fills_the_disk(monkeypatch):
 
 
 @pytest.mark.parametrize("fill", [accelerate_save_state_fills_the_disk, ema_write_fills_the_disk])
-def test_a_disk_that_fills_during_a_save_ends_in_one_line_and_latest_stays_complete(fill, write_config, tmp_path, capsys, monkeypatch):
+def test_a_disk_that_fills_during_a_save_ends_in_one_line_and_latest_stays_complete(
+    fill, write_config, tmp_path, capsys, monkeypatch
+):
     fill(monkeypatch)
     assert main(["train", str(write_config(TINY_DIGITS))]) == 2
     line = one_error_line(capsys)
     run = tmp_path / "runs" / "tiny"
     assert f"cannot save step 4 in {run} (No space left on device" in line
-    assert f"the last complete checkpoint is {run / 'checkpoints' / 'step_00000002'}" in line and f"gan train --resume {run}" in line
+    assert (
+        f"the last complete checkpoint is {run / 'checkpoints' / 'step_00000002'}" in line
+        and f"gan train --resume {run}" in line
+    )
     assert (run / "checkpoints" / "latest").read_text() == "step_00000002"
     assert not list((run / "checkpoints").glob(".partial-*"))
     assert not (run / ".lock").exists()
@@ -260,12 +282,18 @@ def test_a_disk_that_fills_during_a_save_ends_in_one_line_and_latest_stays_compl
 
 
 # -- 8. one trainer per run folder ---------------------------------------------------------
-def test_a_second_trainer_on_a_run_is_refused_naming_the_first_and_a_dead_ones_lock_is_taken_over(write_config, tmp_path, capsys):
-    path = write_config(TINY_DIGITS, run={"steps": 100000, "checkpoint_every": 5, "sample_every": 100000, "log_every": 100000})
+def test_a_second_trainer_on_a_run_is_refused_naming_the_first_and_a_dead_ones_lock_is_taken_over(
+    write_config, tmp_path, capsys
+):
+    path = write_config(
+        TINY_DIGITS, run={"steps": 100000, "checkpoint_every": 5, "sample_every": 100000, "log_every": 100000}
+    )
     run = tmp_path / "runs" / "tiny"
     first = start(["train", str(path)])
     try:
-        assert wait_for(lambda: (run / "checkpoints" / "latest").is_file(), first, poll=0.05), first.stderr.read()[-2000:]
+        assert wait_for(lambda: (run / "checkpoints" / "latest").is_file(), first, poll=0.05), first.stderr.read()[
+            -2000:
+        ]
         assert json.loads((run / ".lock").read_text())["pid"] == first.pid
         before = (run / "config.yaml").read_bytes()
         for argv in (["train", "--resume", str(run)], ["train", str(path), "--overwrite"]):
@@ -283,11 +311,12 @@ def test_a_second_trainer_on_a_run_is_refused_naming_the_first_and_a_dead_ones_l
 # -- 19, 21. configs ship with the package and are found by name from anywhere -------------
 def test_the_packages_listed_in_pyproject_are_all_the_packages_of_the_source_tree():
     import tomllib
-
     from setuptools import find_packages
 
     setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert sorted(setup["packages"]) == sorted(find_packages(str(ROOT), include=["gan*", "networks*"]) + ["gan.configs"])
+    assert sorted(setup["packages"]) == sorted(
+        find_packages(str(ROOT), include=["gan*", "networks*"]) + ["gan.configs"]
+    )
     assert setup["package-dir"]["gan.configs"] == "configs" and "*.yaml" in setup["package-data"]["gan.configs"]
 
 
@@ -297,8 +326,22 @@ def test_a_wheel_install_trains_its_default_config_and_shipped_configs_by_name_f
         shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
     for part in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / part, source / part)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(source)],
-                           capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     installed = tmp_path / "site"
     with zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))) as wheel:
@@ -308,7 +351,9 @@ def test_a_wheel_install_trains_its_default_config_and_shipped_configs_by_name_f
     env = dict(os.environ, PYTHONPATH=str(installed), OMP_NUM_THREADS="1")
     common = ["--set", "run.steps=1", "--set", f"run.output={tmp_path / 'runs'}", "--set", "run.progress=false"]
     for argv in (["train", *common], ["train", "configs/ring.yaml", *common]):
-        done = subprocess.run([sys.executable, "-m", "gan", *argv], cwd=elsewhere, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "gan", *argv], cwd=elsewhere, env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, (argv, done.stderr[-2000:])
     assert {p.name for p in (tmp_path / "runs").iterdir()} == {"digits", "ring"}
 
@@ -328,21 +373,52 @@ def test_a_config_not_found_suggests_only_names_that_load_from_here(tmp_path, mo
 
 # -- 20. a missing run folder is named as missing; init names the folder it loaded ---------
 def test_init_from_a_missing_run_says_the_folder_is_missing(write_config, tmp_path, capsys, monkeypatch):
-    cfg = dict(TINY_DIGITS, networks={**TINY_DIGITS["networks"], "critic": dict(TINY_DIGITS["networks"]["critic"], init={"run": "runs/nowhere", "network": "critic"})})
+    cfg = dict(
+        TINY_DIGITS,
+        networks={
+            **TINY_DIGITS["networks"],
+            "critic": dict(TINY_DIGITS["networks"]["critic"], init={"run": "runs/nowhere", "network": "critic"}),
+        },
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["train", str(write_config(cfg))]) == 2
     line = one_error_line(capsys)
     assert "run folder 'runs/nowhere' not found" in line and str(tmp_path / "runs" / "nowhere") in line
 
 
-def test_init_prints_the_absolute_folder_it_loaded_from_and_evaluate_names_a_missing_classifier(write_config, tmp_path, capsys, monkeypatch):
+def test_init_prints_the_absolute_folder_it_loaded_from_and_evaluate_names_a_missing_classifier(
+    write_config, tmp_path, capsys, monkeypatch
+):
     trained(write_config, tmp_path)
     monkeypatch.chdir(tmp_path)
-    cfg = dict(TINY_DIGITS, networks={**TINY_DIGITS["networks"], "critic": dict(TINY_DIGITS["networks"]["critic"], init={"run": "runs/tiny", "network": "critic"})})
+    cfg = dict(
+        TINY_DIGITS,
+        networks={
+            **TINY_DIGITS["networks"],
+            "critic": dict(TINY_DIGITS["networks"]["critic"], init={"run": "runs/tiny", "network": "critic"}),
+        },
+    )
     capsys.readouterr()
     assert main(["train", str(write_config(cfg, name="second")), "--set", "run.steps=1"]) == 0
-    assert re.search(rf"networks.critic: loaded \d+ tensors from {re.escape(str(tmp_path / 'runs' / 'tiny' / 'networks' / 'critic.safetensors'))}", capsys.readouterr().out)
-    assert main(["evaluate", "runs/tiny", "--metric", "fid_classifier", "--samples", "8", "--classifier", "runs/nonexistent"]) == 2
+    assert re.search(
+        rf"networks.critic: loaded \d+ tensors from {re.escape(str(tmp_path / 'runs' / 'tiny' / 'networks' / 'critic.safetensors'))}",
+        capsys.readouterr().out,
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "runs/tiny",
+                "--metric",
+                "fid_classifier",
+                "--samples",
+                "8",
+                "--classifier",
+                "runs/nonexistent",
+            ]
+        )
+        == 2
+    )
     assert "run folder 'runs/nonexistent' not found" in one_error_line(capsys)
 
 
@@ -352,14 +428,34 @@ def test_under_two_processes_a_held_lock_stops_every_rank_in_one_line_and_none_h
     try:
         (run / ".lock").write_text(json.dumps({"pid": owner.pid, "host": __import__("socket").gethostname()}))
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                                 "-m", "gan", "train", "--resume", str(run), "--set", "run.steps=6"],
-                                env=env, capture_output=True, text=True, timeout=240)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                "2",
+                "-m",
+                "gan",
+                "train",
+                "--resume",
+                str(run),
+                "--set",
+                "run.steps=6",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
     finally:
         owner.kill()
         owner.wait()
     assert result.returncode != 0  # torchrun reports the ranks' exit status 2 in its own words
-    assert result.stderr.count(f"gan: error: run folder {str(run)!r} is in use by another trainer (PID {owner.pid})") == 2, result.stderr[-3000:]
+    assert (
+        result.stderr.count(f"gan: error: run folder {str(run)!r} is in use by another trainer (PID {owner.pid})") == 2
+    ), result.stderr[-3000:]
     assert (run / "checkpoints" / "latest").read_text() == "step_00000004"
 
 

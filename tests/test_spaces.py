@@ -41,8 +41,22 @@ def test_spaces_compare_and_hash_by_value():
 
 @pytest.mark.parametrize(
     "text",
-    ["imag[3]", "noise[-1]", "noise[0]", "noise[1.5]", "categorical[1]", "image[3,32]", "image[0,8,8]",
-     "image[1,8,8,1:0]", "image[1,8,8,a:b]", "bernoulli[2]", "", "noise[", 42, None],
+    [
+        "imag[3]",
+        "noise[-1]",
+        "noise[0]",
+        "noise[1.5]",
+        "categorical[1]",
+        "image[3,32]",
+        "image[0,8,8]",
+        "image[1,8,8,1:0]",
+        "image[1,8,8,a:b]",
+        "bernoulli[2]",
+        "",
+        "noise[",
+        42,
+        None,
+    ],
 )
 def test_bad_space_names_the_input_and_lists_the_accepted_forms(text):
     with pytest.raises(SpaceError) as caught:
@@ -134,7 +148,9 @@ def test_vector_and_image_spaces_are_not_distributions():
 
 
 def test_label_spaces_encode_what_a_network_reads():
-    torch.testing.assert_close(Categorical(3).encode(torch.tensor([2, 0])), torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(
+        Categorical(3).encode(torch.tensor([2, 0])), torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    )
     torch.testing.assert_close(Bernoulli().encode(torch.tensor([1.0, 0.0])), torch.tensor([[1.0], [0.0]]))
 
 

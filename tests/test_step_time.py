@@ -12,9 +12,25 @@ from .conftest import ROOT, TINY_DIGITS
 def test_step_time_prints_one_pace_per_block_and_the_fastest_and_leaves_no_run_behind(write_config, tmp_path):
     config = write_config(TINY_DIGITS)
     before = sorted(p.name for p in tmp_path.iterdir())
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "step_time.py"), str(config), "--steps", "3", "--warmup", "1",
-                           "--repeats", "2", "--set", "networks.painter.width=6"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "step_time.py"),
+            str(config),
+            "--steps",
+            "3",
+            "--warmup",
+            "1",
+            "--repeats",
+            "2",
+            "--set",
+            "networks.painter.width=6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     blocks = [float(m) for m in re.findall(r"^block \d: ([\d.]+) ms a step$", proc.stdout, re.M)]
     fastest = re.search(r"^([\d.]+) ms a step \(fastest of 2 blocks of 3 steps\)$", proc.stdout, re.M)

@@ -18,13 +18,13 @@ import torch
 from safetensors.torch import load_file
 
 from gan import config as C
+from gan.benchmark.speed.kernels import host_syncs
 from gan.cli import main
 from gan.loops import adversarial
+from gan.loops.setup import adversarial_loop
 from gan.session.guard import Diverged
 from gan.session.progress import Clock
 from gan.session.session import Session
-from gan.loops.setup import adversarial_loop
-from gan.benchmark.speed.kernels import host_syncs
 
 from .conftest import ROOT, TINY_DIGITS
 
@@ -40,7 +40,9 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 def start(args: list[str]) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "gan", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gan", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(condition, proc, timeout=120.0, poll=0.001) -> bool:
@@ -102,7 +104,11 @@ def test_resuming_a_finished_run_succeeds_says_so_and_changes_nothing(write_conf
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(write_config, tmp_path, sig):
-    path = write_config(TINY_DIGITS, name="stopped", run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10})
+    path = write_config(
+        TINY_DIGITS,
+        name="stopped",
+        run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10},
+    )
     proc = start(["train", str(path)])
     run = tmp_path / "runs" / "stopped"
     assert wait_for(lambda: any((run / "logs").glob("events*")) and (run / "networks").is_dir(), proc, poll=0.05)
@@ -160,7 +166,9 @@ def test_nan_losses_in_a_row_stop_the_run_naming_role_step_and_checkpoint(write_
             assert torch.isfinite(value.float()).all(), (f, key)
 
 
-def test_a_divergence_found_at_a_checkpoint_stops_the_run_before_that_checkpoint_is_written(write_config, monkeypatch, tmp_path):
+def test_a_divergence_found_at_a_checkpoint_stops_the_run_before_that_checkpoint_is_written(
+    write_config, monkeypatch, tmp_path
+):
     """The guard's counts are read at log steps and checkpoints: here the 4th bad update in a row (step 6)
     is first seen at step 6's checkpoint, which must not be written."""
     with pytest.raises(Diverged) as info:
@@ -177,7 +185,11 @@ def built_loop(write_config, monkeypatch=None, bad_calls=(), implementation="aut
     if monkeypatch is not None:
         nan_generator_losses(monkeypatch, bad_calls)
     adam = {"name": "adam", "implementation": implementation}
-    cfg = C.load(write_config(TINY_DIGITS, run={"steps": 50, "log_every": 10}, optimizers={"generator": adam, "discriminator": adam}))
+    cfg = C.load(
+        write_config(
+            TINY_DIGITS, run={"steps": 50, "log_every": 10}, optimizers={"generator": adam, "discriminator": adam}
+        )
+    )
     with Session(cfg) as session:
         yield adversarial_loop(session)
 
@@ -214,7 +226,9 @@ def test_a_skipped_update_leaves_weights_and_optimizer_state_exactly_as_they_wer
 
 @pytest.mark.parametrize("on_device", [False, True])
 def test_a_streak_of_bad_updates_kept_on_the_device_is_found_when_read_back(write_config, monkeypatch, on_device):
-    with built_loop(write_config, monkeypatch, bad_calls=set(range(2, 100))) as loop:  # max_bad_steps 5: the 6th in a row, step 7
+    with built_loop(
+        write_config, monkeypatch, bad_calls=set(range(2, 100))
+    ) as loop:  # max_bad_steps 5: the 6th in a row, step 7
         loop.session.guard.on_device = on_device
         clock = Clock()
         with pytest.raises(Diverged, match="role 'generator': non-finite loss or gradient at step 7, 6 update"):
@@ -247,7 +261,9 @@ class Exploit:
 
 
 @pytest.mark.parametrize("victim", ["optimizer.bin", "random_states_0.pkl"])
-def test_a_checkpoint_crafted_to_run_code_is_refused_and_the_code_never_runs(write_config, tmp_path, monkeypatch, capsys, victim):
+def test_a_checkpoint_crafted_to_run_code_is_refused_and_the_code_never_runs(
+    write_config, tmp_path, monkeypatch, capsys, victim
+):
     mark = tmp_path / "pwned"
     monkeypatch.setenv("EXPLOIT_MARK", str(mark))
     assert main(["train", str(write_config(TINY_DIGITS))]) == 0
@@ -273,7 +289,9 @@ def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monk
     torch.save({"x": Exploit()}, weights_file)
     with pytest.raises(RunError, match="critic.safetensors: its SHA-256 is not the one critic.json recorded"):
         load(tmp_path / "runs" / "tiny", "critic")
-    info = tmp_path / "runs" / "tiny" / "networks" / "critic.json"  # an export from before digests: the file itself is refused
+    info = (
+        tmp_path / "runs" / "tiny" / "networks" / "critic.json"
+    )  # an export from before digests: the file itself is refused
     info.write_text(json.dumps({k: v for k, v in json.loads(info.read_text()).items() if k != "sha256"}))
     with pytest.raises(RunError, match="critic.safetensors: not a readable safetensors file"):
         load(tmp_path / "runs" / "tiny", "critic")
@@ -282,15 +300,26 @@ def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monk
 
 def torchrun(args: list[str], **popen) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **popen,
+    )
 
 
 def test_sigterm_to_one_of_two_processes_stops_both_at_one_step_with_a_checkpoint(write_config, tmp_path):
     """A scheduler may signal one rank only; alone it would wait for the others in its checkpoint forever."""
     import psutil
 
-    path = write_config(TINY_DIGITS, name="two", run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10})
+    path = write_config(
+        TINY_DIGITS,
+        name="two",
+        run={"steps": 100000, "checkpoint_every": 100000, "sample_every": 100000, "log_every": 10},
+    )
     proc = torchrun(["-m", "gan", "train", str(path)])
     run = tmp_path / "runs" / "two"
     assert wait_for(lambda: any((run / "logs").glob("events*")), proc, poll=0.05)
@@ -324,7 +353,9 @@ def test_a_loss_that_is_non_finite_on_one_process_only_is_skipped_by_both(write_
 
 
 @pytest.mark.parametrize("data,threads,expected", [("ring", "auto", 1), ("sklearn_digits", "auto", 2), ("ring", 3, 3)])
-def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_machine(write_config, monkeypatch, data, threads, expected):
+def test_run_threads_auto_gives_toy_runs_one_thread_so_two_runs_can_share_a_machine(
+    write_config, monkeypatch, data, threads, expected
+):
     """Spinning OpenMP threads of one run took the cores of another (scripts/benchmark_shared.py measures it)."""
     from gan import device as S
 
@@ -363,14 +394,20 @@ def test_a_batch_too_large_for_memory_is_one_line_and_leaves_no_run_folder(write
 
     assert main(["train", str(write_config(TINY_RING)), "--set", "data.batch_size=20000000000"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("gan: error: out of memory (an allocation of") and "data.batch_size" in err and err.count("\n") == 1, err
+    assert (
+        err.startswith("gan: error: out of memory (an allocation of")
+        and "data.batch_size" in err
+        and err.count("\n") == 1
+    ), err
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
 def test_a_checkpoint_without_every_processs_random_state_is_never_marked_complete(write_config, tmp_path):
     """Nodes that do not share run.output each see part of a checkpoint; it must not become latest."""
     path = write_config(TINY_DIGITS, run={"steps": 4, "checkpoint_every": 2, "sample_every": 4})
-    proc = torchrun([str(ROOT / "tests" / "two_process_train.py"), str(path), str(tmp_path / "ranks"), "--lose-rank-1-random-state"])
+    proc = torchrun(
+        [str(ROOT / "tests" / "two_process_train.py"), str(path), str(tmp_path / "ranks"), "--lose-rank-1-random-state"]
+    )
     try:
         _, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:

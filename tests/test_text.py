@@ -17,13 +17,22 @@ import torch.nn.functional as F
 from gan import config as C
 from gan import load
 from gan.cli import main
+from gan.data.text import Corpus, TextBatches, split_sentences
 from gan.objectives import negative_log_likelihood
 from gan.roles import RoleError, check_role
-from gan.data.text import Corpus, TextBatches, split_sentences
 from networks import SpaceError, Text, Transformer, build, iterated, parse
 
 TINY_TEXT = {
-    "networks": {"reader": {"family": "transformer", "source": "text[48]", "target": "categorical[64]", "width": 16, "depth": 1, "heads": 2}},
+    "networks": {
+        "reader": {
+            "family": "transformer",
+            "source": "text[48]",
+            "target": "categorical[64]",
+            "width": 16,
+            "depth": 1,
+            "heads": 2,
+        }
+    },
     "roles": {"classifier": "reader"},
     "loop": "likelihood",
     "data": {"name": "text", "view": "sentences", "batch_size": 8},
@@ -34,7 +43,9 @@ SENTENCES = ["The cat sat.", "A dog ran far away.", "Hi.", "Python reads files l
 
 def tiny_net(seed=0, **options):
     torch.manual_seed(seed)
-    return Transformer(**{"source": "text[40]", "target": "categorical[64]", "width": 16, "depth": 2, "heads": 2, **options})
+    return Transformer(
+        **{"source": "text[40]", "target": "categorical[64]", "width": 16, "depth": 2, "heads": 2, **options}
+    )
 
 
 def corpus_of(strings, space):
@@ -74,7 +85,9 @@ def test_log_prob_of_a_string_is_the_sum_of_its_next_character_log_probabilities
 def test_the_spaces_sampler_writes_what_iterating_the_classifier_by_hand_writes(prompt):
     net = tiny_net(seed=3)
     space = net.source
-    drawn = space.strings(iterated(net).sample(1, prompt=space.tokens([prompt])[0], rng=torch.Generator().manual_seed(7)))[0]
+    drawn = space.strings(
+        iterated(net).sample(1, prompt=space.tokens([prompt])[0], rng=torch.Generator().manual_seed(7))
+    )[0]
 
     rng, x = torch.Generator().manual_seed(7), space.tokens([prompt])
     while x.shape[1] < space.length:
@@ -102,8 +115,14 @@ def test_text_round_trips_through_its_string_form(form):
     assert space.strings(space.tokens(["ab 9.", ""])) == ["ab 9.", ""]
 
 
-@pytest.mark.parametrize("form, says", [("text[0]", "length must be a positive integer"), ("text[-3]", "length must be a positive integer"),
-                                        ("text[8,klingon]", "unknown alphabet 'klingon'")])
+@pytest.mark.parametrize(
+    "form, says",
+    [
+        ("text[0]", "length must be a positive integer"),
+        ("text[-3]", "length must be a positive integer"),
+        ("text[8,klingon]", "unknown alphabet 'klingon'"),
+    ],
+)
 def test_a_malformed_text_space_in_a_config_is_refused_in_one_line_naming_the_key(write_config, capsys, form, says):
     cfg = copy.deepcopy(TINY_TEXT)
     cfg["networks"]["reader"]["source"] = form
@@ -114,12 +133,22 @@ def test_a_malformed_text_space_in_a_config_is_refused_in_one_line_naming_the_ke
 
 def test_the_default_alphabet_is_the_64_characters_of_the_argument():
     space = Text(8)
-    assert space.k == 64 and set(space.characters) == set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .")
+    assert space.k == 64 and set(space.characters) == set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ."
+    )
 
 
 def test_text_is_restricted_to_the_alphabet_by_the_documented_rule():
-    assert split_sentences("Caf\u00e9 well-known f(x) os.path!  Next one?\n\nLast", Text(64)) == ["Cafe well known f x os path.", "Next one.", "Last"]
-    assert split_sentences("one two three four", Text(9)) == ["one two", "three", "four"]  # cut at spaces, never mid-word
+    assert split_sentences("Caf\u00e9 well-known f(x) os.path!  Next one?\n\nLast", Text(64)) == [
+        "Cafe well known f x os path.",
+        "Next one.",
+        "Last",
+    ]
+    assert split_sentences("one two three four", Text(9)) == [
+        "one two",
+        "three",
+        "four",
+    ]  # cut at spaces, never mid-word
 
 
 # -- roles ----------------------------------------------------------------------------------
@@ -130,7 +159,9 @@ def test_a_text_to_categorical_network_takes_the_classifier_and_sampler_roles():
 
 
 def test_a_sampler_whose_classes_are_not_the_alphabet_is_refused_naming_both():
-    net = build({"family": "transformer", "source": "text[16]", "target": "categorical[10]", "width": 8, "depth": 1, "heads": 2})
+    net = build(
+        {"family": "transformer", "source": "text[16]", "target": "categorical[10]", "width": 8, "depth": 1, "heads": 2}
+    )
     with pytest.raises(RoleError) as caught:
         check_role("sampler", "reader", net, net.target)
     assert "categorical[10]" in str(caught.value) and "text[16] has 64 characters" in str(caught.value)
@@ -156,7 +187,27 @@ def test_a_text_run_resumes_exactly_and_its_export_samples_the_same_strings(writ
 
     assert sentences(a, 3, seed=5, prompt="The ") == sentences(b, 3, seed=5, prompt="The ")
     out = tmp_path / "out.txt"
-    assert main(["sample", whole, "--network", "reader", "-n", "3", "-o", str(out), "--prompt", "The ", "--seed", "5", "--temperature", "1"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                whole,
+                "--network",
+                "reader",
+                "-n",
+                "3",
+                "-o",
+                str(out),
+                "--prompt",
+                "The ",
+                "--seed",
+                "5",
+                "--temperature",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert out.read_text().splitlines() == sentences(a, 3, seed=5, prompt="The ")
 
 
@@ -165,7 +216,12 @@ def test_a_text_run_logs_sampled_sentences_and_bits_per_character(write_config):
 
     _, run = train(write_config)
     events = EventAccumulator(run + "/logs", size_guidance={"tensors": 0}).Reload()
-    assert {"classifier/bits_per_character", "held_out/bits_per_character", "held_out/accuracy", "speed/characters_per_second"} <= set(events.Tags()["scalars"])
+    assert {
+        "classifier/bits_per_character",
+        "held_out/bits_per_character",
+        "held_out/accuracy",
+        "speed/characters_per_second",
+    } <= set(events.Tags()["scalars"])
     texts = [t for t in events.Tags()["tensors"] if t.startswith("samples")]
     assert texts
     sample = events.Tensors(texts[0])[-1].tensor_proto.string_val[0].decode()
@@ -180,11 +236,16 @@ def test_the_prefix_view_trains_with_the_same_network_and_loop(write_config):
 
 def test_the_prefix_classifier_takes_the_sampler_role_in_a_sample_config(write_config):
     _, run = train(write_config)
-    sample = {"networks": {"writer": dict(TINY_TEXT["networks"]["reader"], init={"run": run, "network": "reader"})},
-              "roles": {"sampler": "writer"}, "loop": "sample", "data": {"name": "text"}, "run": {"sample_count": 4, "progress": False}}
+    sample = {
+        "networks": {"writer": dict(TINY_TEXT["networks"]["reader"], init={"run": run, "network": "reader"})},
+        "roles": {"sampler": "writer"},
+        "loop": "sample",
+        "data": {"name": "text"},
+        "run": {"sample_count": 4, "progress": False},
+    }
     path = write_config(sample, name="swap")
     assert main(["train", str(path)]) == 0
-    lines = (C.load(path).run.output + "/swap/samples.txt")
+    lines = C.load(path).run.output + "/swap/samples.txt"
     assert len(open(lines).read().splitlines()) == 4
 
 
@@ -202,8 +263,14 @@ def test_evaluate_a_text_run_against_the_compressors(write_config, capsys):
     capsys.readouterr()
     assert main(["evaluate", run]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("held_out_bits_per_character", "held_out_accuracy", "lzma_bits_per_character", "lzma_given_train_bits_per_character",
-                "bz2_bits_per_character", "zlib_given_train_bits_per_character"):
+    for key in (
+        "held_out_bits_per_character",
+        "held_out_accuracy",
+        "lzma_bits_per_character",
+        "lzma_given_train_bits_per_character",
+        "bz2_bits_per_character",
+        "zlib_given_train_bits_per_character",
+    ):
         assert result[key] > 0, key
     assert result["lzma_given_train_bits_per_character"] < result["lzma_bits_per_character"]  # the training text helps
 
@@ -212,18 +279,24 @@ def test_evaluate_a_text_run_against_the_compressors(write_config, capsys):
 def test_a_prompt_outside_the_alphabet_is_refused_naming_the_character(write_config, tmp_path, capsys):
     _, run = train(write_config)
     capsys.readouterr()
-    assert main(["sample", run, "--network", "reader", "-n", "2", "-o", str(tmp_path / "x.txt"), "--prompt", "caf\u00e9"]) == 2
+    assert (
+        main(["sample", run, "--network", "reader", "-n", "2", "-o", str(tmp_path / "x.txt"), "--prompt", "caf\u00e9"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--prompt" in err and "'\u00e9'" in err
     assert not (tmp_path / "x.txt").exists()
 
 
-@pytest.mark.parametrize("content, says", [
-    (b"", "is empty"),
-    (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "binary"),
-    (b"a\n\nb\n\n.\n\nc", "sentence(s) longer than 1 character"),
-    (None, "is not a file"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "binary"),
+        (b"a\n\nb\n\n.\n\nc", "sentence(s) longer than 1 character"),
+        (None, "is not a file"),
+    ],
+)
 def test_bad_text_files_stop_in_one_line_and_write_nothing(write_config, tmp_path, capsys, content, says):
     path = tmp_path / "corpus.txt"
     if content is not None:
@@ -257,7 +330,11 @@ def test_the_shipped_language_model_and_prefix_classifier_are_one_network_and_on
     from .conftest import ROOT
 
     model, prefixes, sampler = (C.load(ROOT / "configs" / f"text_{n}.yaml") for n in ("model", "classifier", "sampler"))
-    assert model.networks == prefixes.networks and model.roles == prefixes.roles and model.loop == prefixes.loop == "likelihood"
+    assert (
+        model.networks == prefixes.networks
+        and model.roles == prefixes.roles
+        and model.loop == prefixes.loop == "likelihood"
+    )
     assert (model.data.view, prefixes.data.view) == ("sentences", "prefixes")
     spec = dict(sampler.networks["reader"])
     assert spec.pop("init") == {"run": "runs/text_classifier", "network": "reader"} and spec == model.networks["reader"]
@@ -270,7 +347,9 @@ def test_a_string_heads_log_prob_is_the_sum_of_its_step_by_step_character_log_pr
     torch.manual_seed(0)
     net = build({"family": family, "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8})
     x, s = torch.randn(2, 1, 8, 8), net.target.tokens(["042", "917"])
-    step_by_step = sum(net(x, strings=s[:, :t])[:, -1].log_softmax(-1).gather(1, s[:, t : t + 1]).squeeze(1) for t in range(3))
+    step_by_step = sum(
+        net(x, strings=s[:, :t])[:, -1].log_softmax(-1).gather(1, s[:, t : t + 1]).squeeze(1) for t in range(3)
+    )
     torch.testing.assert_close(net.distribution(x).log_prob(s), step_by_step, rtol=1e-5, atol=1e-5)
 
 
@@ -311,10 +390,12 @@ def test_the_likeliest_strings_found_by_a_wide_beam_are_those_of_exhaustive_sear
     net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[2,lower]", "width": 8}).eval()
     x = torch.randn(1, 1, 8, 8)
     dist, space = net.distribution(x), net.target
-    every = ["."] + [a + b for a, b in itertools.product(space.characters, repeat=2) if a != "."]  # a string ends at its period
+    every = ["."] + [
+        a + b for a, b in itertools.product(space.characters, repeat=2) if a != "."
+    ]  # a string ends at its period
     logp = dist.log_prob(space.tokens(every))
     best = sorted(zip(every, logp.tolist()), key=lambda t: -t[1])[:3]
-    found = dist.most_likely(3, beam=space.k ** 2)
+    found = dist.most_likely(3, beam=space.k**2)
     assert [s for s, _ in found] == [s for s, _ in best]
     for (_, p), (_, lp) in zip(found, best):
         assert p == pytest.approx(math.exp(lp), rel=1e-4)
@@ -331,7 +412,23 @@ def test_classify_prints_an_image_readers_likeliest_strings(tmp_path, capsys):
     run.networks.mkdir(parents=True)
     run.export("reader", net, "classifier")
     PILImage.new("L", (8, 8), 128).save(tmp_path / "a.png")
-    assert main(["classify", str(run.path), "--network", "reader", str(tmp_path / "a.png"), "--top", "2", "--sample", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                str(run.path),
+                "--network",
+                "reader",
+                str(tmp_path / "a.png"),
+                "--top",
+                "2",
+                "--sample",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     row = json.loads(capsys.readouterr().out)
     assert len(row["top"]) == 2 and row["top"][0][1] >= row["top"][1][1] and len(row["samples"]) == 3
 

@@ -12,8 +12,8 @@ import torch
 from accelerate.optimizer import AcceleratedOptimizer
 
 from gan import config as C
-from gan.session.session import Session
 from gan.loops.setup import likelihood_loop
+from gan.session.session import Session
 
 READER = {
     "networks": {"reader": {"family": "conv", "source": "image[1,8,8]", "target": "categorical[10]", "width": 4}},

@@ -6,8 +6,8 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from gan import config as C
-from gan.session.session import Session
 from gan.loops.setup import adversarial_loop
+from gan.session.session import Session
 
 cfg = C.load(sys.argv[1])
 out = Path(sys.argv[2])
@@ -42,12 +42,15 @@ try:
         acc = session.accelerator
         loop = adversarial_loop(session)
         if "--fail-in-training" in sys.argv:  # a way out of the session other than its end
+
             def fail(*args, **kwargs):
                 raise RuntimeError("failed in training")
 
             loop.step = fail
         loop.run()
-        state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {f"D.{k}": v for k, v in loop.D_net.state_dict().items()}
+        state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {
+            f"D.{k}": v for k, v in loop.D_net.state_dict().items()
+        }
         out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in state.items()}, str(out / f"rank{acc.process_index}.safetensors"))
         (out / f"skipped{acc.process_index}").write_text(str(session.settle_guard()))

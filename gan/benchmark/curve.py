@@ -29,26 +29,41 @@ import torch
 from .. import config as C
 from .. import data as datasets
 from .. import metrics as M
-from ..evaluation import digits_classifier
 from ..eval_mode import evaluating
-from ..scoring import _classifier_in, _features
-from ..shipped_metrics import manifold_scores
+from ..evaluation import digits_classifier
 from ..runs import load
 from ..sampling import draw
+from ..scoring import _classifier_in, _features
+from ..shipped_metrics import manifold_scores
 
 
-def train_curve(config: Path, *, seconds: float, every: float, seed: int, output: Path, overrides: list[str] = (),
-                samples: int = 2000, limit: int | None = None, label: str | None = None, every_steps: int | None = None,
-                pace: float | None = None) -> dict:
+def train_curve(
+    config: Path,
+    *,
+    seconds: float,
+    every: float,
+    seed: int,
+    output: Path,
+    overrides: list[str] = (),
+    samples: int = 2000,
+    limit: int | None = None,
+    label: str | None = None,
+    every_steps: int | None = None,
+    pace: float | None = None,
+) -> dict:
     """Train ``config`` for ``seconds`` of training time (or to ``run.steps``), scoring every ``every`` seconds
     or every ``every_steps`` steps; returns the series."""
     from ..loops.setup import adversarial_loop
     from ..session.session import Clock, Session
 
     name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
-    cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={name}", "run.progress=false"])
+    cfg = C.load(
+        config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={name}", "run.progress=false"]
+    )
     if cfg.data.name != "digits":
-        raise C.ConfigError(f"data.name: the curve is scored with the digits classifier; expected digits, got {cfg.data.name!r}")
+        raise C.ConfigError(
+            f"data.name: the curve is scored with the digits classifier; expected digits, got {cfg.data.name!r}"
+        )
     folder = digits_classifier(output)
     reader = load(folder, _classifier_in(folder))
     real = datasets.open_examples(cfg.data, reader.source)
@@ -65,32 +80,55 @@ def train_curve(config: Path, *, seconds: float, every: float, seed: int, output
             scheduled = session.step % every_steps == 0 if every_steps else trained >= due
             if scheduled or session.step >= cfg.run.steps:
                 x = session.step * pace if pace else trained
-                points.append(dict(_score(loop, reader, f_real, samples, seed), seconds=round(x, 2), step=session.step,
-                                   measured_seconds=round(trained, 2)))
-                _say(f"{name}: {trained:.0f} s, step {session.step}: Frechet distance {points[-1]['fid_classifier']:.1f} (floor {floor:.1f})")
+                points.append(
+                    dict(
+                        _score(loop, reader, f_real, samples, seed),
+                        seconds=round(x, 2),
+                        step=session.step,
+                        measured_seconds=round(trained, 2),
+                    )
+                )
+                _say(
+                    f"{name}: {trained:.0f} s, step {session.step}: Frechet distance {points[-1]['fid_classifier']:.1f} (floor {floor:.1f})"
+                )
                 due += every
             if (not every_steps and trained >= seconds) or session.step >= cfg.run.steps:
                 break
             if session.stop_signal is not None:  # Ctrl-C or SIGTERM: keep the points scored so far, run no further
-                _say(f"{name}: stopped by signal {session.stop_signal} at step {session.step}; the {len(points)} points scored are kept")
+                _say(
+                    f"{name}: stopped by signal {session.stop_signal} at step {session.step}; the {len(points)} points scored are kept"
+                )
                 break
             start = time.perf_counter()
             loop.step(clock)
             trained += time.perf_counter() - start
-    return {"label": label or Path(config).stem, "config": str(config), "overrides": list(overrides), "seed": seed,
-            "limit": limit, "samples": samples, "pace": pace, "fid_floor": floor, "points": points,
-            "stopped_by": session.stop_signal}
+    return {
+        "label": label or Path(config).stem,
+        "config": str(config),
+        "overrides": list(overrides),
+        "seed": seed,
+        "limit": limit,
+        "samples": samples,
+        "pace": pace,
+        "fid_floor": floor,
+        "points": points,
+        "stopped_by": session.stop_signal,
+    }
 
 
 def _limited(cfg: C.Config, loop, limit: int):
     """Batches from the first ``limit`` examples of a fixed shuffle (the same subset for every seed)."""
     source = datasets.open_examples(cfg.data, loop.data_space)
     if not isinstance(source, datasets.Examples) or limit > len(source):
-        raise C.ConfigError(f"--limit {limit}: expected at most the {len(getattr(source, 'x', []))} in-memory examples of {cfg.data.name}")
+        raise C.ConfigError(
+            f"--limit {limit}: expected at most the {len(getattr(source, 'x', []))} in-memory examples of {cfg.data.name}"
+        )
     keep = torch.randperm(len(source), generator=torch.Generator().manual_seed(0))[:limit]
     subset = datasets.Examples(source.x[keep], None if source.y is None else source.y[keep], source.classes)
     acc = loop.acc
-    return datasets.batches(cfg.data, subset, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+    return datasets.batches(
+        cfg.data, subset, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device
+    )
 
 
 @torch.no_grad()
@@ -109,7 +147,11 @@ def record(result: dict, path: Path) -> dict:
     """Add one run's series to the JSON at ``path`` (label -> list of seeds' series); returns the whole file."""
     path = Path(path)
     table = json.loads(path.read_text()) if path.is_file() else {}
-    runs = [r for r in table.get(result["label"], []) if (r["seed"], r.get("limit")) != (result["seed"], result.get("limit"))]
+    runs = [
+        r
+        for r in table.get(result["label"], [])
+        if (r["seed"], r.get("limit")) != (result["seed"], result.get("limit"))
+    ]
     table[result["label"]] = sorted([*runs, result], key=lambda r: (r.get("limit") or 0, r["seed"]))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(table, indent=1))
@@ -144,19 +186,34 @@ def mean_curves(table: dict, key: str = "fid_classifier") -> dict[str, list[tupl
             group = [r["points"] for r in runs if r.get("limit") == limit]
             n = min(len(p) for p in group)
             name = label if limit is None else f"{label}, {limit} images"
-            curves[name] = [(sum(p[i]["seconds"] for p in group) / len(group), sum(p[i][key] for p in group) / len(group)) for i in range(n)]
+            curves[name] = [
+                (sum(p[i]["seconds"] for p in group) / len(group), sum(p[i][key] for p in group) / len(group))
+                for i in range(n)
+            ]
     return curves
 
 
 def picture(table: dict, path: Path) -> Path:
     """The picture of a curve JSON: every label's mean over seeds, with the real-vs-real floor."""
     floor = next((r["fid_floor"] for runs in table.values() for r in runs if r.get("fid_floor") is not None), None)
-    return plot(mean_curves(table), path, title="Frechet distance in the digits classifier's features (mean over seeds)",
-                ylabel="Frechet distance", floor=floor)
+    return plot(
+        mean_curves(table),
+        path,
+        title="Frechet distance in the digits classifier's features (mean over seeds)",
+        ylabel="Frechet distance",
+        floor=floor,
+    )
 
 
-def plot(curves: dict[str, list[tuple[float, float]]], path: Path, *, title: str, ylabel: str, floor: float | None = None,
-         log: bool = True) -> Path:
+def plot(
+    curves: dict[str, list[tuple[float, float]]],
+    path: Path,
+    *,
+    title: str,
+    ylabel: str,
+    floor: float | None = None,
+    log: bool = True,
+) -> Path:
     """Line chart of each curve (x: seconds) as a PNG, drawn with Pillow; ``floor`` as a grey dashed line.
 
     ``log``: a logarithmic y axis, so the early thousands and the last tens near the floor both show.
@@ -168,9 +225,18 @@ def plot(curves: dict[str, list[tuple[float, float]]], path: Path, *, title: str
     if log:  # plot log10 of the values; the tick labels still say the values
         curves = {k: [(x, math.log10(max(y, 1e-9))) for x, y in c] for k, c in curves.items()}
         floor = None if floor is None else math.log10(max(floor, 1e-9))
-    shown = (lambda v: f"{10 ** v:.4g}") if log else (lambda v: f"{v:.4g}")  # noqa: E731
+    shown = (lambda v: f"{10**v:.4g}") if log else (lambda v: f"{v:.4g}")  # noqa: E731
 
-    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
+    colours = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+    ]
     w, h, left, right, top, bottom = 900, 560, 70, 230, 40, 50
     xs = [x for c in curves.values() for x, _ in c] or [0.0, 1.0]
     ys = [y for c in curves.values() for _, y in c] + ([floor] if floor is not None else []) or [0.0, 1.0]

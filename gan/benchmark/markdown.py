@@ -8,7 +8,9 @@ from pathlib import Path
 
 def _section_span(text: str, heading: str) -> tuple[int, int]:
     """Where the ``## heading`` section of a markdown text starts and ends; (-1, -1) if it has none."""
-    found = re.search(rf"^## {re.escape(heading)}[ \t]*$", text, re.MULTILINE)  # the whole heading line, not "### Speed"
+    found = re.search(
+        rf"^## {re.escape(heading)}[ \t]*$", text, re.MULTILINE
+    )  # the whole heading line, not "### Speed"
     if found is None:
         return -1, -1
     end = text.find("\n## ", found.start() + 1)

@@ -20,7 +20,6 @@ from ..loops import get
 from ..words import counted
 from .markdown import read_section, write_section
 
-
 # (method, modes, high-quality %, reverse KL, source): only the rows we could check against
 # the papers' tables (PacGAN Tables 2-3 reproduce ALI and VEEGAN from VEEGAN's Table 1).
 PUBLISHED = {
@@ -37,9 +36,24 @@ PUBLISHED = {
 }
 
 
-def train_and_score(config: Path, seed: int, output: Path, overrides: list[str] = (), classifier: str | None = None) -> dict:
-    cfg = C.load(config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={config.stem}_seed{seed}", "run.progress=false"])
-    print(f"gan benchmark quality: training {cfg.run.name} ({config.name}, {counted(cfg.run.steps, 'step')})", file=sys.stderr, flush=True)
+def train_and_score(
+    config: Path, seed: int, output: Path, overrides: list[str] = (), classifier: str | None = None
+) -> dict:
+    cfg = C.load(
+        config,
+        [
+            *overrides,
+            f"run.seed={seed}",
+            f"run.output={output}",
+            f"run.name={config.stem}_seed{seed}",
+            "run.progress=false",
+        ],
+    )
+    print(
+        f"gan benchmark quality: training {cfg.run.name} ({config.name}, {counted(cfg.run.steps, 'step')})",
+        file=sys.stderr,
+        flush=True,
+    )
     start = time.perf_counter()
     run = get(cfg.loop)(cfg)  # never overwrite: ``run`` checked that no folder is in the way
     seconds = time.perf_counter() - start
@@ -71,7 +85,9 @@ def toy_table(name: str, rows: list[dict]) -> str:
     ]
     for method, modes, hq, kl, source in PUBLISHED[name]:
         lines.append(f"| {method} ({source}) | {modes} | {hq} | {kl if kl is not None else '-'} | - |")
-    per_seed = ", ".join(f"seed {r['seed']}: {counted(r['modes'], 'mode')} / {100 * r['high_quality']:.1f}%" for r in rows)
+    per_seed = ", ".join(
+        f"seed {r['seed']}: {counted(r['modes'], 'mode')} / {100 * r['high_quality']:.1f}%" for r in rows
+    )
     return "\n".join(lines + ["", f"Per seed: {per_seed}.", ""])
 
 
@@ -89,17 +105,28 @@ def digits_table(rows: list[dict]) -> str:
     for key, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):  # k as their authors
         lines.append(f"| {key} (k-NN, k = {k}) | {summarise(rows, key)} | {summarise(rows, key + '_real')} |")
     lines.append(f"| wall time per run (s) | {summarise(rows, 'seconds')} | |")
-    per_seed = ", ".join(f"seed {r['seed']}: {r['fid_classifier']:.1f}" for r in rows if r.get("fid_classifier") is not None)
+    per_seed = ", ".join(
+        f"seed {r['seed']}: {r['fid_classifier']:.1f}" for r in rows if r.get("fid_classifier") is not None
+    )
     return "\n".join(lines + ["", f"Frechet distance per seed: {per_seed}.", ""])
 
 
 def run_names(which, toy_seeds: int, digits_seeds: int) -> list[str]:
     """The run folders a call creates under ``--output``, in the order it trains them."""
     names = [f"{name}_seed{s}" for name in ("ring", "grid") if name in which for s in range(toy_seeds)]
-    return names + (["digits_classifier", *(f"digits_seed{s}" for s in range(digits_seeds))] if "digits" in which else [])
+    return names + (
+        ["digits_classifier", *(f"digits_seed{s}" for s in range(digits_seeds))] if "digits" in which else []
+    )
 
 
-def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/benchmark"), which=("ring", "grid", "digits"), overrides: list[str] = ()) -> dict:
+def run(
+    *,
+    toy_seeds: int = 5,
+    digits_seeds: int = 3,
+    output: Path = Path("runs/benchmark"),
+    which=("ring", "grid", "digits"),
+    overrides: list[str] = (),
+) -> dict:
     """Train and score; ``overrides`` (``run.steps=20``) apply to every GAN run, e.g. for a smoke test.
 
     Every run folder this call would create is checked first: one already under ``output`` (a
@@ -109,8 +136,10 @@ def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/
     """
     taken = [output / n for n in run_names(which, toy_seeds, digits_seeds) if (output / n).exists()]
     if taken:
-        raise C.ConfigError(f"--output {output}: run folder {str(taken[0])!r} is already there and a benchmark never replaces a run; "
-                            "choose another --output or move it away")
+        raise C.ConfigError(
+            f"--output {output}: run folder {str(taken[0])!r} is already there and a benchmark never replaces a run; "
+            "choose another --output or move it away"
+        )
     results: dict = {}
     try:
         previous = json.loads((output / "quality.json").read_text())
@@ -126,12 +155,21 @@ def run(*, toy_seeds: int = 5, digits_seeds: int = 3, output: Path = Path("runs/
 
     for name in ("ring", "grid"):
         if name in which:
-            rows = [train_and_score(C.shipped_folder() / f"{name}.yaml", s, output, list(overrides)) for s in range(toy_seeds)]
+            rows = [
+                train_and_score(C.shipped_folder() / f"{name}.yaml", s, output, list(overrides))
+                for s in range(toy_seeds)
+            ]
             keep(name, rows, toy_table(name, rows))
     if "digits" in which:
-        cfg = C.load(C.shipped_folder() / "digits_classifier.yaml", [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"])
+        cfg = C.load(
+            C.shipped_folder() / "digits_classifier.yaml",
+            [f"run.output={output}", "run.name=digits_classifier", "run.progress=false"],
+        )
         classifier = get("likelihood")(cfg)
-        rows = [train_and_score(C.shipped_folder() / "digits.yaml", s, output, list(overrides), classifier=str(classifier)) for s in range(digits_seeds)]
+        rows = [
+            train_and_score(C.shipped_folder() / "digits.yaml", s, output, list(overrides), classifier=str(classifier))
+            for s in range(digits_seeds)
+        ]
         keep("digits", rows, digits_table(rows))
     return results
 
@@ -178,18 +216,26 @@ def verdict(name: str, rows: list[dict]) -> str:
     """One sentence: each target of ``name``, the measured value, met or not."""
     t, parts = TARGETS[name], []
     modes = [r["modes"] for r in rows]
-    parts.append(f"all {t['modes']} modes on every seed: {'met' if min(modes) >= t['modes'] else f'**missed** (min {min(modes)})'}")
+    parts.append(
+        f"all {t['modes']} modes on every seed: {'met' if min(modes) >= t['modes'] else f'**missed** (min {min(modes)})'}"
+    )
     hq = [r["high_quality"] for r in rows]
     if "high_quality_mean" in t:
         mean = statistics.fmean(hq)
-        parts.append(f"high-quality >= {100 * t['high_quality_mean']:.0f}% on average: {100 * mean:.2f}%, {'met' if mean >= t['high_quality_mean'] else '**missed**'}")
+        parts.append(
+            f"high-quality >= {100 * t['high_quality_mean']:.0f}% on average: {100 * mean:.2f}%, {'met' if mean >= t['high_quality_mean'] else '**missed**'}"
+        )
     if "high_quality_every_seed" in t:
         low = min(hq)
-        parts.append(f"high-quality >= {100 * t['high_quality_every_seed']:.0f}% on every seed: lowest {100 * low:.2f}%, "
-                     f"{'met' if low >= t['high_quality_every_seed'] else '**missed**'}")
+        parts.append(
+            f"high-quality >= {100 * t['high_quality_every_seed']:.0f}% on every seed: lowest {100 * low:.2f}%, "
+            f"{'met' if low >= t['high_quality_every_seed'] else '**missed**'}"
+        )
     if "seconds" in t:
         slowest = max(r["seconds"] for r in rows)
-        parts.append(f"under {t['seconds']} s a run: slowest {slowest:.0f} s, {'met' if slowest < t['seconds'] else '**missed**'}")
+        parts.append(
+            f"under {t['seconds']} s a run: slowest {slowest:.0f} s, {'met' if slowest < t['seconds'] else '**missed**'}"
+        )
     return f"Targets for the {name} ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 
 
@@ -226,4 +272,3 @@ def markdown(results: dict, command: str, previous: str = "") -> str:
         elif name in kept:
             parts.append(kept[name])
     return "\n\n".join(parts)
-

@@ -33,7 +33,9 @@ def quality(config: Path, output: Path, overrides: list[str] = ()) -> dict:
     cfg = _load(config, output, config.stem, overrides)
     start = time.perf_counter()
     run = get(cfg.loop)(cfg, overwrite=True)
-    seconds = time.perf_counter() - start  # training only (held-out scores at sample steps included), not the evaluation below
+    seconds = (
+        time.perf_counter() - start
+    )  # training only (held-out scores at sample steps included), not the evaluation below
     return dict(evaluate(run), seconds=seconds, steps=cfg.run.steps)
 
 
@@ -45,12 +47,17 @@ def views(config: Path, output: Path, updates: int, prefix_batch: int = 256, ove
     take the same number of updates of the same size.
     """
     cfg = _load(config, output, "views", overrides)
-    train, _ = text_data.open_corpus(cfg.data, build(dict(next(iter(cfg.networks.values())))).source).split(cfg.data.holdout)
+    train, _ = text_data.open_corpus(cfg.data, build(dict(next(iter(cfg.networks.values())))).source).split(
+        cfg.data.holdout
+    )
     per_update = cfg.data.batch_size * train.characters / len(train)  # characters in a batch of sentences, on average
     accum = max(1, round(per_update / prefix_batch))
     common = [f"run.steps={updates}", f"run.sample_every={updates}", f"run.checkpoint_every={updates}"]
     rows = []
-    for view, extra in (("sentences", []), ("prefixes", [f"data.batch_size={prefix_batch}", f"run.grad_accum={accum}"])):
+    for view, extra in (
+        ("sentences", []),
+        ("prefixes", [f"data.batch_size={prefix_batch}", f"run.grad_accum={accum}"]),
+    ):
         row = quality(config, output, [*overrides, *common, f"data.view={view}", *extra])
         row.update(view=view, examples=round(updates * (per_update if view == "sentences" else prefix_batch * accum)))
         row["characters_per_second"] = row["examples"] / row["seconds"]
@@ -68,7 +75,9 @@ class PlainLoop:
         spec.pop("init", None)
         self.net, self.cfg, self.corpus = build(spec), cfg, corpus
         opt = cfg.optimizers.get("classifier") or C.default_optimizer("likelihood", "classifier")
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=True)
+        self.opt = torch.optim.AdamW(
+            self.net.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay, fused=True
+        )
         self.lr = opt.lr
         self.batches, self.step = text_data.TextBatches(corpus, "sentences", cfg.data.batch_size, seed=seed), 0
 
@@ -97,11 +106,13 @@ def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 8, ove
     each round gives one paired ratio, and the ratio reported is their median. The TensorBoard event
     file, which the toolkit opens at its first logging step (once a run), is opened before the rounds.
     """
+    from ..loops.setup import likelihood_loop
     from ..session.progress import Clock
     from ..session.session import Session
-    from ..loops.setup import likelihood_loop
 
-    cfg = _load(config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={4 * (rounds + 1) * steps}"])
+    cfg = _load(
+        config, output, "throughput", [*overrides, "data.view=sentences", f"run.steps={4 * (rounds + 1) * steps}"]
+    )
     ours, plain = [], []
     with Session(cfg, overwrite=True) as session:
         loop = likelihood_loop(session)
@@ -128,29 +139,49 @@ def throughput(config: Path, output: Path, steps: int = 20, rounds: int = 8, ove
                 chars = block()
                 rates.append(chars / (time.perf_counter() - start))
     ratios = [a / b for a, b in zip(ours, plain)]
-    return {"toolkit_characters_per_second": statistics.median(ours), "plain_characters_per_second": statistics.median(plain),
-            "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios), "rounds": rounds, "steps_per_round": steps}
+    return {
+        "toolkit_characters_per_second": statistics.median(ours),
+        "plain_characters_per_second": statistics.median(plain),
+        "ratio": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "rounds": rounds,
+        "steps_per_round": steps,
+    }
 
 
 def table(model: dict | None, views_rows: list[dict], speed: dict | None) -> str:
     lines = []
     if model:
-        lines += ["| metric | bits per character |", "|---|---|",
-                  f"| held-out, configs/text_model.yaml ({model['steps']} steps, {model['seconds'] / 60:.1f} min) | {model['held_out_bits_per_character']:.3f} |"]
+        lines += [
+            "| metric | bits per character |",
+            "|---|---|",
+            f"| held-out, configs/text_model.yaml ({model['steps']} steps, {model['seconds'] / 60:.1f} min) | {model['held_out_bits_per_character']:.3f} |",
+        ]
         for tool in ("lzma", "bz2", "zlib"):
-            lines.append(f"| {tool}, held-out alone / given the training text | {model[f'{tool}_bits_per_character']:.3f} / {model[f'{tool}_given_train_bits_per_character']:.3f} |")
+            lines.append(
+                f"| {tool}, held-out alone / given the training text | {model[f'{tool}_bits_per_character']:.3f} / {model[f'{tool}_given_train_bits_per_character']:.3f} |"
+            )
         lines += [f"| next-character accuracy (held-out) | {model['held_out_accuracy']:.3f} |", ""]
     if views_rows:
         s, p = views_rows
         lines += ["| view | examples (characters) | held-out bpc | characters/s | minutes |", "|---|---|---|---|---|"]
         for row in views_rows:
-            lines.append(f"| {row['view']} | {row['examples']:,} | {row['held_out_bits_per_character']:.3f} | {row['characters_per_second']:,.0f} | {row['seconds'] / 60:.1f} |")
-        lines += [f"\nprefixes / sentences held-out bpc: {p['held_out_bits_per_character'] / s['held_out_bits_per_character']:.3f}; "
-                  f"the prefix view is {s['characters_per_second'] / p['characters_per_second']:.0f}x slower per example", ""]
+            lines.append(
+                f"| {row['view']} | {row['examples']:,} | {row['held_out_bits_per_character']:.3f} | {row['characters_per_second']:,.0f} | {row['seconds'] / 60:.1f} |"
+            )
+        lines += [
+            f"\nprefixes / sentences held-out bpc: {p['held_out_bits_per_character'] / s['held_out_bits_per_character']:.3f}; "
+            f"the prefix view is {s['characters_per_second'] / p['characters_per_second']:.0f}x slower per example",
+            "",
+        ]
     if speed:
-        lines += ["| loop | characters/s |", "|---|---|",
-                  f"| gan likelihood loop | {speed['toolkit_characters_per_second']:,.0f} |",
-                  f"| plain PyTorch loop | {speed['plain_characters_per_second']:,.0f} |",
-                  f"| ratio | {speed['ratio']:.3f} |",
-                  f"| ratio per round ({speed['rounds']} rounds of {speed['steps_per_round']} steps), min / max | {speed['ratio_min']:.3f} / {speed['ratio_max']:.3f} |"]
+        lines += [
+            "| loop | characters/s |",
+            "|---|---|",
+            f"| gan likelihood loop | {speed['toolkit_characters_per_second']:,.0f} |",
+            f"| plain PyTorch loop | {speed['plain_characters_per_second']:,.0f} |",
+            f"| ratio | {speed['ratio']:.3f} |",
+            f"| ratio per round ({speed['rounds']} rounds of {speed['steps_per_round']} steps), min / max | {speed['ratio_min']:.3f} / {speed['ratio_max']:.3f} |",
+        ]
     return "\n".join(lines)

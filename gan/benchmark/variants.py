@@ -9,7 +9,13 @@ NEVER = 10**9  # an interval that never falls due within a benchmark
 # Each switch a user can turn, measured against the same hand-written reference.
 VARIANTS: dict[str, list[str]] = {
     "default": [],
-    "quiet": [f"run.log_every={NEVER}", f"run.sample_every={NEVER}", f"run.checkpoint_every={NEVER}", "objective.ema=0.0", "metrics.every=null"],
+    "quiet": [
+        f"run.log_every={NEVER}",
+        f"run.sample_every={NEVER}",
+        f"run.checkpoint_every={NEVER}",
+        "objective.ema=0.0",
+        "metrics.every=null",
+    ],
     "channels_last": ["run.channels_last=true"],
     "channels_first": ["run.channels_last=false"],  # the default on a GPU; on a CPU the layout "auto" turns off
     "compile": ["run.compile=true"],

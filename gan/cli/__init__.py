@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print("gan: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        from ..session.guard import Diverged
         from ..memory import describe, is_out_of_memory
+        from ..session.guard import Diverged
 
         if isinstance(error, Diverged):
             print(f"gan: error: {error}", file=sys.stderr)
@@ -60,11 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         import errno
 
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT) and error.filename:
-            print(f"gan: error: cannot write {error.filename} ({error.strerror})", file=sys.stderr)  # a write no verb expected to fail
+            print(
+                f"gan: error: cannot write {error.filename} ({error.strerror})", file=sys.stderr
+            )  # a write no verb expected to fail
             return 2
         if is_out_of_memory(error):  # a size the user chose: their mistake to fix, in one line
-            print(f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), -n (gan sample) "
-                  f"or --samples (gan evaluate)", file=sys.stderr)
+            print(
+                f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), -n (gan sample) "
+                f"or --samples (gan evaluate)",
+                file=sys.stderr,
+            )
             return 2
         raise
-

@@ -8,13 +8,29 @@ from .args import seed
 
 
 def add_parser(verbs) -> None:
-    p = verbs.add_parser("classify", help="print each image's predicted label distribution (or P(real) for a discriminator)")
+    p = verbs.add_parser(
+        "classify", help="print each image's predicted label distribution (or P(real) for a discriminator)"
+    )
     p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
     p.add_argument("--network", required=True, help="network name in the run")
-    p.add_argument("files", nargs="+", help="image files (PNG, JPEG, ...; a transparent one is read over the training data's background), or strings with --text")
-    p.add_argument("--text", action="store_true", help="the inputs are strings (prefixes) for a text network: print the likeliest next characters")
-    p.add_argument("--top", type=int, help="how many most likely labels to print (default 3; not for a network that writes bernoulli or normal[D])")
-    p.add_argument("--sample", type=int, default=0, metavar="S", help="also draw S labels from each distribution (not with --text)")
+    p.add_argument(
+        "files",
+        nargs="+",
+        help="image files (PNG, JPEG, ...; a transparent one is read over the training data's background), or strings with --text",
+    )
+    p.add_argument(
+        "--text",
+        action="store_true",
+        help="the inputs are strings (prefixes) for a text network: print the likeliest next characters",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        help="how many most likely labels to print (default 3; not for a network that writes bernoulli or normal[D])",
+    )
+    p.add_argument(
+        "--sample", type=int, default=0, metavar="S", help="also draw S labels from each distribution (not with --text)"
+    )
     p.add_argument("--seed", type=seed, help="seed of the --sample draws (default 0)")
     p.add_argument("--resize", action="store_true", help="resize images to the network's input size (not with --text)")
     p.add_argument("--json", action="store_true", help="print one JSON object per image")
@@ -31,7 +47,9 @@ def run(args) -> int:
         raise RunError(f"--sample: expected a number of draws >= 0, got {args.sample}")
     if args.text:
         return run_text(args)
-    rows = classify(args.run, args.network, args.files, top=args.top, samples=args.sample, seed=args.seed, resize=args.resize)
+    rows = classify(
+        args.run, args.network, args.files, top=args.top, samples=args.sample, seed=args.seed, resize=args.resize
+    )
     for row in rows:
         if args.json:
             print(json.dumps(row))
@@ -39,7 +57,12 @@ def run(args) -> int:
         if "p_real" in row:
             text = f"P(real)={row['p_real']:.3f}"
         elif "mean" in row:  # normal[D]: the predictive mean and scale
-            text = "mean " + " ".join(f"{v:.4g}" for v in row["mean"]) + "  scale " + " ".join(f"{v:.4g}" for v in row["scale"])
+            text = (
+                "mean "
+                + " ".join(f"{v:.4g}" for v in row["mean"])
+                + "  scale "
+                + " ".join(f"{v:.4g}" for v in row["scale"])
+            )
         else:
             text = "  ".join(f"{label}: {p:.3f}" for label, p in row["top"])
         if "samples" in row:
@@ -54,7 +77,9 @@ def refuse_image_flags_with_text(args) -> None:
     from ..runs import RunError
 
     if args.sample:
-        raise RunError("--sample: with --text, classify prints the likeliest next characters and draws none; drop --sample")
+        raise RunError(
+            "--sample: with --text, classify prints the likeliest next characters and draws none; drop --sample"
+        )
     if args.seed is not None:
         raise RunError("--seed: only draws (--sample S) use a seed, and with --text there are none; drop --seed")
     if args.resize:

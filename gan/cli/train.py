@@ -13,10 +13,19 @@ def add_parser(verbs) -> None:
     from ..loop_registry import LOOPS  # imports nothing: the loops themselves load when a run starts
 
     loops = "; ".join(f"{name} (roles: {', '.join(spec.roles)})" for name, spec in LOOPS.items())
-    p = verbs.add_parser("train", help="train from a YAML config (default: the shipped config 'digits')",
-                         epilog=f"loops a config's loop: may name: {loops}")
-    p.add_argument("config", nargs="?", help="YAML config, or the name of a shipped one (ring, digits, ...); omitted: the bundled-digits GAN")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. run.steps=100")
+    p = verbs.add_parser(
+        "train",
+        help="train from a YAML config (default: the shipped config 'digits')",
+        epilog=f"loops a config's loop: may name: {loops}",
+    )
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="YAML config, or the name of a shipped one (ring, digits, ...); omitted: the bundled-digits GAN",
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. run.steps=100"
+    )
     p.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its latest complete checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
     p.set_defaults(func=run)
@@ -31,8 +40,10 @@ def run(args) -> int:
 
     overwrite = args.overwrite
     if args.resume and overwrite:  # one keeps the run's steps, the other deletes them: which was meant is a guess
-        raise C.ConfigError(f"--resume {shorten(args.resume, 120)} and --overwrite: --resume continues the run, --overwrite deletes it "
-                            f"and starts again; pass one of them")
+        raise C.ConfigError(
+            f"--resume {shorten(args.resume, 120)} and --overwrite: --resume continues the run, --overwrite deletes it "
+            f"and starts again; pass one of them"
+        )
     if args.resume:
         run = Path(args.resume)
         if run.name in ("", ".", ".."):  # --resume . from inside the run folder: its name is that of the folder
@@ -42,7 +53,9 @@ def run(args) -> int:
         if not (run / "config.yaml").is_file():
             raise C.ConfigError(f"--resume {run}: no config.yaml there; is it a run folder (runs/<name>)?")
         if args.config:
-            raise C.ConfigError("--resume takes its config from the run folder; drop the CONFIG argument (use --set to change e.g. run.steps)")
+            raise C.ConfigError(
+                "--resume takes its config from the run folder; drop the CONFIG argument (use --set to change e.g. run.steps)"
+            )
         # As JSON strings (YAML reads them as they are): a folder named "a: b" or "*x" is a name, not YAML to parse.
         where = [f"run.output={json.dumps(str(run.parent))}", f"run.name={json.dumps(run.name)}"]
         cfg = C.load(run / "config.yaml", [*where, *args.set])

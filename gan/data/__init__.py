@@ -24,7 +24,20 @@ from .examples import Batches, DataError, Examples, MixtureBatches, StreamBatche
 from .images import TORCHVISION, ImageStream, conform, open_images, stacked_digits
 from .mixtures import MIXTURES, is_mixture
 
-__all__ = ["MIXTURES", "NAMES", "Batches", "DataError", "Examples", "batches", "conform", "data_space", "is_mixture", "open_examples", "stacked_digits", "to_device"]
+__all__ = [
+    "MIXTURES",
+    "NAMES",
+    "Batches",
+    "DataError",
+    "Examples",
+    "batches",
+    "conform",
+    "data_space",
+    "is_mixture",
+    "open_examples",
+    "stacked_digits",
+    "to_device",
+]
 
 TABLES = ("diabetes", "table")  # rows of numbers with real targets (tables.py)
 BUNDLED = ("digits", "sklearn_digits", *MIXTURES, "stacked_digits", "numbers", "diabetes")
@@ -33,9 +46,19 @@ NAMES = BUNDLED + ("table",) + tuple(TORCHVISION) + ("text",)
 
 def data_space(cfg: Data) -> str:
     """What a dataset natively looks like, for messages and defaults."""
-    return {"digits": "image[1,28,28]", "stacked_digits": "image[3,28,28]", "sklearn_digits": "image[1,8,8]", **dict.fromkeys(MIXTURES, "point[2]"),
-            "mnist": "image[1,28,28]", "fashion_mnist": "image[1,28,28]", "cifar10": "image[3,32,32]",
-            "numbers": "image[1,28,84]", "diabetes": "point[10]", "table": "point[F]", "text": "text[L]"}.get(cfg.name, "image[C,H,W]")
+    return {
+        "digits": "image[1,28,28]",
+        "stacked_digits": "image[3,28,28]",
+        "sklearn_digits": "image[1,8,8]",
+        **dict.fromkeys(MIXTURES, "point[2]"),
+        "mnist": "image[1,28,28]",
+        "fashion_mnist": "image[1,28,28]",
+        "cifar10": "image[3,32,32]",
+        "numbers": "image[1,28,84]",
+        "diabetes": "point[10]",
+        "table": "point[F]",
+        "text": "text[L]",
+    }.get(cfg.name, "image[C,H,W]")
 
 
 def open_examples(cfg: Data, space: Space) -> Examples | object:
@@ -51,7 +74,10 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
 
         return open_table(cfg, space)
     if (cfg.name == "text") != isinstance(space, Text):
-        raise DataError(f"data.name: {cfg.name} holds {data_space(cfg)}, but the networks read {space}" + ("; text is read with data.name: text" if isinstance(space, Text) else ""))
+        raise DataError(
+            f"data.name: {cfg.name} holds {data_space(cfg)}, but the networks read {space}"
+            + ("; text is read with data.name: text" if isinstance(space, Text) else "")
+        )
     if cfg.name == "text":
         from .text import open_corpus
 
@@ -72,6 +98,14 @@ def batches(cfg: Data, source, *, seed: int, rank: int = 0, world: int = 1, devi
             source = source.to(device)
         return Batches(source, cfg.batch_size, seed=seed, rank=rank, world=world, device=device)
     if isinstance(source, ImageStream):
-        return StreamBatches(source.dataset, cfg.batch_size, seed=seed, rank=rank, world=world, workers=cfg.workers,
-                             convert=source.convert, device=device)
+        return StreamBatches(
+            source.dataset,
+            cfg.batch_size,
+            seed=seed,
+            rank=rank,
+            world=world,
+            workers=cfg.workers,
+            convert=source.convert,
+            device=device,
+        )
     return MixtureBatches(source, cfg.batch_size, seed=seed, rank=rank, device=device)

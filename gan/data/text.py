@@ -48,7 +48,13 @@ def bundled_prose() -> str:
         for paragraph in re.split(r"\n\s*\n", topics[key]):
             words = " ".join(paragraph.split())
             letters = sum(c.isalpha() or c in " ,.;'" for c in words)
-            if len(words.split()) >= 6 and words.endswith(".") and ">>>" not in words and "::=" not in words and letters >= 0.9 * len(words):
+            if (
+                len(words.split()) >= 6
+                and words.endswith(".")
+                and ">>>" not in words
+                and "::=" not in words
+                and letters >= 0.9 * len(words)
+            ):
                 keep.append(words)
     return "\n\n".join(keep)
 
@@ -65,7 +71,9 @@ def read_file(path: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise DataError(f"data.path: {str(p)!r} is not UTF-8 text (byte {error.start}: {raw[error.start:error.start + 1]!r})") from None
+        raise DataError(
+            f"data.path: {str(p)!r} is not UTF-8 text (byte {error.start}: {raw[error.start : error.start + 1]!r})"
+        ) from None
 
 
 def split_sentences(text: str, space: Text) -> list[str]:
@@ -103,7 +111,7 @@ class Corpus:
     """Sentences as one [N, L] tensor of token indices (PAD after each end) and their lengths (host)."""
 
     space: Text
-    tokens: torch.Tensor   # [N, L]
+    tokens: torch.Tensor  # [N, L]
     lengths: torch.Tensor  # [N], on the host: batch widths and character counts never wait for the device
 
     def __len__(self):
@@ -117,13 +125,15 @@ class Corpus:
         """The characters a model of these strings predicts, in order (what a compressor is given)."""
         return "".join(self.space.strings(self.tokens))
 
-    def split(self, holdout: float) -> tuple["Corpus", "Corpus"]:
+    def split(self, holdout: float) -> tuple[Corpus, Corpus]:
         """The first sentences for training, the last ``holdout`` share held out (by position, not shuffled:
         neighbouring sentences of one topic stay on one side)."""
         cut = len(self) - max(1, int(round(holdout * len(self)))) if holdout > 0 else len(self)
-        return Corpus(self.space, self.tokens[:cut], self.lengths[:cut]), Corpus(self.space, self.tokens[cut:], self.lengths[cut:])
+        return Corpus(self.space, self.tokens[:cut], self.lengths[:cut]), Corpus(
+            self.space, self.tokens[cut:], self.lengths[cut:]
+        )
 
-    def to(self, device) -> "Corpus":
+    def to(self, device) -> Corpus:
         return Corpus(self.space, self.tokens.to(device), self.lengths)
 
 
@@ -135,7 +145,9 @@ def open_corpus(cfg: Data, space: Text) -> Corpus:
     where = repr(cfg.path) if cfg.path else "the bundled prose"
     sentences = [s for s in split_sentences(text, space) if len(s) > 1]
     if len(sentences) < 2:
-        raise DataError(f"data.path: {where} has {len(sentences)} sentence(s) longer than 1 character of {space}; a text run needs at least 2 (one to hold out)")
+        raise DataError(
+            f"data.path: {where} has {len(sentences)} sentence(s) longer than 1 character of {space}; a text run needs at least 2 (one to hold out)"
+        )
     return Corpus(space, space.tokens(sentences, what=where), torch.tensor([len(s) for s in sentences]))
 
 
@@ -153,17 +165,32 @@ class TextBatches:
 
     GROUP = 16  # batches sorted together; 1 = no grouping
 
-    def __init__(self, corpus: Corpus, view: str, batch_size: int, *, seed: int, rank: int = 0, world: int = 1, device="cpu", on_device: bool = True):
+    def __init__(
+        self,
+        corpus: Corpus,
+        view: str,
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        device="cpu",
+        on_device: bool = True,
+    ):
         self.view, self.device = view, torch.device(device)
         self.corpus = corpus.to(device) if on_device else corpus
-        if view == "prefixes":  # example m is (sentence, position): predict tokens[sentence, position] from what comes before
+        if (
+            view == "prefixes"
+        ):  # example m is (sentence, position): predict tokens[sentence, position] from what comes before
             self.sentence = torch.repeat_interleave(torch.arange(len(corpus)), corpus.lengths)
             self.column = torch.cat([torch.arange(n) for n in corpus.lengths.tolist()])
         self.widths = corpus.lengths if view == "sentences" else self.column
         self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self.per_epoch = len(self.widths) // (batch_size * world)  # drop the ragged last batch
         if self.per_epoch == 0:
-            raise DataError(f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(self.widths)} training {view}")
+            raise DataError(
+                f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(self.widths)} training {view}"
+            )
         self.position, self.characters = 0, 0
         self._epoch, self._batches = -1, None
 

@@ -17,7 +17,15 @@ from .. import data as datasets
 from ..augment import Augmenter
 from ..ema import EMA
 from ..eval_mode import evaluating
-from ..objectives import best_rated, discriminator_loss, generator_loss, gradient_penalty, mean_probability, r1_penalty, top_k_share
+from ..objectives import (
+    best_rated,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    mean_probability,
+    r1_penalty,
+    top_k_share,
+)
 from ..session.progress import Clock
 from ..session.session import Session
 
@@ -26,20 +34,20 @@ from ..session.session import Session
 class DiscriminatorPhase:
     """What the discriminator phase hands on: G(z) kept for the generator phase, and its last values for the log."""
 
-    fake: torch.Tensor | None     # G(z) of the last micro-batch, graph kept (one micro-batch an update), else None
-    y_fake: torch.Tensor | None   # the labels G(z) was drawn for, when G is conditioned
-    batch: int                    # examples per micro-batch: the generator phase draws as many
+    fake: torch.Tensor | None  # G(z) of the last micro-batch, graph kept (one micro-batch an update), else None
+    y_fake: torch.Tensor | None  # the labels G(z) was drawn for, when G is conditioned
+    batch: int  # examples per micro-batch: the generator phase draws as many
     loss: torch.Tensor
-    out_real: torch.Tensor        # D(T(x)) and D(T(G(z))) of the last micro-batch, as logits or scores
+    out_real: torch.Tensor  # D(T(x)) and D(T(G(z))) of the last micro-batch, as logits or scores
     out_fake: torch.Tensor
-    norm: torch.Tensor | None     # gradient norm of the last update
+    norm: torch.Tensor | None  # gradient norm of the last update
 
 
 @dataclass
 class GeneratorPhase:
     loss: torch.Tensor
     norm: torch.Tensor | None
-    top_k_share: float            # share of the generated batch learned from (objective.top_k)
+    top_k_share: float  # share of the generated batch learned from (objective.top_k)
 
 
 @dataclass(eq=False, repr=False)
@@ -47,32 +55,34 @@ class Adversarial:
     """Steps, checkpoints and logs a generator against a discriminator; ``setup.adversarial_loop`` builds it."""
 
     session: Session
-    g_name: str                    # the networks' names in the config, for export
+    g_name: str  # the networks' names in the config, for export
     d_name: str
-    G_net: Network                 # plain modules: for EMA, export, sampling
+    G_net: Network  # plain modules: for EMA, export, sampling
     D_net: Network
-    G: torch.nn.Module             # the same weights compiled (run.compile) but not DDP-wrapped: for calls that must not sync
+    G: torch.nn.Module  # the same weights compiled (run.compile) but not DDP-wrapped: for calls that must not sync
     D: torch.nn.Module
-    G_ddp: torch.nn.Module         # as accelerate prepared them: for the updates
+    G_ddp: torch.nn.Module  # as accelerate prepared them: for the updates
     D_ddp: torch.nn.Module
-    opt_g: torch.optim.Optimizer   # as accelerate prepared them
+    opt_g: torch.optim.Optimizer  # as accelerate prepared them
     opt_d: torch.optim.Optimizer
-    g_params: list                 # the parameters each optimizer steps (a frozen body's are not among them)
+    g_params: list  # the parameters each optimizer steps (a frozen body's are not among them)
     d_params: list
-    batches: object                # real examples, endless, with a position a checkpoint keeps
-    data_space: Space              # what the discriminator reads and the generator writes
-    classes: int | None            # the data's classes, for a conditioned generator's labels
-    augment: Augmenter | None      # objective.augment, else None
-    ema: EMA | None                # averaged generator weights (objective.ema), else None
-    channels_last: bool            # batches laid out as the networks' weights are
-    d_updates: int = 0             # discriminator updates so far: lazy R1 and adaptive augmentation count them
+    batches: object  # real examples, endless, with a position a checkpoint keeps
+    data_space: Space  # what the discriminator reads and the generator writes
+    classes: int | None  # the data's classes, for a conditioned generator's labels
+    augment: Augmenter | None  # objective.augment, else None
+    ema: EMA | None  # averaged generator weights (objective.ema), else None
+    channels_last: bool  # batches laid out as the networks' weights are
+    d_updates: int = 0  # discriminator updates so far: lazy R1 and adaptive augmentation count them
 
     def __post_init__(self):
         self.cfg, self.acc = self.session.cfg, self.session.accelerator
         run, G = self.cfg.run, self.G_net
         fixed = torch.Generator().manual_seed(run.seed)  # the same noise at every sample step, and after a resume
         self.fixed_z = G.source.sample(run.sample_count, rng=fixed).to(self.acc.device)
-        self.fixed_y = torch.arange(run.sample_count, device=self.acc.device) % self.classes if G.condition is not None else None
+        self.fixed_y = (
+            torch.arange(run.sample_count, device=self.acc.device) % self.classes if G.condition is not None else None
+        )
 
     def prior(self, n: int):
         """Inputs of the generator: noise from its source space (and labels when conditioned)."""
@@ -94,7 +104,7 @@ class Adversarial:
         """What the discriminator reads: T(x) under ``objective.augment``, else x."""
         return self.augment(x) if self.augment else x
 
-    def discriminator_phase(self) -> "DiscriminatorPhase":
+    def discriminator_phase(self) -> DiscriminatorPhase:
         """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 E||grad_x D(x)||^2 every k-th update]  [+ lambda GP];  G fixed.
 
         e.g. -log D(x) - log(1 - D(G(z))). With one micro-batch an update, the last G(z) keeps its graph
@@ -115,7 +125,7 @@ class Adversarial:
                 with acc.accumulate(self.G_ddp, self.D_ddp), acc.autocast():
                     if share and last:
                         fake = self.G_ddp(z, y_fake)  # kept for the generator's update
-                        fake_in = fake.detach()       # D's loss must not reach G's weights
+                        fake_in = fake.detach()  # D's loss must not reach G's weights
                     else:
                         with torch.no_grad():
                             fake_in = self.G(z, y_fake)
@@ -128,15 +138,21 @@ class Adversarial:
                     if r1_now:  # lazy R1: every k-th update, weighted k times (StyleGAN2)
                         loss = loss + (obj.r1 / 2) * obj.r1_every * r1_penalty(out_real, real)
                     if obj.gradient_penalty:
-                        loss = loss + obj.gradient_penalty * gradient_penalty(lambda x: self.D_ddp(self.seen(x), y_real), real, fake_in)
+                        loss = loss + obj.gradient_penalty * gradient_penalty(
+                            lambda x: self.D_ddp(self.seen(x), y_real),  # noqa: B023 - called at once
+                            real,
+                            fake_in,
+                        )
                     acc.backward(loss)
-                norm = self.session.update("discriminator", loss, self.d_params, self.opt_d)  # the one update path every loop shares
+                norm = self.session.update(
+                    "discriminator", loss, self.d_params, self.opt_d
+                )  # the one update path every loop shares
             self.d_updates += 1
             if self.augment:
                 self.augment.adjust(self.d_updates)
         return DiscriminatorPhase(fake, y_fake, len(real), loss, out_real, out_fake, norm)
 
-    def generator_phase(self, d: "DiscriminatorPhase") -> "GeneratorPhase":
+    def generator_phase(self, d: DiscriminatorPhase) -> GeneratorPhase:
         """minimise over G:  L_G(D(T(G(z)))), e.g. -log D(G(z));  D's weights fixed (no gradients for them).
 
         T passes G's gradient: every transform is differentiable. With one micro-batch an update the
@@ -160,7 +176,7 @@ class Adversarial:
             p.requires_grad_(True)
         return GeneratorPhase(loss, norm, share)
 
-    def stats(self, d: "DiscriminatorPhase", g: "GeneratorPhase") -> dict:
+    def stats(self, d: DiscriminatorPhase, g: GeneratorPhase) -> dict:
         """The scalars of a logging step: the only place where values leave the device."""
         obj = self.cfg.objective
         stats = {
@@ -186,7 +202,10 @@ class Adversarial:
     def update(self, log: bool) -> tuple[dict, int]:
         """One generator update (after ``d_steps`` discriminator updates): its stats and the examples it read."""
         stats = self.iteration(log)
-        return stats, self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * self.cfg.run.grad_accum
+        return (
+            stats,
+            self.cfg.data.batch_size * self.acc.num_processes * self.cfg.objective.d_steps * self.cfg.run.grad_accum,
+        )
 
     def jobs(self) -> list:
         """What runs every so many steps besides checkpoints: sample grids and, where asked, scores."""
@@ -202,7 +221,9 @@ class Adversarial:
     @property
     def metrics_every(self) -> int | None:
         """Steps between scores of ``metrics``: the config's, else every sample grid on a toy mixture (cheap there), else never."""
-        return self.cfg.metrics.get("every") or (self.cfg.run.sample_every if datasets.is_mixture(self.cfg.data.name) else None)
+        return self.cfg.metrics.get("every") or (
+            self.cfg.run.sample_every if datasets.is_mixture(self.cfg.data.name) else None
+        )
 
     def checkpoint(self) -> None:
         s = self.session
@@ -240,7 +261,9 @@ class Adversarial:
         from ..scoring import score
 
         m = self.cfg.metrics
-        net = self.ema.module if self.ema else self.G_net  # score puts it in eval mode and back, whatever a metric raises
+        net = (
+            self.ema.module if self.ema else self.G_net
+        )  # score puts it in eval mode and back, whatever a metric raises
         scores = score(net, self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
 

@@ -32,21 +32,22 @@ from ..runs import atomic_write_text
 from ..session.progress import Clock
 from ..session.session import Session
 
+
 @dataclass(eq=False, repr=False)
 class Likelihood:
     """Steps, checkpoints and logs one network by maximum likelihood; ``setup.likelihood_loop`` builds it."""
 
     session: Session
-    name: str                      # the network's name in the config, for export
-    net: Network                   # the plain module: for scores, samples, export
-    net_ddp: torch.nn.Module       # as accelerate prepared it (compiled when run.compile): for the updates
-    opt: torch.optim.Optimizer     # as accelerate prepared it
-    params: list                   # the parameters it steps (a frozen body's are not among them)
-    train_set: object              # the training examples
-    batches: object                # drawn from them, endless, with a position a checkpoint keeps
-    held_out: object               # examples scored at every sample step, on the device
-    text: bool                     # the network reads strings (sentences or prefixes), not examples with labels
-    channels_last: bool            # batches laid out as the network's weights are
+    name: str  # the network's name in the config, for export
+    net: Network  # the plain module: for scores, samples, export
+    net_ddp: torch.nn.Module  # as accelerate prepared it (compiled when run.compile): for the updates
+    opt: torch.optim.Optimizer  # as accelerate prepared it
+    params: list  # the parameters it steps (a frozen body's are not among them)
+    train_set: object  # the training examples
+    batches: object  # drawn from them, endless, with a position a checkpoint keeps
+    held_out: object  # examples scored at every sample step, on the device
+    text: bool  # the network reads strings (sentences or prefixes), not examples with labels
+    channels_last: bool  # batches laid out as the network's weights are
 
     def __post_init__(self):
         self.cfg, self.acc = self.session.cfg, self.session.accelerator
@@ -67,9 +68,17 @@ class Likelihood:
         if self.text:
             self.characters.tick(self.batches.characters)
         if log:
-            stats = {"classifier/loss": loss.item(), "classifier/grad_norm": float(norm), "classifier/lr": self.opt.param_groups[0]["lr"]}
+            stats = {
+                "classifier/loss": loss.item(),
+                "classifier/grad_norm": float(norm),
+                "classifier/lr": self.opt.param_groups[0]["lr"],
+            }
             if logits is not None and isinstance(self.net.target, (Bernoulli, Categorical)):
-                guess = logits.detach().argmax(-1) if isinstance(self.net.target, Categorical) else (logits.detach() > 0).long()
+                guess = (
+                    logits.detach().argmax(-1)
+                    if isinstance(self.net.target, Categorical)
+                    else (logits.detach() > 0).long()
+                )
                 stats["classifier/accuracy"] = (guess == y).float().mean().item()
             if isinstance(self.net.target, Normal):
                 stats["classifier/rmse_standardised"] = (logits.detach()[:, 0] - y).pow(2).mean().sqrt().item()
@@ -95,10 +104,16 @@ class Likelihood:
         if s.is_main:
             scores = s.run.path / "metrics.json"
             with s.writing(scores):
-                atomic_write_text(scores, json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1))
+                atomic_write_text(
+                    scores,
+                    json.dumps({"step": s.step, **{f"held_out/{k}": v for k, v in self.scores.items()}}, indent=1),
+                )
             headline = next((k for k in ("bits_per_character", "accuracy", "rmse", "nll") if k in self.scores), None)
             if headline:  # the number a user trains for, where they are looking
-                print(f"held-out {headline.replace('_', ' ')} {self.scores[headline]:.4f} on {len(self.held_out)} examples (step {s.step})", file=sys.stderr)
+                print(
+                    f"held-out {headline.replace('_', ' ')} {self.scores[headline]:.4f} on {len(self.held_out)} examples (step {s.step})",
+                    file=sys.stderr,
+                )
 
     def held_out_scores(self) -> None:
         if len(self.held_out) == 0:
@@ -114,7 +129,8 @@ class Likelihood:
             return
         with evaluating(self.net):
             tokens = self.net.source.distribution(lambda s: self.net(s, every_prefix=True), self.net).sample(
-                n, rng=torch.Generator().manual_seed(self.cfg.run.seed), device=self.acc.device)
+                n, rng=torch.Generator().manual_seed(self.cfg.run.seed), device=self.acc.device
+            )
         if self.session.writer is not None:  # two spaces before a newline: a line break in TensorBoard's markdown
             self.session.writer.add_text("samples", "  \n".join(self.net.source.strings(tokens)), self.session.step)
 

@@ -24,8 +24,8 @@ from ..session.session import Session
 @dataclass(eq=False, repr=False)
 class Sample:
     session: Session
-    name: str      # the network's name in the config, for export
-    net: Network   # on the device, in eval mode
+    name: str  # the network's name in the config, for export
+    net: Network  # on the device, in eval mode
 
     def run(self) -> None:
         """Draw run.sample_count samples (sentences, for a next-character network) into the run folder."""
@@ -41,7 +41,9 @@ class Sample:
                     session.writer.add_text("samples", "  \n".join(lines), 0)
                 with session.writing(done.with_suffix(".txt")):
                     session.run.export(self.name, net, "sampler")
-                    atomic_write_bytes(done.with_suffix(".txt"), "".join(line + "\n" for line in lines).encode())  # last, as below
+                    atomic_write_bytes(
+                        done.with_suffix(".txt"), "".join(line + "\n" for line in lines).encode()
+                    )  # last, as below
             return
         y = torch.arange(n, device=session.device) % net.condition.k if net.condition is not None else None
         x = net.sample(n, y=y, rng=torch.Generator().manual_seed(cfg.run.seed)).float().cpu()

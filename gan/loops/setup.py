@@ -28,14 +28,14 @@ from ..device import channels_last
 from ..ema import EMA
 from ..loop_registry import loop as registered
 from ..roles import RoleError, check_conditions, check_role, check_roles_named, writes_next_character
+from ..session.logs import write_hparams
+from ..session.optim import make_optimizer
+from ..session.session import Session
 from ..words import command
 from .adversarial import Adversarial
 from .build import build_networks
 from .likelihood import Likelihood
-from ..session.logs import write_hparams
-from ..session.optim import make_optimizer
 from .sample import Sample
-from ..session.session import Session
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, loop: str | None = None) -> Path:
@@ -55,7 +55,9 @@ def adversarial_loop(session: Session) -> Adversarial:
     check_roles_named("adversarial", cfg.roles)
     g_name, d_name = cfg.roles["generator"], cfg.roles["discriminator"]
     if g_name == d_name:
-        raise RoleError(f"roles: network {g_name!r} cannot be both generator and discriminator; give each role its own network")
+        raise RoleError(
+            f"roles: network {g_name!r} cannot be both generator and discriminator; give each role its own network"
+        )
     # networks, checked against the data they must read and write
     nets = networks(session)
     G, D = nets[g_name], nets[d_name]
@@ -67,22 +69,44 @@ def adversarial_loop(session: Session) -> Adversarial:
     classes = getattr(source, "classes", None)
     check_conditions(nets, cfg.roles, classes, cfg.data.labels)
     augment = augmenter(cfg, data_space, acc)  # None unless objective.augment is set
-    batches = datasets.batches(cfg.data, source, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+    batches = datasets.batches(
+        cfg.data, source, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device
+    )
     # folder
     session.open_folder()
     # training
     layout = channels_last(cfg.run, session.device, data_space)
     if layout:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    opts = {role: cfg.optimizers.get(role) or default_optimizer(cfg.loop, role) for role in ("generator", "discriminator")}
+    opts = {
+        role: cfg.optimizers.get(role) or default_optimizer(cfg.loop, role) for role in ("generator", "discriminator")
+    }
     g_params, d_params = trainable(G), trainable(D)
     opt_g, opt_d = make_optimizer(g_params, opts["generator"]), make_optimizer(d_params, opts["discriminator"])
     fast_g, fast_d = (torch.compile(G), torch.compile(D)) if cfg.run.compile else (G, D)
     G_ddp, D_ddp, opt_g, opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
     ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
-    loop = Adversarial(session, g_name, d_name, G_net=G, D_net=D, G=fast_g, D=fast_d, G_ddp=G_ddp, D_ddp=D_ddp,
-                       opt_g=opt_g, opt_d=opt_d, g_params=g_params, d_params=d_params, batches=batches,
-                       data_space=data_space, classes=classes, augment=augment, ema=ema, channels_last=layout)
+    loop = Adversarial(
+        session,
+        g_name,
+        d_name,
+        G_net=G,
+        D_net=D,
+        G=fast_g,
+        D=fast_d,
+        G_ddp=G_ddp,
+        D_ddp=D_ddp,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        g_params=g_params,
+        d_params=d_params,
+        batches=batches,
+        data_space=data_space,
+        classes=classes,
+        augment=augment,
+        ema=ema,
+        channels_last=layout,
+    )
     # resume
     if session.resume:
         extra = {"ema": ema.module} if ema else {}
@@ -104,15 +128,27 @@ def likelihood_loop(session: Session) -> Likelihood:
     net = networks(session)[name]
     check_role("classifier", name, net, net.source)
     if net.condition is not None:
-        raise RoleError(f"role 'classifier': network {name!r} is conditioned on {net.condition}; a classifier reads data only")
+        raise RoleError(
+            f"role 'classifier': network {name!r} is conditioned on {net.condition}; a classifier reads data only"
+        )
     # data
     text = isinstance(net.source, Text)
     train_set, held_out = open_text(cfg, name, net) if text else open_labelled(cfg, name, net)
     if text:
-        batches = text_data.TextBatches(train_set, cfg.data.view, cfg.data.batch_size, seed=cfg.run.seed, rank=acc.process_index,
-                                        world=acc.num_processes, device=acc.device, on_device=cfg.data.on_device)
+        batches = text_data.TextBatches(
+            train_set,
+            cfg.data.view,
+            cfg.data.batch_size,
+            seed=cfg.run.seed,
+            rank=acc.process_index,
+            world=acc.num_processes,
+            device=acc.device,
+            on_device=cfg.data.on_device,
+        )
     else:
-        batches = datasets.batches(cfg.data, train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+        batches = datasets.batches(
+            cfg.data, train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device
+        )
     # folder
     session.open_folder()
     # training
@@ -126,8 +162,19 @@ def likelihood_loop(session: Session) -> Likelihood:
     net_ddp, opt = session.prepare(fast, opt)
     if frozen:  # a probe reads fixed features: keep the body's batch statistics as they were
         net.body.eval()
-    loop = Likelihood(session, name, net=net, net_ddp=net_ddp, opt=opt, params=params, train_set=train_set, batches=batches,
-                      held_out=held_out.to(acc.device), text=text, channels_last=layout)
+    loop = Likelihood(
+        session,
+        name,
+        net=net,
+        net_ddp=net_ddp,
+        opt=opt,
+        params=params,
+        train_set=train_set,
+        batches=batches,
+        held_out=held_out.to(acc.device),
+        text=text,
+        channels_last=layout,
+    )
     # resume
     if session.resume:
         trainer = session.restore({})
@@ -139,7 +186,9 @@ def sample_loop(session: Session) -> Sample | None:
     """A trained network, ready to draw; None when a resumed sample run has drawn already."""
     cfg = session.cfg
     done = session.run.path / "samples.npz"
-    if session.resume and (done.is_file() or done.with_suffix(".txt").is_file()):  # a requeued job succeeds; nothing is deleted or redrawn
+    if session.resume and (
+        done.is_file() or done.with_suffix(".txt").is_file()
+    ):  # a requeued job succeeds; nothing is deleted or redrawn
         session.accelerator.print(
             f"nothing to resume: a run of the sample loop draws once and {done} is there; "
             f"to draw again: {command('gan', 'train', session.run.config, '--overwrite')}"
@@ -151,7 +200,9 @@ def sample_loop(session: Session) -> Sample | None:
     net = networks(session, checkpointed=False)[name]
     check_role("sampler", name, net, net.target)
     if "init" not in cfg.networks[name]:
-        raise RoleError(f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from untrained weights")
+        raise RoleError(
+            f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from untrained weights"
+        )
     # folder
     session.open_folder()
     return Sample(session, name, net.to(session.device).eval())
@@ -166,12 +217,24 @@ def augmenter(cfg: Config, data_space, acc) -> Augmenter | None:
     if not isinstance(data_space, Image):
         from ..config import ConfigError
 
-        raise ConfigError(f"objective.augment: transforms images, but the networks read {data_space}; remove objective.augment")
+        raise ConfigError(
+            f"objective.augment: transforms images, but the networks read {data_space}; remove objective.augment"
+        )
     policy = [a.policy] if isinstance(a.policy, str) else a.policy
     p = a.p if a.p is not None else (0.0 if a.adaptive else 1.0)
-    return Augmenter(policy, p=p, fill=data_space.low, seed=cfg.run.seed, rank=acc.process_index, device=acc.device,
-                     adaptive=a.adaptive, target=a.target, interval=a.interval, speed=a.speed,
-                     reduce=lambda t: acc.reduce(t, reduction="sum"))
+    return Augmenter(
+        policy,
+        p=p,
+        fill=data_space.low,
+        seed=cfg.run.seed,
+        rank=acc.process_index,
+        device=acc.device,
+        adaptive=a.adaptive,
+        target=a.target,
+        interval=a.interval,
+        speed=a.speed,
+        reduce=lambda t: acc.reduce(t, reduction="sum"),
+    )
 
 
 def data_space_of(D, G, cfg: Config):
@@ -205,12 +268,18 @@ def open_labelled(cfg: Config, name: str, net):
 
         check_targets(name, net.target, source, cfg.data.name)
     if isinstance(net.target, Categorical) and net.target.k != source.classes:
-        raise RoleError(f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])")
+        raise RoleError(
+            f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])"
+        )
     if isinstance(net.target, Bernoulli) and source.classes != 2:
-        raise RoleError(f"role 'classifier': network {name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes")
+        raise RoleError(
+            f"role 'classifier': network {name!r} writes bernoulli, but {cfg.data.name} has {source.classes} classes"
+        )
     if isinstance(net.target, Text):  # labels spelled, read one character at a time
         if not hasattr(source, "labels_text"):
-            raise RoleError(f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)")
+            raise RoleError(
+                f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)"
+            )
         from ..data.numbers import string_labels
 
         source = string_labels(source, net.target)
@@ -223,7 +292,9 @@ def networks(session: Session, *, checkpointed: bool = True) -> dict:
     ``checkpointed``: a resumed run takes its weights from its checkpoint, not from ``init:``; a sample run
     keeps none, so it reads ``init:`` again when it is resumed.
     """
-    nets, session.init_reports = build_networks(session.cfg, resume=session.resume and checkpointed, say=session.accelerator.print)
+    nets, session.init_reports = build_networks(
+        session.cfg, resume=session.resume and checkpointed, say=session.accelerator.print
+    )
     return nets
 
 

@@ -23,7 +23,9 @@ from .optim import reapply_settings, settings
 def check_trainer(trainer, path: Path, *, needed: tuple[str, ...]) -> None:
     """trainer.json is a mapping whose counters (the ones the loop reads among them) are non-negative integers."""
     if not isinstance(trainer, dict):
-        raise RunError(f"{path}: expected a mapping of counters such as {{\"step\": 1000}}, got {type(trainer).__name__}")
+        raise RunError(
+            f"{path}: expected a mapping of counters such as {{\"step\": 1000}}, got {type(trainer).__name__}"
+        )
     missing = [k for k in needed if k not in trainer]
     if missing:
         raise RunError(f"{path}: missing {', '.join(missing)}; the checkpoint is incomplete or from another loop")
@@ -53,14 +55,18 @@ class Checkpoints:
                 for name, tensors in extra.items():
                     atomic_save_tensors(tensors, staging / f"{name}.safetensors")
                 state = dict(trainer, step=self.step, skipped=self.skipped, world_size=acc.num_processes)
-                self.last_checkpoint = self.run.commit_checkpoint(staging, self.step, state, self.cfg.run.keep_checkpoints)
+                self.last_checkpoint = self.run.commit_checkpoint(
+                    staging, self.step, state, self.cfg.run.keep_checkpoints
+                )
                 export()
         except Exception as error:  # a full disk, a lost mount: the last complete checkpoint is untouched
             cause = write_failure(error)
             if cause is None:
                 raise
             failure = f"{cause}: {error.filename}" if getattr(error, "filename", None) else f"{cause}: {staging}"
-        if acc.num_processes > 1:  # every process learns whether any failed (a barrier too): none waits for one that stopped
+        if (
+            acc.num_processes > 1
+        ):  # every process learns whether any failed (a barrier too): none waits for one that stopped
             from accelerate.utils import gather_object
 
             failure = next((f for f in gather_object([failure]) if f), None)
@@ -69,8 +75,10 @@ class Checkpoints:
                 remove(staging)
             last = self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
-            raise RunError(f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: "
-                           f"{command('gan', 'train', '--resume', self.run.path)}")
+            raise RunError(
+                f"cannot save step {self.step} in {self.run.path} ({failure}); {where}; free some space, then: "
+                f"{command('gan', 'train', '--resume', self.run.path)}"
+            )
         self.saved_at = self.step
         return self.last_checkpoint or staging
 
@@ -82,7 +90,9 @@ class Checkpoints:
         def refusal(cause: str) -> RunError:
             last = self.last_checkpoint or self.run.latest_checkpoint()
             where = f"the last complete checkpoint is {last}" if last else "no complete checkpoint was written yet"
-            then = command("gan", "train", "--resume", self.run.path) if last else "start the run again with --overwrite"
+            then = (
+                command("gan", "train", "--resume", self.run.path) if last else "start the run again with --overwrite"
+            )
             return RunError(f"cannot write {path} ({cause}); {where}; free some space, then: {then}")
 
         with on_write_failure(refusal):
@@ -97,7 +107,11 @@ class Checkpoints:
         import torch.distributed as dist
 
         acc.wait_for_everyone()
-        missing = [f"random_states_{i}.pkl" for i in range(acc.num_processes) if not (staging / f"random_states_{i}.pkl").is_file()]
+        missing = [
+            f"random_states_{i}.pkl"
+            for i in range(acc.num_processes)
+            if not (staging / f"random_states_{i}.pkl").is_file()
+        ]
         flag = torch.tensor([len(missing)], dtype=torch.int64)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._flags)
         if int(flag):
@@ -116,7 +130,9 @@ class Checkpoints:
         """
         candidates = self.run.checkpoints_to_try()
         if not candidates:
-            raise RunError(f"run {str(self.run.path)!r} has no complete checkpoint to resume from; start it again with --overwrite")
+            raise RunError(
+                f"run {str(self.run.path)!r} has no complete checkpoint to resume from; start it again with --overwrite"
+            )
         _, pointer_problem = self.run.pointed_checkpoint()
         failures = [pointer_problem] if pointer_problem else []
         for folder in candidates:
@@ -124,7 +140,9 @@ class Checkpoints:
                 trainer, problem = self._load_checkpoint(folder, extra), None
             except Unloadable as error:
                 problem = str(error)
-            if self.accelerator.num_processes > 1:  # one rank's damaged file moves every rank on: all resume from one step
+            if (
+                self.accelerator.num_processes > 1
+            ):  # one rank's damaged file moves every rank on: all resume from one step
                 from accelerate.utils import gather_object
 
                 problem = next((p for p in gather_object([problem]) if p), None)
@@ -137,7 +155,9 @@ class Checkpoints:
                 f"They are kept; move them out of {self.run.checkpoints} to start the run again"
             )
         if failures:
-            self.accelerator.print(f"resuming from {folder.name}, the newest complete checkpoint that loads: {'; '.join(failures)}")
+            self.accelerator.print(
+                f"resuming from {folder.name}, the newest complete checkpoint that loads: {'; '.join(failures)}"
+            )
         self.step = int(trainer["step"])
         self.guard.skipped = int(trainer.get("skipped", 0))
         self.last_checkpoint, self.saved_at = folder, self.step
@@ -150,14 +170,19 @@ class Checkpoints:
                     self.writer.add_text("config/changed_at_resume", line, self.step)
             self.accelerator.print(line)
         if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
-            self.accelerator.print(f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}")
+            self.accelerator.print(
+                f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}"
+            )
         return trainer
 
     def _load_checkpoint(self, folder: Path, extra: dict[str, object]) -> dict:
         """Load one checkpoint; Unloadable when its files are damaged, RunError when it cannot fit this run."""
         try:
             trainer = json.loads((folder / "trainer.json").read_text())
-        except (OSError, ValueError) as error:  # unreadable, or not JSON (JSONDecodeError and UnicodeDecodeError are ValueErrors)
+        except (
+            OSError,
+            ValueError,
+        ) as error:  # unreadable, or not JSON (JSONDecodeError and UnicodeDecodeError are ValueErrors)
             raise Unloadable(f"{folder / 'trainer.json'}: unreadable ({error})") from None
         try:
             check_trainer(trainer, folder / "trainer.json", needed=("step", *registered(self.cfg.loop).counters))
@@ -176,14 +201,18 @@ class Checkpoints:
         try:
             safe_load(str(rng_file))
         except Exception as error:
-            raise Unloadable(f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})") from None
+            raise Unloadable(
+                f"checkpoint file {rng_file} cannot be loaded safely ({type(error).__name__}: {str(error)[:200]})"
+            ) from None
         for i, model in enumerate(self.prepared_models):  # a clear message for another architecture
             load_state(self.accelerator.unwrap_model(model), folder / f"model{'' if i == 0 else f'_{i}'}.safetensors")
         fresh = settings(self.prepared_optimizers)
         try:
             self.accelerator.load_state(str(folder))
         except Exception as error:  # accelerate raises many kinds; the user needs the file and the reason
-            raise Unloadable(f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})") from None
+            raise Unloadable(
+                f"checkpoint {folder} cannot be loaded ({type(error).__name__}: {str(error)[:300]})"
+            ) from None
         reapply_settings(self.prepared_optimizers, fresh)
         for name, target in extra.items():
             load_state(target, folder / f"{name}.safetensors")

@@ -13,7 +13,12 @@ import torch
 from ..config import Optimizer, Run
 
 FUSED = ("adam", "adamw", "sgd")  # torch.optim classes with fused CPU and CUDA kernels
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
 
 
 def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
@@ -54,7 +59,10 @@ def schedule(run: Run, step: int, *optimizers: torch.optim.Optimizer) -> None:
 
 def settings(optimizers) -> list[list[dict]]:
     """Each optimizer's settings as built from the config (learning rate, betas, ...), before a checkpoint loads over them."""
-    return [[{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in opt.param_groups] for opt in optimizers]
+    return [
+        [{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in opt.param_groups]
+        for opt in optimizers
+    ]
 
 
 def reapply_settings(optimizers, fresh: list[list[dict]]) -> None:

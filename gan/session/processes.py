@@ -42,7 +42,9 @@ class Processes:
                 # rank 0 at every forward would overwrite tensors that a pending backward needs. Set on the
                 # wrapper, not through accelerate: its handler still passes ``broadcast_buffers``, which
                 # torch deprecates (a warning per process); the buffers are still synced once, at wrapping.
-                setattr(ddp, "forward_sync_buffers" if hasattr(ddp, "forward_sync_buffers") else "broadcast_buffers", False)
+                setattr(
+                    ddp, "forward_sync_buffers" if hasattr(ddp, "forward_sync_buffers") else "broadcast_buffers", False
+                )
         return prepared
 
     def sync_buffers(self, *modules: torch.nn.Module) -> None:

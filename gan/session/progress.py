@@ -31,13 +31,15 @@ def bar_labels(stats: dict[str, float]) -> dict[str, str]:
     return shown
 
 
-def progress_bar(session) -> "tqdm | PlainProgress":
+def progress_bar(session) -> tqdm | PlainProgress:
     """The run's bar, from the step it starts at (a resumed run's), on the main process when run.progress asks for it."""
     run = session.cfg.run
     shown = session.is_main and run.progress
     if shown and not _redraws_in_place(sys.stderr):
         return PlainProgress(total=run.steps, initial=session.step, desc=session.run.path.name, file=sys.stderr)
-    return tqdm(total=run.steps, initial=session.step, disable=not shown, dynamic_ncols=True, desc=session.run.path.name)
+    return tqdm(
+        total=run.steps, initial=session.step, disable=not shown, dynamic_ncols=True, desc=session.run.path.name
+    )
 
 
 def _redraws_in_place(stream) -> bool:
@@ -81,8 +83,11 @@ class PlainProgress:
         elapsed = time.perf_counter() - self.started
         rate = (self.n - self.first) / elapsed if elapsed > 0 else 0.0
         numbers = "".join(f", {name} {value}" for name, value in self.labels.items())
-        print(f"{self.desc}: step {self.n}/{self.total} ({100 * self.n // max(self.total, 1)}%), {_clock(elapsed)}, {rate:.3g} steps/s{numbers}",
-              file=self.file, flush=True)
+        print(
+            f"{self.desc}: step {self.n}/{self.total} ({100 * self.n // max(self.total, 1)}%), {_clock(elapsed)}, {rate:.3g} steps/s{numbers}",
+            file=self.file,
+            flush=True,
+        )
         self.written_at, self.written_n = time.perf_counter(), self.n
 
 

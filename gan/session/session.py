@@ -47,7 +47,9 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
         self.run = RunDir(Path(cfg.run.output) / cfg.run.name)
         self.resume, self.overwrite = resume, overwrite
         if self.run.path.exists() and not self.run.path.is_dir():  # new or resumed: the one place this is asked
-            raise RunError(f"run.name: {str(self.run.path)!r} is a file, not a run folder; choose another run.name or run.output")
+            raise RunError(
+                f"run.name: {str(self.run.path)!r} is a file, not a run folder; choose another run.name or run.output"
+            )
         if resume and not self.run.path.is_dir():
             raise RunError(f"--resume {self.run.path}: no such run folder")
         # Refused before anything is written: a change that a resume cannot honour (the data order).
@@ -73,7 +75,7 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
         self._flags = self._flag_group()
         self.last_checkpoint: Path | None = None
         self.saved_at: int | None = None  # the step of the last checkpoint written or resumed from
-        self.prepared_models: list = []      # what ``prepare`` gave back, in accelerate's order (processes.py)
+        self.prepared_models: list = []  # what ``prepare`` gave back, in accelerate's order (processes.py)
         self.prepared_optimizers: list = []
         self.init_reports: dict[str, dict] = {}  # per network started from another run: tensors loaded and left new
 
@@ -90,12 +92,16 @@ class Session(Checkpoints, Stops, Updates, TensorBoard, Processes):
                     kept = self.run.prepare(self.cfg.to_dict(), overwrite=self.overwrite, lock=True)
                     self.created = True
                     if kept:
-                        self.accelerator.print(f"--overwrite: kept {len(kept)} entr{'y' if len(kept) == 1 else 'ies'} in {self.run.path} "
-                                               f"that no run wrote: {', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}")
+                        self.accelerator.print(
+                            f"--overwrite: kept {len(kept)} entr{'y' if len(kept) == 1 else 'ies'} in {self.run.path} "
+                            f"that no run wrote: {', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}"
+                        )
             except RunError as error:
                 refusal = str(error)
             except OSError as error:  # the marker of an older run could not be written: a full or read-only disk
-                refusal = f"cannot write in the run folder {self.run.path} ({error.strerror or error}: {error.filename})"
+                refusal = (
+                    f"cannot write in the run folder {self.run.path} ({error.strerror or error}: {error.filename})"
+                )
         self._agree(refusal)
         self.accelerator.wait_for_everyone()
         if self.is_main:

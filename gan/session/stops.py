@@ -71,7 +71,9 @@ class Stops:
         if stopping:
             if bar is not None:
                 bar.close()
-            self.accelerator.print(f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: {command('gan', 'train', '--resume', self.run.path)}")
+            self.accelerator.print(
+                f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: {command('gan', 'train', '--resume', self.run.path)}"
+            )
             raise Stopped(self.run.path, self.stop_signal)
 
     def stop_for_unreadable_data(self, error: Exception, checkpoint, *, untouched: bool) -> None:
@@ -86,4 +88,6 @@ class Stops:
             checkpoint()
         last = self.last_checkpoint or self.run.latest_checkpoint()
         where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
-        raise type(error)(f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: {command('gan', 'train', '--resume', self.run.path)}") from None
+        raise type(error)(
+            f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: {command('gan', 'train', '--resume', self.run.path)}"
+        ) from None

@@ -7,7 +7,6 @@ numbers whichever loop called.
 
 from __future__ import annotations
 
-
 import torch
 
 from ..words import command
@@ -59,7 +58,11 @@ class Updates:
             role, step = over
             last = self.last_checkpoint or self.run.latest_checkpoint()
             where = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-            then = command('gan', 'train', '--resume', self.run.path) if last else "start the run again with --overwrite (there is nothing to resume)"
+            then = (
+                command('gan', 'train', '--resume', self.run.path)
+                if last
+                else "start the run again with --overwrite (there is nothing to resume)"
+            )
             raise Diverged(
                 f"role {role!r}: non-finite loss or gradient at step {step}, {self.cfg.run.max_bad_steps + 1} update(s) in a row "
                 f"(run.max_bad_steps = {self.cfg.run.max_bad_steps}); weights were not updated with them; {where}. "

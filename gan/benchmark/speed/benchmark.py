@@ -27,7 +27,17 @@ from .kernels import count_flops, host_syncs, kernel_costs, layer_costs
 from .reference import Reference
 
 
-def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, steps_per_round: int = 20, variants=("default", "quiet"), overheads: bool = True, layers: bool = False) -> dict:
+def measure(
+    config_path,
+    overrides=(),
+    *,
+    rounds: int = 8,
+    warmup: int = 5,
+    steps_per_round: int = 20,
+    variants=("default", "quiet"),
+    overheads: bool = True,
+    layers: bool = False,
+) -> dict:
     """Time the toolkit's loop against the reference for each variant; a JSON-able dict.
 
     ``variants`` names entries of ``VARIANTS``, plus ``"best"``: the combination of the
@@ -41,18 +51,33 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
         raise ValueError(f"unknown variant {unknown[0]!r}; accepted: {', '.join([*VARIANTS, *COMBINED])}")
     probe = C.load(config_path, list(overrides))
     if probe.loop != "adversarial":
-        raise C.ConfigError(f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} has loop {probe.loop!r}")
+        raise C.ConfigError(
+            f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} has loop {probe.loop!r}"
+        )
     Reference.check(probe)  # before anything is built: one line naming the key
     from ...device import on_cpu
 
     device = torch.device("cpu" if on_cpu(probe.run) else "cuda")
-    by_library = {"fp32": machine.matmul_peaks(device), "bf16": machine.matmul_peaks(device, torch.bfloat16)}  # at the start; each row measures its own
+    by_library = {
+        "fp32": machine.matmul_peaks(device),
+        "bf16": machine.matmul_peaks(device, torch.bfloat16),
+    }  # at the start; each row measures its own
     peaks = {k: max(v.values()) for k, v in by_library.items()}
     result = {
-        "config": str(config_path), "overrides": list(overrides), "device": machine.describe(device), "device_type": device.type, "threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(), "torch": torch.__version__, "rounds": rounds, "warmup": warmup, "steps_per_round": steps_per_round,
-        "matmul_peak_flops": peaks, "matmul_peak_by_library": by_library,
-        "matmul_peak_shapes": machine.PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"], "rows": [],
+        "config": str(config_path),
+        "overrides": list(overrides),
+        "device": machine.describe(device),
+        "device_type": device.type,
+        "threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+        "torch": torch.__version__,
+        "rounds": rounds,
+        "warmup": warmup,
+        "steps_per_round": steps_per_round,
+        "matmul_peak_flops": peaks,
+        "matmul_peak_by_library": by_library,
+        "matmul_peak_shapes": machine.PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"],
+        "rows": [],
     }
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as folder:
         for variant in variants:
@@ -61,8 +86,18 @@ def measure(config_path, overrides=(), *, rounds: int = 8, warmup: int = 5, step
                 switches = [o for name in picked for o in VARIANTS[name]]
             else:
                 switches = VARIANTS[variant]
-            row = _variant(config_path, list(overrides), variant, switches, rounds=rounds, warmup=warmup, steps=steps_per_round,
-                           folder=Path(folder), account=overheads and variant == "default", layers=layers)
+            row = _variant(
+                config_path,
+                list(overrides),
+                variant,
+                switches,
+                rounds=rounds,
+                warmup=warmup,
+                steps=steps_per_round,
+                folder=Path(folder),
+                account=overheads and variant == "default",
+                layers=layers,
+            )
             result["rows"].append(row)
     result["load_average_after"] = os.getloadavg()
     return result
@@ -85,7 +120,9 @@ def _alternate(toolkit, reference, dtype, device, *, rounds: int, steps: int, pe
         last = None  # (dtype, peak) measured after the previous block: the next block's "before" in the same type
         for name, fn in pair if r % 2 == 0 else pair[::-1]:
             want = precision[name]
-            before_peak = last[1] if last is not None and last[0] == want else machine.matmul_peak(device, want, repeats=3)
+            before_peak = (
+                last[1] if last is not None and last[0] == want else machine.matmul_peak(device, want, repeats=3)
+            )
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -98,12 +135,14 @@ def _alternate(toolkit, reference, dtype, device, *, rounds: int, steps: int, pe
     return ours, theirs, mem, faults, peaks
 
 
-def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False) -> dict:
+def _variant(
+    config_path, overrides, variant, switches, *, rounds, warmup, steps, folder, account, layers=False
+) -> dict:
     """Build one toolkit variant and a fresh reference; alternate them; return the row."""
     from ...device import emulated_bf16
+    from ...loops.setup import adversarial_loop
     from ...session.progress import Clock
     from ...session.session import Session
-    from ...loops.setup import adversarial_loop
 
     cfg = _load(config_path, overrides, variant, folder, switches)
     slow = emulated_bf16(cfg.run)
@@ -122,19 +161,40 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
             return dict(row, skipped=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
         machine.timed(ref.step, warmup, device)
         dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
-        ours, theirs, mem, faults, peaks = _alternate(lambda: loop.step(clock), ref.step, dtype, device,
-                                                      rounds=rounds, steps=steps, per_step=per_step)
+        ours, theirs, mem, faults, peaks = _alternate(
+            lambda: loop.step(clock), ref.step, dtype, device, rounds=rounds, steps=steps, per_step=per_step
+        )
         ratios = [a / b for a, b in zip(ours, theirs)]
-        row.update(toolkit=_spread(ours), reference=_spread(theirs), ratio=_spread(ratios), examples_per_step=per_step, peak_memory_mb=mem,
-                   page_faults_per_step={k: v / (rounds * steps) for k, v in faults.items()})
-        row["flops_per_step"] = {"toolkit": count_flops(lambda: loop.iteration(False)), "reference": count_flops(ref.step)}
-        row["host_syncs_per_step"] = {"toolkit": host_syncs(lambda: loop.iteration(False), device), "reference": host_syncs(ref.step, device)}
-        row["peak_used"], row["matmul_peak_rounds"] = "bf16" if dtype == torch.bfloat16 else "fp32", _spread(peaks["toolkit"])
+        row.update(
+            toolkit=_spread(ours),
+            reference=_spread(theirs),
+            ratio=_spread(ratios),
+            examples_per_step=per_step,
+            peak_memory_mb=mem,
+            page_faults_per_step={k: v / (rounds * steps) for k, v in faults.items()},
+        )
+        row["flops_per_step"] = {
+            "toolkit": count_flops(lambda: loop.iteration(False)),
+            "reference": count_flops(ref.step),
+        }
+        row["host_syncs_per_step"] = {
+            "toolkit": host_syncs(lambda: loop.iteration(False), device),
+            "reference": host_syncs(ref.step, device),
+        }
+        row["peak_used"], row["matmul_peak_rounds"] = (
+            "bf16" if dtype == torch.bfloat16 else "fp32",
+            _spread(peaks["toolkit"]),
+        )
         row["matmul_peak_flops"] = peak = statistics.median(peaks["toolkit"])
-        row["flops_per_second"] = {k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")}
-        row["peak_fraction"] = {  # block by block: each block's speed over the peak measured around it, median over rounds
+        row["flops_per_second"] = {
+            k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")
+        }
+        row[
+            "peak_fraction"
+        ] = {  # block by block: each block's speed over the peak measured around it, median over rounds
             k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, peaks[k]))
-            for k, speeds in (("toolkit", ours), ("reference", theirs))}
+            for k, speeds in (("toolkit", ours), ("reference", theirs))
+        }
         if account:
             row["overheads"] = _overheads(loop, per_step / row["toolkit"]["median"], device)
         if layers:
@@ -149,7 +209,17 @@ def _variant(config_path, overrides, variant, switches, *, rounds, warmup, steps
 def _load(config_path, overrides, variant: str, folder: Path, switches: list[str] | None = None) -> C.Config:
     """The config of one variant: ``switches`` (default: the variant's entry in ``VARIANTS``) over the user's overrides."""
     switches = VARIANTS.get(variant, []) if switches is None else switches
-    return C.load(config_path, [*overrides, *switches, f"run.steps={NEVER}", f"run.output={folder}", f"run.name={variant}", "run.progress=false"])
+    return C.load(
+        config_path,
+        [
+            *overrides,
+            *switches,
+            f"run.steps={NEVER}",
+            f"run.output={folder}",
+            f"run.name={variant}",
+            "run.progress=false",
+        ],
+    )
 
 
 def effective(loop) -> dict:
@@ -157,7 +227,9 @@ def effective(loop) -> dict:
     first = next((p for p in loop.G_net.parameters() if p.dim() == 4), None)
     examples = getattr(loop.batches, "examples", None)
     return {
-        "channels_last": bool(first is not None and first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()),
+        "channels_last": bool(
+            first is not None and first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
+        ),
         "compiled": type(loop.G).__name__ == "OptimizedModule",
         "mixed_precision": str(loop.acc.mixed_precision),
         "optimizer": {k: loop.opt_g.optimizer.defaults.get(k) for k in ("foreach", "fused")},
@@ -172,7 +244,9 @@ def _reference_data(loop) -> torch.Tensor:
     mixture = getattr(loop.batches, "mixture", None)
     if mixture is not None:  # toy mixtures: draw once, then index like any in-memory dataset
         return mixture.sample(65536, generator=torch.Generator().manual_seed(0))
-    raise ValueError("the reference loop needs data that fits in memory (a bundled dataset, a toy mixture or a small torchvision set)")
+    raise ValueError(
+        "the reference loop needs data that fits in memory (a bundled dataset, a toy mixture or a small torchvision set)"
+    )
 
 
 def _spread(values: list[float]) -> dict:
@@ -190,7 +264,11 @@ def _overheads(loop, step_seconds: float, device) -> dict:
 
     plain, logged = cost(lambda: loop.iteration(False), 5), cost(lambda: s.log(loop.iteration(True)), 5)
     every = loop.metrics_every
-    items = {"log": (max(logged - plain, 0.0), cfg.run.log_every), "samples": (cost(loop.samples, 3), cfg.run.sample_every), "checkpoint": (cost(loop.checkpoint, 2), cfg.run.checkpoint_every)}
+    items = {
+        "log": (max(logged - plain, 0.0), cfg.run.log_every),
+        "samples": (cost(loop.samples, 3), cfg.run.sample_every),
+        "checkpoint": (cost(loop.checkpoint, 2), cfg.run.checkpoint_every),
+    }
     if every:
         items["metrics"] = (cost(loop.measure, 1), every)
     if loop.ema is not None:

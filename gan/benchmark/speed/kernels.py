@@ -86,13 +86,18 @@ def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
     everything else in a step (norms, activations, the optimizer, the loop): the ceiling that
     no loop overhead can lift.
     """
-    layers = {f"{role}.{name}": module for role, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
-              for name, module in net.named_modules() if isinstance(module, LAYERS)}
+    layers = {
+        f"{role}.{name}": module
+        for role, net in (("generator", loop.G_net), ("discriminator", loop.D_net))
+        for name, module in net.named_modules()
+        if isinstance(module, LAYERS)
+    }
     inputs: dict[str, torch.Tensor] = {}  # filled in the order the forward pass reaches the layers
 
     def keeper(key):
         def keep(module, args, out):  # returns None: the output is left alone
             inputs.setdefault(key, args[0].detach().clone())
+
         return keep
 
     hooks = [module.register_forward_hook(keeper(key)) for key, module in layers.items()]
@@ -112,14 +117,22 @@ def layer_costs(loop, peak: float, device, *, repeats: int = 7) -> dict:
 
         def fwd_bwd():
             with loop.acc.autocast():
-                out = module(x)
+                out = module(x)  # noqa: B023
             out.backward(torch.ones_like(out))
 
         flops = count_flops(fwd_bwd)
         fwd_bwd()
         seconds = statistics.median(timed(fwd_bwd, 1, device) for _ in range(repeats))
-        rows.append({"layer": key, "kind": type(module).__name__, "input": list(x.shape), "flops": flops, "seconds": seconds,
-                     "peak_fraction": flops / seconds / peak})
+        rows.append(
+            {
+                "layer": key,
+                "kind": type(module).__name__,
+                "input": list(x.shape),
+                "flops": flops,
+                "seconds": seconds,
+                "peak_fraction": flops / seconds / peak,
+            }
+        )
     for net in (loop.G_net, loop.D_net):
         net.zero_grad(set_to_none=True)
     total_flops, total_seconds = sum(r["flops"] for r in rows), sum(r["seconds"] for r in rows)
@@ -157,7 +170,7 @@ class _Kernels(TorchDispatchMode):
 
 class _TensorSpec(tuple):
     @staticmethod
-    def of(t: torch.Tensor) -> "_TensorSpec":
+    def of(t: torch.Tensor) -> _TensorSpec:
         return _TensorSpec((tuple(t.shape), tuple(t.stride()), t.dtype, t.device))
 
     def make(self) -> torch.Tensor:
@@ -204,27 +217,37 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -
         calls = count / steps
         try:
             with torch.no_grad():
-                flops = count_flops(lambda: func(*args, **kwargs)) if matrix else 0
+                flops = count_flops(lambda: func(*args, **kwargs)) if matrix else 0  # noqa: B023
                 func(*args, **kwargs)  # warm: first calls pick kernels and allocate
-                seconds = statistics.median(timed(lambda: func(*args, **kwargs), 1, device) for _ in range(repeats))
+                seconds = statistics.median(timed(lambda: func(*args, **kwargs), 1, device) for _ in range(repeats))  # noqa: B023
         except Exception as error:  # noqa: BLE001 - e.g. a loss that refuses random operands: reported, not timed
             failed.append(f"{name}: {type(error).__name__}")
             continue
-        op = ops.setdefault(name.removeprefix("aten.").removesuffix(".default"),
-                            {"calls": 0, "seconds": 0.0, "seconds_in_step": 0.0, "flops": 0, "matrix": matrix})
+        op = ops.setdefault(
+            name.removeprefix("aten.").removesuffix(".default"),
+            {"calls": 0, "seconds": 0.0, "seconds_in_step": 0.0, "flops": 0, "matrix": matrix},
+        )
         op["calls"] += calls
         op["seconds"] += seconds * calls
         op["seconds_in_step"] += in_step / steps
         op["flops"] += flops * calls
     matrix_flops = sum(o["flops"] for o in ops.values())
-    total = {where: {kind: sum(o[where] for o in ops.values() if o["matrix"] == kind) for kind in (True, False)}
-             for where in ("seconds", "seconds_in_step")}
+    total = {
+        where: {kind: sum(o[where] for o in ops.values() if o["matrix"] == kind) for kind in (True, False)}
+        for where in ("seconds", "seconds_in_step")
+    }
     return {
-        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds_in_step"])), "not_timed": failed,
-        "steps": steps, "step_seconds": recorded / steps,  # the recorded steps' time, less the recorder's own
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["seconds_in_step"])),
+        "not_timed": failed,
+        "steps": steps,
+        "step_seconds": recorded / steps,  # the recorded steps' time, less the recorder's own
         "matrix_flops": matrix_flops,
-        "matrix_seconds": total["seconds"][True], "other_seconds": total["seconds"][False],
-        "matrix_seconds_in_step": total["seconds_in_step"][True], "other_seconds_in_step": total["seconds_in_step"][False],
+        "matrix_seconds": total["seconds"][True],
+        "other_seconds": total["seconds"][False],
+        "matrix_seconds_in_step": total["seconds_in_step"][True],
+        "other_seconds_in_step": total["seconds_in_step"][False],
         "floor_peak_fraction": matrix_flops / total["seconds"][True] / peak if total["seconds"][True] else 0.0,
-        "in_step_floor_peak_fraction": matrix_flops / total["seconds_in_step"][True] / peak if total["seconds_in_step"][True] else 0.0,
+        "in_step_floor_peak_fraction": matrix_flops / total["seconds_in_step"][True] / peak
+        if total["seconds_in_step"][True]
+        else 0.0,
     }

@@ -70,7 +70,9 @@ def matrix_products(device: torch.device, dtype: torch.dtype, shape: tuple[int, 
 PROBE_SHAPES = {"cpu": (256, 256, 256), "cuda": (2048, 2048, 2048)}
 
 
-def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10, budget_s: float = 0.5) -> dict:
+def matmul_peaks(
+    device: torch.device, dtype: torch.dtype = torch.float32, *, shapes=None, repeats: int = 10, budget_s: float = 0.5
+) -> dict:
     """For each library in ``matrix_products``: FLOP/s of its best of ``repeats`` products, over ``shapes``
     (default ``PEAK_SHAPES`` for the device type).
 
@@ -92,7 +94,10 @@ def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, *, sh
             best = min(best, time.perf_counter() - start)
         return flops / best
 
-    probes = {name: best_of(product, 2 * math.prod(probe), 2) for name, product in matrix_products(device, dtype, probe).items()}
+    probes = {
+        name: best_of(product, 2 * math.prod(probe), 2)
+        for name, product in matrix_products(device, dtype, probe).items()
+    }
     for m, k, n in shapes or PEAK_SHAPES[kind]:
         for name, product in matrix_products(device, dtype, (m, k, n)).items():
             if 2 * m * k * n / probes[name] <= budget_s:

@@ -20,21 +20,33 @@ class Reference:
     @staticmethod
     def check(cfg: C.Config) -> None:
         """Refuse, naming the key, what the DCGAN example's loop does not do: the comparison would be unfair."""
-        missing = {"run.grad_accum": (cfg.run.grad_accum != 1, "1"), "objective.r1": (cfg.objective.r1 > 0, "0"),
-                   "objective.gradient_penalty": (cfg.objective.gradient_penalty > 0, "0")}
+        missing = {
+            "run.grad_accum": (cfg.run.grad_accum != 1, "1"),
+            "objective.r1": (cfg.objective.r1 > 0, "0"),
+            "objective.gradient_penalty": (cfg.objective.gradient_penalty > 0, "0"),
+        }
         for key, (present, off) in missing.items():
             if present:
-                raise C.ConfigError(f"{key}: the reference loop (PyTorch's DCGAN example) has none; compare with --set {key}={off}")
+                raise C.ConfigError(
+                    f"{key}: the reference loop (PyTorch's DCGAN example) has none; compare with --set {key}={off}"
+                )
         for role in ("generator", "discriminator"):
             name = cfg.optimizers.get(role, C.Optimizer()).name
             if name not in ("adam", "adamw"):
-                raise C.ConfigError(f"optimizers.{role}.name: the reference loop uses Adam as the DCGAN example does, not {name!r}; compare with --set optimizers.{role}.name=adam")
+                raise C.ConfigError(
+                    f"optimizers.{role}.name: the reference loop uses Adam as the DCGAN example does, not {name!r}; compare with --set optimizers.{role}.name=adam"
+                )
 
     def __init__(self, cfg: C.Config, real: torch.Tensor, device: torch.device):
         self.check(cfg)
         self.cfg, self.device, self.real = cfg, device, real.to(device)  # [M, ...] the whole dataset in memory
-        self.netG, self.netD = (self._fresh(cfg.networks[cfg.roles[r]]).to(device) for r in ("generator", "discriminator"))
-        self.optG, self.optD = (self._adam(net, cfg.optimizers.get(r, C.Optimizer())) for net, r in ((self.netG, "generator"), (self.netD, "discriminator")))
+        self.netG, self.netD = (
+            self._fresh(cfg.networks[cfg.roles[r]]).to(device) for r in ("generator", "discriminator")
+        )
+        self.optG, self.optD = (
+            self._adam(net, cfg.optimizers.get(r, C.Optimizer()))
+            for net, r in ((self.netG, "generator"), (self.netD, "discriminator"))
+        )
         self.classes = self.netG.condition.k if self.netG.condition is not None else None
         self.order, self.at = torch.randperm(len(self.real), device=device), 0
 

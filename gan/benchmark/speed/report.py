@@ -8,13 +8,15 @@ from ...words import counted
 from ..variants import COMBINED
 
 
-
 def table(result: dict) -> str:
     """A markdown table of one ``measure`` result."""
     lines = [
         f"`{result['config']}`{' ' + ' '.join(result['overrides']) if result['overrides'] else ''} on {result['device']} "
         f"({counted(result['threads'], 'thread')}, load average before {result['load_average'][0]:.2f}); matmul peak at the start (the fastest "
-        "library's fastest product of " + ", ".join("x".join(map(str, shape)) for shape in result.get("matmul_peak_shapes", ())) + "): " + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
+        "library's fastest product of "
+        + ", ".join("x".join(map(str, shape)) for shape in result.get("matmul_peak_shapes", ()))
+        + "): "
+        + ", ".join(_peak_text(result, k) for k in result["matmul_peak_flops"])
         + f"; {counted(result['rounds'], 'round')} x {counted(result['steps_per_round'], 'step')} after {counted(result['warmup'], 'warm-up step')}; "
         "% of peak: each loop's speed in a round over the peak measured just before and after it, median over rounds",
         "",
@@ -22,7 +24,11 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
-        name = row["variant"] + (f" ({'+'.join(result[row['variant']]) or 'no switch beat default: default again'})" if row["variant"] in COMBINED else "")
+        name = row["variant"] + (
+            f" ({'+'.join(result[row['variant']]) or 'no switch beat default: default again'})"
+            if row["variant"] in COMBINED
+            else ""
+        )
         if "skipped" in row:
             lines.append(f"| {name} | skipped: {row['skipped']} | | | | | | | |")
             continue
@@ -36,40 +42,74 @@ def table(result: dict) -> str:
             f"| {pk['median'] / 1e9:.0f} [{pk['min'] / 1e9:.0f}, {pk['max'] / 1e9:.0f}]{'' if row['peak_used'] == 'fp32' else ' bf16'} "
             f"| {max(row['peak_memory_mb'].values()):.0f} |"
         )
-    syncs = [f"{row['variant']} {row['host_syncs_per_step']['toolkit']} (the hand-written loop {row['host_syncs_per_step']['reference']})"
-             for row in result["rows"] if "host_syncs_per_step" in row]
+    syncs = [
+        f"{row['variant']} {row['host_syncs_per_step']['toolkit']} (the hand-written loop {row['host_syncs_per_step']['reference']})"
+        for row in result["rows"]
+        if "host_syncs_per_step" in row
+    ]
     if syncs:
-        lines += ["", "Host syncs a step between logging steps (values read back with `.item()` and the like, and blocking copies "
-                  "between host and device; on a GPU each one waits for the device to catch up): " + "; ".join(syncs) + "."
-                  + (" On a CPU, where a read costs nothing, the toolkit's NaN guard reads its verdict at once, one an update; "
-                     "on a GPU it hands it to the fused optimizer as a tensor and reads none (`gan/session/guard.py`)."
-                     if result.get("device_type") == "cpu" else "")]
+        lines += [
+            "",
+            "Host syncs a step between logging steps (values read back with `.item()` and the like, and blocking copies "
+            "between host and device; on a GPU each one waits for the device to catch up): "
+            + "; ".join(syncs)
+            + "."
+            + (
+                " On a CPU, where a read costs nothing, the toolkit's NaN guard reads its verdict at once, one an update; "
+                "on a GPU it hands it to the fused optimizer as a tensor and reads none (`gan/session/guard.py`)."
+                if result.get("device_type") == "cpu"
+                else ""
+            ),
+        ]
     for row in result["rows"]:
         if "overheads" in row:
             o = row["overheads"]
-            parts = [f"{k} {v['seconds'] * 1e3:.1f} ms every {v['every']} = {100 * v['share_of_step']:.2f}%" for k, v in o.items() if k != "total_share"]
-            lines += ["", f"Periodic work at the config's intervals ({row['variant']}): " + "; ".join(parts) + f"; total {100 * o['total_share']:.2f}% of step time."]
+            parts = [
+                f"{k} {v['seconds'] * 1e3:.1f} ms every {v['every']} = {100 * v['share_of_step']:.2f}%"
+                for k, v in o.items()
+                if k != "total_share"
+            ]
+            lines += [
+                "",
+                f"Periodic work at the config's intervals ({row['variant']}): "
+                + "; ".join(parts)
+                + f"; total {100 * o['total_share']:.2f}% of step time.",
+            ]
     for row in result["rows"]:
         if "layers" in row:
             step = row["peak_fraction"]["toolkit"]
-            lines += ["", f"Matrix-product layers alone, forward + backward ({row['variant']}): {100 * row['layers']['peak_fraction']:.0f}% of peak "
-                      f"together, against {100 * step:.0f}% for the whole step", "",
-                      "| layer | kind | input | GFLOP | ms | % of peak |", "|---|---|---|---|---|---|"]
-            lines += [f"| {r['layer']} | {r['kind']} | {'x'.join(map(str, r['input']))} | {r['flops'] / 1e9:.3f} | {r['seconds'] * 1e3:.2f} "
-                      f"| {100 * r['peak_fraction']:.0f}% |" for r in row["layers"]["rows"]]
+            lines += [
+                "",
+                f"Matrix-product layers alone, forward + backward ({row['variant']}): {100 * row['layers']['peak_fraction']:.0f}% of peak "
+                f"together, against {100 * step:.0f}% for the whole step",
+                "",
+                "| layer | kind | input | GFLOP | ms | % of peak |",
+                "|---|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {r['layer']} | {r['kind']} | {'x'.join(map(str, r['input']))} | {r['flops'] / 1e9:.3f} | {r['seconds'] * 1e3:.2f} "
+                f"| {100 * r['peak_fraction']:.0f}% |"
+                for r in row["layers"]["rows"]
+            ]
     for row in result["rows"]:
         if "kernels" in row:
             lines += ["", *_time_split(row)]
     verdict_lines = verdict(result)
     if verdict_lines:
-        lines += ["", f"Against the speed targets for `{Path(result['config']).name}`:", "", *[f"- {v}" for v in verdict_lines]]
+        lines += [
+            "",
+            f"Against the speed targets for `{Path(result['config']).name}`:",
+            "",
+            *[f"- {v}" for v in verdict_lines],
+        ]
     return "\n".join(lines)
 
 
 def _peak_text(result: dict, dtype: str) -> str:
     libraries = result.get("matmul_peak_by_library", {}).get(dtype, {})
-    return (f"{dtype} {result['matmul_peak_flops'][dtype] / 1e9:.0f} GFLOP/s"
-            + (f" ({', '.join(f'{name} {v / 1e9:.0f}' for name, v in libraries.items())})" if len(libraries) > 1 else ""))
+    return f"{dtype} {result['matmul_peak_flops'][dtype] / 1e9:.0f} GFLOP/s" + (
+        f" ({', '.join(f'{name} {v / 1e9:.0f}' for name, v in libraries.items())})" if len(libraries) > 1 else ""
+    )
 
 
 def _time_split(row: dict, top: int = 12) -> list[str]:
@@ -85,18 +125,28 @@ def _time_split(row: dict, top: int = 12) -> list[str]:
         f"Where one step's time goes ({row['variant']}): {ms(timed)} a step in the timed rounds; run op by op ({counted(k['steps'], 'step')}, "
         f"each op timed where it ran) {ms(step)} = {ms(k['matrix_seconds_in_step'])} of matrix products "
         f"+ {ms(k['other_seconds_in_step'])} of other kernels + {ms(between)} between kernels (Python, autograd, the recording itself)"
-        + (". torch.compile does not run under the recorder: these are the uncompiled step's ops. " if compiled else ". ")
+        + (
+            ". torch.compile does not run under the recorder: these are the uncompiled step's ops. "
+            if compiled
+            else ". "
+        )
         + f"The same kernels timed alone, on fresh operands: {ms(k['matrix_seconds'])} and {ms(k['other_seconds'])}. "
         f"With nothing but the matrix products the step would reach {100 * k['in_step_floor_peak_fraction']:.0f}% of the peak "
         f"({100 * k['floor_peak_fraction']:.0f}% at their speed alone); with nothing but its kernels, "
         f"{100 * _kernel_bound(row, 'seconds_in_step'):.0f}% ({100 * _kernel_bound(row):.0f}% alone)."
         + (f" Not replayed: {', '.join(k['not_timed'])}." if k["not_timed"] else ""),
-        "", "| op | calls | ms in the step | ms alone | GFLOP | % of peak in the step | alone |", "|---|---|---|---|---|---|---|",
+        "",
+        "| op | calls | ms in the step | ms alone | GFLOP | % of peak in the step | alone |",
+        "|---|---|---|---|---|---|---|",
     ]
-    share = lambda op, where: f"{100 * op['flops'] / op[where] / row['matmul_peak_flops']:.0f}%" if op["matrix"] and op[where] else ""  # noqa: E731
+    share = lambda op, where: (  # noqa: E731
+        f"{100 * op['flops'] / op[where] / row['matmul_peak_flops']:.0f}%" if op["matrix"] and op[where] else ""
+    )  # noqa: E731
     for name, op in list(k["ops"].items())[:top]:
-        lines.append(f"| {name} | {op['calls']:g} | {op['seconds_in_step'] * 1e3:.2f} | {op['seconds'] * 1e3:.2f} | {op['flops'] / 1e9:.3f} "
-                     f"| {share(op, 'seconds_in_step')} | {share(op, 'seconds')} |")
+        lines.append(
+            f"| {name} | {op['calls']:g} | {op['seconds_in_step'] * 1e3:.2f} | {op['seconds'] * 1e3:.2f} | {op['flops'] / 1e9:.3f} "
+            f"| {share(op, 'seconds_in_step')} | {share(op, 'seconds')} |"
+        )
     return lines
 
 
@@ -109,7 +159,9 @@ def _kernel_bound(row: dict, where: str = "seconds") -> float:
 # What the toolkit holds itself to, for the configs the targets were set on (file name -> target):
 # no slower than a hand-written loop by default, faster with the best switches, periodic work
 # (logging, samples, checkpoints, EMA) a small share of the step, and most of the matmul peak.
-SPEED_TARGETS = {"dcgan32.yaml": {"default_ratio": 0.97, "best_ratio": 1.05, "peak_fraction": 0.70, "periodic_share": 0.03}}
+SPEED_TARGETS = {
+    "dcgan32.yaml": {"default_ratio": 0.97, "best_ratio": 1.05, "peak_fraction": 0.70, "periodic_share": 0.03}
+}
 
 
 def verdict(result: dict) -> list[str]:
@@ -125,21 +177,30 @@ def verdict(result: dict) -> list[str]:
         return []
     mark = lambda ok: "met" if ok else "**missed**"  # noqa: E731
     default = rows["default"]
-    out = [f"default settings {default['ratio']['median']:.2f}x the hand-written loop (target >= {target['default_ratio']}x): "
-           + mark(default["ratio"]["median"] >= target["default_ratio"])]
+    out = [
+        f"default settings {default['ratio']['median']:.2f}x the hand-written loop (target >= {target['default_ratio']}x): "
+        + mark(default["ratio"]["median"] >= target["default_ratio"])
+    ]
     if "best" in rows:
         best = rows["best"]["ratio"]["median"]
-        out.append(f"best switches ({'+'.join(result.get('best', [])) or 'none faster than default'}) {best:.2f}x "
-                   f"(target >= {target['best_ratio']}x): " + mark(best >= target["best_ratio"]))
+        out.append(
+            f"best switches ({'+'.join(result.get('best', [])) or 'none faster than default'}) {best:.2f}x "
+            f"(target >= {target['best_ratio']}x): " + mark(best >= target["best_ratio"])
+        )
     if "overheads" in default:
         share = default["overheads"]["total_share"]
-        out.append(f"logging, EMA, samples and checkpoints at the config's intervals {100 * share:.2f}% of step time "
-                   f"(target < {100 * target['periodic_share']:.0f}%): " + mark(share < target["periodic_share"]))
+        out.append(
+            f"logging, EMA, samples and checkpoints at the config's intervals {100 * share:.2f}% of step time "
+            f"(target < {100 * target['periodic_share']:.0f}%): " + mark(share < target["periodic_share"])
+        )
     fp32 = {name: r for name, r in rows.items() if r["peak_used"] == "fp32"}
     name, top = max(fp32.items(), key=lambda kv: kv[1]["peak_fraction"]["toolkit"])
-    line = (f"step FLOP/s {100 * top['peak_fraction']['toolkit']:.0f}% of the fp32 matmul peak ({name}; default "
-            f"{100 * default['peak_fraction']['toolkit']:.0f}%, the hand-written loop {100 * default['peak_fraction']['reference']:.0f}%) "
-            f"(target >= {100 * target['peak_fraction']:.0f}%): " + mark(top["peak_fraction"]["toolkit"] >= target["peak_fraction"]))
+    line = (
+        f"step FLOP/s {100 * top['peak_fraction']['toolkit']:.0f}% of the fp32 matmul peak ({name}; default "
+        f"{100 * default['peak_fraction']['toolkit']:.0f}%, the hand-written loop {100 * default['peak_fraction']['reference']:.0f}%) "
+        f"(target >= {100 * target['peak_fraction']:.0f}%): "
+        + mark(top["peak_fraction"]["toolkit"] >= target["peak_fraction"])
+    )
     bounds = {n: r for n, r in fp32.items() if "kernels" in r and "skipped" not in r["kernels"]}
     if bounds:  # default's, and the highest
         highest = max(bounds, key=lambda n: bounds[n]["kernels"]["floor_peak_fraction"])
@@ -147,5 +208,7 @@ def verdict(result: dict) -> list[str]:
             f"{100 * bounds[n]['kernels']['floor_peak_fraction']:.0f}% ({n}: its matrix products alone), "
             f"{100 * _kernel_bound(bounds[n]):.0f}% with its other kernels, "
             f"{100 * bounds[n]['kernels']['in_step_floor_peak_fraction']:.0f}% with its matrix products as fast as they ran inside the step"
-            for n in dict.fromkeys(["default", highest]) if n in bounds)
+            for n in dict.fromkeys(["default", highest])
+            if n in bounds
+        )
     return out + [line]
