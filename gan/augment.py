@@ -186,7 +186,8 @@ class Augmenter:
         }
 
     def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True) -> None:
-        """The inverse of ``state_dict``; ``strict`` is there for the loader shared with networks (always strict here)."""
+        """The inverse of ``state_dict``; ``strict`` is there for the loader shared with networks (always strict
+        here)."""
         self.p = state["p"].to(self.device).clone()
         self.calls = int(state["calls"][0])
         first = self.rank == 0

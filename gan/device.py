@@ -66,7 +66,8 @@ def on_cpu(run: Run) -> bool:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether oneDNN computes bf16 on this CPU with vector instructions (AVX-512 or AMX) rather than a scalar fallback."""
+    """Whether oneDNN computes bf16 on this CPU with vector instructions (AVX-512 or AMX) rather than a scalar
+    fallback."""
     probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
     return True if probe is None else bool(probe())
 
@@ -78,7 +79,8 @@ def check_precision(run: Run) -> None:
 
 
 def emulated_bf16(run: Run) -> str | None:
-    """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar code."""
+    """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar
+    code."""
     if run.mixed_precision == "bf16" and on_cpu(run) and not cpu_has_bf16():
         return (
             "run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "

@@ -49,7 +49,8 @@ def evaluate(
     if cfg.data.name == "text":
         if metrics or classifier:
             raise RunError(
-                f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and --classifier"
+                f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and "
+                "--classifier"
             )
         return _write(run, evaluate_text(run, cfg))
     scored_by = loop_registry.loop(cfg.loop).scored_by
@@ -80,7 +81,8 @@ def _needs_classifier(metrics) -> bool:
 
 
 def digits_classifier(runs: Path) -> Path:
-    """The digits classifier in ``runs/digits_classifier``: trained there once (configs/digits_classifier.yaml), then reused.
+    """The digits classifier in ``runs/digits_classifier``: trained there once (configs/digits_classifier.yaml), then
+    reused.
 
     Two evaluations (or a benchmark beside one) may start together: the one that finds another process
     training the classifier waits for it instead of stopping at a half-made folder.
@@ -90,12 +92,14 @@ def digits_classifier(runs: Path) -> Path:
         config = C.shipped_folder() / "digits_classifier.yaml"
         if not config.is_file():
             raise RunError(
-                f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} not found to train one)"
+                f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} "
+                "not found to train one)"
             )
         from .loops.setup import train  # training reaches scoring.py, never this module: no cycle
 
         _say(
-            f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later evaluations reuse it"
+            f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later "
+            "evaluations reuse it"
         )
         try:
             train(C.load(config, [f"run.output={folder.parent}", f"run.name={folder.name}"]))
@@ -109,7 +113,8 @@ def digits_classifier(runs: Path) -> Path:
         return folder
     except (RunError, OSError, ValueError):
         raise RunError(
-            f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass --classifier RUN"
+            f"{folder} exists but holds no trained classifier; remove it to have it trained again, or pass "
+            "--classifier RUN"
         ) from None
 
 
@@ -189,7 +194,8 @@ def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classi
 
 @contextmanager
 def _kept_or_said(path: Path, result: dict):
-    """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the CLI."""
+    """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the
+    CLI."""
     from .runs import NotWritten, on_write_failure
 
     with on_write_failure(
@@ -201,7 +207,8 @@ def _kept_or_said(path: Path, result: dict):
 
 
 def _write(run: Path, result: dict) -> dict:
-    """A likelihood or text run's scores, whole, as strict JSON in RUN/evaluation.json (one set of scores: nothing to merge)."""
+    """A likelihood or text run's scores, whole, as strict JSON in RUN/evaluation.json (one set of scores: nothing to
+    merge)."""
     from .runs import atomic_write_text
 
     result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}

@@ -33,7 +33,8 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
     if isinstance(net.target, Text):
         if not hasattr(source, "labels_text"):
             raise RunError(
-                f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} cannot be scored on it"
+                f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} "
+                "cannot be scored on it"
             )
         from .data.numbers import string_labels
 

@@ -162,7 +162,8 @@ def warn_of_opposite_polarity(files: list[str], x: torch.Tensor, background: flo
     data, theirs = ("light on dark", "dark on light") if background < 0.5 else ("dark on light", "light on dark")
     names = ", ".join(opposite[:3]) + (", ..." if len(opposite) > 3 else "")
     print(
-        f"gan: warning: {len(opposite)} of {len(files)} images ({names}) are {theirs}, the opposite of the training data "
-        f"({data}, background {background:.2f}); they are read as they are: invert them if their labels look wrong",
+        f"gan: warning: {len(opposite)} of {len(files)} images ({names}) are {theirs}, "
+        f"the opposite of the training data ({data}, background {background:.2f}); "
+        "they are read as they are: invert them if their labels look wrong",
         file=sys.stderr,
     )

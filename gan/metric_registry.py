@@ -66,7 +66,8 @@ def register_metric(name: str, *, needs=(), fits=(), default=(), samples: int | 
     unknown = sorted((set(fits) | set(default)) - set(KINDS.values()))
     if unknown:
         raise ValueError(
-            f"register_metric({name!r}): unknown data kind {unknown[0]!r}; kinds: {', '.join(sorted(set(KINDS.values())))}"
+            f"register_metric({name!r}): unknown data kind {unknown[0]!r}; kinds: "
+            f"{', '.join(sorted(set(KINDS.values())))}"
         )
 
     def register(fn: Callable[..., dict]) -> Callable[..., dict]:

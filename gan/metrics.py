@@ -100,7 +100,8 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     lam = torch.linalg.eigvalsh((middle + middle.T) / 2)  # symmetrise away round-off
     if lam.min() < -1e-6 * max(float(lam.abs().max()), 1.0):
         raise ValueError(
-            f"frechet_distance: S_a S_b has eigenvalue {float(lam.min()):.3g} < 0 beyond round-off; features degenerate?"
+            f"frechet_distance: S_a S_b has eigenvalue {float(lam.min()):.3g} < 0 beyond round-off; features "
+            "degenerate?"
         )
     value = float(
         (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * lam.clamp(min=0).sqrt().sum()
@@ -199,7 +200,8 @@ def _inception() -> torch.nn.Module:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
     except Exception as error:  # not installed, or broken beside this torch
         raise MetricUnavailable(
-            f"Inception-v3 weights could not be loaded: torch-fidelity is not importable ({type(error).__name__}: {error}); {_HOW_TO_GET}"
+            f"Inception-v3 weights could not be loaded: torch-fidelity is not importable ({type(error).__name__}: "
+            f"{error}); {_HOW_TO_GET}"
         ) from None
     try:
         return FeatureExtractorInceptionV3(name="inception-v3-compat", features_list=["2048"]).eval()

@@ -71,7 +71,8 @@ def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
 
 
 def top_k_share(step: int, final: float, decay: float) -> float:
-    """Share of generated samples the generator learns from at ``step``: 1, times ``decay`` every 100 steps, down to ``final``."""
+    """Share of generated samples the generator learns from at ``step``: 1, times ``decay`` every 100 steps, down to
+    ``final``."""
     return max(final, decay ** (step / 100)) if final < 1.0 else 1.0
 
 
@@ -118,7 +119,8 @@ def log_likelihood(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def negative_log_likelihood(
     net, x: torch.Tensor | None, y: torch.Tensor, *, call=None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The loop's loss, -log p(y | x), mean per label (per character for strings); and the network's output (None for strings).
+    """The loop's loss, -log p(y | x), mean per label (per character for strings); and the network's output (None for
+    strings).
 
     ``x is None``: ``y`` are whole strings scored by the next-character network ``net`` (every
     prefix in one pass). ``call`` is the module to run (``net`` wrapped for DDP or compiled).
@@ -134,7 +136,8 @@ def negative_log_likelihood(
             return F.binary_cross_entropy_with_logits(logits, y.float()), logits
         return F.cross_entropy(logits, y), logits
     if isinstance(net.target, Text):
-        # maximise log p(s | x) = sum_t log p(s_t | s_<t, x), per character: the string head reads every prefix in one pass
+        # maximise log p(s | x) = sum_t log p(s_t | s_<t, x), per character:
+        # the string head reads every prefix in one pass
         return net.target.distribution(lambda s: call(x, strings=s)).mean_nll(y), None
     # maximise log p(y | x) under whatever distribution the target space makes of the output
     out = call(x).float()

@@ -29,13 +29,14 @@ def check_targets(name: str, target: Space, examples: Examples, data: str) -> No
     reals = examples.y.is_floating_point()
     if not reals:
         raise RoleError(
-            f"role 'classifier': network {name!r} writes {target}, a distribution over reals, but {data} has class labels; "
-            f"write categorical[{examples.classes}] or train on real targets (data.name: diabetes or table)"
+            f"role 'classifier': network {name!r} writes {target}, a distribution over reals, but {data} has class "
+            f"labels; write categorical[{examples.classes}] or train on real targets (data.name: diabetes or table)"
         )
     dims = examples.y.shape[1]
     if not isinstance(target, Normal) or target.dim != dims:
         raise RoleError(
-            f"role 'classifier': network {name!r} writes {target}, but {data} has {dims} real target(s) per example: write normal[{dims}]"
+            f"role 'classifier': network {name!r} writes {target}, but {data} has {dims} real target(s) per example: "
+            f"write normal[{dims}]"
         )
 
 

@@ -54,8 +54,8 @@ ROLES = {
     ),
     "sampler": Role(
         "sampler",
-        "a map from a sampleable space (noise[D], categorical[K]), or from text[L] to categorical[K] with K the alphabet size "
-        "(iterated: draw the next character, append it, read again)",
+        "a map from a sampleable space (noise[D], categorical[K]), or from text[L] to categorical[K] with K the "
+        "alphabet size (iterated: draw the next character, append it, read again)",
         lambda net, data: net.source.sampleable or writes_next_character(net),
     ),
 }
@@ -95,7 +95,8 @@ def check_conditions(nets: dict[str, Network], roles: dict[str, str], classes: i
             raise RoleError(f"role {role!r}: network {name!r} is conditioned on {cond}; set data.labels: true")
         if labels and cond is None and role == "generator":
             raise RoleError(
-                f"role {role!r}: data.labels is true but network {name!r} takes no condition; add condition: categorical[{classes}]"
+                f"role {role!r}: data.labels is true but network {name!r} takes no condition; add condition: "
+                f"categorical[{classes}]"
             )
         if labels and cond is not None and cond.k != classes:
             raise RoleError(

@@ -49,7 +49,8 @@ class RunError(ValueError):
 
 
 class Unloadable(RunError):
-    """A file that is missing, truncated or damaged (as opposed to one that does not fit): an older checkpoint may do."""
+    """A file that is missing, truncated or damaged (as opposed to one that does not fit): an older checkpoint may
+    do."""
 
 
 def fsync_file(path: Path) -> None:
@@ -232,7 +233,10 @@ class RunLock:
         if host == socket.gethostname():
             if not _alive(pid, started if isinstance(started, int) else None):
                 return None
-            return f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid}); wait for it to end or stop it (kill {pid})"
+            return (
+                f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid}); "
+                f"wait for it to end or stop it (kill {pid})"
+            )
         return (
             f"run folder {str(self.folder)!r} is in use by another trainer (PID {pid} on host {host}); "
             f"wait for it to end, or, if no trainer runs there any more, delete {self.path}"
@@ -334,8 +338,8 @@ class RunDir:
             return False
         if not overwrite:
             raise RunError(
-                f"run folder {str(self.path)!r} already exists; pass --resume {shlex.quote(str(self.path))} to continue it, "
-                f"--overwrite to replace it, or --set run.name=NEW for a new one"
+                f"run folder {str(self.path)!r} already exists; pass --resume {shlex.quote(str(self.path))} to "
+                "continue it, --overwrite to replace it, or --set run.name=NEW for a new one"
             )
         if (
             not self.marker.is_file() or self.marker.is_symlink()
@@ -384,7 +388,8 @@ class RunDir:
             atomic_write_text(self.config, CONFIG_HEADER + yaml.safe_dump(config, sort_keys=False))
         except OSError as error:  # a file in the way, no permission, a full disk
             raise RunError(
-                f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: {error.filename})"
+                f"run.output: cannot create the run folder {str(self.path)!r} ({error.strerror or error}: "
+                f"{error.filename})"
             ) from None
         return kept
 
@@ -419,7 +424,8 @@ class RunDir:
         return ([pointed] if pointed else []) + rest
 
     def latest_checkpoint(self) -> Path | None:
-        """The checkpoint ``latest`` names, or the newest complete one when the pointer is lost; None if there is none."""
+        """The checkpoint ``latest`` names, or the newest complete one when the pointer is lost; None if there is
+        none."""
         candidates = self.checkpoints_to_try()
         return candidates[0] if candidates else None
 
@@ -504,7 +510,8 @@ def sha256_of(path: Path) -> str:
 
 
 def check_digest(info: dict, info_path: Path, weights: Path) -> None:
-    """A weight file must be the one its network's JSON recorded at export (exports from before digests are not checked)."""
+    """A weight file must be the one its network's JSON recorded at export (exports from before digests are not
+    checked)."""
     recorded = info.get("sha256")
     expected = recorded.get(weights.name) if isinstance(recorded, dict) else None
     if expected is None:
@@ -513,8 +520,9 @@ def check_digest(info: dict, info_path: Path, weights: Path) -> None:
         raise Unloadable(f"weights file {str(weights)!r} not found")
     if sha256_of(weights) != expected:
         raise RunError(
-            f"{weights}: its SHA-256 is not the one {info_path.name} recorded at export, so the file was changed or damaged "
-            f"since; it is not loaded. The run's next checkpoint exports it again (gan train --resume), or copy it from a backup"
+            f"{weights}: its SHA-256 is not the one {info_path.name} recorded at export, so the file was changed or "
+            "damaged since; it is not loaded. The run's next checkpoint exports it again (gan train --resume), "
+            "or copy it from a backup"
         )
 
 
@@ -560,7 +568,8 @@ def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tupl
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
         raise RunError(
-            f"{path} does not fit the network ({'; '.join(parts)}): it was saved from another architecture or other spaces"
+            f"{path} does not fit the network ({'; '.join(parts)}): it was saved from another architecture or other "
+            "spaces"
         )
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     net.load_state_dict(fitting, strict=strict)

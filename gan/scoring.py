@@ -60,7 +60,8 @@ def score(
     classifier: str | None = None,
     progress: bool = False,
 ) -> dict:
-    """Metrics of a generator ``net`` trained on ``cfg.data`` (used by the training loop), as one flat dict with ``samples``."""
+    """Metrics of a generator ``net`` trained on ``cfg.data`` (used by the training loop), as one flat dict with
+    ``samples``."""
     each, n = score_each(
         net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress
     )
@@ -163,7 +164,8 @@ class Inputs:
         real = datasets.open_examples(self.cfg.data, self.net.target)
         if not isinstance(real, datasets.Examples):
             raise RunError(
-                f"evaluate reads the real data into memory; {self.cfg.data.name} is streamed, which is not supported yet"
+                f"evaluate reads the real data into memory; {self.cfg.data.name} is streamed, which is not supported "
+                "yet"
             )
         return real
 
@@ -194,7 +196,8 @@ class Inputs:
         if not self.given:
             raise RunError(
                 "--classifier RUN: the classifier-feature metrics need a classifier trained on the same data; "
-                "train one with: gan train configs/digits_classifier.yaml, then pass --classifier runs/digits_classifier"
+                "train one with: gan train configs/digits_classifier.yaml, then pass --classifier "
+                "runs/digits_classifier"
             )
         return load(self.given, _classifier_in(Path(self.given)))
 
@@ -256,6 +259,7 @@ def _finite(samples: torch.Tensor) -> torch.Tensor:
     bad = int((~torch.isfinite(samples.flatten(1))).any(dim=1).sum())
     if bad:
         raise RunError(
-            f"{bad} of {len(samples)} samples of the generator are NaN or inf (its weights diverged?); there is nothing to score"
+            f"{bad} of {len(samples)} samples of the generator are NaN or inf (its weights diverged?); there is "
+            "nothing to score"
         )
     return samples

@@ -37,7 +37,8 @@ class Network(nn.Module):
         self.condition = parse(condition) if condition is not None else None
         if isinstance(self.source, Normal):
             raise SpaceError(
-                f"{self.source} is a distribution over reals, written, not read; a network reads such values as real[{self.source.dim}]"
+                f"{self.source} is a distribution over reals, written, not read; a network reads such values as "
+                f"real[{self.source.dim}]"
             )
         if self.condition is not None and not isinstance(self.condition, Categorical):
             raise SpaceError(f"condition must be categorical[K], got {self.condition}")
@@ -109,7 +110,8 @@ class Network(nn.Module):
         """
         if not self.target.is_distribution:
             raise SpaceError(
-                f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K], normal[D] or text[L]"
+                f"{self.target} is not a distribution space; distribution() needs bernoulli, categorical[K], normal[D] "
+                "or text[L]"
             )
         if isinstance(self.target, Text):  # p(s | x) = prod_t p(s_t | s_<t, x), from one code per input
             code = self(x, y)
@@ -164,7 +166,8 @@ class Network(nn.Module):
         src, tgt = self.source, self.target
         if src.is_image and tgt.is_image:
             raise SpaceError(
-                f"{self.family}: {src} -> {tgt} (image to image) is not supported; supported: vector -> image, image -> vector or distribution"
+                f"{self.family}: {src} -> {tgt} (image to image) is not supported; supported: "
+                "vector -> image, image -> vector or distribution"
             )
         if not src.is_image and not tgt.is_image:
             raise SpaceError(

@@ -78,5 +78,6 @@ def check_keyword(cls: type[Network], key: str, value) -> None:
             return
     names = {type(None): "null", bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     raise ValueError(
-        f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got {shorten(value)}"
+        f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got "
+        f"{shorten(value)}"
     )

@@ -86,7 +86,8 @@ class Text(Space):
     def check(self, x, what="input"):
         if x.dim() != 2 or x.shape[1] > self.length or x.dtype.is_floating_point:
             raise SpaceError(
-                f"{what} of shape {tuple(x.shape)} does not fit {self}: expected token indices of shape [N, T], T <= {self.length}"
+                f"{what} of shape {tuple(x.shape)} does not fit {self}: expected token indices of shape [N, T], T <= "
+                f"{self.length}"
             )
 
     def tokens(self, strings: list[str], *, what: str = "text") -> torch.Tensor:
@@ -100,7 +101,8 @@ class Text(Space):
             for col, c in enumerate(s):
                 if c not in index:
                     raise SpaceError(
-                        f"{what}: character {c!r} is not in the alphabet of {self} ({self.alphabet}: {self.characters!r})"
+                        f"{what}: character {c!r} is not in the alphabet of {self} ({self.alphabet}: "
+                        f"{self.characters!r})"
                     )
                 out[row, col] = index[c]
         return out

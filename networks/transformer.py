@@ -55,13 +55,15 @@ class Transformer(Network):
             raise SpaceError(f"transformer: reads text[L], got {self.source} -> {self.target}")
         if self.target.is_image or isinstance(self.target, Text):
             raise SpaceError(
-                f"transformer: {self.source} -> {self.target} is not supported; supported targets: vectors, bernoulli, categorical[K]"
+                f"transformer: {self.source} -> {self.target} is not supported; supported targets: vectors, bernoulli, "
+                "categorical[K]"
             )
         if self.condition is not None:
             raise SpaceError(f"transformer: takes no condition, got {self.condition}")
         if width < 1 or depth < 1 or heads < 1 or width % heads:
             raise ValueError(
-                f"transformer: width, depth and heads must be >= 1 with heads dividing width, got width={width}, depth={depth}, heads={heads}"
+                f"transformer: width, depth and heads must be >= 1 with heads dividing width, got width={width}, "
+                f"depth={depth}, heads={heads}"
             )
         self.start = self.source.k  # one more token than the alphabet: the empty prefix still has a position to read
         self.body = nn.ModuleDict(

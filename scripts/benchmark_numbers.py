@@ -3,7 +3,8 @@ configs/numbers_string.yaml (same conv body, steps and batch), score each on tes
 with digit images held out of training, and print a Markdown table for BENCHMARKS.md.
 
     OMP_NUM_THREADS=2 python scripts/benchmark_numbers.py              # both configs as they are
-    OMP_NUM_THREADS=2 python scripts/benchmark_numbers.py --set run.lr_decay=cosine   # both on the string config's schedule
+    # both on the string config's schedule:
+    OMP_NUM_THREADS=2 python scripts/benchmark_numbers.py --set run.lr_decay=cosine
     python scripts/benchmark_numbers.py --set run.steps=20             # a smoke test of the script
 
 The one-hot head's figure on never-seen numbers is near 0% by construction: it was never trained

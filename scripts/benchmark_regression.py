@@ -55,12 +55,14 @@ for seed in args.seeds:
 
 print(f"command: python scripts/benchmark_regression.py {' '.join(sys.argv[1:])}".rstrip())
 print(
-    "| split (data.seed) | NLL (nats) | RMSE | 90% coverage | LinearRegression RMSE | Ridge RMSE | RidgeCV RMSE | RMSE / Ridge |"
+    "| split (data.seed) | NLL (nats) | RMSE | 90% coverage | LinearRegression RMSE | Ridge RMSE | RidgeCV RMSE | "
+    "RMSE / Ridge |"
 )
 print("|---|---|---|---|---|---|---|---|")
 for seed, nll, rmse, cover, lin, ridge, ridge_cv, ratio in rows:
     print(f"| {seed} | {nll:.3f} | {rmse:.2f} | {cover:.1%} | {lin:.2f} | {ridge:.2f} | {ridge_cv:.2f} | {ratio:.3f} |")
 mean = [sum(r[i] for r in rows) / len(rows) for i in range(1, 8)]
 print(
-    f"| mean | {mean[0]:.3f} | {mean[1]:.2f} | {mean[2]:.1%} | {mean[3]:.2f} | {mean[4]:.2f} | {mean[5]:.2f} | {mean[6]:.3f} |"
+    f"| mean | {mean[0]:.3f} | {mean[1]:.2f} | {mean[2]:.1%} | {mean[3]:.2f} | {mean[4]:.2f} | {mean[5]:.2f} | "
+    f"{mean[6]:.3f} |"
 )

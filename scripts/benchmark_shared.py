@@ -82,13 +82,15 @@ def main() -> None:
     parser.add_argument("--threads", nargs="+", default=["auto"], help="run.threads settings to compare")
     args = parser.parse_args()
     print(
-        f"{'run.threads':>11}  {'alone steps/s':>13}  {'two at once steps/s':>21}  {'ratio to alone':>15}  (cores: {os.cpu_count()})"
+        f"{'run.threads':>11}  {'alone steps/s':>13}  {'two at once steps/s':>21}  {'ratio to alone':>15}  (cores: "
+        f"{os.cpu_count()})"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for threads in args.threads:
             alone, pair = measure(args.config, args.steps, threads, Path(tmp))
             print(
-                f"{threads:>11}  {alone:13.1f}  {pair[0]:10.1f} {pair[1]:10.1f}  {pair[0] / alone:7.2f} {pair[1] / alone:7.2f}",
+                f"{threads:>11}  {alone:13.1f}  {pair[0]:10.1f} {pair[1]:10.1f}  {pair[0] / alone:7.2f} "
+                f"{pair[1] / alone:7.2f}",
                 flush=True,
             )
 

@@ -1,9 +1,10 @@
-"""Time the toolkit's adversarial loop against plain PyTorch on the speed configs; write BENCHMARKS.md "## Speed, all configs".
+"""Time the toolkit's adversarial loop against plain PyTorch on the speed configs; write BENCHMARKS.md
+"## Speed, all configs".
 
 The hand-written sections (the method, one table per config and machine) are left alone: this script replaces only
 its own section, which holds the full tables and the command that made them, to be folded into those by hand.
 
-    python scripts/benchmark_speed.py                              # DCGAN 32x32, toy MLP, ResNet 32x32 (about 25 minutes on 2 cores)
+    python scripts/benchmark_speed.py  # DCGAN 32x32, toy MLP, ResNet 32x32 (about 25 minutes on 2 cores)
     python scripts/benchmark_speed.py --only dcgan32 --rounds 4
 """
 

@@ -1,9 +1,9 @@
 """Text: held-out bits per character of configs/text_model.yaml beside lzma/bz2/zlib, the two views of the
 same sentences at equal examples seen, and characters per second against a plain PyTorch loop.
 
-    python scripts/benchmark_text.py                         # all three parts
-    python scripts/benchmark_text.py --only speed            # the loop against a plain PyTorch loop (a minute or two)
-    python scripts/benchmark_text.py --only model            # train configs/text_model.yaml as shipped, then evaluate it
+    python scripts/benchmark_text.py                        # all three parts
+    python scripts/benchmark_text.py --only speed           # the loop against a plain PyTorch loop (a minute or two)
+    python scripts/benchmark_text.py --only model           # train configs/text_model.yaml as shipped, then evaluate it
     python scripts/benchmark_text.py --only views --updates 100
 Run it on a quiet machine (2 cores: OMP_NUM_THREADS=2); paste the printed tables into BENCHMARKS.md.
 """

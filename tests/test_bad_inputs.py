@@ -483,14 +483,16 @@ CASES = [
         ["train", "FOLDER/a/bomb.yaml"],
         None,
         written("bomb.yaml", bomb_config),
-        "line 21: its aliases expand to 1.14e+13 values, more than the 10,000 a config may hold; write the values out, or alias less",
+        "line 21: its aliases expand to 1.14e+13 values, more than the 10,000 a config may hold; write the values out, "
+        "or alias less",
     ),
     (
         "config with a section given twice",
         ["train", "FOLDER/a/twice.yaml"],
         None,
         written("twice.yaml", twice_config),
-        "twice.yaml: key 'run' appears twice in one mapping, at lines 19 and 26; keep one (YAML would silently keep the last)",
+        "twice.yaml: key 'run' appears twice in one mapping, at lines 19 and 26; keep one (YAML would silently keep "
+        "the last)",
     ),
     (
         "--set value with a key given twice",
@@ -532,7 +534,8 @@ CASES = [
         ["train", C, "--set", "data.path=/etc/passwd"],
         None,
         None,
-        "data.path: data set sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads data.resize and the keys every",
+        "data.path: data set sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads "
+        "data.resize and the keys every",
     ),
     (
         "--resume with --overwrite",
@@ -547,7 +550,8 @@ CASES = [
         ["train", C, "--overwrite"],
         "RUN",
         lambda run: (run / ".gan-run").unlink(),
-        "holds no .gan-run marker, so this toolkit did not make it (or a version from before markers did); --overwrite leaves it as it is",
+        "holds no .gan-run marker, so this toolkit did not make it (or a version from before markers did); --overwrite "
+        "leaves it as it is",
     ),
     (
         "sample over a link that points nowhere",
@@ -561,7 +565,8 @@ CASES = [
         ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png"],
         "RUN",
         flipped_byte,
-        "painter.ema.safetensors: its SHA-256 is not the one painter.json recorded at export, so the file was changed or damaged since",
+        "painter.ema.safetensors: its SHA-256 is not the one painter.json recorded at export, so the file was changed "
+        "or damaged since",
     ),
     (
         "a space too large for any tensor",
@@ -576,7 +581,8 @@ CASES = [
         ["sample", "RUN", "--network", "painter", "-n", "2", "-o", "TMP/x.png", "--temperature", "0.5"],
         "RUN",
         None,
-        "--temperature: this network maps noise[8] -> image[1,8,8]; only a text network that writes its next character (text[L] -> categorical[K]) draws with a temperature",
+        "--temperature: this network maps noise[8] -> image[1,8,8]; only a text network that writes its next character "
+        "(text[L] -> categorical[K]) draws with a temperature",
     ),
     (
         "sample with a temperature below zero",

@@ -92,7 +92,8 @@ def test_a_generated_section_leaves_the_hand_written_one_of_a_similar_name(tmp_p
     text = md.read_text()
     assert "why the peak is what it is" in text and "### Speed\n\nsub" in text
     assert text.count("## Speed, all configs") == 1 and "tables v2" in text and "tables v1" not in text
-    # '## Speed' is found by its whole line: not inside the earlier '### Speed', nor as the start of 'Speed, all configs'
+    # '## Speed' is found by its whole line: not inside the earlier '### Speed',
+    # nor as the start of 'Speed, all configs'
     write_section(md, "Speed", "new prose")
     text = md.read_text()
     assert "### Speed\n\nsub" in text and "why the peak" not in text and "new prose" in text
@@ -163,7 +164,8 @@ def test_a_second_benchmark_into_the_same_output_keeps_the_first_ones_results(tm
 
 
 def test_the_digits_targets_are_judged_from_the_measured_rows():
-    """The default run's promise (README): at most 2x the floor on average, 10 of 10 classes in 1,000 samples, 5 minutes."""
+    """The default run's promise (README): at most 2x the floor on average, 10 of 10 classes in 1,000 samples, 5
+    minutes."""
     from gan.benchmark.quality import digits_table, digits_verdict
 
     def row(seed, fid, classes=10, seconds=280.0):

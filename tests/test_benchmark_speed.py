@@ -90,7 +90,8 @@ def test_in_a_bf16_row_the_reference_is_rated_against_the_fp32_peak(write_config
 
 
 def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_config, monkeypatch):
-    """Emulated bf16 runs many times slower than fp32: rounds of it would take minutes to say what the CPU flags already say."""
+    """Emulated bf16 runs many times slower than fp32: rounds of it would take minutes to say what the CPU flags already
+    say."""
     from gan import device as S
 
     monkeypatch.setattr(S, "cpu_has_bf16", lambda: False)
@@ -102,7 +103,8 @@ def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_bf16_kernels(write_con
 
 
 def test_each_loop_is_rated_against_the_peaks_measured_just_around_its_own_block(write_config, monkeypatch):
-    """On a shared VM the product's speed moved 50% between rounds: one peak a round rated a block on another machine."""
+    """On a shared VM the product's speed moved 50% between rounds: one peak a round rated a block on another
+    machine."""
     calls = []
 
     def rising_peak(device, dtype=torch.float32, **_):  # the machine gets faster with every measurement

@@ -73,7 +73,8 @@ def test_bad_values_are_refused_naming_the_key(write_config, overrides, fragment
 
 
 def test_a_config_names_exactly_the_losses_the_objectives_define(write_config):
-    """Loss names are spelled once, beside their equations: a loss added there is one a config may name, and only those."""
+    """Loss names are spelled once, beside their equations: a loss added there is one a config may name, and only
+    those."""
     from gan.objectives import LOSSES
 
     for name in LOSSES:

@@ -89,7 +89,10 @@ def test_a_nested_alias_bomb_is_refused_in_well_under_a_second_in_a_short_line(t
 def test_an_alias_bomb_in_a_set_value_is_refused(tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
     path.write_text(tiny_yaml(tmp_path))
-    value = "[&a [x,x,x,x,x,x,x,x,x,x], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]]"
+    value = (
+        "[&a [x,x,x,x,x,x,x,x,x,x], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], "
+        "[*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]]"
+    )
     err = refused(["train", str(path), "--set", f"run.name={value}"], capsys)
     assert (
         "--set 'run.name=" in err
@@ -102,8 +105,8 @@ def test_anchors_that_share_settings_are_read_as_yaml_means_them(write_config, t
     """An anchor for one optimizer's settings, aliased (and merged) for the other: a plain YAML habit, and what
     PyYAML's own dumper writes for objects a script shares."""
     text = (
-        tiny_yaml(tmp_path)
-        + "optimizers:\n  generator: &adam {name: adam, lr: 0.001, betas: [0.0, 0.99]}\n  discriminator: {<<: *adam, lr: 0.002}\n"
+        tiny_yaml(tmp_path) + "optimizers:\n  generator: &adam {name: adam, lr: 0.001, betas: [0.0, 0.99]}\n"
+        "  discriminator: {<<: *adam, lr: 0.002}\n"
     )
     path = tmp_path / "shared.yaml"
     path.write_text(text)

@@ -1,4 +1,5 @@
-"""Device policy is one module that every loop asks: the likelihood loop lays images out as the adversarial loop does."""
+"""Device policy is one module that every loop asks: the likelihood loop lays images out as the adversarial loop
+does."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ TINY_READER = dict(
 
 @pytest.mark.parametrize("setting", [True, False])
 def test_a_likelihood_run_on_images_keeps_its_network_channels_last_as_asked(write_config, setting):
-    """oneDNN's convolutions are faster channels-last on a CPU; the classifier loop ignored the setting, the GAN loop did not."""
+    """oneDNN's convolutions are faster channels-last on a CPU; the classifier loop ignored the setting, the GAN loop
+    did not."""
     cfg = C.load(write_config(TINY_READER, run={"channels_last": setting}))
     with Session(cfg) as session:
         loop = likelihood_loop(session)

@@ -15,7 +15,8 @@ from .conftest import TINY_DIGITS, TINY_RING
 
 
 def test_the_metrics_evaluate_scores_are_the_names_a_config_may_ask_for():
-    """A name the config accepts but evaluate does not know would stop a run at its first scoring; the reverse could never be asked for."""
+    """A name the config accepts but evaluate does not know would stop a run at its first scoring; the reverse could
+    never be asked for."""
     from gan import config as C
     from gan.metric_registry import METRICS, fitting
 
@@ -239,7 +240,8 @@ def test_an_evaluation_that_finds_the_classifier_being_trained_waits_for_it(tmp_
 
 
 def test_two_evaluations_starting_together_share_one_classifier(tmp_path, monkeypatch, capsys):
-    """Both found no folder; the other took it first, so this one's training stops at its lock: wait and use the other's."""
+    """Both found no folder; the other took it first, so this one's training stops at its lock: wait and use the
+    other's."""
     import gan.loops.setup as setup
     from gan import evaluation as E
     from gan.runs import RunError

@@ -58,7 +58,10 @@ def test_the_walker_counts_from_def_to_last_line_and_names_methods(tmp_path):
     (tmp_path / "pkg").mkdir()
     statements = "".join(f"        x{i} = {i}\n" for i in range(LIMIT - 1))
     # ``fits`` is LIMIT lines (def + LIMIT - 1 statements); ``long`` one more.
-    source = f"class A:\n    @staticmethod\n    def fits():\n{statements}\n    def long(self):\n{statements}        return 1\n"
+    source = (
+        f"class A:\n    @staticmethod\n    def fits():\n{statements}\n"
+        f"    def long(self):\n{statements}        return 1\n"
+    )
     (tmp_path / "pkg" / "m.py").write_text(source)
     assert long_functions("pkg", root=tmp_path) == {("pkg/m.py", "A.long"): LIMIT + 1}
 

@@ -242,7 +242,8 @@ def test_precision_recall_density_coverage_match_their_definitions_by_hand():
     fake = torch.tensor([[0.5], [5.5], [12.0], [20.0]])
     # precision: 0.5 (in 0 +- 1) and 5.5 (in 7 +- 4) of four; recall: every real point lies in some generated ball
     assert precision_recall(real, fake, k=1) == {"precision": 0.5, "recall": 1.0}
-    # density: 0.5 lies in two real balls, 5.5 in one: 3 / (k * 4); coverage: the balls of 0, 1 and 7 hold a sample, 3 +- 2 none
+    # density: 0.5 lies in two real balls, 5.5 in one: 3 / (k * 4);
+    # coverage: the balls of 0, 1 and 7 hold a sample, 3 +- 2 none
     assert density_coverage(real, fake, k=1) == {"density": 0.75, "coverage": 0.75}
 
 

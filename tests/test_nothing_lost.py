@@ -204,7 +204,8 @@ def flip_a_byte(path: Path) -> None:
 
 
 def nan_into(path: Path, *, record_digest: bool) -> None:
-    """NaN in every float tensor, written as a valid safetensors file (optionally with the JSON's digest made to match)."""
+    """NaN in every float tensor, written as a valid safetensors file (optionally with the JSON's digest made to
+    match)."""
     from safetensors.torch import load_file, save_file
 
     save_file(
@@ -312,7 +313,8 @@ NO_SPACE = "No space left on device"
 
 
 def fail_after_step_2(monkeypatch, owner, attribute, error, where=lambda args: True):
-    """Make ``owner.attribute`` raise ``error`` once the run has a complete checkpoint at step 2 (as a disk fills mid-run)."""
+    """Make ``owner.attribute`` raise ``error`` once the run has a complete checkpoint at step 2 (as a disk fills
+    mid-run)."""
     real = getattr(owner, attribute)
 
     def fill(*args, **kwargs):

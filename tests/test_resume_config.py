@@ -56,7 +56,8 @@ def test_values_set_at_resume_are_recorded_logged_and_kept_by_a_later_resume(wri
     out = capsys.readouterr().out
     line = [l for l in out.splitlines() if l.startswith("changed at resume")]  # noqa: E741
     assert line == [
-        f"changed at resume: optimizers.generator.lr 0.0002 -> 0.01, run.steps 4 -> 6 (recorded in {run / 'config.yaml'})"
+        "changed at resume: optimizers.generator.lr 0.0002 -> 0.01, run.steps 4 -> 6 (recorded in "
+        f"{run / 'config.yaml'})"
     ], out
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["optimizers"]["generator"]["lr"] == 0.01 and saved["run"]["steps"] == 6

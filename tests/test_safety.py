@@ -401,7 +401,8 @@ def test_init_prints_the_absolute_folder_it_loaded_from_and_evaluate_names_a_mis
     capsys.readouterr()
     assert main(["train", str(write_config(cfg, name="second")), "--set", "run.steps=1"]) == 0
     assert re.search(
-        rf"networks.critic: loaded \d+ tensors from {re.escape(str(tmp_path / 'runs' / 'tiny' / 'networks' / 'critic.safetensors'))}",
+        r"networks.critic: loaded \d+ tensors from "
+        rf"{re.escape(str(tmp_path / 'runs' / 'tiny' / 'networks' / 'critic.safetensors'))}",
         capsys.readouterr().out,
     )
     assert (

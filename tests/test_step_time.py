@@ -1,4 +1,5 @@
-"""scripts/step_time.py turns a curve's step grid into minutes (BENCHMARKS.md): it must keep running as the loop changes."""
+"""scripts/step_time.py turns a curve's step grid into minutes (BENCHMARKS.md): it must keep running as the loop
+changes."""
 
 from __future__ import annotations
 

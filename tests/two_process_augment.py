@@ -1,4 +1,5 @@
-"""Run under torchrun by test_augment: train (or resume) with adaptive augmentation; each process writes its p and weights."""
+"""Run under torchrun by test_augment: train (or resume) with adaptive augmentation; each process writes its p and
+weights."""
 
 import sys
 from pathlib import Path

@@ -76,12 +76,13 @@ def summarise(rows: list[dict], key: str) -> str:
 
 def toy_table(name: str, rows: list[dict]) -> str:
     lines = [
-        f"### {name.capitalize()} ({'8 Gaussians, std 0.01' if name == 'ring' else '25 Gaussians, std 0.05'}; 2,500 samples; {counted(len(rows), 'seed')})",
+        f"### {name.capitalize()} ({'8 Gaussians, std 0.01' if name == 'ring' else '25 Gaussians, std 0.05'}; 2,500 "
+        f"samples; {counted(len(rows), 'seed')})",
         "",
         "| method | modes | high-quality % | reverse KL | wall time per run (s) |",
         "| --- | --- | --- | --- | --- |",
-        f"| **this toolkit** (`configs/{name}.yaml`) | {summarise(rows, 'modes')} | {summarise(rows, 'high_quality')} | "
-        f"{summarise(rows, 'reverse_kl')} | {summarise(rows, 'seconds')} |",
+        f"| **this toolkit** (`configs/{name}.yaml`) | {summarise(rows, 'modes')} | {summarise(rows, 'high_quality')} "
+        f"| {summarise(rows, 'reverse_kl')} | {summarise(rows, 'seconds')} |",
     ]
     for method, modes, hq, kl, source in PUBLISHED[name]:
         lines.append(f"| {method} ({source}) | {modes} | {hq} | {kl if kl is not None else '-'} | - |")
@@ -93,14 +94,17 @@ def toy_table(name: str, rows: list[dict]) -> str:
 
 def digits_table(rows: list[dict]) -> str:
     lines = [
-        f"### Bundled MNIST digits (`configs/digits.yaml`, {counted(len(rows), 'seed')}; features: our classifier `configs/digits_classifier.yaml`)",
+        f"### Bundled MNIST digits (`configs/digits.yaml`, {counted(len(rows), 'seed')}; features: our classifier "
+        "`configs/digits_classifier.yaml`)",
         "",
         "| metric | this toolkit | real data (floor: two halves of the 5,000 digits) |",
         "| --- | --- | --- |",
-        f"| classes found among {counted(rows[0]['samples'], 'sample')} | {summarise(rows, 'label_classes_found')} | 10 |",
+        f"| classes found among {counted(rows[0]['samples'], 'sample')} | {summarise(rows, 'label_classes_found')} | "
+        "10 |",
         f"| classes found among the first 1,000 | {summarise(rows, 'label_classes_found_in_1000')} | 10 |",
         f"| KL(sample labels ‖ data labels) | {summarise(rows, 'label_kl')} | 0 |",
-        f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | {summarise(rows, 'fid_classifier_floor')} |",
+        f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | "
+        f"{summarise(rows, 'fid_classifier_floor')} |",
     ]
     for key, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):  # k as their authors
         lines.append(f"| {key} (k-NN, k = {k}) | {summarise(rows, key)} | {summarise(rows, key + '_real')} |")
@@ -205,9 +209,12 @@ def digits_verdict(rows: list[dict]) -> str:
     classes = min(r.get("label_classes_found_in_1000", r["label_classes_found"]) for r in rows)
     slowest = max(r["seconds"] for r in rows)
     parts = [
-        f"Frechet distance at most {t['fid_over_floor']:g}x the floor on average: {fid:.1f} / {floor:.1f} = {ratio:.2f}x, {'met' if ratio <= t['fid_over_floor'] else '**missed**'}",
-        f"all {t['classes_in_1000']} classes among 1,000 samples on every seed: {'met' if classes >= t['classes_in_1000'] else f'**missed** (min {classes})'}",
-        f"at most {t['seconds']} s a run: slowest {slowest:.0f} s, {'met' if slowest <= t['seconds'] else '**missed**'}",
+        f"Frechet distance at most {t['fid_over_floor']:g}x the floor on average: {fid:.1f} / {floor:.1f} = "
+        f"{ratio:.2f}x, {'met' if ratio <= t['fid_over_floor'] else '**missed**'}",
+        f"all {t['classes_in_1000']} classes among 1,000 samples on every seed: "
+        f"{'met' if classes >= t['classes_in_1000'] else f'**missed** (min {classes})'}",
+        f"at most {t['seconds']} s a run: slowest {slowest:.0f} s, "
+        f"{'met' if slowest <= t['seconds'] else '**missed**'}",
     ]
     return f"Targets for the digits ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 
@@ -217,13 +224,15 @@ def verdict(name: str, rows: list[dict]) -> str:
     t, parts = TARGETS[name], []
     modes = [r["modes"] for r in rows]
     parts.append(
-        f"all {t['modes']} modes on every seed: {'met' if min(modes) >= t['modes'] else f'**missed** (min {min(modes)})'}"
+        f"all {t['modes']} modes on every seed: "
+        f"{'met' if min(modes) >= t['modes'] else f'**missed** (min {min(modes)})'}"
     )
     hq = [r["high_quality"] for r in rows]
     if "high_quality_mean" in t:
         mean = statistics.fmean(hq)
         parts.append(
-            f"high-quality >= {100 * t['high_quality_mean']:.0f}% on average: {100 * mean:.2f}%, {'met' if mean >= t['high_quality_mean'] else '**missed**'}"
+            f"high-quality >= {100 * t['high_quality_mean']:.0f}% on average: {100 * mean:.2f}%, "
+            f"{'met' if mean >= t['high_quality_mean'] else '**missed**'}"
         )
     if "high_quality_every_seed" in t:
         low = min(hq)
@@ -234,7 +243,8 @@ def verdict(name: str, rows: list[dict]) -> str:
     if "seconds" in t:
         slowest = max(r["seconds"] for r in rows)
         parts.append(
-            f"under {t['seconds']} s a run: slowest {slowest:.0f} s, {'met' if slowest < t['seconds'] else '**missed**'}"
+            f"under {t['seconds']} s a run: slowest {slowest:.0f} s, "
+            f"{'met' if slowest < t['seconds'] else '**missed**'}"
         )
     return f"Targets for the {name} ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 

@@ -29,7 +29,8 @@ def _load(config: Path, output: Path, name: str, overrides: list[str] = ()) -> C
 
 
 def quality(config: Path, output: Path, overrides: list[str] = ()) -> dict:
-    """Train ``config`` as shipped (plus overrides), then ``gan evaluate`` it: bpc, accuracy, compressor anchors, wall time."""
+    """Train ``config`` as shipped (plus overrides), then ``gan evaluate`` it: bpc, accuracy, compressor anchors, wall
+    time."""
     cfg = _load(config, output, config.stem, overrides)
     start = time.perf_counter()
     run = get(cfg.loop)(cfg, overwrite=True)
@@ -156,11 +157,13 @@ def table(model: dict | None, views_rows: list[dict], speed: dict | None) -> str
         lines += [
             "| metric | bits per character |",
             "|---|---|",
-            f"| held-out, configs/text_model.yaml ({model['steps']} steps, {model['seconds'] / 60:.1f} min) | {model['held_out_bits_per_character']:.3f} |",
+            f"| held-out, configs/text_model.yaml ({model['steps']} steps, {model['seconds'] / 60:.1f} min) | "
+            f"{model['held_out_bits_per_character']:.3f} |",
         ]
         for tool in ("lzma", "bz2", "zlib"):
             lines.append(
-                f"| {tool}, held-out alone / given the training text | {model[f'{tool}_bits_per_character']:.3f} / {model[f'{tool}_given_train_bits_per_character']:.3f} |"
+                f"| {tool}, held-out alone / given the training text | {model[f'{tool}_bits_per_character']:.3f} / "
+                f"{model[f'{tool}_given_train_bits_per_character']:.3f} |"
             )
         lines += [f"| next-character accuracy (held-out) | {model['held_out_accuracy']:.3f} |", ""]
     if views_rows:
@@ -168,10 +171,12 @@ def table(model: dict | None, views_rows: list[dict], speed: dict | None) -> str
         lines += ["| view | examples (characters) | held-out bpc | characters/s | minutes |", "|---|---|---|---|---|"]
         for row in views_rows:
             lines.append(
-                f"| {row['view']} | {row['examples']:,} | {row['held_out_bits_per_character']:.3f} | {row['characters_per_second']:,.0f} | {row['seconds'] / 60:.1f} |"
+                f"| {row['view']} | {row['examples']:,} | {row['held_out_bits_per_character']:.3f} | "
+                f"{row['characters_per_second']:,.0f} | {row['seconds'] / 60:.1f} |"
             )
         lines += [
-            f"\nprefixes / sentences held-out bpc: {p['held_out_bits_per_character'] / s['held_out_bits_per_character']:.3f}; "
+            "\nprefixes / sentences held-out bpc: "
+            f"{p['held_out_bits_per_character'] / s['held_out_bits_per_character']:.3f}; "
             f"the prefix view is {s['characters_per_second'] / p['characters_per_second']:.0f}x slower per example",
             "",
         ]
@@ -182,6 +187,7 @@ def table(model: dict | None, views_rows: list[dict], speed: dict | None) -> str
             f"| gan likelihood loop | {speed['toolkit_characters_per_second']:,.0f} |",
             f"| plain PyTorch loop | {speed['plain_characters_per_second']:,.0f} |",
             f"| ratio | {speed['ratio']:.3f} |",
-            f"| ratio per round ({speed['rounds']} rounds of {speed['steps_per_round']} steps), min / max | {speed['ratio_min']:.3f} / {speed['ratio_max']:.3f} |",
+            f"| ratio per round ({speed['rounds']} rounds of {speed['steps_per_round']} steps), min / max | "
+            f"{speed['ratio_min']:.3f} / {speed['ratio_max']:.3f} |",
         ]
     return "\n".join(lines)

@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if is_out_of_memory(error):  # a size the user chose: their mistake to fix, in one line
             print(
-                f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), -n (gan sample) "
-                f"or --samples (gan evaluate)",
+                f"gan: error: {describe(error)}; lower data.batch_size or the networks' width (gan train), "
+                "-n (gan sample) or --samples (gan evaluate)",
                 file=sys.stderr,
             )
             return 2

@@ -7,7 +7,8 @@ import sys
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse's mistakes said in the toolkit's one line ``gan: error: ...`` (argparse prints the usage first); ``gan VERB -h`` shows it."""
+    """argparse's mistakes said in the toolkit's one line ``gan: error: ...`` (argparse prints the usage first);
+    ``gan VERB -h`` shows it."""
 
     def error(self, message: str):
         print(f"gan: error: {message}", file=sys.stderr)

@@ -16,7 +16,8 @@ def add_parser(verbs) -> None:
     p.add_argument(
         "files",
         nargs="+",
-        help="image files (PNG, JPEG, ...; a transparent one is read over the training data's background), or strings with --text",
+        help="image files (PNG, JPEG, ...; a transparent one is read over the training data's background), "
+        "or strings with --text",
     )
     p.add_argument(
         "--text",

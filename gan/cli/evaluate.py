@@ -13,7 +13,8 @@ def add_parser(verbs) -> None:
 
     p = verbs.add_parser(
         "evaluate",
-        help="score a run's generator, or a likelihood run on its held-out data; prints JSON and keeps each metric's latest score in RUN/evaluation.json",
+        help="score a run's generator, or a likelihood run on its held-out data; "
+        "prints JSON and keeps each metric's latest score in RUN/evaluation.json",
     )
     p.add_argument("run", help="run folder, e.g. runs/ring")
     p.add_argument(

@@ -14,7 +14,8 @@ def add_parser(verbs) -> None:
         "-o",
         "--output",
         required=True,
-        help="FILE.png (grid), FILE.npz / FILE.pt (array), FOLDER/ (one PNG each) or FILE.txt (sentences, text networks)",
+        help="FILE.png (grid), FILE.npz / FILE.pt (array), FOLDER/ (one PNG each) "
+        "or FILE.txt (sentences, text networks)",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")

@@ -54,7 +54,8 @@ def run(args) -> int:
             raise C.ConfigError(f"--resume {run}: no config.yaml there; is it a run folder (runs/<name>)?")
         if args.config:
             raise C.ConfigError(
-                "--resume takes its config from the run folder; drop the CONFIG argument (use --set to change e.g. run.steps)"
+                "--resume takes its config from the run folder; drop the CONFIG argument (use --set to change e.g. "
+                "run.steps)"
             )
         # As JSON strings (YAML reads them as they are): a folder named "a: b" or "*x" is a name, not YAML to parse.
         where = [f"run.output={json.dumps(str(run.parent))}", f"run.name={json.dumps(run.name)}"]

@@ -114,7 +114,8 @@ def _torchvision(cfg: Data, space: Image):
 
     if not cfg.path:
         raise DataError(
-            f"data.path: dataset {cfg.name!r} is read from a local folder; set data.path (nothing is downloaded at run time)"
+            f"data.path: dataset {cfg.name!r} is read from a local folder; set data.path (nothing is downloaded at run "
+            "time)"
         )
     root = Path(cfg.path).expanduser()
     if not root.exists():
@@ -137,7 +138,8 @@ def _torchvision(cfg: Data, space: Image):
             dataset = cls(str(root), train=True, download=False)
     except Exception as error:  # torchvision reports missing files in many ways; say it once, plainly
         raise DataError(
-            f"data.path: could not read {cfg.name} from {str(root)!r} ({type(error).__name__}: {error}); {_how_to_get(cfg.name, root)}"
+            f"data.path: could not read {cfg.name} from {str(root)!r} ({type(error).__name__}: {error}); "
+            f"{_how_to_get(cfg.name, root)}"
         ) from None
     what = f"{cfg.name} at {root}"
     if cfg.name in ("mnist", "fashion_mnist"):
@@ -220,7 +222,13 @@ class ImageStream:
 
 def _how_to_get(name: str, root: Path) -> str:
     if name == "folder":
-        return f"put images in class subfolders of {root} (e.g. {root}/cats/001.png), as torchvision.datasets.ImageFolder reads them"
+        return (
+            f"put images in class subfolders of {root} (e.g. {root}/cats/001.png), "
+            "as torchvision.datasets.ImageFolder reads them"
+        )
     cls = TORCHVISION[name]
     extra = ", split='train'" if name == "celeba" else ""
-    return f"fetch it once on a machine with internet: python -c \"import torchvision; torchvision.datasets.{cls}('{root}'{extra}, download=True)\""
+    return (
+        "fetch it once on a machine with internet: "
+        f"python -c \"import torchvision; torchvision.datasets.{cls}('{root}'{extra}, download=True)\""
+    )

@@ -19,7 +19,9 @@ Everything is fixed by ``data.seed``:
    half never-seen numbers (all seen when none is held out), written with the held-out digit images.
 
 >>> from gan.config import Data  # doctest: +SKIP
->>> data = open_numbers(Data(name="numbers", size=1000, holdout=0.2, unseen={"rule": "middle_equals_last"}), Image(1, 28, 84))  # doctest: +SKIP
+>>> data = open_numbers(  # doctest: +SKIP
+...     Data(name="numbers", size=1000, holdout=0.2, unseen={"rule": "middle_equals_last"}), Image(1, 28, 84)
+... )
 >>> data.labels_text[:3], data.y[:3].tolist(), data.held_out.unseen.float().mean().item()  # doctest: +SKIP
 (['643', '702', '005'], [643, 702, 5], 0.5)
 """
@@ -90,7 +92,8 @@ def open_numbers(cfg: Data, space: Image) -> Numbers:
     """Compose the numbers data set for ``space`` (natively image[1,28,84]); see the module's docstring."""
     if not 0 < cfg.holdout < 1:
         raise DataError(
-            f"data.holdout: numbers keeps a share of digit images and of numbers for testing; expected a share in (0, 1), got {cfg.holdout}"
+            "data.holdout: numbers keeps a share of digit images and of numbers for testing; expected "
+            f"a share in (0, 1), got {cfg.holdout}"
         )
     pixels, digits, _ = _bundled_digits()  # [5000, 1, 28, 28] in [0, 1], sorted by digit
     g = torch.Generator().manual_seed(cfg.seed)
@@ -223,7 +226,8 @@ def string_labels(data: Numbers, space: Text) -> Numbers:
             bad = next((c for c in label if c not in space.characters), None)
             if bad is not None:
                 raise DataError(
-                    f"{where} has the character {bad!r}, outside the alphabet of {space} ({space.alphabet}: {space.characters!r})"
+                    f"{where} has the character {bad!r}, outside the alphabet of {space} ({space.alphabet}: "
+                    f"{space.characters!r})"
                 )
             if space.end in label[:-1]:
                 raise DataError(f"{where} has {space.end!r} before its last character, where the string would end")

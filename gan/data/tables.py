@@ -82,7 +82,8 @@ def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     if not lines:  # said here: NumPy would read it as one column of nothing, with a warning of its own
         raise DataError(
-            f"data.path: {path} is empty (expected a CSV file of numbers: {features} feature column(s), then the targets)"
+            f"data.path: {path} is empty (expected a CSV file of numbers: {features} feature column(s), then the "
+            "targets)"
         )
     try:
         float(lines[0].split(",")[0])
@@ -97,7 +98,8 @@ def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
         raise DataError(f"data.path: {path} is not a CSV file of numbers ({error})") from None
     if table.shape[1] <= features:
         raise DataError(
-            f"data.path: {path} has {counted(table.shape[1], 'column')}; the networks read {counted(features, 'feature')}, which leaves no target column"
+            f"data.path: {path} has {counted(table.shape[1], 'column')}; the networks read "
+            f"{counted(features, 'feature')}, which leaves no target column"
         )
     return table[:, :features], table[:, features:], f"{path}"
 

@@ -146,7 +146,8 @@ def open_corpus(cfg: Data, space: Text) -> Corpus:
     sentences = [s for s in split_sentences(text, space) if len(s) > 1]
     if len(sentences) < 2:
         raise DataError(
-            f"data.path: {where} has {len(sentences)} sentence(s) longer than 1 character of {space}; a text run needs at least 2 (one to hold out)"
+            f"data.path: {where} has {len(sentences)} sentence(s) longer than 1 character of {space}; a text run needs "
+            "at least 2 (one to hold out)"
         )
     return Corpus(space, space.tokens(sentences, what=where), torch.tensor([len(s) for s in sentences]))
 
@@ -189,7 +190,8 @@ class TextBatches:
         self.per_epoch = len(self.widths) // (batch_size * world)  # drop the ragged last batch
         if self.per_epoch == 0:
             raise DataError(
-                f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(self.widths)} training {view}"
+                f"data.batch_size: {batch_size} x {world} process(es) is more than the {len(self.widths)} training "
+                f"{view}"
             )
         self.position, self.characters = 0, 0
         self._epoch, self._batches = -1, None

@@ -105,7 +105,8 @@ class Adversarial:
         return self.augment(x) if self.augment else x
 
     def discriminator_phase(self) -> DiscriminatorPhase:
-        """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 E||grad_x D(x)||^2 every k-th update]  [+ lambda GP];  G fixed.
+        """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 E||grad_x D(x)||^2 every k-th update]  [+ lambda
+        GP];  G fixed.
 
         e.g. -log D(x) - log(1 - D(G(z))). With one micro-batch an update, the last G(z) keeps its graph
         for the generator phase, as in DCGAN: one forward of G serves both updates.
@@ -220,7 +221,8 @@ class Adversarial:
 
     @property
     def metrics_every(self) -> int | None:
-        """Steps between scores of ``metrics``: the config's, else every sample grid on a toy mixture (cheap there), else never."""
+        """Steps between scores of ``metrics``: the config's, else every sample grid on a toy mixture (cheap there),
+        else never."""
         return self.cfg.metrics.get("every") or (
             self.cfg.run.sample_every if datasets.is_mixture(self.cfg.data.name) else None
         )

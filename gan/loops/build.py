@@ -36,7 +36,8 @@ def build_networks(cfg: Config, *, resume: bool, say=print) -> tuple[dict[str, N
 
 
 def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, list[str]]:
-    """Start from another run's weights; the body always, the head where it fits. Returns the tensors loaded and those left new."""
+    """Start from another run's weights; the body always, the head where it fits. Returns the tensors loaded and those
+    left new."""
     if (
         not isinstance(init, dict)
         or set(init) - {"run", "network", "ema"}
@@ -54,7 +55,8 @@ def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, li
     if not (source.networks / f"{init['network']}.json").is_file():
         have = ", ".join(source.network_names()) or "none"
         raise RunError(
-            f"networks.{name}.init: run {str(source.path)!r} has no network {shorten(init['network'])}; networks in it: {have}"
+            f"networks.{name}.init: run {str(source.path)!r} has no network {shorten(init['network'])}; networks in "
+            f"it: {have}"
         )
     info_path = source.networks / f"{init['network']}.json"
     check_digest(read_network_info(info_path), info_path, path)
@@ -62,8 +64,10 @@ def initialise_from(name: str, net: Network, init, *, say=print) -> dict[str, li
     unfit = [k for k in fresh if k.startswith("body.")]
     if unfit:  # a body half loaded is a random network under a trained one's name: its samples would be noise
         raise RunError(
-            f"networks.{name}.init: the body of {path} does not fit {net.extra_repr()} ({_shapes(path, net, unfit[0])}); "
-            f"the architectures differ: give this network the same family, width and spaces as {init['network']!r} in that run"
+            f"networks.{name}.init: the body of {path} does not fit {net.extra_repr()} "
+            f"({_shapes(path, net, unfit[0])}); "
+            f"the architectures differ: give this network the same family, width and spaces as {init['network']!r} in "
+            "that run"
         )
     say(f"networks.{name}: loaded {len(loaded)} tensors from {path}; new: {', '.join(fresh) or 'none'}")
     return {"loaded": loaded, "new": fresh}

@@ -111,7 +111,8 @@ class Likelihood:
             headline = next((k for k in ("bits_per_character", "accuracy", "rmse", "nll") if k in self.scores), None)
             if headline:  # the number a user trains for, where they are looking
                 print(
-                    f"held-out {headline.replace('_', ' ')} {self.scores[headline]:.4f} on {len(self.held_out)} examples (step {s.step})",
+                    f"held-out {headline.replace('_', ' ')} {self.scores[headline]:.4f} on {len(self.held_out)} "
+                    f"examples (step {s.step})",
                     file=sys.stderr,
                 )
 

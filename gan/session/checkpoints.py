@@ -118,8 +118,8 @@ class Checkpoints:
             lacking = ", ".join(missing) or "files of another process"
             raise RunError(
                 f"checkpoint {staging} lacks {lacking} as seen from process "
-                f"{acc.process_index}: every process must write into the same folder (run.output on a file system all nodes share); "
-                f"it is not marked complete, and latest still names the last complete checkpoint"
+                f"{acc.process_index}: every process must write into the same folder (run.output on a file system all "
+                "nodes share); it is not marked complete, and latest still names the last complete checkpoint"
             )
 
     def restore(self, extra: dict[str, object]) -> dict:
@@ -171,7 +171,8 @@ class Checkpoints:
             self.accelerator.print(line)
         if self.step >= self.cfg.run.steps:  # not an error: a requeued job resumes its finished run and succeeds
             self.accelerator.print(
-                f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > {self.step}"
+                f"nothing to train: run.steps is {self.cfg.run.steps}; to train on, pass --set run.steps=N with N > "
+                f"{self.step}"
             )
         return trainer
 

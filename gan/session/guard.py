@@ -57,7 +57,8 @@ class UpdateGuard:
         self._verdicts: list[tuple[str, int, torch.Tensor]] = []  # (role, step, non-finite?) not yet read back
 
     def step(self, role: str, optimizer, loss: torch.Tensor, grad_norm: torch.Tensor, *, step: int) -> None:
-        """``optimizer.step()`` unless ``loss`` or ``grad_norm`` is non-finite; ``step`` names the update in a message."""
+        """``optimizer.step()`` unless ``loss`` or ``grad_norm`` is non-finite; ``step`` names the update in a
+        message."""
         bad = ~torch.isfinite(loss.detach().float() + grad_norm.float())
         if self.distributed:
             import torch.distributed as dist
@@ -81,7 +82,8 @@ class UpdateGuard:
                 optimizer.step()
 
     def settle(self) -> tuple[str, int] | None:
-        """Read the kept verdicts back (one host read) and count them; (role, step) once a streak passed ``max_bad_steps``."""
+        """Read the kept verdicts back (one host read) and count them; (role, step) once a streak passed
+        ``max_bad_steps``."""
         if self._verdicts:
             bad = torch.stack([v for _, _, v in self._verdicts]).tolist()
             for (role, step, _), skip in zip(self._verdicts, bad):

@@ -21,7 +21,8 @@ class TensorBoard:
 
     @property
     def writer(self):
-        """TensorBoard's writer, made at its first use: a resume refused while loading its checkpoint writes no event file."""
+        """TensorBoard's writer, made at its first use: a resume refused while loading its checkpoint writes no event
+        file."""
         if self._writer is None and self._logs is not None:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -58,7 +58,8 @@ def schedule(run: Run, step: int, *optimizers: torch.optim.Optimizer) -> None:
 
 
 def settings(optimizers) -> list[list[dict]]:
-    """Each optimizer's settings as built from the config (learning rate, betas, ...), before a checkpoint loads over them."""
+    """Each optimizer's settings as built from the config (learning rate, betas, ...), before a checkpoint loads over
+    them."""
     return [
         [{k: v for k, v in g.items() if k not in ("params", "initial_lr")} for g in opt.param_groups]
         for opt in optimizers

@@ -32,7 +32,8 @@ def bar_labels(stats: dict[str, float]) -> dict[str, str]:
 
 
 def progress_bar(session) -> tqdm | PlainProgress:
-    """The run's bar, from the step it starts at (a resumed run's), on the main process when run.progress asks for it."""
+    """The run's bar, from the step it starts at (a resumed run's), on the main process when run.progress asks for
+    it."""
     run = session.cfg.run
     shown = session.is_main and run.progress
     if shown and not _redraws_in_place(sys.stderr):
@@ -43,7 +44,8 @@ def progress_bar(session) -> tqdm | PlainProgress:
 
 
 def _redraws_in_place(stream) -> bool:
-    """Whether a bar can be redrawn where ``stream`` shows it: a terminal, or a notebook (tqdm.auto draws a widget there)."""
+    """Whether a bar can be redrawn where ``stream`` shows it: a terminal, or a notebook (tqdm.auto draws a widget
+    there)."""
     from tqdm import auto
 
     if auto.tqdm is not auto.asyncio_tqdm:  # tqdm.auto chose the notebook's bar
@@ -84,7 +86,8 @@ class PlainProgress:
         rate = (self.n - self.first) / elapsed if elapsed > 0 else 0.0
         numbers = "".join(f", {name} {value}" for name, value in self.labels.items())
         print(
-            f"{self.desc}: step {self.n}/{self.total} ({100 * self.n // max(self.total, 1)}%), {_clock(elapsed)}, {rate:.3g} steps/s{numbers}",
+            f"{self.desc}: step {self.n}/{self.total} ({100 * self.n // max(self.total, 1)}%), {_clock(elapsed)}, "
+            f"{rate:.3g} steps/s{numbers}",
             file=self.file,
             flush=True,
         )

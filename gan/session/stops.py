@@ -72,7 +72,8 @@ class Stops:
             if bar is not None:
                 bar.close()
             self.accelerator.print(
-                f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; resume with: {command('gan', 'train', '--resume', self.run.path)}"
+                f"\nstopped by signal {self.stop_signal} at step {self.step}; checkpoint {self.last_checkpoint}; "
+                f"resume with: {command('gan', 'train', '--resume', self.run.path)}"
             )
             raise Stopped(self.run.path, self.stop_signal)
 
@@ -89,5 +90,6 @@ class Stops:
         last = self.last_checkpoint or self.run.latest_checkpoint()
         where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
         raise type(error)(
-            f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: {command('gan', 'train', '--resume', self.run.path)}"
+            f"{error} (at step {self.step + 1}); {where}; fix or remove the file, then: "
+            f"{command('gan', 'train', '--resume', self.run.path)}"
         ) from None

@@ -64,8 +64,9 @@ class Updates:
                 else "start the run again with --overwrite (there is nothing to resume)"
             )
             raise Diverged(
-                f"role {role!r}: non-finite loss or gradient at step {step}, {self.cfg.run.max_bad_steps + 1} update(s) in a row "
-                f"(run.max_bad_steps = {self.cfg.run.max_bad_steps}); weights were not updated with them; {where}. "
+                f"role {role!r}: non-finite loss or gradient at step {step}, {self.cfg.run.max_bad_steps + 1} "
+                f"update(s) in a row (run.max_bad_steps = {self.cfg.run.max_bad_steps}); "
+                f"weights were not updated with them; {where}. "
                 f"Lower the learning rate or add a penalty, then: {then}"
             )
         return self.guard.skipped

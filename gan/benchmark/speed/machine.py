@@ -1,4 +1,5 @@
-"""What the machine can do, and how to time it fairly: the matrix-product peak, memory, a timer that waits for the device.
+"""What the machine can do, and how to time it fairly: the matrix-product peak, memory, a timer that waits for the
+device.
 
 The peak is the denominator of every "% of peak" the speed benchmark reports, so it is measured the way
 the step's own products run: through each library PyTorch hands products to, at shapes that let each
@@ -125,7 +126,8 @@ def describe(device: torch.device) -> str:
 
 
 def cpu_model() -> str | None:
-    """The CPU's name from /proc/cpuinfo (Linux): machines of the same kind may carry different CPUs, and numbers from two CPUs do not compare."""
+    """The CPU's name from /proc/cpuinfo (Linux): machines of the same kind may carry different CPUs, and numbers from
+    two CPUs do not compare."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:

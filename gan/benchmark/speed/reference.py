@@ -34,7 +34,8 @@ class Reference:
             name = cfg.optimizers.get(role, C.Optimizer()).name
             if name not in ("adam", "adamw"):
                 raise C.ConfigError(
-                    f"optimizers.{role}.name: the reference loop uses Adam as the DCGAN example does, not {name!r}; compare with --set optimizers.{role}.name=adam"
+                    f"optimizers.{role}.name: the reference loop uses Adam as the DCGAN example does, not {name!r}; "
+                    f"compare with --set optimizers.{role}.name=adam"
                 )
 
     def __init__(self, cfg: C.Config, real: torch.Tensor, device: torch.device):
