@@ -80,7 +80,9 @@ class Objective:
 
 @dataclass(frozen=True)
 class Data:
-    name: str = "digits"  # digits | sklearn_digits | ring | grid | stacked_digits | numbers | diabetes | table | text | mnist | fashion_mnist | cifar10 | celeba | folder
+    # digits | sklearn_digits | ring | grid | stacked_digits | numbers | diabetes | table | text | mnist | fashion_mnist
+    # | cifar10 | celeba | folder
+    name: str = "digits"
     path: str | None = None  # where torchvision datasets / image folders live
     batch_size: int = 64  # per process
     labels: bool = False  # feed class labels to conditioned networks
@@ -88,7 +90,9 @@ class Data:
     holdout: float = 0.1  # share kept aside for evaluation (likelihood loop)
     workers: int = 2  # DataLoader workers, for datasets too large to hold in memory
     on_device: bool = True  # hold in-memory data on the training device (no per-step copies)
-    seed: int = 0  # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the same split
+    # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the
+    # same split
+    seed: int = 0
     unseen: dict = field(
         default_factory=dict
     )  # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
@@ -156,7 +160,8 @@ def _plain(value):
 
 # -- reading -------------------------------------------------------------------------
 def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read a YAML config (strictly: gan/yamlfile.py), apply ``key.path=value`` overrides, validate; ``data.path`` made absolute.
+    """Read a YAML config (strictly: gan/yamlfile.py), apply ``key.path=value`` overrides, validate; ``data.path`` made
+    absolute.
 
     >>> cfg = load("configs/ring.yaml", ["run.steps=10"])  # doctest: +SKIP
     """
@@ -260,7 +265,8 @@ def _part(key) -> str:
 def _build(cls, raw, path: str):
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got {shorten(raw)}"
+            f"{path or 'config'}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(cls))}, got "
+            f"{shorten(raw)}"
         )
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -296,7 +302,7 @@ def _describe(tp) -> str:
 
 
 def _check_scalar(tp, value, bad: ConfigError):
-    """``value`` as the plain type ``tp`` (None, bool, int, float, str), or ``bad``; a bool is never taken for a number."""
+    """``value`` as the plain type ``tp`` (None, bool, int, float, str), or ``bad``; never a bool for a number."""
     if tp is type(None):
         if value is not None:
             raise bad
@@ -408,13 +414,15 @@ def is_one_component(text) -> bool:
 
 
 def check_metrics(metrics: dict, data: str) -> None:
-    """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run mid-way.
+    """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run
+    mid-way.
 
     A name is accepted if and only if a registered metric scores this data (gan/metric_registry.py). The registry
     decides that from the data set's name alone (its kind table), so this check imports no ``gan.data`` module:
     gan.data reads this module's ``Data``, and asking it here would be an import running the wrong way.
     """
-    from . import shipped_metrics  # noqa: F401  (registers the metrics this toolkit ships; imports neither torch nor gan.data)
+    # Registers the metrics this toolkit ships; imports neither torch nor gan.data.
+    from . import shipped_metrics  # noqa: F401
     from .metric_registry import misfit
 
     names = metrics.get("names")
@@ -430,12 +438,14 @@ def check_metrics(metrics: dict, data: str) -> None:
         raise ConfigError(f"metrics.samples: expected an integer >= 2, got {shorten(samples)}")
     if metrics.get("classifier") is not None and not isinstance(metrics["classifier"], str):
         raise ConfigError(
-            f"metrics.classifier: expected a run folder such as runs/digits_classifier, got {shorten(metrics['classifier'])}"
+            "metrics.classifier: expected a run folder such as runs/digits_classifier, got "
+            f"{shorten(metrics['classifier'])}"
         )
 
 
 def check_data_keys(data: Data) -> None:
-    """Refuse a data key the chosen data set does not read (``data.path`` on diabetes): it would be ignored without a word.
+    """Refuse a data key the chosen data set does not read (``data.path`` on diabetes): it would be ignored without a
+    word.
 
     Only a value other than the key's default is refused, so a run's config.yaml, which writes out every key,
     reads back. A data set gan/data_keys.py does not know is left to gan.data, which names the accepted ones.
@@ -461,52 +471,13 @@ def check_values(cfg: Config) -> Config:
     """Refuse values of the right type but no meaning (batch size 0, a negative learning rate)."""
     if cfg.loop not in loop_registry.LOOPS:
         raise ConfigError(f"loop: expected one of {', '.join(map(repr, loop_registry.LOOPS))}, got {shorten(cfg.loop)}")
-    if cfg.run.name is not None and not is_one_component(cfg.run.name):
-        raise ConfigError(
-            f"run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), got {shorten(cfg.run.name)}"
-        )
-    size = len(cfg.run.name.encode("utf-8", "surrogatepass")) if cfg.run.name is not None else 0
-    if size > MAX_FOLDER_NAME:
-        raise ConfigError(
-            f"run.name: a folder name holds at most {MAX_FOLDER_NAME} bytes, got {size}: {shorten(cfg.run.name, 40)}"
-        )
-    for name in cfg.networks:
-        if not is_plain_name(name):
-            raise ConfigError(
-                f"networks.{_part(name)}: a network name may hold only letters, digits, '_' and '-' (it names files in the run folder)"
-            )
-        if len(name) > MAX_NETWORK_NAME:
-            raise ConfigError(
-                f"networks.{_part(name)}: a network name holds at most {MAX_NETWORK_NAME} characters (it names files in the run "
-                f"folder), got {len(name)}"
-            )
+    _check_names(cfg)
     for key, test, expected in _RULES:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
         if not test(value):
             raise ConfigError(f"{key}: expected {expected}, got {shorten(value)}")
-    for role, opt in cfg.optimizers.items():
-        if not opt.lr > 0:
-            raise ConfigError(f"optimizers.{_part(role)}.lr: expected a learning rate > 0, got {shorten(opt.lr)}")
-        if not all(0.0 <= b < 1.0 for b in opt.betas):
-            raise ConfigError(f"optimizers.{_part(role)}.betas: expected two numbers in [0, 1), got {list(opt.betas)}")
-    if not cfg.networks:
-        raise ConfigError(
-            "networks: expected at least one network, e.g. painter: {family: conv, source: noise[64], target: image[1,28,28]}"
-        )
-    for name, spec in cfg.networks.items():
-        if not isinstance(spec, dict) or "family" not in spec:
-            raise ConfigError(f"networks.{_part(name)}: expected a mapping with a 'family' key (mlp, conv, resnet)")
-    for role, network in cfg.roles.items():
-        if network not in cfg.networks:
-            raise ConfigError(
-                f"roles.{_part(role)}: no network named {shorten(network)}; networks in this config: {', '.join(cfg.networks)}"
-            )
-    for role in cfg.optimizers:
-        if role not in cfg.roles:
-            raise ConfigError(
-                f"optimizers.{_part(role)}: no role {shorten(role)} in roles; roles in this config: {', '.join(cfg.roles) or '(none)'}"
-            )
+    _check_roles(cfg)
     unknown = sorted(set(cfg.metrics) - {"every", "names", "samples", "classifier"})
     if unknown:
         raise ConfigError(
@@ -521,17 +492,73 @@ def check_values(cfg: Config) -> Config:
     return cfg
 
 
+def _check_names(cfg: Config) -> None:
+    """run.name and the network names become file names in the run folder."""
+    if cfg.run.name is not None and not is_one_component(cfg.run.name):
+        raise ConfigError(
+            "run.name: expected one folder name inside run.output (no '/', '\\', '.' or '..'), "
+            f"got {shorten(cfg.run.name)}"
+        )
+    size = len(cfg.run.name.encode("utf-8", "surrogatepass")) if cfg.run.name is not None else 0
+    if size > MAX_FOLDER_NAME:
+        raise ConfigError(
+            f"run.name: a folder name holds at most {MAX_FOLDER_NAME} bytes, got {size}: {shorten(cfg.run.name, 40)}"
+        )
+    for name in cfg.networks:
+        if not is_plain_name(name):
+            raise ConfigError(
+                f"networks.{_part(name)}: a network name may hold only letters, digits, '_' and '-' "
+                "(it names files in the run folder)"
+            )
+        if len(name) > MAX_NETWORK_NAME:
+            raise ConfigError(
+                f"networks.{_part(name)}: a network name holds at most {MAX_NETWORK_NAME} characters "
+                f"(it names files in the run folder), got {len(name)}"
+            )
+
+
+def _check_roles(cfg: Config) -> None:
+    """Networks, the roles that name them and the optimizers that name roles point at each other."""
+    for role, opt in cfg.optimizers.items():
+        if not opt.lr > 0:
+            raise ConfigError(f"optimizers.{_part(role)}.lr: expected a learning rate > 0, got {shorten(opt.lr)}")
+        if not all(0.0 <= b < 1.0 for b in opt.betas):
+            raise ConfigError(f"optimizers.{_part(role)}.betas: expected two numbers in [0, 1), got {list(opt.betas)}")
+    if not cfg.networks:
+        raise ConfigError(
+            "networks: expected at least one network, "
+            "e.g. painter: {family: conv, source: noise[64], target: image[1,28,28]}"
+        )
+    for name, spec in cfg.networks.items():
+        if not isinstance(spec, dict) or "family" not in spec:
+            raise ConfigError(f"networks.{_part(name)}: expected a mapping with a 'family' key (mlp, conv, resnet)")
+    for role, network in cfg.roles.items():
+        if network not in cfg.networks:
+            raise ConfigError(
+                f"roles.{_part(role)}: no network named {shorten(network)}; "
+                f"networks in this config: {', '.join(cfg.networks)}"
+            )
+    for role in cfg.optimizers:
+        if role not in cfg.roles:
+            raise ConfigError(
+                f"optimizers.{_part(role)}: no role {shorten(role)} in roles; "
+                f"roles in this config: {', '.join(cfg.roles) or '(none)'}"
+            )
+
+
 def check_augment(aug: Augment) -> None:
     """objective.augment: known transform names, p in [0, 1], target in (0, 1)."""
     names = [aug.policy] if isinstance(aug.policy, str) else aug.policy
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
         raise ConfigError(
-            f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got {shorten(aug.policy)}"
+            f"objective.augment.policy: expected a list of names from {', '.join(AUGMENTATIONS)}, got "
+            f"{shorten(aug.policy)}"
         )
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
         raise ConfigError(
-            f"objective.augment.policy: unknown augmentation {shorten(unknown[0])}; accepted: {', '.join(AUGMENTATIONS)}"
+            f"objective.augment.policy: unknown augmentation {shorten(unknown[0])}; accepted: "
+            f"{', '.join(AUGMENTATIONS)}"
         )
     if aug.p is not None and not 0.0 <= aug.p <= 1.0:
         raise ConfigError(f"objective.augment.p: expected a probability in [0, 1], got {shorten(aug.p)}")

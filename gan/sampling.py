@@ -53,7 +53,8 @@ def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperat
 
     if not writes_next_character(net):
         raise RunError(
-            f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings"
+            f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet "
+            "size writes strings"
         )
     check_temperature(temperature)
     start = net.source.tokens([prompt], what="--prompt")[0]
@@ -68,7 +69,8 @@ def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperat
 
 
 def check_temperature(temperature: float | None) -> None:
-    """A temperature divides logits: 0 divides by zero, a negative one prefers the least likely, inf and nan mean nothing."""
+    """A temperature divides logits: 0 divides by zero, a negative one prefers the least likely, inf and nan mean
+    nothing."""
     if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
         raise RunError(f"--temperature: expected a finite number > 0, got {temperature}")
 
@@ -111,7 +113,8 @@ def refuse_unused_flags(
     if kind is None:
         if isinstance(net.source, Text):
             raise RunError(
-                f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet size writes strings"
+                f"this network maps {net.source} -> {net.target}; only text[L] -> categorical[K] with K the alphabet "
+                "size writes strings"
             )
         raise RunError(f"this network reads {net.source}, which cannot be sampled; use gan classify to feed it inputs")
     maps = f"this network maps {net.source} -> {net.target}"
@@ -124,7 +127,8 @@ def refuse_unused_flags(
         raise RunError(f"--labels: this network {why} (it maps {net.source} -> {net.target})")
     if prompt is not None and kind != "sentences":
         raise RunError(
-            f"--prompt: {maps}; a prompt is the start of a sentence for a text network that writes its next character; drop --prompt"
+            f"--prompt: {maps}; a prompt is the start of a sentence for a text network that writes its next "
+            "character; drop --prompt"
         )
     if temperature is not None and kind != "sentences":
         raise RunError(
@@ -170,19 +174,7 @@ def write_samples(
     check_temperature(temperature)
     out = output_path(output)
     suffix = out.suffix.lower()
-    if suffix not in (".npz", ".pt", ".png", ".txt", ""):
-        raise RunError(
-            f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: FILE.txt"
-        )
-    names = [out] if suffix else [out / f"{i:05d}.png" for i in range(n)]
-    taken = [p for p in names if os.path.lexists(p)]  # a link counts, even one that points nowhere
-    if taken and not overwrite:
-        what = (
-            f"{out} already exists"
-            if suffix
-            else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
-        )
-        raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
+    names = _free_output_names(out, n, overwrite)
     net = load(run, network, ema=ema)
     refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
     if isinstance(net.target, Text) and not isinstance(net.source, Text):
@@ -204,6 +196,33 @@ def write_samples(
         x = predictive_samples(run, net, n, seed=seed).float()
     else:
         x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
+    _write_all(out, names, x, net)
+    return out
+
+
+def _free_output_names(out: Path, n: int, overwrite: bool) -> list[Path]:
+    """The files ``-o`` names (one, or ``n`` PNGs in a folder), refused if taken and not ``overwrite``."""
+    suffix = out.suffix.lower()
+    if suffix not in (".npz", ".pt", ".png", ".txt", ""):
+        raise RunError(
+            f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: "
+            "FILE.txt"
+        )
+    names = [out] if suffix else [out / f"{i:05d}.png" for i in range(n)]
+    taken = [p for p in names if os.path.lexists(p)]  # a link counts, even one that points nowhere
+    if taken and not overwrite:
+        what = (
+            f"{out} already exists"
+            if suffix
+            else f"{out} already holds {len(taken)} of the files it would write ({taken[0].name}, ...)"
+        )
+        raise RunError(f"-o {out}: {what}; pass --overwrite to replace, or choose another -o")
+    return names
+
+
+def _write_all(out: Path, names: list[Path], x: torch.Tensor, net: Network) -> None:
+    """``x`` into one file, or one PNG a sample into the folder ``out``."""
+    suffix = out.suffix.lower()
     try:
         if suffix:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -214,11 +233,11 @@ def write_samples(
                 _write_one(path, ".png", picture, net)
     except OSError as error:  # a file in the way, no permission, a full disk
         raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
-    return out
 
 
 def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
-    """One output file, written whole under a fresh temporary name and then renamed over ``path`` (``runs.replacing``)."""
+    """One output file, written whole under a fresh temporary name and then renamed over ``path``
+    (``runs.replacing``)."""
     import torchvision.utils as vutils
 
     from .runs import replacing
@@ -279,11 +298,13 @@ def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> P
 
 
 def next_characters(run, network: str, texts: list[str], *, top: int | None = None) -> list[dict]:
-    """Per string: the ``top`` (default 3) most likely next characters and their probabilities (the prefix classifier read as one)."""
+    """Per string: the ``top`` (default 3) most likely next characters and their probabilities (the prefix classifier
+    read as one)."""
     net = load(run, network, ema=False)
     if not isinstance(net.source, Text) or not isinstance(net.target, (Bernoulli, Categorical)):
         raise RunError(
-            f"--text: network {network!r} maps {net.source} -> {net.target}; --text needs a network that reads text[L] and writes labels"
+            f"--text: network {network!r} maps {net.source} -> {net.target}; --text needs a network that reads "
+            "text[L] and writes labels"
         )
     if top is not None and isinstance(net.target, Bernoulli):
         raise RunError(
@@ -323,11 +344,13 @@ def refuse_unused_classify_flags(
     ``--seed`` seeds draws, of which there are none without ``--sample``; draws must fit in memory."""
     if top is not None and isinstance(net.target, Bernoulli):
         raise RunError(
-            f"--top: network {network!r} writes bernoulli, one probability per image (P(real)), no labels to rank; drop --top"
+            f"--top: network {network!r} writes bernoulli, one probability per image (P(real)), no labels to rank; "
+            "drop --top"
         )
     if top is not None and isinstance(net.target, Normal):
         raise RunError(
-            f"--top: network {network!r} writes {net.target}, a mean and a scale per image, no labels to rank; drop --top"
+            f"--top: network {network!r} writes {net.target}, a mean and a scale per image, no labels to rank; drop "
+            "--top"
         )
     if seed is not None and not samples:
         raise RunError("--seed: only draws (--sample S) use a seed; pass --sample too, or drop --seed")

@@ -134,7 +134,8 @@ class ResNet(Network):
 
     >>> ResNet(source="noise[16]", target="image[1,28,28]", width=4).sample(2).shape
     torch.Size([2, 1, 28, 28])
-    >>> ResNet(source="image[3,32,32]", target="bernoulli", width=4, spectral_norm=True)(torch.zeros(2, 3, 32, 32)).shape
+    >>> reader = ResNet(source="image[3,32,32]", target="bernoulli", width=4, spectral_norm=True)
+    >>> reader(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2])
     """
 
@@ -149,8 +150,8 @@ class ResNet(Network):
         width: int = 64,  # channels at the full-resolution end; doubled per halving
         max_width: int = 256,  # cap on channels (SNGAN's CIFAR width); raise for BigGAN-style growth
         depth: int = 1,  # residual blocks per resolution; the first of each resamples
-        norm: str
-        | None = None,  # batch | instance | layer | none; None = batch when drawing images, none when reading them
+        # batch | instance | layer | none; None = batch when drawing images, none when reading them
+        norm: str | None = None,
         activation: str = "relu",  # see networks.layers.ACTIVATIONS
         spectral_norm: bool = False,  # spectral normalisation on every convolution and linear layer
     ):
@@ -172,9 +173,8 @@ class ResNet(Network):
         src, tgt = self.source, self.target
         self._need_one_image_side()
         if width < 1 or max_width < 1 or depth < 1:
-            raise ValueError(
-                f"resnet: width, max_width and depth must be >= 1, got width={width}, max_width={max_width}, depth={depth}"
-            )
+            got = f"width={width}, max_width={max_width}, depth={depth}"
+            raise ValueError(f"resnet: width, max_width and depth must be >= 1, got {got}")
         self.draws = tgt.is_image  # vector -> image
         image = tgt if self.draws else src
         k, self.h0, self.w0 = halvings(image.height, image.width)

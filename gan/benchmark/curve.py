@@ -54,7 +54,7 @@ def train_curve(
     """Train ``config`` for ``seconds`` of training time (or to ``run.steps``), scoring every ``every`` seconds
     or every ``every_steps`` steps; returns the series."""
     from ..loops.setup import adversarial_loop
-    from ..session.session import Clock, Session
+    from ..session.session import Session
 
     name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
     cfg = C.load(
@@ -64,44 +64,14 @@ def train_curve(
         raise C.ConfigError(
             f"data.name: the curve is scored with the digits classifier; expected digits, got {cfg.data.name!r}"
         )
-    folder = digits_classifier(output)
-    reader = load(folder, _classifier_in(folder))
-    real = datasets.open_examples(cfg.data, reader.source)
-    f_real = _features(reader, real.x)
-    perm = torch.randperm(len(f_real), generator=torch.Generator().manual_seed(0))
-    floor = M.frechet_distance(f_real[perm[: len(perm) // 2]], f_real[perm[len(perm) // 2 :]])
-    points: list[dict] = []
+    reader, f_real, floor = _reference(cfg, output)
     with Session(cfg, overwrite=True) as session:
         loop = adversarial_loop(session)
         if limit:
             loop.batches = _limited(cfg, loop, limit)
-        clock, trained, due = Clock(), 0.0, 0.0
-        while True:
-            scheduled = session.step % every_steps == 0 if every_steps else trained >= due
-            if scheduled or session.step >= cfg.run.steps:
-                x = session.step * pace if pace else trained
-                points.append(
-                    dict(
-                        _score(loop, reader, f_real, samples, seed),
-                        seconds=round(x, 2),
-                        step=session.step,
-                        measured_seconds=round(trained, 2),
-                    )
-                )
-                _say(
-                    f"{name}: {trained:.0f} s, step {session.step}: Frechet distance {points[-1]['fid_classifier']:.1f} (floor {floor:.1f})"
-                )
-                due += every
-            if (not every_steps and trained >= seconds) or session.step >= cfg.run.steps:
-                break
-            if session.stop_signal is not None:  # Ctrl-C or SIGTERM: keep the points scored so far, run no further
-                _say(
-                    f"{name}: stopped by signal {session.stop_signal} at step {session.step}; the {len(points)} points scored are kept"
-                )
-                break
-            start = time.perf_counter()
-            loop.step(clock)
-            trained += time.perf_counter() - start
+        points = _scored_run(
+            session, loop, reader, f_real, floor, name, seconds, every, every_steps, pace, samples, seed
+        )
     return {
         "label": label or Path(config).stem,
         "config": str(config),
@@ -116,12 +86,63 @@ def train_curve(
     }
 
 
+def _scored_run(session, loop, reader, f_real, floor, name, seconds, every, every_steps, pace, samples, seed):
+    """Train, scoring at the due times, until the seconds or the steps run out or a signal stops it."""
+    from ..session.session import Clock
+
+    cfg = session.cfg
+    points: list[dict] = []
+    clock, trained, due = Clock(), 0.0, 0.0
+    while True:
+        scheduled = session.step % every_steps == 0 if every_steps else trained >= due
+        if scheduled or session.step >= cfg.run.steps:
+            x = session.step * pace if pace else trained
+            points.append(
+                dict(
+                    _score(loop, reader, f_real, samples, seed),
+                    seconds=round(x, 2),
+                    step=session.step,
+                    measured_seconds=round(trained, 2),
+                )
+            )
+            _say(
+                f"{name}: {trained:.0f} s, step {session.step}: Frechet distance "
+                f"{points[-1]['fid_classifier']:.1f} (floor {floor:.1f})"
+            )
+            due += every
+        if (not every_steps and trained >= seconds) or session.step >= cfg.run.steps:
+            break
+        if session.stop_signal is not None:  # Ctrl-C or SIGTERM: keep the points scored so far, run no further
+            _say(
+                f"{name}: stopped by signal {session.stop_signal} at step {session.step}; the {len(points)} "
+                "points scored are kept"
+            )
+            break
+        start = time.perf_counter()
+        loop.step(clock)
+        trained += time.perf_counter() - start
+    return points
+
+
+def _reference(cfg: C.Config, output: Path):
+    """The digits classifier (trained once into ``output``), its features of the real digits, and their floor:
+    the Frechet distance between two halves of the real digits."""
+    folder = digits_classifier(output)
+    reader = load(folder, _classifier_in(folder))
+    real = datasets.open_examples(cfg.data, reader.source)
+    f_real = _features(reader, real.x)
+    perm = torch.randperm(len(f_real), generator=torch.Generator().manual_seed(0))
+    floor = M.frechet_distance(f_real[perm[: len(perm) // 2]], f_real[perm[len(perm) // 2 :]])
+    return reader, f_real, floor
+
+
 def _limited(cfg: C.Config, loop, limit: int):
     """Batches from the first ``limit`` examples of a fixed shuffle (the same subset for every seed)."""
     source = datasets.open_examples(cfg.data, loop.data_space)
     if not isinstance(source, datasets.Examples) or limit > len(source):
         raise C.ConfigError(
-            f"--limit {limit}: expected at most the {len(getattr(source, 'x', []))} in-memory examples of {cfg.data.name}"
+            f"--limit {limit}: expected at most the {len(getattr(source, 'x', []))} in-memory examples of "
+            f"{cfg.data.name}"
         )
     keep = torch.randperm(len(source), generator=torch.Generator().manual_seed(0))[:limit]
     subset = datasets.Examples(source.x[keep], None if source.y is None else source.y[keep], source.classes)
@@ -205,6 +226,11 @@ def picture(table: dict, path: Path) -> Path:
     )
 
 
+# matplotlib's tab10, the colours readers of curves know.
+_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+_COLOURS += [(148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
+
+
 def plot(
     curves: dict[str, list[tuple[float, float]]],
     path: Path,
@@ -227,23 +253,14 @@ def plot(
         floor = None if floor is None else math.log10(max(floor, 1e-9))
     shown = (lambda v: f"{10**v:.4g}") if log else (lambda v: f"{v:.4g}")  # noqa: E731
 
-    colours = [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-        (127, 127, 127),
-    ]
+    colours = _COLOURS
     w, h, left, right, top, bottom = 900, 560, 70, 230, 40, 50
     xs = [x for c in curves.values() for x, _ in c] or [0.0, 1.0]
     ys = [y for c in curves.values() for _, y in c] + ([floor] if floor is not None else []) or [0.0, 1.0]
     x0, x1 = 0.0, max(max(xs), 1e-9)
     y0, y1 = (min(ys), max(ys)) if log else (0.0, max(max(ys), 1e-9))
     pad = (y1 - y0) * 0.05 or 1.0
-    y0, y1 = (y0 - pad if log else y0), y1 + pad
+    y0, y1 = (y0 - pad if log else y0), y1 + pad  # room above the highest point (and below the lowest, on a log axis)
     px = lambda x: left + (x - x0) / (x1 - x0) * (w - left - right)  # noqa: E731
     py = lambda y: h - bottom - (y - y0) / (y1 - y0) * (h - top - bottom)  # noqa: E731
     img = Image.new("RGB", (w, h), "white")
@@ -271,10 +288,9 @@ def plot(
             d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
         d.line([w - right + 8, top + 10 + 18 * k, w - right + 28, top + 10 + 18 * k], fill=colour, width=3)
         d.text((w - right + 32, top + 4 + 18 * k), name[:30], fill="black")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
-    return path
+    return Path(path)
 
 
 def _say(message: str) -> None:

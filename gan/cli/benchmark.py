@@ -15,7 +15,12 @@ def add_parser(verbs) -> None:
 
     bench = verbs.add_parser("benchmark", help="measure speed or quality")
     kinds = bench.add_subparsers(dest="benchmark", required=True)
+    _add_speed(kinds, [*VARIANTS, *COMBINED], ", ".join(VARIANTS))
+    _add_quality(kinds)
+    _add_curve(kinds)
 
+
+def _add_speed(kinds, choices: list[str], switches: str) -> None:
     p = kinds.add_parser(
         "speed", help="time the adversarial loop against a plain PyTorch loop and the machine's matmul peak"
     )
@@ -34,19 +39,22 @@ def add_parser(verbs) -> None:
         "--variants",
         nargs="+",
         default=["default", "quiet"],
-        choices=[*VARIANTS, *COMBINED],
+        choices=choices,
         metavar="VARIANT",
-        help=f"what to measure, in order: {', '.join(VARIANTS)}, best (the faster switches together), "
+        help=f"what to measure, in order: {switches}, best (the faster switches together), "
         "best_fp32 (the same without mixed precision); list the last two after the switches",
     )
     p.add_argument(
         "--layers",
         action="store_true",
-        help="also time each convolution and linear layer alone, and each op of a step where it ran and alone: how close the kernels themselves get to the peak",
+        help="also time each convolution and linear layer alone, and each op of a step where it ran and alone: "
+        "how close the kernels themselves get to the peak",
     )
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     p.set_defaults(func=speed)
 
+
+def _add_quality(kinds) -> None:
     p = kinds.add_parser(
         "quality", help="train ring, grid and the bundled digits over seeds; score them beside published tables"
     )
@@ -72,12 +80,16 @@ def add_parser(verbs) -> None:
     )
     p.set_defaults(func=quality)
 
+
+def _add_curve(kinds) -> None:
     p = kinds.add_parser(
         "curve",
-        help="Frechet distance, precision and recall of a digits GAN against training seconds, over seeds; JSON and a PNG",
-        description="Every call adds its runs to --json under --label and redraws --png from the whole file, so candidates "
-        "measured one after another share one picture. Set run.steps high (--set run.steps=1000000) to let "
-        "--seconds alone end the runs; --limit N trains on N digits only (DiffAugment's limited-data table).",
+        help="Frechet distance, precision and recall of a digits GAN against training seconds, over seeds; "
+        "JSON and a PNG",
+        description="Every call adds its runs to --json under --label and redraws --png from the whole file, "
+        "so candidates measured one after another share one picture. "
+        "Set run.steps high (--set run.steps=1000000) to let --seconds alone end the runs; "
+        "--limit N trains on N digits only (DiffAugment's limited-data table).",
     )
     p.add_argument("config", nargs="?", default="digits", help="a digits GAN config (default: the shipped digits)")
     p.add_argument("--label", help="name of this candidate in the JSON and the picture (default: the config's name)")
@@ -181,7 +193,8 @@ def curve(args) -> int:
 
     if args.seconds <= 0 or args.every <= 0 or args.samples < 10 or (args.limit is not None and args.limit < 1):
         raise ConfigError(
-            f"--seconds and --every must be > 0, --samples >= 10 and --limit >= 1; got {args.seconds}, {args.every}, {args.samples}, {args.limit}"
+            "--seconds and --every must be > 0, --samples >= 10 and --limit >= 1; "
+            f"got {args.seconds}, {args.every}, {args.samples}, {args.limit}"
         )
     if (args.every_steps is not None and args.every_steps < 1) or (args.pace is not None and args.pace <= 0):
         raise ConfigError(f"--every-steps must be >= 1 and --pace > 0; got {args.every_steps}, {args.pace}")
@@ -214,7 +227,7 @@ def curve(args) -> int:
 
 
 def draw_curves(json_path: Path, png_path: Path, pace: float | None) -> int:
-    """``--draw-only``: the picture of curves measured earlier (e.g. by runs that shared a machine, paced afterwards)."""
+    """``--draw-only``: the picture of curves measured earlier (by runs that shared a machine, paced afterwards)."""
     import json
 
     from ..benchmark import curve as B

@@ -51,19 +51,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, loop: s
 def adversarial_loop(session: Session) -> Adversarial:
     """A generator and a discriminator, ready to train against each other."""
     cfg, acc = session.cfg, session.accelerator
-    # roles
-    check_roles_named("adversarial", cfg.roles)
-    g_name, d_name = cfg.roles["generator"], cfg.roles["discriminator"]
-    if g_name == d_name:
-        raise RoleError(
-            f"roles: network {g_name!r} cannot be both generator and discriminator; give each role its own network"
-        )
-    # networks, checked against the data they must read and write
-    nets = networks(session)
+    nets, g_name, d_name, data_space = _adversarial_pair(session)
     G, D = nets[g_name], nets[d_name]
-    data_space = data_space_of(D, G, cfg)
-    check_role("discriminator", d_name, D, data_space)
-    check_role("generator", g_name, G, data_space)
     # data
     source = datasets.open_examples(cfg.data, data_space)
     classes = getattr(source, "classes", None)
@@ -118,6 +107,23 @@ def adversarial_loop(session: Session) -> Adversarial:
     return loop
 
 
+def _adversarial_pair(session: Session) -> tuple[dict, str, str, object]:
+    """The networks, the two named by the roles, and the space of the data, checked against one another."""
+    cfg = session.cfg
+    check_roles_named("adversarial", cfg.roles)
+    g_name, d_name = cfg.roles["generator"], cfg.roles["discriminator"]
+    if g_name == d_name:
+        raise RoleError(
+            f"roles: network {g_name!r} cannot be both generator and discriminator; give each role its own network"
+        )
+    nets = networks(session)
+    G, D = nets[g_name], nets[d_name]
+    data_space = data_space_of(D, G, cfg)
+    check_role("discriminator", d_name, D, data_space)
+    check_role("generator", g_name, G, data_space)
+    return nets, g_name, d_name, data_space
+
+
 def likelihood_loop(session: Session) -> Likelihood:
     """One network from data to a distribution (labels, strings, reals), ready to train by maximum likelihood."""
     cfg, acc = session.cfg, session.accelerator
@@ -134,21 +140,13 @@ def likelihood_loop(session: Session) -> Likelihood:
     # data
     text = isinstance(net.source, Text)
     train_set, held_out = open_text(cfg, name, net) if text else open_labelled(cfg, name, net)
+    where = dict(seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
     if text:
         batches = text_data.TextBatches(
-            train_set,
-            cfg.data.view,
-            cfg.data.batch_size,
-            seed=cfg.run.seed,
-            rank=acc.process_index,
-            world=acc.num_processes,
-            device=acc.device,
-            on_device=cfg.data.on_device,
+            train_set, cfg.data.view, cfg.data.batch_size, on_device=cfg.data.on_device, **where
         )
     else:
-        batches = datasets.batches(
-            cfg.data, train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device
-        )
+        batches = datasets.batches(cfg.data, train_set, **where)
     # folder
     session.open_folder()
     # training
@@ -201,7 +199,8 @@ def sample_loop(session: Session) -> Sample | None:
     check_role("sampler", name, net, net.target)
     if "init" not in cfg.networks[name]:
         raise RoleError(
-            f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from untrained weights"
+            f"role 'sampler': network {name!r} has no init: {{run: RUN, network: NAME}}; it would draw from "
+            "untrained weights"
         )
     # folder
     session.open_folder()
@@ -252,7 +251,8 @@ def open_text(cfg: Config, name: str, net):
     corpus = datasets.open_examples(cfg.data, net.source)
     if not writes_next_character(net):
         raise RoleError(
-            f"role 'classifier' on data.view {cfg.data.view}: network {name!r} maps {net.source} -> {net.target}, but the data labels "
+            f"role 'classifier' on data.view {cfg.data.view}: network {name!r} maps {net.source} -> {net.target}, "
+            "but the data labels "
             f"each prefix with its next character: categorical[{net.source.k}], the alphabet of {net.source}"
         )
     return corpus.split(cfg.data.holdout)
@@ -269,7 +269,8 @@ def open_labelled(cfg: Config, name: str, net):
         check_targets(name, net.target, source, cfg.data.name)
     if isinstance(net.target, Categorical) and net.target.k != source.classes:
         raise RoleError(
-            f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} has {source.classes} classes (categorical[{source.classes}])"
+            f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} has {source.classes} "
+            f"classes (categorical[{source.classes}])"
         )
     if isinstance(net.target, Bernoulli) and source.classes != 2:
         raise RoleError(
@@ -278,7 +279,8 @@ def open_labelled(cfg: Config, name: str, net):
     if isinstance(net.target, Text):  # labels spelled, read one character at a time
         if not hasattr(source, "labels_text"):
             raise RoleError(
-                f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} labels its examples by class, not by strings (numbers does)"
+                f"role 'classifier': network {name!r} writes {net.target}, but {cfg.data.name} labels its examples "
+                "by class, not by strings (numbers does)"
             )
         from ..data.numbers import string_labels
 

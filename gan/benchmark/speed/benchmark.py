@@ -52,33 +52,11 @@ def measure(
     probe = C.load(config_path, list(overrides))
     if probe.loop != "adversarial":
         raise C.ConfigError(
-            f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} has loop {probe.loop!r}"
+            f"loop: the speed benchmark times the adversarial loop against PyTorch's DCGAN example; {config_path} "
+            f"has loop {probe.loop!r}"
         )
     Reference.check(probe)  # before anything is built: one line naming the key
-    from ...device import on_cpu
-
-    device = torch.device("cpu" if on_cpu(probe.run) else "cuda")
-    by_library = {
-        "fp32": machine.matmul_peaks(device),
-        "bf16": machine.matmul_peaks(device, torch.bfloat16),
-    }  # at the start; each row measures its own
-    peaks = {k: max(v.values()) for k, v in by_library.items()}
-    result = {
-        "config": str(config_path),
-        "overrides": list(overrides),
-        "device": machine.describe(device),
-        "device_type": device.type,
-        "threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
-        "torch": torch.__version__,
-        "rounds": rounds,
-        "warmup": warmup,
-        "steps_per_round": steps_per_round,
-        "matmul_peak_flops": peaks,
-        "matmul_peak_by_library": by_library,
-        "matmul_peak_shapes": machine.PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"],
-        "rows": [],
-    }
+    result = _header(probe, config_path, overrides, rounds=rounds, warmup=warmup, steps_per_round=steps_per_round)
     with tempfile.TemporaryDirectory(prefix="gan-speed-") as folder:
         for variant in variants:
             if variant in COMBINED:
@@ -101,6 +79,28 @@ def measure(
             result["rows"].append(row)
     result["load_average_after"] = os.getloadavg()
     return result
+
+
+def _header(probe: C.Config, config_path, overrides, **settings) -> dict:
+    """The result's first keys: what ran, where, and the matmul peaks at the start (each row measures its own)."""
+    from ...device import on_cpu
+
+    device = torch.device("cpu" if on_cpu(probe.run) else "cuda")
+    by_library = {"fp32": machine.matmul_peaks(device), "bf16": machine.matmul_peaks(device, torch.bfloat16)}
+    return {
+        "config": str(config_path),
+        "overrides": list(overrides),
+        "device": machine.describe(device),
+        "device_type": device.type,
+        "threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+        "torch": torch.__version__,
+        **settings,
+        "matmul_peak_flops": {k: max(v.values()) for k, v in by_library.items()},
+        "matmul_peak_by_library": by_library,
+        "matmul_peak_shapes": machine.PEAK_SHAPES["cuda" if device.type == "cuda" else "cpu"],
+        "rows": [],
+    }
 
 
 def _alternate(toolkit, reference, dtype, device, *, rounds: int, steps: int, per_step: int):
@@ -173,28 +173,7 @@ def _variant(
             peak_memory_mb=mem,
             page_faults_per_step={k: v / (rounds * steps) for k, v in faults.items()},
         )
-        row["flops_per_step"] = {
-            "toolkit": count_flops(lambda: loop.iteration(False)),
-            "reference": count_flops(ref.step),
-        }
-        row["host_syncs_per_step"] = {
-            "toolkit": host_syncs(lambda: loop.iteration(False), device),
-            "reference": host_syncs(ref.step, device),
-        }
-        row["peak_used"], row["matmul_peak_rounds"] = (
-            "bf16" if dtype == torch.bfloat16 else "fp32",
-            _spread(peaks["toolkit"]),
-        )
-        row["matmul_peak_flops"] = peak = statistics.median(peaks["toolkit"])
-        row["flops_per_second"] = {
-            k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")
-        }
-        row[
-            "peak_fraction"
-        ] = {  # block by block: each block's speed over the peak measured around it, median over rounds
-            k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, peaks[k]))
-            for k, speeds in (("toolkit", ours), ("reference", theirs))
-        }
+        peak = _work(row, loop, ref, device, dtype, peaks, ours, theirs, per_step)
         if account:
             row["overheads"] = _overheads(loop, per_step / row["toolkit"]["median"], device)
         if layers:
@@ -206,8 +185,33 @@ def _variant(
         return row
 
 
+def _work(row: dict, loop, ref, device, dtype, peaks, ours, theirs, per_step) -> float:
+    """Into ``row``: FLOPs and host syncs a step, FLOP/s, and the share of the matmul peak; returns the peak."""
+    row["flops_per_step"] = {
+        "toolkit": count_flops(lambda: loop.iteration(False)),
+        "reference": count_flops(ref.step),
+    }
+    row["host_syncs_per_step"] = {
+        "toolkit": host_syncs(lambda: loop.iteration(False), device),
+        "reference": host_syncs(ref.step, device),
+    }
+    row["peak_used"] = "bf16" if dtype == torch.bfloat16 else "fp32"
+    row["matmul_peak_rounds"] = _spread(peaks["toolkit"])
+    row["matmul_peak_flops"] = peak = statistics.median(peaks["toolkit"])
+    row["flops_per_second"] = {
+        k: row["flops_per_step"][k] * row[k]["median"] / per_step for k in ("toolkit", "reference")
+    }
+    # Block by block: each block's speed over the peak measured around it, median over rounds.
+    row["peak_fraction"] = {
+        k: statistics.median(row["flops_per_step"][k] * speed / per_step / p for speed, p in zip(speeds, peaks[k]))
+        for k, speeds in (("toolkit", ours), ("reference", theirs))
+    }
+    return peak
+
+
 def _load(config_path, overrides, variant: str, folder: Path, switches: list[str] | None = None) -> C.Config:
-    """The config of one variant: ``switches`` (default: the variant's entry in ``VARIANTS``) over the user's overrides."""
+    """The config of one variant: ``switches`` (default: the variant's entry in ``VARIANTS``) over the user's
+    overrides."""
     switches = VARIANTS.get(variant, []) if switches is None else switches
     return C.load(
         config_path,
@@ -245,7 +249,8 @@ def _reference_data(loop) -> torch.Tensor:
     if mixture is not None:  # toy mixtures: draw once, then index like any in-memory dataset
         return mixture.sample(65536, generator=torch.Generator().manual_seed(0))
     raise ValueError(
-        "the reference loop needs data that fits in memory (a bundled dataset, a toy mixture or a small torchvision set)"
+        "the reference loop needs data that fits in memory (a bundled dataset, a toy mixture or a small torchvision "
+        "set)"
     )
 
 

@@ -71,8 +71,10 @@ def host_syncs(fn, device="cpu") -> int:
 
     >>> host_syncs(lambda: torch.ones(3).sum().item())
     1
-    >>> host_syncs(lambda: torch.ones(3).to("meta"), "meta"), host_syncs(lambda: torch.ones(3).to("meta", non_blocking=True), "meta")
-    (1, 0)
+    >>> host_syncs(lambda: torch.ones(3).to("meta"), "meta")
+    1
+    >>> host_syncs(lambda: torch.ones(3).to("meta", non_blocking=True), "meta")
+    0
     """
     with _HostSyncs(torch.device(device)) as seen:
         fn()
@@ -187,8 +189,21 @@ class _TensorSpec(tuple):
         return storage.as_strided(shape, stride)
 
 
+def _alone(func, args_spec, kwargs_spec, matrix: bool, device, repeats: int) -> tuple[int, float]:
+    """One op's FLOPs and its median seconds alone, on fresh operands of the recorded shapes."""
+    args, kwargs = pytree.tree_map_only(_TensorSpec, _TensorSpec.make, (args_spec, kwargs_spec))
+
+    def call():
+        return func(*args, **kwargs)
+
+    with torch.no_grad():
+        flops = count_flops(call) if matrix else 0
+        call()  # warm: first calls pick kernels and allocate
+        return flops, statistics.median(timed(call, 1, device) for _ in range(repeats))
+
+
 def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -> dict:
-    """Run ``fn`` (one training step) ``steps`` times, timing every op where it ran; then time each op alone, on fresh operands.
+    """Run ``fn`` (one training step) ``steps`` times, timing every op where it ran; then each op alone.
 
     Splits a step's time into what its kernels cost inside the step, what the same kernels cost
     with nothing else running, and what lies between kernels (Python, autograd, and the
@@ -212,14 +227,10 @@ def kernel_costs(fn, peak: float, device, *, repeats: int = 5, steps: int = 3) -
     for (name, _), (func, args_spec, kwargs_spec, count, in_step) in recorder.calls.items():
         if name.startswith("profiler."):  # record_function markers: bookkeeping, not kernels
             continue
-        args, kwargs = pytree.tree_map_only(_TensorSpec, _TensorSpec.make, (args_spec, kwargs_spec))
         matrix = func.overloadpacket in flop_registry
         calls = count / steps
         try:
-            with torch.no_grad():
-                flops = count_flops(lambda: func(*args, **kwargs)) if matrix else 0  # noqa: B023
-                func(*args, **kwargs)  # warm: first calls pick kernels and allocate
-                seconds = statistics.median(timed(lambda: func(*args, **kwargs), 1, device) for _ in range(repeats))  # noqa: B023
+            flops, seconds = _alone(func, args_spec, kwargs_spec, matrix, device, repeats)
         except Exception as error:  # noqa: BLE001 - e.g. a loss that refuses random operands: reported, not timed
             failed.append(f"{name}: {type(error).__name__}")
             continue
