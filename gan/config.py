@@ -39,9 +39,8 @@ class Optimizer:
     lr: float = 2e-4  # DCGAN's learning rate
     betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 steadies adversarial training (DCGAN)
     weight_decay: float = 0.0
-    implementation: Literal["auto", "foreach", "fused", "for_loop"] = (
-        "auto"  # auto: fused kernels where torch has them (adam, adamw, sgd)
-    )
+    # auto: fused kernels where torch has them (adam, adamw, sgd)
+    implementation: Literal["auto", "foreach", "fused", "for_loop"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,8 @@ class Augment:
     """Random differentiable transforms of what the discriminator reads (gan/augment.py); 0 <= p <= 1."""
 
     policy: Any = AUGMENTATIONS  # any of these names, a list (colour suits colour images best)
-    p: float | None = (
-        None  # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
-    )
+    # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
+    p: float | None = None
     adaptive: bool = False  # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
     target: float = 0.6  # ADA's target for r_t: above it the discriminator overfits and p rises
     interval: int = 4  # discriminator updates between moves of p
@@ -68,14 +66,12 @@ class Objective:
     ema: float = 0.999  # decay of the moving average of the generator's weights; 0 = off
     clip_grad_norm: float = 0.0  # clip each update's gradient norm; 0 = off
     label_smoothing: float = 0.0  # one-sided: real targets 1 - s (Salimans et al. 2016); 0 = off
-    top_k: float = (
-        1.0  # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
-    )
+    # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
+    top_k: float = 1.0
     top_k_decay: float = 0.99  # the share starts at 1 and is multiplied by this every 100 steps, down to top_k
     augment: Augment | None = None  # e.g. {policy: [translation, cutout], p: 0.2} or {adaptive: true}; null = off
-    ema_rampup: float = (
-        0.05  # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
-    )
+    # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
+    ema_rampup: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -93,13 +89,11 @@ class Data:
     # made-up data and fixed splits (numbers, diabetes, table); apart from run.seed, so runs with other seeds meet the
     # same split
     seed: int = 0
-    unseen: dict = field(
-        default_factory=dict
-    )  # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
+    # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
+    unseen: dict = field(default_factory=dict)
     size: int = 20000  # numbers: images to compose; data.holdout of them (and of the digit images) form the test split
-    view: Literal["sentences", "prefixes"] = (
-        "sentences"  # text: whole strings, or every prefix labelled with its next character
-    )
+    # text: whole strings, or every prefix labelled with its next character
+    view: Literal["sentences", "prefixes"] = "sentences"
 
 
 @dataclass(frozen=True)
@@ -122,9 +116,8 @@ class Run:
     compile: bool = False  # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
     keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/device.py)
-    lr_decay: Literal["none", "linear", "cosine"] = (
-        "none"  # learning rates fall to 0 by the last step; a function of the step, so resume is exact
-    )
+    # learning rates fall to 0 by the last step; a function of the step, so resume is exact
+    lr_decay: Literal["none", "linear", "cosine"] = "none"
     max_bad_steps: int = 5  # consecutive non-finite steps skipped before the run stops
     progress: bool = True  # progress bar on the terminal
     # CPU threads for the computation. auto: one for toy mixtures, whose steps are too short for threads to pay back
@@ -142,9 +135,8 @@ class Config:
     optimizers: dict[str, Optimizer] = field(default_factory=dict)
     data: Data = field(default_factory=Data)
     run: Run = field(default_factory=Run)
-    metrics: dict[str, Any] = field(
-        default_factory=dict
-    )  # {every: N, names: [...], samples: N, classifier: RUN}: scored during training
+    # {every: N, names: [...], samples: N, classifier: RUN}: scored during training
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -392,9 +384,8 @@ _RULES = [
 
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")
-MAX_NETWORK_NAME = (
-    100  # characters: a network name becomes file names (NAME.ema.safetensors), which hold at most 255 bytes
-)
+# characters: a network name becomes file names (NAME.ema.safetensors), which hold at most 255 bytes
+MAX_NETWORK_NAME = 100
 MAX_FOLDER_NAME = 255  # bytes of run.name, a folder name
 
 

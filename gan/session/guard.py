@@ -43,9 +43,8 @@ class UpdateGuard:
     ([1.0, 1.0], None, 1)
     """
 
-    READ_EVERY = (
-        1000  # verdicts kept at most before they are read back anyway: bounded memory, one read in 1000 updates
-    )
+    # verdicts kept at most before they are read back anyway: bounded memory, one read in 1000 updates
+    READ_EVERY = 1000
 
     def __init__(self, max_bad_steps: int, device: torch.device, *, distributed: bool = False):
         self.max_bad_steps = max_bad_steps
