@@ -12,7 +12,8 @@ from gan import config as C
 from gan import data as datasets
 from gan.cli import main
 from gan.loop_registry import LOOPS, register_loop, unregister_loop
-from gan.loops.setup import networks, open_labelled
+from gan.loops.inputs import open_labelled
+from gan.loops.setup import networks
 from gan.roles import check_roles_named
 
 from .conftest import TINY_DIGITS
