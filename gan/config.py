@@ -30,6 +30,7 @@ AUGMENTATIONS = (
     "cutout",
     "color",
 )  # objective.augment.policy: gan/augment.py applies them in this order
+SCHEDULE_SHAPES = ("constant", "linear", "cosine")  # gan/schedules.py
 LOSS_NAMES = tuple(LOSSES)  # objective.loss: each name is a pair of losses in gan/objectives.py
 
 
@@ -57,10 +58,27 @@ class Augment:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """Values that move from the configured ones to these over ``steps`` (gan/schedules.py); null = held.
+
+    e.g. R3GAN's CIFAR-10: {shape: cosine, gamma: 0.005, lr: 5.0e-5, beta2: 0.99} from r1 = r2 = 0.05,
+    lr 2e-4 and betas [0, 0.9].
+    """
+
+    shape: Literal[SCHEDULE_SHAPES] = "cosine"
+    steps: int | None = None  # steps the values take to reach their end; null = run.steps
+    warmup: int = 0  # steps over which the learning rate first rises from 0
+    gamma: float | None = None  # final weight of R1 and of R2, each from its own (objective.r1, objective.r2)
+    lr: float | None = None  # final learning rate of every optimizer
+    beta2: float | None = None  # final beta2 of every Adam optimizer
+
+
+@dataclass(frozen=True)
 class Objective:
     loss: Literal[LOSS_NAMES] = "non_saturating"
     r1: float = 0.0  # R1 weight gamma (Mescheder et al. 2018); 0 = off
-    r1_every: int = 1  # lazy R1: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
+    r2: float = 0.0  # R2 weight: the same penalty on generated data (Roth et al. 2017; R3GAN uses r2 = r1); 0 = off
+    r1_every: int = 1  # lazy R1 and R2: penalise every k-th step with weight k*gamma (StyleGAN2 uses 16)
     gradient_penalty: float = 0.0  # WGAN-GP weight lambda (Gulrajani et al. 2017); 0 = off
     d_steps: int = 1  # discriminator updates per generator update
     ema: float = 0.999  # decay of the moving average of the generator's weights; 0 = off
@@ -69,6 +87,7 @@ class Objective:
     # share of the generated batch the generator learns from, best-rated first (Sinha et al. 2020); 1 = all
     top_k: float = 1.0
     top_k_decay: float = 0.99  # the share starts at 1 and is multiplied by this every 100 steps, down to top_k
+    schedule: Schedule | None = None  # gamma, lr and beta2 moving over the run; null = fixed
     augment: Augment | None = None  # e.g. {policy: [translation, cutout], p: 0.2} or {adaptive: true}; null = off
     # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
     ema_rampup: float = 0.05
@@ -372,6 +391,7 @@ _RULES = [
     ("run.threads", lambda v: v == "auto" or v >= 1, "an integer >= 1 or auto"),
     ("objective.r1", lambda v: v >= 0, "a number >= 0"),
     ("objective.r1_every", lambda v: v >= 1, "an integer >= 1"),
+    ("objective.r2", lambda v: v >= 0, "a number >= 0 (0 = off)"),
     ("objective.gradient_penalty", lambda v: v >= 0, "a number >= 0"),
     ("objective.d_steps", lambda v: v >= 1, "an integer >= 1"),
     ("objective.ema", lambda v: 0.0 <= v < 1.0, "a decay in [0, 1)"),
@@ -480,7 +500,44 @@ def check_values(cfg: Config) -> Config:
     check_data_keys(cfg.data)
     if cfg.objective.augment is not None:
         check_augment(cfg.objective.augment)
+    _check_pairing(cfg)
+    if cfg.objective.schedule is not None:
+        check_schedule(cfg.objective.schedule, cfg)
     return cfg
+
+
+def _check_pairing(cfg: Config) -> None:
+    """The relativistic loss pairs the i-th real example with the i-th generated one: nothing may reorder either."""
+    obj = cfg.objective
+    if obj.loss == "relativistic" and obj.top_k < 1.0:
+        raise ConfigError(
+            "objective.top_k: Top-k keeps the best-rated generated samples, which breaks the relativistic loss's "
+            "pairs of real and generated examples; set top_k: 1 or another loss"
+        )
+    if obj.loss == "relativistic" and obj.label_smoothing:
+        raise ConfigError("objective.label_smoothing: the relativistic loss has no targets to smooth; set it to 0")
+
+
+def check_schedule(sch: Schedule, cfg: Config) -> None:
+    """objective.schedule: each end value in its range, and something for each to move."""
+    where = "objective.schedule"
+    if sch.steps is not None and sch.steps < 1:
+        raise ConfigError(f"{where}.steps: expected an integer >= 1 or null (run.steps), got {shorten(sch.steps)}")
+    if sch.warmup < 0:
+        raise ConfigError(f"{where}.warmup: expected an integer >= 0, got {shorten(sch.warmup)}")
+    if sch.gamma is not None and not sch.gamma >= 0:
+        raise ConfigError(f"{where}.gamma: expected a penalty weight >= 0, got {shorten(sch.gamma)}")
+    if sch.gamma is not None and not (cfg.objective.r1 or cfg.objective.r2):
+        raise ConfigError(f"{where}.gamma: no penalty to move; set objective.r1 or objective.r2 to its start")
+    if sch.lr is not None and not sch.lr > 0:
+        raise ConfigError(f"{where}.lr: expected a learning rate > 0, got {shorten(sch.lr)}")
+    if (sch.lr is not None or sch.warmup) and cfg.run.lr_decay != "none":
+        raise ConfigError(
+            f"{where}.lr: run.lr_decay ({cfg.run.lr_decay}) already moves the learning rate; "
+            "use one of them (run.lr_decay: none)"
+        )
+    if sch.beta2 is not None and not 0.0 <= sch.beta2 < 1.0:
+        raise ConfigError(f"{where}.beta2: expected a number in [0, 1), got {shorten(sch.beta2)}")
 
 
 def _check_names(cfg: Config) -> None:

@@ -51,13 +51,25 @@ def _lsq_g(fake):
     return 0.5 * (fake - 1).pow(2).mean()  # LSGAN c=1
 
 
+def _relativistic_d(real, fake, smooth=0.0):
+    # softplus(-(D(x_i) - D(G(z_i)))): each real example against the generated one it is paired with
+    # (Jolicoeur-Martineau 2019's pairing; R3GAN, Huang et al. 2024)
+    return F.softplus(fake - real).mean()
+
+
+def _relativistic_g(fake, real):
+    return F.softplus(real - fake).mean()  # softplus(-(D(G(z_i)) - D(x_i))): the pair's roles swapped
+
+
 LOSSES: dict[str, tuple[Callable, Callable]] = {
     "non_saturating": (_nonsat_d, _nonsat_g),
     "minimax": (_nonsat_d, _minimax_g),
     "hinge": (_hinge_d, _linear_g),
     "wasserstein": (_wasserstein_d, _linear_g),
     "least_squares": (_lsq_d, _lsq_g),
+    "relativistic": (_relativistic_d, _relativistic_g),
 }
+PAIRED = {"relativistic"}  # losses whose generator side reads the discriminator's output on real data too
 
 
 def discriminator_loss(name: str, real: torch.Tensor, fake: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
@@ -65,8 +77,11 @@ def discriminator_loss(name: str, real: torch.Tensor, fake: torch.Tensor, smooth
     return LOSSES[name][0](real, fake, smooth)
 
 
-def generator_loss(name: str, fake: torch.Tensor) -> torch.Tensor:
-    """Loss the generator minimises, from the discriminator's outputs on generated data [N]."""
+def generator_loss(name: str, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """Loss the generator minimises, from the discriminator's outputs on generated data [N] (and, for a paired
+    loss, on the real data of the same batch)."""
+    if name in PAIRED:
+        return LOSSES[name][1](fake, real)
     return LOSSES[name][1](fake)
 
 
@@ -86,12 +101,11 @@ def best_rated(fake_out: torch.Tensor, share: float) -> torch.Tensor:
     return fake_out.flatten().topk(k).values
 
 
-def r1_penalty(real_out: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018); the loop multiplies by gamma/2.
-
-    ``real`` must have been given ``requires_grad_()`` before ``real_out = D(real)``.
-    """
-    (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
+def zero_centred_penalty(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 at the inputs ``x`` the outputs ``out`` were computed from: R1 on real data, R2 on
+    generated data (Roth et al. 2017). ``x`` must be a leaf given ``requires_grad_()`` before ``D(x)``: the
+    gradient stops there, so a penalty on generated data never reaches the generator's weights."""
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 

@@ -10,6 +10,7 @@ from .conv import ConvNet
 from .mlp import MLP
 from .registry import FAMILIES, build, register
 from .resnet import ResNet
+from .resnext import ResNeXt
 from .spaces import (
     Bernoulli,
     Categorical,
@@ -31,6 +32,7 @@ __all__ = [
     "MLP",
     "ConvNet",
     "ResNet",
+    "ResNeXt",
     "Transformer",
     "iterated",
     "FAMILIES",

@@ -76,7 +76,11 @@ def check_keyword(cls: type[Network], key: str, value) -> None:
             return
         if tp is str and isinstance(value, str):
             return
+        if typing.get_origin(tp) is list and isinstance(value, list):
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                return
     names = {type(None): "null", bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+    names[list[int]] = "a list of integers"
     raise ValueError(
         f"{key}: expected {' or '.join(names.get(tp, getattr(tp, '__name__', str(tp))) for tp in allowed)}, got "
         f"{shorten(value)}"

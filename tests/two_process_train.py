@@ -18,10 +18,10 @@ if "--inf-loss-on-rank-1" in sys.argv:  # the second process alone sees a non-fi
 
     calls, real_loss = {"n": 0}, adversarial.generator_loss
 
-    def loss_on_this_rank(name, fake):
+    def loss_on_this_rank(name, fake, *real):
         calls["n"] += 1
         bump = float("inf") if os.environ.get("RANK") == "1" and calls["n"] == 3 else 0.0
-        return real_loss(name, fake) + bump  # the gradient stays finite: only this process's loss says so
+        return real_loss(name, fake, *real) + bump  # the gradient stays finite: only this process's loss says so
 
     adversarial.generator_loss = loss_on_this_rank
 if "--lose-rank-1-random-state" in sys.argv:  # what a node without the shared file system would leave

@@ -18,14 +18,16 @@ from ..augment import Augmenter
 from ..ema import EMA
 from ..eval_mode import evaluating
 from ..objectives import (
+    PAIRED,
     best_rated,
     discriminator_loss,
     generator_loss,
     gradient_penalty,
     mean_probability,
-    r1_penalty,
     top_k_share,
+    zero_centred_penalty,
 )
+from ..schedules import scheduled, set_optimizer
 from ..session.progress import Clock
 from ..session.session import Session
 
@@ -41,6 +43,9 @@ class DiscriminatorPhase:
     out_real: torch.Tensor  # D(T(x)) and D(T(G(z))) of the last micro-batch, as logits or scores
     out_fake: torch.Tensor
     norm: torch.Tensor | None  # gradient norm of the last update
+    real: torch.Tensor  # the last micro-batch's real examples and labels: a paired loss's generator side reads them
+    y_real: torch.Tensor | None
+    penalties: dict  # the penalties of the last update that had them ("r1", "r2"), unweighted
 
 
 @dataclass
@@ -94,6 +99,10 @@ class Adversarial:
     def iteration(self, log: bool) -> dict:
         """One generator update after ``objective.d_steps`` discriminator updates; scalars when ``log``."""
         self.session.schedule(self.opt_g, self.opt_d)
+        sch = self.cfg.objective.schedule
+        if sch is not None:  # a function of the step alone: a resumed run sets what an unbroken one would
+            for opt in (self.opt_g, self.opt_d):
+                set_optimizer(opt, self.session.step, sch.steps or self.cfg.run.steps, sch)
         d = self.discriminator_phase()
         g = self.generator_phase(d)
         if self.ema is not None:
@@ -104,18 +113,35 @@ class Adversarial:
         """What the discriminator reads: T(x) under ``objective.augment``, else x."""
         return self.augment(x) if self.augment else x
 
-    def discriminator_phase(self) -> DiscriminatorPhase:
-        """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 E||grad_x D(x)||^2 every k-th update]  [+ lambda
-        GP];  G fixed.
+    def gammas(self) -> tuple[float, float]:
+        """The weights of R1 and R2 for the coming update (objective.schedule moves them)."""
+        obj = self.cfg.objective
+        sch = obj.schedule
+        if sch is None or sch.gamma is None:
+            return obj.r1, obj.r2
+        steps = sch.steps or self.cfg.run.steps
+        at = self.session.step
+        return (
+            scheduled(obj.r1, sch.gamma, at, steps, sch.shape) if obj.r1 else 0.0,
+            scheduled(obj.r2, sch.gamma, at, steps, sch.shape) if obj.r2 else 0.0,
+        )
 
-        e.g. -log D(x) - log(1 - D(G(z))). With one micro-batch an update, the last G(z) keeps its graph
-        for the generator phase, as in DCGAN: one forward of G serves both updates.
+    def discriminator_phase(self) -> DiscriminatorPhase:
+        """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 (R1 + R2) every k-th update]  [+ lambda GP];
+        G fixed.
+
+        e.g. -log D(x) - log(1 - D(G(z))). R1 = E||grad_x D(x)||^2 on real data, R2 the same on generated
+        data, whose gradient stops at G(z): the penalty never reaches G. With one micro-batch an update, the
+        last G(z) keeps its graph for the generator phase, as in DCGAN: one forward of G serves both updates.
         """
         obj, acc = self.cfg.objective, self.acc
         share = self.cfg.run.grad_accum == 1
+        r1, r2 = self.gammas()
+        penalties = {}
         for i in range(obj.d_steps):
             last = i == obj.d_steps - 1
-            r1_now = obj.r1 > 0 and self.d_updates % obj.r1_every == 0
+            due = self.d_updates % obj.r1_every == 0  # lazy: every k-th update, weighted k times (StyleGAN2)
+            r1_now, r2_now = r1 > 0 and due, r2 > 0 and due
             for _ in range(self.cfg.run.grad_accum):
                 real, y_real = next(self.batches)
                 if self.channels_last:
@@ -130,14 +156,18 @@ class Adversarial:
                     else:
                         with torch.no_grad():
                             fake_in = self.G(z, y_fake)
-                    if r1_now:
-                        real = real.detach().requires_grad_(True)
+                    real = real.detach().requires_grad_(r1_now)
+                    fake_in = fake_in.requires_grad_(r2_now)
                     out_real, out_fake = self.D_ddp(self.seen(real), y_real), self.D_ddp(self.seen(fake_in), y_fake)
                     if self.augment:
                         self.augment.observe(out_real)
                     loss = discriminator_loss(obj.loss, out_real, out_fake, obj.label_smoothing)
-                    if r1_now:  # lazy R1: every k-th update, weighted k times (StyleGAN2)
-                        loss = loss + (obj.r1 / 2) * obj.r1_every * r1_penalty(out_real, real)
+                    if r1_now:
+                        penalties["r1"] = zero_centred_penalty(out_real, real)
+                        loss = loss + (r1 / 2) * obj.r1_every * penalties["r1"]
+                    if r2_now:
+                        penalties["r2"] = zero_centred_penalty(out_fake, fake_in)
+                        loss = loss + (r2 / 2) * obj.r1_every * penalties["r2"]
                     if obj.gradient_penalty:
                         loss = loss + obj.gradient_penalty * gradient_penalty(
                             lambda x: self.D_ddp(self.seen(x), y_real),  # noqa: B023 - called at once
@@ -145,13 +175,13 @@ class Adversarial:
                             fake_in,
                         )
                     acc.backward(loss)
-                norm = self.session.update(
-                    "discriminator", loss, self.d_params, self.opt_d
-                )  # the one update path every loop shares
+                # the one update path every loop shares
+                norm = self.session.update("discriminator", loss, self.d_params, self.opt_d)
             self.d_updates += 1
             if self.augment:
                 self.augment.adjust(self.d_updates)
-        return DiscriminatorPhase(fake, y_fake, len(real), loss, out_real, out_fake, norm)
+        real = real.detach()
+        return DiscriminatorPhase(fake, y_fake, len(real), loss, out_real, out_fake, norm, real, y_real, penalties)
 
     def generator_phase(self, d: DiscriminatorPhase) -> GeneratorPhase:
         """minimise over G:  L_G(D(T(G(z)))), e.g. -log D(G(z));  D's weights fixed (no gradients for them).
@@ -170,7 +200,11 @@ class Adversarial:
                     fake = self.G_ddp(z, y_fake)
                 out = self.D(self.seen(fake), y_fake)  # not the DDP wrapper: D is not being trained here
                 share = top_k_share(self.session.step, obj.top_k, obj.top_k_decay)  # 1 unless objective.top_k < 1
-                loss = generator_loss(obj.loss, best_rated(out, share))
+                on_real = None
+                if obj.loss in PAIRED:  # the same real examples the discriminator's last micro-batch read
+                    with torch.no_grad():
+                        on_real = self.D(self.seen(d.real), d.y_real)
+                loss = generator_loss(obj.loss, best_rated(out, share), on_real)
                 acc.backward(loss)
             norm = self.session.update("generator", loss, self.g_params, self.opt_g)
         for p in self.d_params:
@@ -192,6 +226,13 @@ class Adversarial:
         }
         if obj.top_k < 1.0:
             stats["generator/top_k_share"] = g.top_k_share
+        for name, value in d.penalties.items():
+            stats[f"discriminator/{name}"] = value.item()
+        r1, r2 = self.gammas()
+        if obj.schedule is not None and obj.schedule.gamma is not None:
+            stats["discriminator/gamma"] = max(r1, r2)
+        if obj.schedule is not None and obj.schedule.beta2 is not None:
+            stats["discriminator/beta2"] = self.opt_d.param_groups[0]["betas"][1]
         if self.augment:
             stats.update(self.augment.stats())
         return stats
