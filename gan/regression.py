@@ -18,10 +18,9 @@ from .data import open_examples
 from .data.examples import Examples
 from .data.tables import Table
 from .eval_mode import evaluating
+from .predict import Z90, Predictor
 from .roles import RoleError
 from .runs import RunError
-
-Z90 = 1.6448536269514722  # the 95% quantile of N(0, 1): mean +- Z90 * scale holds 90% of a Normal
 
 
 def check_targets(name: str, target: Space, examples: Examples, data: str) -> None:
@@ -47,6 +46,7 @@ def scores(net, table: Table, *, batch: int = 1024) -> dict[str, float]:
     NLL is per example, summed over target dimensions (nats); ``nll_standardised`` is the same in the units the
     network writes (it differs by the log of the target scales); RMSE compares the predictive mean to the target.
     """
+    net = standardised(net)
     with evaluating(net):
         params = torch.cat([net(table.x[i : i + batch]).float() for i in range(0, len(table), batch)])
     dist = net.target.distribution(params)
@@ -94,6 +94,7 @@ def predictive_samples(run, net, n: int, *, seed: int = 0) -> torch.Tensor:
 
     The same seed gives the same draws; ``gan sample`` writes them to .npz / .pt.
     """
+    net = standardised(net)
     cfg = C.load(Path(run) / "config.yaml")
     table = open_examples(cfg.data, net.source)
     if not isinstance(table, Table):
@@ -104,3 +105,8 @@ def predictive_samples(run, net, n: int, *, seed: int = 0) -> torch.Tensor:
     rng = torch.Generator().manual_seed(seed)
     draws = torch.stack([net.sample(x=held.x, rng=rng) for _ in range(n)], dim=1)  # [examples, n, D], standardised
     return draws * held.y_std + held.y_mean
+
+
+def standardised(net):
+    """The bare network where ``gan.load`` handed a ``Predictor``: held-out tables are already standardised."""
+    return net.network if isinstance(net, Predictor) else net

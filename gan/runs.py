@@ -576,12 +576,16 @@ def load_state(net: torch.nn.Module, path: Path, *, strict: bool = True) -> tupl
     return sorted(fitting), sorted(set(own) - set(fitting))
 
 
-def load(run: str | Path, name: str, *, ema: bool = True, device="cpu") -> Network:
+def load(run: str | Path, name: str, *, ema: bool = True, device="cpu", units: bool = True):
     """Rebuild a trained network from a run folder (its EMA weights where they exist).
+
+    A network trained on a table comes back as a ``gan.predict.Predictor``: raw rows in, distributions in the
+    targets' own units out (``units=False``: the bare network, in the standardised units it was trained in).
 
     >>> painter = load("runs/digits", "painter")  # doctest: +SKIP
     >>> painter.sample(64).shape                  # doctest: +SKIP
     torch.Size([64, 1, 28, 28])
+    >>> load("runs/diabetes", "predictor").predict(rows)["mean"]  # doctest: +SKIP
     """
     folder = RunDir(run)
     if not folder.path.is_dir():
@@ -600,4 +604,42 @@ def load(run: str | Path, name: str, *, ema: bool = True, device="cpu") -> Netwo
     weights = folder.networks / (f"{name}.ema.safetensors" if ema and info.get("ema") else f"{name}.safetensors")
     check_digest(info, info_path, weights)
     load_state(net, weights)
-    return net.to(device).eval()
+    net = net.to(device).eval()
+    return with_units(folder, name, net) if units else net
+
+
+# -- the units of a network trained on a table (gan/predict.py) ----------------------------
+def units_path(folder: RunDir, name: str) -> Path:
+    """In a folder of its own under networks/: a NAME.units.json beside NAME.json would be listed as a network."""
+    return folder.networks / "units" / f"{name}.json"
+
+
+def keep_units(folder: RunDir, name: str, units: dict) -> None:
+    """Written when a loop on a table is set up, so the run keeps what its data code computed (``Table.units``)."""
+    path = units_path(folder, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(units, indent=1))
+
+
+def with_units(folder: RunDir, name: str, net: Network):
+    """``net`` with the units it was trained in, or ``net`` itself where it was not trained on a table."""
+    from networks import Normal
+
+    if not isinstance(net.target, Normal):  # only a normal[D] network is trained on a table's targets
+        return net
+    from .predict import Predictor, units_from_config
+
+    path = units_path(folder, name)
+    if path.is_file():
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise RunError(f"{path}: cannot read the units network {name!r} was trained in ({error})") from None
+    else:  # a run from before runs kept their units: its config opens the same table, split and scaled the same way
+        record = units_from_config(folder.config, net)
+    if record is None:
+        return net
+    try:
+        return Predictor(net, record, name=name)
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{path}: not the units of network {name!r} ({error})") from None

@@ -14,6 +14,7 @@ of the held-out part leaks into training; networks write distributions in standa
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class Table(Examples):
     y_mean: torch.Tensor  # [D] of the raw training targets
     y_std: torch.Tensor
     held_out: Table | None = None
+    feature_names: tuple[str, ...] | None = None  # a CSV header's, or scikit-learn's; None for a headerless CSV
+    target_names: tuple[str, ...] | None = None
 
     def split(self, holdout: float, seed: int) -> tuple[Table, Table]:
         """The split made when the data was opened (``data.holdout``, ``data.seed``), whatever is asked here."""
@@ -54,6 +57,24 @@ class Table(Examples):
     def original_targets(self) -> torch.Tensor:
         return self.y * self.y_std.to(self.y.device) + self.y_mean.to(self.y.device)
 
+    def units(self) -> dict:
+        """What a network trained on this table needs to read raw rows later (``gan/predict.py``), as JSON.
+
+        The statistics live here and nowhere else; without them in the run, new rows could only be fed in the
+        standardised units the network was trained on, which nobody outside the data code knows.
+        """
+        side = lambda names, mean, std: {  # noqa: E731
+            "names": list(names) if names else None,
+            "mean": mean.tolist(),
+            "scale": std.tolist(),
+        }
+        return {
+            "about": "the network reads (raw - mean) / scale of its features and writes a normal over "
+            "(target - mean) / scale of its targets",
+            "features": side(self.feature_names, self.x_mean, self.x_std),
+            "targets": side(self.target_names, self.y_mean, self.y_std),
+        }
+
 
 def open_table(cfg: Data, space: Space) -> Table:
     """Read ``cfg.name`` (diabetes or table) as features in ``space`` and targets, split and standardised."""
@@ -64,16 +85,17 @@ def open_table(cfg: Data, space: Space) -> Table:
 
         bunch = load_diabetes()
         x, y, what = bunch.data, bunch.target[:, None], "scikit-learn's diabetes data"
+        names = (tuple(bunch.feature_names), ("target",))  # the target's name in load_diabetes(as_frame=True)
         if space.dim != x.shape[1]:
             raise DataError(
                 f"data.name: diabetes has {x.shape[1]} features (point[{x.shape[1]}]), but the networks read {space}"
             )
     else:
-        x, y, what = _csv(cfg, space.dim)
-    return standardise(x, y, holdout=cfg.holdout, seed=cfg.seed, what=what)
+        x, y, what, names = _csv(cfg, space.dim)
+    return standardise(x, y, holdout=cfg.holdout, seed=cfg.seed, what=what, names=names)
 
 
-def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
+def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str, tuple | None]:
     if not cfg.path:
         raise DataError("data.path: data 'table' is read from a CSV file of numbers; set data.path")
     path = Path(cfg.path).expanduser()
@@ -101,10 +123,14 @@ def _csv(cfg: Data, features: int) -> tuple[np.ndarray, np.ndarray, str]:
             f"data.path: {path} has {counted(table.shape[1], 'column')}; the networks read "
             f"{counted(features, 'feature')}, which leaves no target column"
         )
-    return table[:, :features], table[:, features:], f"{path}"
+    header = [cell.strip() for cell in next(csv.reader([lines[0]]))] if skip else []
+    names = (tuple(header[:features]), tuple(header[features:])) if len(header) == table.shape[1] else None
+    return table[:, :features], table[:, features:], f"{path}", names
 
 
-def standardise(x: np.ndarray, y: np.ndarray, *, holdout: float, seed: int, what: str) -> Table:
+def standardise(
+    x: np.ndarray, y: np.ndarray, *, holdout: float, seed: int, what: str, names: tuple | None = None
+) -> Table:
     """Refuse missing values (naming the example), split by ``seed``, scale both parts by the training part.
 
     >>> t = standardise(np.arange(20.0)[:, None], np.arange(20.0)[:, None], holdout=0.25, seed=0, what="a test")
@@ -127,10 +153,12 @@ def standardise(x: np.ndarray, y: np.ndarray, *, holdout: float, seed: int, what
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
     x_mean, x_std = _moments(x[train])
     y_mean, y_std = _moments(y[train])
+    features, targets = names or (None, None)
     part = lambda idx, **more: Table(  # noqa: E731
         (x[idx] - x_mean) / x_std, (y[idx] - y_mean) / y_std, None, x_mean, x_std, y_mean, y_std, **more
     )  # noqa: E731
-    return part(train, held_out=part(test))
+    more = dict(feature_names=features, target_names=targets)
+    return part(train, held_out=part(test, **more), **more)
 
 
 def _moments(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,10 +23,12 @@ from networks import Text
 from .. import data as datasets
 from ..config import Config, default_optimizer
 from ..data import text as text_data
+from ..data.tables import Table
 from ..device import channels_last
 from ..ema import EMA
 from ..loop_registry import loop as registered
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
+from ..runs import keep_units
 from ..session.logs import write_hparams
 from ..session.optim import make_optimizer
 from ..session.session import Session
@@ -148,6 +150,8 @@ def likelihood_loop(session: Session) -> Likelihood:
         batches = datasets.batches(cfg.data, train_set, **where)
     # folder
     session.open_folder()
+    if session.is_main and isinstance(train_set, Table):  # its means and scales, for gan.load and gan predict
+        keep_units(session.run, name, train_set.units())
     # training
     layout = channels_last(cfg.run, session.device, net.source)
     if layout:
