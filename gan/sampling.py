@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from networks import Bernoulli, Categorical, Image, Network, Normal, Text
+from networks import Bernoulli, Categorical, Image, Network, Noise, Normal, Point, Text
 
 from .image_files import read_images
 from .memory import check_fits
@@ -33,11 +33,53 @@ def parse_labels(text: str | None, n: int, net: Network) -> torch.Tensor | None:
     return torch.tensor(values)[torch.arange(n) % len(values)]
 
 
-def draw(net: Network, n: int, *, seed: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """n samples from a network whose source is sampleable; the same seed gives the same samples."""
+# What a run's network is for, when none is named: the first of these roles the run assigns.
+DEFAULT_ROLES = {"sample": ("generator", "sampler", "classifier"), "classify": ("classifier", "discriminator")}
+
+
+def network_in_role(run, roles: tuple[str, ...]) -> str:
+    """The network the run gives the first of ``roles``: the run's config already says which network draws or
+    reads, so a user need not look it up in RUN/networks/."""
+    from . import config as C
+
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise RunError(f"{run}: not a run folder (no config.yaml)")
+    assigned = C.load(path).roles
+    for role in roles:
+        if role in assigned:
+            return assigned[role]
+    given = ", ".join(f"{r}: {n}" for r, n in assigned.items())
+    raise RunError(
+        f"--network: run {run} has no {' or '.join(roles)} role (its roles: {given}); name a network with --network"
+    )
+
+
+def draw(
+    net: Network, n: int, *, seed: int = 0, labels: torch.Tensor | None = None, truncation: float | None = None
+) -> torch.Tensor:
+    """n samples from a network whose source is sampleable; the same seed gives the same samples (and with
+    ``truncation`` the same noise, scaled: the source space defines what truncation means)."""
     if not net.source.sampleable:
         raise RunError(f"this network reads {net.source}, which cannot be sampled; use gan classify to feed it inputs")
-    return net.sample(n, y=labels, rng=torch.Generator().manual_seed(seed))
+    rng = torch.Generator().manual_seed(seed)
+    if truncation is None:
+        return net.sample(n, y=labels, rng=rng)
+    z = net.source.sample(n, rng=rng, truncation=truncation).to(next(net.parameters()).device)
+    return net.sample(x=z, y=labels, rng=rng)  # unlabelled: labels drawn after the noise, as net.sample(n) does
+
+
+def check_truncation(net: Network, truncation: float | None) -> None:
+    """Only a noise source has a mode to draw nearer to; labels or strings have none, so truncation is refused."""
+    if truncation is None:
+        return
+    if not (math.isfinite(truncation) and 0 < truncation <= 1):
+        raise RunError(f"--truncation: expected a number in (0, 1] (1: no truncation), got {truncation}")
+    if not isinstance(net.source, Noise) or sample_kind(net) != "samples":
+        raise RunError(
+            f"--truncation: this network maps {net.source} -> {net.target}; only a network drawn from noise[D] "
+            "is truncated; drop --truncation"
+        )
 
 
 def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperature: float = 1.0) -> list[str]:
@@ -152,7 +194,7 @@ def _keeps_moving_average(run, network: str) -> bool:
 
 def write_samples(
     run,
-    network: str,
+    network: str | None = None,
     *,
     n: int,
     output,
@@ -162,8 +204,10 @@ def write_samples(
     overwrite: bool = False,
     prompt: str | None = None,
     temperature: float | None = None,
+    truncation: float | None = None,
 ) -> Path:
-    """Write n samples as a PNG grid (.png), an array (.npz / .pt), a folder of PNGs (no suffix), or sentences (.txt).
+    """Write n samples as a PNG grid (.png; a scatter for point[2]), an array (.npz / .pt), a folder of PNGs (no
+    suffix), or sentences (.txt). ``network`` None: the run's generator (or sampler, or classifier).
 
     An existing file (or PNGs of the same names in the folder) is replaced only with ``overwrite``;
     each file is written under a temporary name and renamed, so a crash never leaves half of one.
@@ -175,16 +219,19 @@ def write_samples(
     out = output_path(output)
     suffix = out.suffix.lower()
     names = _free_output_names(out, n, overwrite)
+    network = network or network_in_role(run, DEFAULT_ROLES["sample"])
     net = load(run, network, ema=ema)
     refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
+    check_truncation(net, truncation)
     if isinstance(net.target, Text) and not isinstance(net.source, Text):
         return _write_read_strings(run, net, n, out, seed=seed)
     if isinstance(net.source, Text) or suffix == ".txt":
         return _write_sentences(
             net, n, out, seed=seed, prompt=prompt or "", temperature=1.0 if temperature is None else temperature
         )
-    if suffix in (".png", "") and not isinstance(net.target, Image):
-        raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt")
+    if suffix in (".png", "") and not isinstance(net.target, Image) and not (suffix and _scattered(net)):
+        also = "; point[2] is drawn as a scatter in FILE.png" if isinstance(net.target, Point) else ""
+        raise RunError(f"-o {out}: {net.target} samples are not images; write them as FILE.npz or FILE.pt{also}")
     check_fits(
         3 * n * 4 * math.prod(net.target.shape),
         f"-n {n}",
@@ -195,15 +242,60 @@ def write_samples(
 
         x = predictive_samples(run, net, n, seed=seed).float()
     else:
-        x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net)).float()
+        x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net), truncation=truncation).float()
+    if suffix == ".png" and _scattered(net):
+        from .loops.adversarial import scatter  # the picture training draws of the same points
+
+        x = scatter(x)
     _write_all(out, names, x, net)
     return out
 
 
-def _free_output_names(out: Path, n: int, overwrite: bool) -> list[Path]:
-    """The files ``-o`` names (one, or ``n`` PNGs in a folder), refused if taken and not ``overwrite``."""
+def _scattered(net: Network) -> bool:
+    """Points in the plane are pictured as training pictures them: a scatter."""
+    return isinstance(net.target, Point) and net.target.dim == 2
+
+
+def write_walk(
+    run,
+    network: str | None = None,
+    *,
+    k: int,
+    frames: int = 8,
+    output,
+    seed: int = 0,
+    labels: str | None = None,
+    ema: bool = True,
+    overwrite: bool = False,
+    truncation: float | None = None,
+) -> Path:
+    """Write a walk through the noise of ``network`` (default: the run's generator) between K ends (``walks.walk``)
+    as a grid (.png), an animation (.gif) or arrays (.npz)."""
+    from .walks import WALK_SUFFIXES, check_walk, walk, write_walk
+
+    out = output_path(output)
+    if out.suffix.lower() not in WALK_SUFFIXES:
+        raise RunError(f"-o {out}: a walk is written as FILE.png (grid), FILE.gif (animation) or FILE.npz (arrays)")
+    _free_output_names(out, 1, overwrite, checked=True)
+    network = network or network_in_role(run, ("generator", "sampler"))
+    net = load(run, network, ema=ema)
+    check_walk(net, network, k, frames)
+    refuse_unused_flags(run, network, net, labels=labels, prompt=None, temperature=None, ema=ema)
+    check_truncation(net, truncation)
+    check_fits(3 * k * (frames + 1) * 4 * math.prod(net.target.shape), f"--walk {k}", "walk between fewer ends")
+    x, ends, ys = walk(net, k, frames=frames, seed=seed, labels=parse_labels(labels, k, net), truncation=truncation)
+    try:
+        write_walk(out, x, ends, ys, net)
+    except OSError as error:
+        raise RunError(f"-o {out}: cannot write there ({error.strerror or error}: {error.filename})") from None
+    return out
+
+
+def _free_output_names(out: Path, n: int, overwrite: bool, *, checked: bool = False) -> list[Path]:
+    """The files ``-o`` names (one, or ``n`` PNGs in a folder), refused if taken and not ``overwrite``; ``checked``:
+    the caller has refused a suffix it does not write."""
     suffix = out.suffix.lower()
-    if suffix not in (".npz", ".pt", ".png", ".txt", ""):
+    if not checked and suffix not in (".npz", ".pt", ".png", ".txt", ""):
         raise RunError(
             f"-o {out}: expected FILE.png, FILE.npz, FILE.pt or a FOLDER (no suffix); sentences of a text network: "
             "FILE.txt"
@@ -273,8 +365,9 @@ def _write_sentences(net: Network, n: int, out: Path, *, seed: int, prompt: str,
 
 
 def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> Path:
-    """n strings drawn from p(string | input) for each input the run held out: one line an input, in order, the
-    draws separated by tabs (a conditional model of text samples given what it reads, as normal[D] does)."""
+    """n strings drawn from p(string | input) for each input the run held out (a conditional model of text samples
+    given what it reads, as normal[D] does): a header, then a line an input, tab-separated: its index among the
+    held-out inputs, its label where the data has one, and the draws, so each draw stands beside its input."""
     from . import config as C
     from .data import Examples, open_examples
 
@@ -288,18 +381,23 @@ def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> P
     if len(held) == 0:
         raise RunError(f"{run}: data.holdout is 0, so no input was held out to read strings off")
     check_fits(len(held) * n * net.target.length * 8, f"-n {n}", "draw fewer strings")
-    rng, lines = torch.Generator().manual_seed(seed), []
+    rng, truth = torch.Generator().manual_seed(seed), held.y is not None
+    lines = ["\t".join(["input", *(["label"] if truth else []), *(f"sample_{j + 1}" for j in range(n))])]
     with torch.no_grad():
         for i in range(0, len(held), 256):
             x = held.x[i : i + 256]
             draws = [net.target.strings(net.sample(x=x, rng=rng)) for _ in range(n)]
-            lines += ["\t".join(row) for row in zip(*draws)]
+            if truth:
+                y = held.y[i : i + 256]
+                draws.insert(0, net.target.strings(y) if y.dim() > 1 else [str(int(v)) for v in y])
+            lines += ["\t".join(map(str, row)) for row in zip(range(i, i + len(x)), *draws)]
     return _write_lines(out, lines)
 
 
-def next_characters(run, network: str, texts: list[str], *, top: int | None = None) -> list[dict]:
+def next_characters(run, network: str | None, texts: list[str], *, top: int | None = None) -> list[dict]:
     """Per string: the ``top`` (default 3) most likely next characters and their probabilities (the prefix classifier
     read as one)."""
+    network = network or network_in_role(run, DEFAULT_ROLES["classify"])
     net = load(run, network, ema=False)
     if not isinstance(net.source, Text) or not isinstance(net.target, (Bernoulli, Categorical)):
         raise RunError(
@@ -360,7 +458,7 @@ def refuse_unused_classify_flags(
 
 def classify(
     run,
-    network: str,
+    network: str | None,
     files: list[str],
     *,
     top: int | None = None,
@@ -375,6 +473,7 @@ def classify(
     """
     from .image_files import data_background
 
+    network = network or network_in_role(run, DEFAULT_ROLES["classify"])
     net = load(run, network, ema=False)
     if not net.target.is_distribution:
         raise RunError(f"network {network!r} writes {net.target}, not a distribution over labels")

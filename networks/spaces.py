@@ -103,9 +103,16 @@ class Noise(_Vector):
     def sampleable(self):
         return True
 
-    def sample(self, n, *, rng=None, device=None):
+    def sample(self, n, *, rng=None, device=None, truncation=None):
+        """``truncation`` psi in (0, 1] draws nearer the mode, trading variety for typical draws: the draws are
+        scaled by psi, the "truncation trick" of StyleGAN (w_mean + psi (w - w_mean)) taken to z, whose mean is 0
+        (BigGAN's form instead redraws values past a threshold). Scaling keeps the draws of psi = 1 those of no
+        truncation, and the same seed moves the same draws inwards as psi falls."""
+        if truncation is not None and not 0 < truncation <= 1:  # nan fails both comparisons
+            raise SpaceError(f"truncation: expected psi in (0, 1] for {self}, got {truncation}")
         with drawing(rng):
-            return torch.randn(n, self.dim, device=device)
+            z = torch.randn(n, self.dim, device=device)
+        return z if truncation is None else z * truncation
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ def add_parser(verbs) -> None:
         "classify", help="print each image's predicted label distribution (or P(real) for a discriminator)"
     )
     p.add_argument("run", help="run folder, e.g. runs/digits_classifier")
-    p.add_argument("--network", required=True, help="network name in the run")
+    p.add_argument(
+        "--network",
+        help="network name in the run; default: the run's classifier (an adversarial run: its discriminator)",
+    )
     p.add_argument(
         "files",
         nargs="+",

@@ -8,8 +8,12 @@ from .args import seed
 def add_parser(verbs) -> None:
     p = verbs.add_parser("sample", help="draw samples from a trained network")
     p.add_argument("run", help="run folder, e.g. runs/digits")
-    p.add_argument("--network", required=True, help="network name in the run (see its networks/ folder)")
-    p.add_argument("-n", type=int, default=64, help="number of samples")
+    p.add_argument(
+        "--network",
+        help="network name in the run (see its networks/ folder); default: the run's generator (a likelihood run: "
+        "its classifier)",
+    )
+    p.add_argument("-n", type=int, help="number of samples (default 64)")
     p.add_argument(
         "-o",
         "--output",
@@ -18,6 +22,20 @@ def add_parser(verbs) -> None:
         "or FILE.txt (sentences, text networks)",
     )
     p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--truncation",
+        type=float,
+        metavar="PSI",
+        help="noise drawn nearer its mode, psi in (0, 1] (normal noise scaled by psi): less variety, more typical",
+    )
+    p.add_argument(
+        "--walk",
+        type=int,
+        metavar="K",
+        help="a walk between K >= 2 random noise vectors (slerp) instead of -n samples: -o FILE.png (a row per "
+        "segment), FILE.gif (animation) or FILE.npz",
+    )
+    p.add_argument("--frames", type=int, metavar="F", help="with --walk: steps from one end to the next (default 8)")
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
     p.add_argument(
         "--no-ema",
@@ -39,12 +57,17 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
+    from ..runs import RunError
     from ..sampling import write_samples
 
+    if args.walk is not None:
+        return run_walk(args)
+    if args.frames is not None:
+        raise RunError("--frames: only a walk has frames; pass --walk K too, or drop --frames")
     out = write_samples(
         args.run,
         args.network,
-        n=args.n,
+        n=64 if args.n is None else args.n,
         output=args.output,
         seed=args.seed,
         labels=args.labels,
@@ -52,6 +75,33 @@ def run(args) -> int:
         overwrite=args.overwrite,
         prompt=args.prompt,
         temperature=args.temperature,
+        truncation=args.truncation,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def run_walk(args) -> int:
+    """A walk draws its own frames: the flags of -n samples and of text networks are refused, each by name."""
+    from ..runs import RunError
+    from ..sampling import write_walk
+
+    for flag, given in (("-n", args.n is not None), ("--prompt", args.prompt), ("--temperature", args.temperature)):
+        if given:
+            raise RunError(
+                f"{flag}: a walk (--walk K) draws (K - 1) x --frames + 1 images and reads no {flag}; drop it"
+            )
+    out = write_walk(
+        args.run,
+        args.network,
+        k=args.walk,
+        frames=8 if args.frames is None else args.frames,
+        output=args.output,
+        seed=args.seed,
+        labels=args.labels,
+        ema=not args.no_ema,
+        overwrite=args.overwrite,
+        truncation=args.truncation,
     )
     print(f"wrote {out}")
     return 0
