@@ -41,3 +41,19 @@ def set_optimizer(opt, step: int, steps: int, schedule) -> None:
             group.setdefault("initial_beta2", group["betas"][1])
             beta2 = scheduled(group["initial_beta2"], schedule.beta2, step, steps, schedule.shape)
             group["betas"] = (group["betas"][0], beta2)
+
+
+def penalty_weights(objective, step: int, run_steps: int) -> tuple[float, float]:
+    """The weights of R1 and R2 at ``step``: ``objective.r1`` and ``objective.r2``, moved by ``objective.schedule``."""
+    sch = objective.schedule
+    if sch is None or sch.gamma is None:
+        return objective.r1, objective.r2
+    steps = sch.steps or run_steps
+    return tuple(scheduled(g, sch.gamma, step, steps, sch.shape) if g else 0.0 for g in (objective.r1, objective.r2))
+
+
+def set_optimizers(objective, step: int, run_steps: int, *optimizers) -> None:
+    """Every optimizer's learning rate and beta2 at ``step`` under ``objective.schedule`` (none: left alone)."""
+    sch = objective.schedule
+    for opt in optimizers if sch is not None else ():
+        set_optimizer(opt, step, sch.steps or run_steps, sch)

@@ -160,6 +160,7 @@ def _score(loop, reader, f_real: torch.Tensor, samples: int, seed: int) -> dict:
     f_fake = _features(reader, fake)
     labels = torch.cat([reader(fake[i : i + 500]).argmax(-1) for i in range(0, len(fake), 500)])
     out = {"fid_classifier": M.frechet_distance(f_real, f_fake), "classes_found": int(labels.unique().numel())}
+    out["kid_classifier"], _ = M.kernel_distance(f_real, f_fake, generator=torch.Generator().manual_seed(seed))
     out.update(manifold_scores("precision_recall", f_real, f_fake, seed))
     return out
 

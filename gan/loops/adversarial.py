@@ -27,32 +27,11 @@ from ..objectives import (
     top_k_share,
     zero_centred_penalty,
 )
-from ..schedules import scheduled, set_optimizer
+from ..scatter import scatter
+from ..schedules import penalty_weights, set_optimizers
 from ..session.progress import Clock
 from ..session.session import Session
-
-
-@dataclass
-class DiscriminatorPhase:
-    """What the discriminator phase hands on: G(z) kept for the generator phase, and its last values for the log."""
-
-    fake: torch.Tensor | None  # G(z) of the last micro-batch, graph kept (one micro-batch an update), else None
-    y_fake: torch.Tensor | None  # the labels G(z) was drawn for, when G is conditioned
-    batch: int  # examples per micro-batch: the generator phase draws as many
-    loss: torch.Tensor
-    out_real: torch.Tensor  # D(T(x)) and D(T(G(z))) of the last micro-batch, as logits or scores
-    out_fake: torch.Tensor
-    norm: torch.Tensor | None  # gradient norm of the last update
-    real: torch.Tensor  # the last micro-batch's real examples and labels: a paired loss's generator side reads them
-    y_real: torch.Tensor | None
-    penalties: dict  # the penalties of the last update that had them ("r1", "r2"), unweighted
-
-
-@dataclass
-class GeneratorPhase:
-    loss: torch.Tensor
-    norm: torch.Tensor | None
-    top_k_share: float  # share of the generated batch learned from (objective.top_k)
+from .phases import DiscriminatorPhase, GeneratorPhase
 
 
 @dataclass(eq=False, repr=False)
@@ -99,10 +78,8 @@ class Adversarial:
     def iteration(self, log: bool) -> dict:
         """One generator update after ``objective.d_steps`` discriminator updates; scalars when ``log``."""
         self.session.schedule(self.opt_g, self.opt_d)
-        sch = self.cfg.objective.schedule
-        if sch is not None:  # a function of the step alone: a resumed run sets what an unbroken one would
-            for opt in (self.opt_g, self.opt_d):
-                set_optimizer(opt, self.session.step, sch.steps or self.cfg.run.steps, sch)
+        # a function of the step alone: a resumed run sets what an unbroken one would
+        set_optimizers(self.cfg.objective, self.session.step, self.cfg.run.steps, self.opt_g, self.opt_d)
         d = self.discriminator_phase()
         g = self.generator_phase(d)
         if self.ema is not None:
@@ -115,16 +92,7 @@ class Adversarial:
 
     def gammas(self) -> tuple[float, float]:
         """The weights of R1 and R2 for the coming update (objective.schedule moves them)."""
-        obj = self.cfg.objective
-        sch = obj.schedule
-        if sch is None or sch.gamma is None:
-            return obj.r1, obj.r2
-        steps = sch.steps or self.cfg.run.steps
-        at = self.session.step
-        return (
-            scheduled(obj.r1, sch.gamma, at, steps, sch.shape) if obj.r1 else 0.0,
-            scheduled(obj.r2, sch.gamma, at, steps, sch.shape) if obj.r2 else 0.0,
-        )
+        return penalty_weights(self.cfg.objective, self.session.step, self.cfg.run.steps)
 
     def discriminator_phase(self) -> DiscriminatorPhase:
         """minimise over D:  L_D(D(T(x)), D(T(G(z))))  [+ k gamma/2 (R1 + R2) every k-th update]  [+ lambda GP];
@@ -309,14 +277,6 @@ class Adversarial:
         )  # score puts it in eval mode and back, whatever a metric raises
         scores = score(net, self.cfg, metrics=m.get("names"), samples=m.get("samples"), classifier=m.get("classifier"))
         self.session.log({f"metrics/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))})
-
-
-def scatter(points: torch.Tensor, size: int = 256) -> torch.Tensor:
-    """2-D points as a density picture [1, size, size] in [0, 1] (dark = many points)."""
-    lim = max(float(points.abs().max()), 1e-3) * 1.1
-    hist, _ = torch.histogramdd(points.float(), bins=[size, size], range=[-lim, lim, -lim, lim])
-    img = 1.0 - (hist.T.flip(0) > 0).float() * 0.85 - (hist.T.flip(0) / hist.max().clamp_min(1)) * 0.15
-    return img.unsqueeze(0).clamp(0, 1)
 
 
 def _item(x) -> float | None:
