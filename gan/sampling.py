@@ -244,7 +244,7 @@ def write_samples(
     else:
         x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net), truncation=truncation).float()
     if suffix == ".png" and _scattered(net):
-        from .loops.adversarial import scatter  # the picture training draws of the same points
+        from .scatter import scatter  # the picture training draws of the same points
 
         x = scatter(x)
     _write_all(out, names, x, net)
