@@ -509,7 +509,7 @@ def test_unknown_variant_is_refused_with_the_accepted_names(write_config):
 @pytest.mark.parametrize(
     "override, key",
     [
-        ("objective.r1=1.0", "objective.r1"),
+        ("objective.gradient_penalty=1.0", "objective.gradient_penalty"),
         ("run.grad_accum=2", "run.grad_accum"),
         ("optimizers.discriminator.name=sgd", "optimizers.discriminator.name"),
     ],

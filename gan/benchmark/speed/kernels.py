@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import statistics
 import time
-import warnings
 
 import torch
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode, flop_registry
+from torch.utils.flop_counter import flop_registry
 
 from ...eval_mode import evaluating
 from .machine import sync, timed
@@ -22,7 +21,7 @@ LAYERS = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
 
 
 def count_flops(fn) -> int:
-    """Floating-point operations of ``fn()`` (forward and backward), as FlopCounterMode counts them.
+    """Floating-point operations of ``fn()`` (forward and backward), by FlopCounterMode's formulas.
 
     Matrix products and convolutions only; a multiply-add is 2.
 
@@ -30,15 +29,27 @@ def count_flops(fn) -> int:
     >>> count_flops(lambda: layer(torch.zeros(7, 3)))
     210
 
-    The counter tracks modules through global module hooks; a compiled network called under them
-    warns that the hooks fire twice. They only attribute FLOPs to modules, which this total does
-    not use, so that warning is silenced here and nowhere else.
+    FlopCounterMode itself also tracks modules, through backward hooks that ``torch.autograd.grad``
+    refuses (R1 and R2 take gradients inside a step); the total needs only its formulas, so they are
+    applied here by a dispatch mode of our own, with no hooks.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Using `torch\.compile\(module\)` when there are global hooks")
-        with FlopCounterMode(display=False) as counter:
-            fn()
-    return int(counter.get_total_flops())
+    with _Flops() as counter:
+        fn()
+    return counter.total
+
+
+class _Flops(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
 
 
 class _HostSyncs(TorchDispatchMode):

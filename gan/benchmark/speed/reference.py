@@ -11,18 +11,21 @@ import torch
 from networks import build
 
 from ... import config as C
-from ...objectives import discriminator_loss, generator_loss
+from ...objectives import PAIRED, discriminator_loss, generator_loss
 
 
 class Reference:
-    """The twenty-line loop a user would write, on fresh copies of the config's networks."""
+    """The twenty-line loop a user would write, on fresh copies of the config's networks.
+
+    With ``objective.r1`` or ``objective.r2`` it also writes the zero-centred penalties out by hand, every
+    ``r1_every``-th update as the toolkit does, so a loop with penalties is timed against a loop doing the same.
+    """
 
     @staticmethod
     def check(cfg: C.Config) -> None:
         """Refuse, naming the key, what the DCGAN example's loop does not do: the comparison would be unfair."""
         missing = {
             "run.grad_accum": (cfg.run.grad_accum != 1, "1"),
-            "objective.r1": (cfg.objective.r1 > 0, "0"),
             "objective.gradient_penalty": (cfg.objective.gradient_penalty > 0, "0"),
         }
         for key, (present, off) in missing.items():
@@ -50,6 +53,7 @@ class Reference:
         )
         self.classes = self.netG.condition.k if self.netG.condition is not None else None
         self.order, self.at = torch.randperm(len(self.real), device=device), 0
+        self.d_updates = 0
 
     @staticmethod
     def _fresh(spec: dict):
@@ -74,15 +78,27 @@ class Reference:
         y = torch.randint(self.classes, (n,), device=self.device) if self.classes else None
         for _ in range(obj.d_steps):
             # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
-            real = self.batch()
+            due = self.d_updates % obj.r1_every == 0
+            real = self.batch().requires_grad_(obj.r1 > 0 and due)
             noise = torch.randn(n, self.netG.source.size, device=self.device)
             netD.zero_grad()
             fake = netG(noise, y)
-            errD = discriminator_loss(obj.loss, netD(real, y), netD(fake.detach(), y), obj.label_smoothing)
+            fake_d = fake.detach().requires_grad_(obj.r2 > 0 and due)
+            out_real, out_fake = netD(real, y), netD(fake_d, y)
+            errD = discriminator_loss(obj.loss, out_real, out_fake, obj.label_smoothing)
+            for gamma, out, x in ((obj.r1, out_real, real), (obj.r2, out_fake, fake_d)):
+                if gamma > 0 and due:  # gamma/2 E||grad_x D(x)||^2, lazily every k-th update, weighted k
+                    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+                    errD = errD + gamma / 2 * obj.r1_every * grad.pow(2).flatten(1).sum(1).mean()
             errD.backward()
             self.optD.step()
+            self.d_updates += 1
         # (2) Update G network: maximize log(D(G(z))); D's parameters still require grad, as in the example
         netG.zero_grad()
-        errG = generator_loss(obj.loss, netD(fake, y))
+        on_real = None
+        if obj.loss in PAIRED:  # the relativistic loss pairs each generated image with the last real one
+            with torch.no_grad():
+                on_real = netD(real.detach(), y)
+        errG = generator_loss(obj.loss, netD(fake, y), on_real)
         errG.backward()
         self.optG.step()
