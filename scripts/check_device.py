@@ -53,6 +53,8 @@ from gan.session.guard import UpdateGuard  # noqa: E402
 from gan.session.session import Session  # noqa: E402
 
 DCGAN = "configs/dcgan32.yaml"
+RESNEXT = "configs/digits_resnext.yaml"
+UNCONDITIONED = ["data.labels=false", "networks.painter.condition=null", "networks.critic.condition=null"]
 TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, and each loop and network family
     "dcgan32": (DCGAN, []),
     "dcgan32 channels_last": (DCGAN, ["run.channels_last=true"]),
@@ -67,6 +69,15 @@ TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, an
     "dcgan32 data on host": (DCGAN, ["data.on_device=false"]),
     "dcgan32 streamed folder": (DCGAN, ["data.name=folder", "data.resize=true"]),  # data.path: written below
     "resnet32": ("configs/resnet32.yaml", []),
+    # the modern baseline: the relativistic loss with R1 and R2 every step (two double backwards an update)
+    "resnext relativistic": (RESNEXT, ["objective.r1_every=1"]),
+    "resnext relativistic bf16": (RESNEXT, ["objective.r1_every=1", "run.mixed_precision=bf16"]),
+    "resnext relativistic fp16": (RESNEXT, ["objective.r1_every=1", "run.mixed_precision=fp16"]),
+    "resnext relativistic compile": (RESNEXT, ["objective.r1_every=1", "run.compile=true"]),  # the generator only
+    "cifar10 preset folder": (  # R3GAN's CIFAR-10 networks at full width, on random images
+        "configs/cifar10.yaml",
+        [*UNCONDITIONED, "data.name=folder", "data.resize=true", "data.batch_size=64", "objective.augment=null"],
+    ),
     "ring mlp": ("configs/ring.yaml", []),
     "digits classifier": ("configs/digits_classifier.yaml", []),
 }
@@ -97,6 +108,8 @@ def skip_reason(cfg: C.Config, quick: bool) -> str | None:
         return "fp16 needs a GPU"
     if quick and cfg.run.compile:
         return "--quick: compiling takes minutes on a CPU"
+    if quick and sum(w for spec in cfg.networks.values() for w in spec.get("widths", [])) > 2000:
+        return "--quick: networks of 20M parameters take minutes on a CPU"
     return emulated_bf16(cfg.run)
 
 

@@ -22,6 +22,7 @@ from networks import Text
 
 from .. import data as datasets
 from ..config import Config, default_optimizer
+from ..data import generated
 from ..data import text as text_data
 from ..data.tables import Table
 from ..device import channels_last
@@ -76,7 +77,11 @@ def adversarial_loop(session: Session) -> Adversarial:
     }
     g_params, d_params = trainable(G), trainable(D)
     opt_g, opt_d = make_optimizer(g_params, opts["generator"]), make_optimizer(d_params, opts["discriminator"])
-    fast_g, fast_d = (torch.compile(G), torch.compile(D)) if cfg.run.compile else (G, D)
+    # A penalty differentiates the discriminator twice, which compiled graphs do not support: then only G compiles.
+    obj = cfg.objective
+    penalised = obj.r1 > 0 or obj.r2 > 0 or obj.gradient_penalty > 0
+    fast_g = torch.compile(G) if cfg.run.compile else G
+    fast_d = torch.compile(D) if cfg.run.compile and not penalised else D
     G_ddp, D_ddp, opt_g, opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
     ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
     loop = Adversarial(
@@ -129,25 +134,18 @@ def likelihood_loop(session: Session) -> Likelihood:
     """One network from data to a distribution (labels, strings, reals), ready to train by maximum likelihood."""
     cfg, acc = session.cfg, session.accelerator
     # roles
-    check_roles_named("likelihood", cfg.roles)
+    check_roles_named("likelihood", cfg.roles, also=generated.ROLES if cfg.data.name == "generated" else ())
     name = cfg.roles["classifier"]
     # networks
-    net = networks(session)[name]
+    nets = networks(session)
+    net = nets[name]
     check_role("classifier", name, net, net.source)
     if net.condition is not None:
         raise RoleError(
             f"role 'classifier': network {name!r} is conditioned on {net.condition}; a classifier reads data only"
         )
     # data
-    text = isinstance(net.source, Text)
-    train_set, held_out = open_text(cfg, name, net) if text else open_labelled(cfg, name, net)
-    where = dict(seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
-    if text:
-        batches = text_data.TextBatches(
-            train_set, cfg.data.view, cfg.data.batch_size, on_device=cfg.data.on_device, **where
-        )
-    else:
-        batches = datasets.batches(cfg.data, train_set, **where)
+    train_set, batches, held_out, text = _likelihood_data(session, nets, name, net)
     # folder
     session.open_folder()
     if session.is_main and isinstance(train_set, Table):  # its means and scales, for gan.load and gan predict
@@ -181,6 +179,25 @@ def likelihood_loop(session: Session) -> Likelihood:
         trainer = session.restore({})
         batches.position = trainer["data_position"]
     return loop
+
+
+def _likelihood_data(session: Session, nets: dict, name: str, net) -> tuple:
+    """(training examples, their endless batches, held-out examples, whether they are strings) for the network
+    ``name``; pairs drawn from a frozen network (``data.name: generated``) are their own batches."""
+    cfg, acc = session.cfg, session.accelerator
+    if cfg.data.name == "generated":
+        pairs, held_out = generated.open_pairs(session, nets, name, net)
+        return pairs, pairs, held_out, False
+    text = isinstance(net.source, Text)
+    train_set, held_out = open_text(cfg, name, net) if text else open_labelled(cfg, name, net)
+    where = dict(seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device)
+    if text:
+        batches = text_data.TextBatches(
+            train_set, cfg.data.view, cfg.data.batch_size, on_device=cfg.data.on_device, **where
+        )
+    else:
+        batches = datasets.batches(cfg.data, train_set, **where)
+    return train_set, batches, held_out, text
 
 
 def sample_loop(session: Session) -> Sample | None:
