@@ -86,8 +86,8 @@ def run_walk(args) -> int:
     from ..runs import RunError
     from ..sampling import write_walk
 
-    for flag, given in (("-n", args.n is not None), ("--prompt", args.prompt), ("--temperature", args.temperature)):
-        if given:
+    for flag, value in (("-n", args.n), ("--prompt", args.prompt), ("--temperature", args.temperature)):
+        if value is not None:
             raise RunError(
                 f"{flag}: a walk (--walk K) draws (K - 1) x --frames + 1 images and reads no {flag}; drop it"
             )
