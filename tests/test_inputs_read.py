@@ -441,9 +441,11 @@ def test_a_diverged_run_named_with_a_space_says_how_to_resume_it_quoted(tmp_path
 
     real_loss, calls = adversarial.generator_loss, []
 
-    def nan_after_a_checkpoint(name, fake):  # the first checkpoint (step 2) is written before the losses turn NaN
+    def nan_after_a_checkpoint(
+        name, fake, *real
+    ):  # the first checkpoint (step 2) is written before the losses turn NaN
         calls.append(1)
-        return real_loss(name, fake) * (float("nan") if len(calls) > 3 else 1.0)
+        return real_loss(name, fake, *real) * (float("nan") if len(calls) > 3 else 1.0)
 
     monkeypatch.setattr(adversarial, "generator_loss", nan_after_a_checkpoint)
     cfg = copy.deepcopy(TINY_DIGITS)

@@ -474,7 +474,9 @@ def test_a_run_that_diverges_before_its_first_checkpoint_says_to_start_again_not
     from gan.loops import adversarial
 
     real = adversarial.generator_loss
-    monkeypatch.setattr(adversarial, "generator_loss", lambda name, fake: real(name, fake) * float("nan"))
+    monkeypatch.setattr(
+        adversarial, "generator_loss", lambda name, fake, *on_real: real(name, fake, *on_real) * float("nan")
+    )
     config = write_config(TINY_DIGITS, run={"steps": 8, "checkpoint_every": 8, "max_bad_steps": 1})
     assert main(["train", str(config)]) == 1
     line = one_error_line(capsys)

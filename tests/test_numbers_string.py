@@ -69,10 +69,11 @@ def test_a_string_reader_trains_on_numbers_and_scores_seen_and_never_seen_number
             main(["sample", str(run), "--network", "reader", "-n", "2", "--seed", "1", "-o", str(tmp_path / name)]) == 0
         )
     lines = (tmp_path / "a.txt").read_text().splitlines()
-    assert len(lines) == 40 and all(len(line.split("\t")) == 2 for line in lines)
-    assert all(
-        0 < len(s) <= 3 for line in lines for s in line.split("\t")
-    )  # text[3]: an untrained head may write any character
+    assert lines[0] == "input\tlabel\tsample_1\tsample_2"  # each draw beside the input it was drawn for
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == 40 and all(len(r) == 4 for r in rows)
+    assert [int(r[0]) for r in rows] == list(range(40))
+    assert all(0 < len(s) <= 3 for r in rows for s in r[2:])  # text[3]: an untrained head may write any character
     assert (tmp_path / "a.txt").read_text() == (tmp_path / "b.txt").read_text()
 
 

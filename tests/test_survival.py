@@ -127,9 +127,9 @@ def nan_generator_losses(monkeypatch, bad_calls) -> None:
     calls = {"n": 0}
     real_loss = adversarial.generator_loss
 
-    def sometimes_nan(name, fake):
+    def sometimes_nan(name, fake, *real):
         calls["n"] += 1
-        loss = real_loss(name, fake)
+        loss = real_loss(name, fake, *real)
         return loss * float("nan") if calls["n"] in bad_calls else loss
 
     monkeypatch.setattr(adversarial, "generator_loss", sometimes_nan)
