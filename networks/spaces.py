@@ -55,9 +55,10 @@ __all__ = [
     "drawing",
     "output_shape",
     "parse",
+    "register_space",
 ]
 
-ACCEPTED_FORMS = (
+ACCEPTED_FORMS = [  # grows as spaces of other modules register (register_space)
     "noise[D]",
     "point[D]",
     "real[D]",
@@ -68,7 +69,32 @@ ACCEPTED_FORMS = (
     "normal[D]",
     "text[L]",
     "text[L,ALPHABET]",
-)
+]
+# kind -> reader of the parts between the brackets, for spaces defined outside this module
+_REGISTERED: dict = {}
+
+
+def register_space(kind: str, *forms: str):
+    """Make ``kind[...]`` readable by ``parse``: the decorated function takes the bracket's comma-separated parts
+    (strings) and returns the Space, raising ValueError or SpaceError for parts it cannot read. A new space is
+    then one module: its class and this registration.
+
+    >>> @register_space("pair", "pair[D]")
+    ... def _pair(parts):
+    ...     return Point(2 * int(parts[0]))
+    >>> parse("pair[3]")
+    Point(dim=6)
+    >>> _ = _REGISTERED.pop("pair"), ACCEPTED_FORMS.remove("pair[D]")
+    """
+
+    def add(reader):
+        if kind in _REGISTERED or any(form.startswith(kind + "[") or form == kind for form in ACCEPTED_FORMS):
+            raise ValueError(f"space {kind!r} is registered already")
+        _REGISTERED[kind] = reader
+        ACCEPTED_FORMS.extend(forms)
+        return reader
+
+    return add
 
 
 @dataclass(frozen=True)
@@ -348,6 +374,8 @@ def parse(text: str | Space) -> Space:
     kind, inside = match.group(1), match.group(2)
     parts = [p.strip() for p in inside.split(",")] if inside else []
     try:
+        if kind in _REGISTERED:
+            return _REGISTERED[kind](parts)
         if kind == "bernoulli" and not parts:
             return Bernoulli()
         if kind in ("noise", "point", "real", "normal") and len(parts) == 1:
