@@ -25,6 +25,7 @@ from .spaces import (
     TextDistribution,
     parse,
 )
+from .sphere import Sphere
 from .transformer import Transformer, iterated
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Bernoulli",
     "Categorical",
     "Normal",
+    "Sphere",
     "Text",
     "TextDistribution",
     "parse",

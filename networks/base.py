@@ -98,6 +98,8 @@ class Network(nn.Module):
             # tanh keeps gradients alive at both ends of the range; rescale to [low, high].
             t = self.target
             out = torch.tanh(out) if (t.low, t.high) == (-1.0, 1.0) else t.from_unit((torch.tanh(out) + 1) / 2)
+        if hasattr(self.target, "onto"):  # a space with a constraint (sphere[D]: unit rows) puts the outputs on it
+            out = self.target.onto(out)
         return out
 
     def distribution(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.distributions.Distribution:
