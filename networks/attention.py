@@ -26,14 +26,51 @@ class Block(nn.Module):
             nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout)
         )
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cache: KeyValues | None = None) -> torch.Tensor:
+        """``cache`` holds the keys and values of the positions before ``h``: with it, only the new positions are
+        computed (sampling one character at a time), and dropout is off since nothing is being trained."""
         n, t, w = h.shape
         q, k, v = (
             self.qkv(self.norm1(h)).view(n, t, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
         )  # [3, N, heads, T, W/heads]
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        if cache is None:
+            a = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            )
+        else:
+            k, v, mask = cache.extend(self, k, v)
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         h = h + self.proj(a.transpose(1, 2).reshape(n, t, w))
-        return h + self.mlp(self.norm2(h))
+        mlp = self.mlp if cache is None else self.mlp[:-1]  # the last layer of the MLP is its dropout
+        return h + mlp(self.norm2(h))
+
+
+class KeyValues:
+    """The keys and values each block has computed so far, so a sampler feeds each new character alone.
+
+    Made fresh for each sampling call and dropped after it: the module keeps no state between calls,
+    so two samplers (or a sampler and training) never see each other's positions.
+    """
+
+    def __init__(self):
+        self.past: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.length = 0  # positions already read, the same for every block
+
+    def extend(self, block: Block, k: torch.Tensor, v: torch.Tensor):
+        """Keys and values of all positions so far, and the mask that keeps each new one from reading later ones."""
+        if id(block) in self.past:
+            old_k, old_v = self.past[id(block)]
+            k, v = torch.cat([old_k, k], 2), torch.cat([old_v, v], 2)
+        self.past[id(block)] = (k, v)
+        new, total = k.shape[2] - self.length, k.shape[2]
+        if new == 1:  # one new position reads every earlier one: no mask needed
+            return k, v, None
+        rows = torch.arange(self.length, total, device=k.device)[:, None]
+        return k, v, rows >= torch.arange(total, device=k.device)
+
+    def advance(self, positions: int) -> None:
+        """Called once the new positions have gone through every block, so each block sees the same past."""
+        self.length += positions
 
 
 class CharacterDecoder(nn.Module):

@@ -119,14 +119,17 @@ class Text(Space):
             rows.append("".join(chars))
         return rows
 
-    def distribution(self, every_prefix, last=None) -> TextDistribution:
+    def distribution(self, every_prefix, last=None, steps=None) -> TextDistribution:
         """The factored distribution p(s) = prod_t p(s_t | s_<t) of a next-character model.
 
         ``every_prefix(tokens [N, T]) -> logits [N, T+1, k]`` scores every prefix of a batch
         (the empty one first) in one call; ``last(tokens) -> [N, k]`` scores only the whole
         strings (cheaper when sampling; defaults to the last row of ``every_prefix``).
+        ``steps() -> step``, where a model can remember what it has read, makes a fresh ``last`` for one
+        sampling call that is only ever given the strings it saw before with a column appended, so each
+        character costs one position instead of the whole prefix (a key/value cache).
         """
-        return TextDistribution(self, every_prefix, last)
+        return TextDistribution(self, every_prefix, last, steps)
 
     def __str__(self):
         return f"text[{self.length}]" if self.alphabet == "default" else f"text[{self.length},{self.alphabet}]"
@@ -140,8 +143,8 @@ class TextDistribution:
     (draw a character, append it, read again).
     """
 
-    def __init__(self, space: Text, every_prefix, last=None):
-        self.space, self.every_prefix = space, every_prefix
+    def __init__(self, space: Text, every_prefix, last=None, steps=None):
+        self.space, self.every_prefix, self.steps = space, every_prefix, steps
         self.last = last if last is not None else (lambda tokens: every_prefix(tokens)[:, -1])
 
     def character_nll(self, strings: torch.Tensor) -> torch.Tensor:
@@ -219,12 +222,11 @@ class TextDistribution:
             raise SpaceError(f"prompt: {len(start)} characters leave no room in {self.space}")
         tokens = start.to(device).expand(n, -1).clone()
         done = torch.zeros(n, dtype=torch.bool, device=device)
+        last = self.steps() if self.steps is not None else self.last  # a fresh cache per call: nothing carries over
         if len(start) and start[-1] == self.space.end_index:
             done[:] = True
         while tokens.shape[1] < self.space.length and not bool(done.all()):
-            probs = D.Categorical(
-                logits=self.last(tokens).float() / temperature
-            ).probs  # as Network.sample reads a label
+            probs = D.Categorical(logits=last(tokens).float() / temperature).probs  # as Network.sample reads a label
             with drawing(rng):
                 u = torch.rand(n, device=rng.device if rng is not None else device).to(probs.device)
             nxt = torch.searchsorted(probs.cumsum(-1), u.unsqueeze(-1)).squeeze(-1).clamp_max(self.space.k - 1)

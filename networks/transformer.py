@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .attention import Block
+from .attention import Block, KeyValues
 from .base import Network
 from .registry import register
 from .spaces import Categorical, SpaceError, Text, TextDistribution
@@ -84,14 +84,38 @@ class Transformer(Network):
 
     def _sequence(self, x: torch.Tensor) -> torch.Tensor:
         """[N, T] tokens (PAD after the end) -> [N, T+1, W]: row t has read the first t characters."""
-        start = torch.full((len(x), 1), self.start, dtype=torch.long, device=x.device)
-        tokens = torch.cat(
-            [start, x.long().clamp_min(0)], 1
-        )  # PAD reads as any token: causality keeps it out of earlier rows
-        h = self.body["tokens"](tokens) + self.body["positions"].weight[: tokens.shape[1]]
+        h = self._embed(x, 0, start=True)
         for block in self.body["blocks"]:
             h = block(h)
         return self.body["norm"](h)
+
+    def _embed(self, x: torch.Tensor, offset: int, *, start: bool) -> torch.Tensor:
+        """Tokens at positions ``offset``, ``offset + 1``, ...; the start token first where the string begins."""
+        tokens = x.long().clamp_min(0)  # PAD reads as any token: causality keeps it out of earlier rows
+        if start:
+            tokens = torch.cat([torch.full((len(x), 1), self.start, dtype=torch.long, device=x.device), tokens], 1)
+        return self.body["tokens"](tokens) + self.body["positions"].weight[offset : offset + tokens.shape[1]]
+
+    def stepper(self):
+        """A fresh ``step(tokens [N, T]) -> logits [N, k]`` after the last column of ``tokens``, for a sampler that
+        appends one column between calls: each call reads only the columns it has not seen, the earlier ones being
+        kept as keys and values in a cache that lives in this closure, never on the module, so each sampling call
+        starts clean. It scores each string as if it ran to the last column (a row that has ended reads PAD as a
+        character, as ``every_prefix`` does), and dropout is off: a draw is not a training step."""
+        cache = KeyValues()
+
+        def step(tokens: torch.Tensor) -> torch.Tensor:
+            x = self._inputs(tokens, None)
+            seen = max(cache.length - 1, 0)  # characters read; position 0 is the start token
+            if cache.length and x.shape[1] <= seen:  # a sampler appends a column between calls
+                raise ValueError(f"step: expected more than the {seen} columns already read, got {x.shape[1]}")
+            h = self._embed(x[:, seen:], cache.length, start=not cache.length)
+            for block in self.body["blocks"]:
+                h = block(h, cache)
+            cache.advance(h.shape[1])
+            return self.head(self.body["norm"](h[:, -1]))
+
+        return step
 
     def _features(self, x, y):
         h = self._sequence(x)
@@ -139,7 +163,7 @@ def iterated(net: Network) -> TextDistribution:
         every = lambda tokens: net(tokens, every_prefix=True)  # noqa: E731
     else:  # one prefix at a time: the same numbers, T+1 passes instead of one
         every = lambda tokens: torch.stack([net(_prefix(tokens, t)) for t in range(tokens.shape[1] + 1)], 1)  # noqa: E731
-    return space.distribution(every, net)
+    return space.distribution(every, net, steps=getattr(net, "stepper", None))
 
 
 def _prefix(tokens: torch.Tensor, t: int) -> torch.Tensor:
