@@ -22,6 +22,8 @@ ALPHABETS = {
     "default": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .",
     "lower": "abcdefghijklmnopqrstuvwxyz0123456789 .",
     "ascii": "".join(chr(c) for c in range(32, 127)),
+    # numbers spelled digit by digit: a head over this alphabet cannot draw a letter (the period ends a string)
+    "digits": "0123456789.",
 }
 PAD = -1  # token index after a string's end: strings of several lengths share one [N, T] tensor
 CODE = 256  # numbers a network writes for a text target, read by its character decoder

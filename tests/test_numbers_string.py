@@ -153,3 +153,22 @@ def test_a_text4_head_that_writes_the_end_is_scored_on_the_number_it_read(monkey
     monkeypatch.setattr(N, "read_greedily", lambda net, x: [s + "." for s in data.held_out.labels_text[: len(x)]])
     result = N.scores(net, data.held_out)
     assert result["exact_seen"] == result["exact_unseen"] == result["per_character"] == 1.0
+
+
+def test_a_digits_alphabet_head_never_draws_a_letter_and_the_shipped_config_uses_one():
+    """The numbers are spelled with digits alone: over text[3,digits] an untrained head (uniform-ish over its
+    alphabet) draws no letter, where over the default 64 characters most draws would hold one."""
+    from pathlib import Path
+
+    from gan import config as C
+    from networks import build
+
+    cfg = C.load(Path(__file__).resolve().parent.parent / "configs" / "numbers_string.yaml")
+    assert cfg.networks["reader"]["target"] == "text[3,digits]"
+    reader = build({"family": "conv", "source": "image[1,28,84]", "target": "text[3,digits]", "width": 4})
+    drawn = reader.sample(x=torch.rand(200, 1, 28, 84) * 2 - 1, rng=torch.Generator().manual_seed(0))
+    strings = reader.target.strings(drawn)
+    assert strings and all(set(s) <= set("0123456789.") for s in strings)
+    wide = build({"family": "conv", "source": "image[1,28,84]", "target": "text[3]", "width": 4})
+    wide_strings = wide.target.strings(wide.sample(x=torch.rand(200, 1, 28, 84) * 2 - 1))
+    assert any(c.isalpha() for s in wide_strings for c in s)  # the test can fail: letters are drawable there

@@ -76,6 +76,16 @@ def read_file(path: str) -> str:
         ) from None
 
 
+def fold_accents(text: str) -> str:
+    """Letters with accents as their plain letters ("wörld" -> "world"), as training reads its corpus: a prompt
+    folded the same way meets the alphabet the network learned.
+
+    >>> fold_accents("Café Ångström")
+    'Cafe Angstrom'
+    """
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def split_sentences(text: str, space: Text) -> list[str]:
     """Text -> strings of ``space`` by the rule in the module docstring.
 
@@ -83,7 +93,7 @@ def split_sentences(text: str, space: Text) -> list[str]:
     ['Hello world.', 'It s os path.', 'x']
     """
     allowed = set(space.characters)
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    plain = fold_accents(text)
     out = []
     for paragraph in re.split(r"\n\s*\n", plain):
         for sentence in _END.split(paragraph.strip()):
