@@ -91,6 +91,9 @@ class Objective:
     augment: Augment | None = None  # e.g. {policy: [translation, cutout], p: 0.2} or {adaptive: true}; null = off
     # the average's half-life is at most this share of the steps taken (StyleGAN2-ADA); 0 = off
     ema_rampup: float = 0.05
+    # contrastive loop: similarities are divided by it before the softmax over the batch; "learned" starts at 0.07
+    # (CLIP) and is trained with the network (kept at 0.01 or more)
+    temperature: float | Literal["learned"] = 0.1
 
 
 @dataclass(frozen=True)
@@ -400,6 +403,7 @@ _RULES = [
     ("objective.top_k", lambda v: 0.0 < v <= 1.0, "a share in (0, 1]"),
     ("objective.top_k_decay", lambda v: 0.0 < v <= 1.0, "a factor in (0, 1]"),
     ("objective.ema_rampup", lambda v: v >= 0, "a number >= 0"),
+    ("objective.temperature", lambda v: v == "learned" or v > 0, "a number > 0 or learned"),
 ]
 
 

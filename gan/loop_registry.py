@@ -90,3 +90,10 @@ register_loop(
     scored_by="held_out",
 )
 register_loop("sample", roles=("sampler",), setup="gan.loops.setup:sample_loop")
+register_loop(
+    "contrastive",
+    roles=("embedder",),
+    setup="gan.loops.setup:contrastive_loop",
+    optimizers={"embedder": {"lr": 1e-3, "betas": (0.9, 0.999)}},
+    counters=("data_position",),
+)

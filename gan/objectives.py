@@ -156,3 +156,23 @@ def negative_log_likelihood(
     # maximise log p(y | x) under whatever distribution the target space makes of the output
     out = call(x).float()
     return -net.target.distribution(out).log_prob(y).mean(), out
+
+
+def contrastive_loss(z: torch.Tensor, keys: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    """InfoNCE, with labels the supervised contrastive loss (Khosla et al. 2020, L_out): a distance function trained
+    as a classifier of matches. Each row of ``z`` (unit vectors, [N, D]) is an anchor whose categorical over the
+    other N - 1 rows has logits ``similarity / temperature``; its target is every row with the same key (the other
+    view of one example, SimCLR; or every example of its class), each positive weighted 1/|P(i)|. With one positive
+    per anchor this is exactly cross-entropy over the similarity matrix with the diagonal left out (NT-Xent).
+    Anchors without a positive in the batch have nothing to classify and are left out of the mean.
+    """
+    z = z.float()
+    n = len(z)
+    self_pair = torch.eye(n, dtype=torch.bool, device=z.device)
+    # -log softmax over the candidates: an anchor is never its own candidate
+    log_p = (z @ z.T / temperature).masked_fill(self_pair, float("-inf")).log_softmax(-1)
+    positive = (keys[:, None] == keys[None, :]) & ~self_pair
+    count = positive.sum(1)
+    per_anchor = -log_p.masked_fill(~positive, 0.0).sum(1) / count.clamp_min(1)
+    has = count > 0
+    return (per_anchor * has).sum() / has.sum().clamp_min(1)

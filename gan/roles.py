@@ -58,6 +58,11 @@ ROLES = {
         "alphabet size (iterated: draw the next character, append it, read again)",
         lambda net, data: net.source.sampleable or writes_next_character(net),
     ),
+    "embedder": Role(  # the contrastive loop: a distance function is a classifier of matches
+        "embedder",
+        "a map from the data space {data} to sphere[D] (unit vectors, compared by cosine similarity)",
+        lambda net, data: _reads_data(net, data) and net.target.kind == "sphere",
+    ),
 }
 
 

@@ -36,6 +36,7 @@ from ..session.session import Session
 from ..words import command
 from .adversarial import Adversarial
 from .build import build_networks
+from .contrastive import Contrastive, Scaled, contrastive_data
 from .inputs import augmenter, data_space_of, open_labelled, open_text
 from .likelihood import Likelihood
 from .sample import Sample
@@ -198,6 +199,33 @@ def _likelihood_data(session: Session, nets: dict, name: str, net) -> tuple:
     else:
         batches = datasets.batches(cfg.data, train_set, **where)
     return train_set, batches, held_out, text
+
+
+def contrastive_loop(session: Session) -> Contrastive:
+    """One network from data to sphere[D], ready to learn which examples match (``contrastive.py``)."""
+    cfg, acc = session.cfg, session.accelerator
+    check_roles_named("contrastive", cfg.roles)
+    name = cfg.roles["embedder"]
+    net = networks(session)[name]
+    check_role("embedder", name, net, net.source)
+    train_set, held_out, augment = contrastive_data(cfg, name, net, acc)
+    batches = datasets.batches(
+        cfg.data, train_set, seed=cfg.run.seed, rank=acc.process_index, world=acc.num_processes, device=acc.device
+    )
+    session.open_folder()
+    frozen = not all(p.requires_grad for p in net.body.parameters())
+    scaled = Scaled(net, cfg.objective.temperature)  # a learned temperature steps with the weights
+    params = trainable(scaled)
+    opt = make_optimizer(params, cfg.optimizers.get("embedder") or default_optimizer(cfg.loop, "embedder"))
+    model, opt = session.prepare(scaled, opt)
+    if frozen:  # a new head on fixed features: keep the body's batch statistics as they were
+        net.body.eval()
+    loop = Contrastive(session, name, net, model, opt, params, train_set, batches, held_out, augment)
+    if session.resume:
+        batches.position = session.restore({"augment": augment} if augment else {})["data_position"]
+    elif session.writer is not None:
+        write_hparams(session.writer, cfg)
+    return loop
 
 
 def sample_loop(session: Session) -> Sample | None:

@@ -1,0 +1,128 @@
+"""Search with a network that writes ``sphere[D]``: embeddings, an index file, exact nearest neighbours, and the
+retrieval scores of Musgrave, Belongie and Lim (2020, "A Metric Learning Reality Check").
+
+On the unit sphere the dot product is the cosine similarity, so an exact search is one matrix product;
+faiss (``IndexFlatIP``, the same exact search) is used when it imports, for indexes past memory's comfort.
+An index remembers which network and which D wrote it: a query embedded by another network lands in
+another space, where its neighbours would mean nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .eval_mode import evaluating
+from .runs import RunError
+
+
+@torch.no_grad()
+def embed(net, x: torch.Tensor, *, batch: int = 512) -> torch.Tensor:
+    """Embeddings of ``x`` as float32 unit rows on the CPU, the network in evaluation mode (batch statistics fixed)."""
+    device = next(net.parameters()).device
+    with evaluating(net):
+        parts = [net(x[i : i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, net.target.dim)
+
+
+def retrieval_scores(
+    queries: torch.Tensor, query_labels, references: torch.Tensor, reference_labels, *, exclude_self: bool = False
+) -> dict[str, float]:
+    """precision@1, R-precision and MAP@R of ``queries`` against ``references`` (Musgrave et al. 2020, section 3.2).
+
+    R is the number of references with the query's label. R-precision is the share of those among the R nearest;
+    MAP@R = 1/R sum_{i<=R} P(i) [the i-th nearest is relevant], P(i) the precision of the first i. Queries with no
+    relevant reference are left out (their R is 0). ``exclude_self``: the queries are the references, and a query is
+    not its own neighbour.
+    """
+    q_labels = torch.as_tensor(query_labels).cpu()
+    r_labels = torch.as_tensor(reference_labels).cpu()
+    queries, references = queries.float().cpu(), references.float().cpu()
+    counts = (q_labels[:, None] == r_labels[None, :]).sum(1) - (1 if exclude_self else 0)
+    depth = int(counts.max()) if len(counts) else 0
+    sums = {"precision_at_1": 0.0, "r_precision": 0.0, "map_at_r": 0.0}
+    kept = 0
+    for start in range(0, len(queries), 1024):  # a block of queries at a time: the similarity matrix stays small
+        sim = queries[start : start + 1024] @ references.T
+        if exclude_self:
+            rows = torch.arange(len(sim))
+            sim[rows, rows + start] = float("-inf")
+        order = sim.topk(max(depth, 1), dim=1).indices
+        relevant = (r_labels[order] == q_labels[start : start + 1024, None]).float()
+        r = counts[start : start + 1024]
+        within = (torch.arange(relevant.shape[1])[None, :] < r[:, None]).float()
+        hits = relevant * within
+        precision_at_i = hits.cumsum(1) / torch.arange(1, relevant.shape[1] + 1)[None, :]
+        ok = r > 0
+        kept += int(ok.sum())
+        sums["precision_at_1"] += float(relevant[ok, 0].sum())
+        sums["r_precision"] += float((hits.sum(1)[ok] / r[ok]).sum())
+        sums["map_at_r"] += float(((precision_at_i * hits).sum(1)[ok] / r[ok]).sum())
+    return {k: v / kept if kept else float("nan") for k, v in sums.items()}
+
+
+def nearest(index: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` most similar rows of ``index`` for each query: (similarities [Q, k], row numbers [Q, k]).
+
+    faiss's exact inner-product index when faiss imports, else one matrix product; both exact, so both agree.
+    """
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    if faiss is not None:
+        flat = faiss.IndexFlatIP(index.shape[1])
+        flat.add(np.ascontiguousarray(index.numpy(), dtype=np.float32))
+        sims, rows = flat.search(np.ascontiguousarray(queries.numpy(), dtype=np.float32), k)
+        return torch.from_numpy(sims), torch.from_numpy(rows)
+    return exact_nearest(index, queries, k)
+
+
+def exact_nearest(index: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    sims, rows = (queries.float() @ index.float().T).topk(k, dim=1)
+    return sims, rows
+
+
+# -- the index file ---------------------------------------------------------------------------------
+def write_index(path: Path, embeddings: torch.Tensor, *, run: str, network: str, space: str, extra: dict) -> None:
+    """``embeddings`` (N x D float32 unit rows) and what wrote them; ``extra``: labels, paths or texts."""
+    from .runs import replacing
+
+    arrays = {k: np.asarray(v) for k, v in extra.items() if v is not None}
+    with replacing(path) as file:
+        np.savez(
+            file,
+            embeddings=embeddings.float().numpy(),
+            network=np.array(network),
+            run=np.array(run),
+            space=np.array(space),
+            dim=np.array(embeddings.shape[1]),
+            **arrays,
+        )
+
+
+def read_index(path: str, *, run: str, network: str, space: str) -> dict:
+    """An index written by ``network`` of ``run`` into ``space``; any other is refused, naming what wrote it."""
+    file = Path(path)
+    if not file.is_file():
+        raise RunError(f"--index {path}: no such file; write one with gan embed RUN -o {path}")
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            index = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as error:
+        raise RunError(f"--index {path}: not an index written by gan embed ({error})") from None
+    if "embeddings" not in index or "network" not in index or "space" not in index:
+        raise RunError(f"--index {path}: not an index written by gan embed (no embeddings, network and space)")
+    wrote, there = str(index["network"]), str(index["space"])
+    if there != space:
+        raise RunError(f"--index {path}: written in {there}, but network {network!r} writes {space}; embed again")
+    if wrote != network:
+        raise RunError(
+            f"--index {path}: written by network {wrote!r}, not {network!r}; its similarities would compare "
+            "two different embeddings (pass --network " + wrote + " or embed again)"
+        )
+    if str(index.get("run", run)) != run:
+        raise RunError(f"--index {path}: written by network {wrote!r} of run {str(index['run'])!r}, not of {run!r}")
+    return index
