@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from networks import Bernoulli, Categorical, Image, Network, Noise, Normal, Point, Text
+from networks import Bernoulli, Categorical, Image, Network, Noise, Normal, Point, Text, writes_functions
+from networks.functions import MAX_SIDE
 
 from .image_files import read_images
 from .memory import check_fits
@@ -205,6 +206,7 @@ def write_samples(
     prompt: str | None = None,
     temperature: float | None = None,
     truncation: float | None = None,
+    size: int | None = None,
 ) -> Path:
     """Write n samples as a PNG grid (.png; a scatter for point[2]), an array (.npz / .pt), a folder of PNGs (no
     suffix), or sentences (.txt). ``network`` None: the run's generator (or sampler, or classifier).
@@ -223,6 +225,7 @@ def write_samples(
     net = load(run, network, ema=ema)
     refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
     check_truncation(net, truncation)
+    draw_at_size(net, size, n, network)
     if isinstance(net.target, Text) and not isinstance(net.source, Text):
         return _write_read_strings(run, net, n, out, seed=seed)
     if isinstance(net.source, Text) or suffix == ".txt":
@@ -249,6 +252,24 @@ def write_samples(
         x = scatter(x)
     _write_all(out, names, x, net)
     return out
+
+
+def draw_at_size(net: Network, size: int | None, n: int, network: str) -> None:
+    """``--size S``: a network that writes functions draws them on S x S pixels; a grid of pixels has one size."""
+    if size is None:
+        return
+    if not writes_functions(net):
+        raise RunError(
+            f"--size: network {network!r} writes {net.target}, a fixed grid of pixels; only a network into "
+            "function[2->C] draws at any size; drop --size"
+        )
+    channels = net.function_space.channels
+    if not 1 <= size <= MAX_SIDE:
+        gib = n * channels * size * size * 4 / 2**30
+        cost = f"; {n} picture(s) of {size}x{size} would take {gib:.1f} GiB" if size > MAX_SIDE else ""
+        raise RunError(f"--size: expected 1 to {MAX_SIDE} pixels a side, got {size}{cost}")
+    check_fits(3 * n * channels * size * size * 4, f"--size {size}", "draw fewer or smaller pictures")
+    net.draw_on(size, size)
 
 
 def _scattered(net: Network) -> bool:

@@ -7,6 +7,7 @@ torch.Size([2, 1, 28, 28])
 
 from .base import Network
 from .conv import ConvNet
+from .functions import Fourier, Function, PlaneFunction, writes_functions
 from .mlp import MLP
 from .registry import FAMILIES, build, register
 from .resnet import ResNet
@@ -32,6 +33,10 @@ __all__ = [
     "Network",
     "MLP",
     "ConvNet",
+    "Fourier",
+    "Function",
+    "PlaneFunction",
+    "writes_functions",
     "ResNet",
     "ResNeXt",
     "Transformer",

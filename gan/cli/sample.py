@@ -36,6 +36,12 @@ def add_parser(verbs) -> None:
         "segment), FILE.gif (animation) or FILE.npz",
     )
     p.add_argument("--frames", type=int, metavar="F", help="with --walk: steps from one end to the next (default 8)")
+    p.add_argument(
+        "--size",
+        type=int,
+        metavar="S",
+        help="networks that write functions (function[2->C]): draw them on S x S pixels (default: the training grid)",
+    )
     p.add_argument("--labels", help="for conditioned networks: comma-separated labels, cycled to n")
     p.add_argument(
         "--no-ema",
@@ -76,6 +82,7 @@ def run(args) -> int:
         prompt=args.prompt,
         temperature=args.temperature,
         truncation=args.truncation,
+        size=args.size,
     )
     print(f"wrote {out}")
     return 0
@@ -86,7 +93,12 @@ def run_walk(args) -> int:
     from ..runs import RunError
     from ..sampling import write_walk
 
-    for flag, value in (("-n", args.n), ("--prompt", args.prompt), ("--temperature", args.temperature)):
+    for flag, value in (
+        ("-n", args.n),
+        ("--prompt", args.prompt),
+        ("--temperature", args.temperature),
+        ("--size", args.size),
+    ):
         if value is not None:
             raise RunError(
                 f"{flag}: a walk (--walk K) draws (K - 1) x --frames + 1 images and reads no {flag}; drop it"

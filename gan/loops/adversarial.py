@@ -261,6 +261,9 @@ class Adversarial:
             if isinstance(self.data_space, Image):
                 images = self.data_space.to_unit(net(self.fixed_z, self.fixed_y).float())
                 s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", images)
+                for size in getattr(net, "larger_sizes", ()):  # a network that writes functions: drawn larger too
+                    images = self.data_space.to_unit(net.render(self.fixed_z, self.fixed_y, size=size).float())
+                    s.log_images(f"samples_{size}px", s.run.samples / f"step_{s.step:08d}_{size}px.png", images)
             else:
                 points = net.sample(2500, rng=torch.Generator().manual_seed(self.cfg.run.seed)).float().cpu()
                 s.log_images("samples", s.run.samples / f"step_{s.step:08d}.png", scatter(points)[None])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from networks import Text
+from networks import Text, writes_functions
 
 from .. import data as datasets
 from ..config import Config, default_optimizer
@@ -127,8 +127,27 @@ def _adversarial_pair(cfg: Config, nets: dict) -> tuple[str, str, object]:
     G, D = nets[g_name], nets[d_name]
     data_space = data_space_of(D, G, cfg)
     check_role("discriminator", d_name, D, data_space)
+    draw_on_reader(g_name, G, d_name, D)
     check_role("generator", g_name, G, data_space)
     return g_name, d_name, data_space
+
+
+def draw_on_reader(g_name: str, G, d_name: str, D) -> None:
+    """The one adapter between a network that writes functions and one that reads images: the functions are drawn
+    on the reader's grid, so to the loop the writer is one more painter of images; no loop knows more of functions."""
+    if not writes_functions(G):
+        return
+    space, reads = G.function_space, D.source
+    if not reads.is_image or reads.channels != space.channels:
+        raise RoleError(
+            f"role 'generator': network {g_name!r} writes {space}, drawn as images of {space.channels} channel(s), "
+            f"but network {d_name!r} in the role 'discriminator' reads {reads}; give them the same number of "
+            f"channels (function[2->{reads.channels}] for {reads})"
+            if reads.is_image
+            else f"role 'generator': network {g_name!r} writes {space}, drawn as images, but network {d_name!r} in "
+            f"the role 'discriminator' reads {reads}; a function is read on a grid: give it a reader of images"
+        )
+    G.draw_on(reads.height, reads.width)
 
 
 def likelihood_loop(session: Session) -> Likelihood:
