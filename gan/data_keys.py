@@ -24,4 +24,5 @@ READS: dict[str, tuple[str, ...]] = {
     "diabetes": ("seed",),  # tables.py: a split fixed by data.seed
     "table": ("path", "seed"),  # tables.py: a CSV file
     "text": ("path", "view"),  # text.py: the bundled prose, or a file
+    "generated": (),  # generated.py: pairs drawn from the network in the role 'source'
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from networks import Bernoulli, Categorical, Network, Real, Space, Text
+from networks import Bernoulli, Categorical, Network, Noise, Real, Space, Text
 from networks.messages import cut, shorten
 
 from . import loop_registry
@@ -63,17 +63,23 @@ ROLES = {
         "a map from the data space {data} to sphere[D] (unit vectors, compared by cosine similarity)",
         lambda net, data: _reads_data(net, data) and net.target.kind == "sphere",
     ),
+    "source": Role(  # frozen: draws the (data, noise) pairs an encoder learns from (gan/data/generated.py)
+        "source",
+        "a map from noise[Z] to the space {data} that the classifier reads",
+        lambda net, data: isinstance(net.source, Noise) and net.target == data,
+    ),
 }
 
 
-def check_roles_named(loop: str, roles: dict[str, str]) -> None:
-    """Every role the loop needs is given, and no role it does not know."""
+def check_roles_named(loop: str, roles: dict[str, str], also: tuple[str, ...] = ()) -> None:
+    """Every role the loop needs is given, and no role it does not know; ``also``: roles its data reads besides
+    (generated pairs are drawn from a network in the role ``source``)."""
     wanted = loop_registry.loop(loop).roles
     for role in wanted:
         if role not in roles:
             raise RoleError(f"roles.{role}: loop {loop!r} needs roles {' and '.join(wanted)}; {role!r} is not assigned")
     for role in roles:
-        if role not in wanted:
+        if role not in wanted and role not in also:
             raise RoleError(
                 f"roles.{cut(role, 40)}: loop {loop!r} has no role {shorten(role, 40)}; its roles: {', '.join(wanted)}"
             )

@@ -8,7 +8,9 @@
 - ``ring`` / ``grid``: the 2-D Gaussian mixtures of PacGAN, arXiv 1712.04086 (``mixtures.py``);
 - ``numbers``: 3-digit numbers composed from the bundled digits, some never seen in training (``numbers.py``);
 - ``diabetes``, ``table``: rows of numbers with real targets, for ``normal[D]`` (``tables.py``);
-- ``text``: sentences of English prose bundled with CPython, or a local UTF-8 file (``text.py``).
+- ``text``: sentences of English prose bundled with CPython, or a local UTF-8 file (``text.py``);
+- ``generated``: (image, noise) pairs drawn while training from a frozen network in the role ``source``, what an
+  encoder learns from (``generated.py``; set up by the likelihood loop, which holds that network).
 
 This module only dispatches: ``open_examples`` reads a data set, ``batches`` draws from it.
 Data that fits in memory is one tensor, kept on the training device and batched by index;
@@ -41,7 +43,7 @@ __all__ = [
 
 TABLES = ("diabetes", "table")  # rows of numbers with real targets (tables.py)
 BUNDLED = ("digits", "sklearn_digits", *MIXTURES, "stacked_digits", "numbers", "diabetes")
-NAMES = BUNDLED + ("table",) + tuple(TORCHVISION) + ("text",)
+NAMES = BUNDLED + ("table",) + tuple(TORCHVISION) + ("text", "generated")
 
 
 def data_space(cfg: Data) -> str:
@@ -65,6 +67,11 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
     """Read ``cfg.name`` as examples of ``space``; a Mixture for toy data; a Dataset for streams."""
     if cfg.name not in NAMES:
         raise DataError(f"data.name: unknown dataset {cfg.name!r}; accepted: {', '.join(NAMES)}")
+    if cfg.name == "generated":  # drawn by a network of the run, not read: only the likelihood loop's set-up has it
+        raise DataError(
+            "data.name: generated pairs are drawn while training from the network in the role 'source' "
+            "(loop: likelihood); there is nothing to read on its own"
+        )
     if is_mixture(cfg.name):
         if space != Point(2):
             raise DataError(f"data.name: {cfg.name} holds 2-D points (point[2]), but the networks read {space}")
