@@ -126,3 +126,95 @@ def read_index(path: str, *, run: str, network: str, space: str) -> dict:
     if str(index.get("run", run)) != run:
         raise RunError(f"--index {path}: written by network {wrote!r} of run {str(index['run'])!r}, not of {run!r}")
     return index
+
+
+# -- what the verbs do: gan embed, gan search ------------------------------------------------------
+def embedder_of(run, network: str | None):
+    """The network of ``run`` that writes sphere[D] (``network``, or the run's embedder), its name and its run path."""
+    from . import config as C
+    from .runs import load
+
+    folder = Path(run)
+    if not (folder / "config.yaml").is_file():
+        raise RunError(f"{run}: not a run folder (no config.yaml)")
+    cfg = C.load(folder / "config.yaml")
+    name = network or cfg.roles.get("embedder")
+    if name is None:
+        raise RunError(f"{run}: no role embedder in this run; pass --network NAME (a network that writes sphere[D])")
+    net = load(folder, name, ema=False, units=False)
+    if getattr(net.target, "kind", None) != "sphere":
+        raise RunError(f"--network {name}: writes {net.target}, not sphere[D]; only embeddings can be searched")
+    return cfg, net, name, str(folder.resolve())
+
+
+def embed_run(run, *, network: str | None, data: str | None, output: str, overwrite: bool) -> dict:
+    """Embed the run's data (or data set ``data``) into ``output``: N x D unit rows, labels where the data has them."""
+    import dataclasses
+
+    from . import data as datasets
+
+    out = Path(output)
+    if out.exists() and not overwrite:
+        raise RunError(f"-o {output}: exists; pass --overwrite to replace it")
+    cfg, net, name, where = embedder_of(run, network)
+    data_cfg = dataclasses.replace(cfg.data, name=data) if data else cfg.data
+    source = datasets.open_examples(data_cfg, net.source)
+    if not isinstance(source, datasets.Examples):
+        raise RunError(f"--data {data_cfg.name}: not examples held in memory; gan embed reads those")
+    z = embed(net, source.x)
+    extra = {
+        "labels": None if source.y is None else source.y.cpu().numpy(),
+        "paths": getattr(source, "paths", None),
+        "data": data_cfg.name,  # where gan search reads the neighbours' pictures back from
+    }
+    write_index(out, z, run=where, network=name, space=str(net.target), extra=extra)
+    return {"index": str(out), "network": name, "items": len(z), "dim": int(z.shape[1])}
+
+
+def query_images(files: list[str], space, *, resize: bool = False) -> torch.Tensor:
+    """Query image files in ``space``: a file of other channels is refused (a colour photo is not a grey digit)."""
+    from PIL import Image as PILImage
+
+    from .image_files import read_images
+
+    for name in files:
+        if not Path(name).is_file():
+            raise RunError(f"{name}: no such file")
+        try:
+            with PILImage.open(name) as im:
+                bands = len([b for b in im.convert("RGBA" if im.mode == "P" else im.mode).getbands() if b != "A"])
+        except OSError as error:
+            raise RunError(f"{name}: not a readable image ({error})") from None
+        if bands != space.channels:
+            raise RunError(f"{name}: has {bands} channel(s), but the network reads {space} ({space.channels})")
+    return read_images(files, space, resize=resize)
+
+
+def search(
+    run, *, index: str, queries: list[str], k: int, network: str | None = None, resize: bool = False
+) -> tuple[list, torch.Tensor]:
+    """The ``k`` nearest items of ``index`` for each query (image files, or strings for a network that reads text):
+    rows of {query, neighbours: [{item, similarity, label?, path?}]}, and the query inputs (for a grid)."""
+    cfg, net, name, where = embedder_of(run, network)
+    found = read_index(index, run=where, network=name, space=str(net.target))
+    n = len(found["embeddings"])
+    if not 1 <= k <= n:
+        raise RunError(f"-k: expected a number of neighbours in 1..{n} (the items in {index}), got {k}")
+    if net.source.kind == "text":
+        if any(not q.strip() for q in queries):
+            raise RunError("QUERY: an empty string has nothing to search with; give words")
+        x = net.source.tokens(list(queries), what="QUERY")
+    else:
+        x = query_images(list(queries), net.source, resize=resize)
+    sims, rows = nearest(torch.from_numpy(found["embeddings"]), embed(net, x), k)
+    results = []
+    for query, sim_row, row in zip(queries, sims.tolist(), rows.tolist()):
+        neighbours = []
+        for s, i in zip(sim_row, row):
+            item = {"item": i, "similarity": s}
+            for key in ("labels", "paths", "texts"):
+                if key in found:
+                    item[key.rstrip("s")] = found[key][i].item() if found[key].ndim == 1 else found[key][i]
+            neighbours.append(item)
+        results.append({"query": query, "neighbours": neighbours})
+    return results, x
