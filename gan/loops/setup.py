@@ -78,11 +78,7 @@ def adversarial_loop(session: Session) -> Adversarial:
     }
     g_params, d_params = trainable(G), trainable(D)
     opt_g, opt_d = make_optimizer(g_params, opts["generator"]), make_optimizer(d_params, opts["discriminator"])
-    # A penalty differentiates the discriminator twice, which compiled graphs do not support: then only G compiles.
-    obj = cfg.objective
-    penalised = obj.r1 > 0 or obj.r2 > 0 or obj.gradient_penalty > 0
-    fast_g = torch.compile(G) if cfg.run.compile else G
-    fast_d = torch.compile(D) if cfg.run.compile and not penalised else D
+    fast_g, fast_d = _compiled(cfg, G, D)
     G_ddp, D_ddp, opt_g, opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
     ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
     loop = Adversarial(
@@ -115,6 +111,15 @@ def adversarial_loop(session: Session) -> Adversarial:
     elif session.writer is not None:
         write_hparams(session.writer, cfg)
     return loop
+
+
+def _compiled(cfg: Config, G, D):
+    """``run.compile``: both networks compiled, except a penalised discriminator: a penalty differentiates it twice,
+    which compiled graphs do not support, so then only the generator's step compiles."""
+    obj = cfg.objective
+    penalised = obj.r1 > 0 or obj.r2 > 0 or obj.gradient_penalty > 0
+    compile_ = cfg.run.compile
+    return (torch.compile(G) if compile_ else G), (torch.compile(D) if compile_ and not penalised else D)
 
 
 def _adversarial_pair(cfg: Config, nets: dict) -> tuple[str, str, object]:
