@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "stacked_digits": "stacked_digits",  # images of three digits, one a channel: 1,000 modes
     **dict.fromkeys(("diabetes", "table"), "table"),  # rows of numbers with real targets: no classifier can be trained
     "text": "text",  # scored by held-out bits per character (gan evaluate), not by these metrics
+    "generated": "pairs",  # (G(z), z) drawn from a frozen network for an encoder: scored by held-out likelihood
 }
 SAID = {
     "mixture": "a toy mixture",
@@ -33,6 +34,7 @@ SAID = {
     "stacked_digits": "images",
     "table": "rows of numbers",
     "text": "text",
+    "pairs": "pairs drawn from a network",
 }
 
 

@@ -35,7 +35,9 @@ def parse_labels(text: str | None, n: int, net: Network) -> torch.Tensor | None:
 
 
 # What a run's network is for, when none is named: the first of these roles the run assigns.
-DEFAULT_ROLES = {"sample": ("generator", "sampler", "classifier"), "classify": ("classifier", "discriminator")}
+# the roles whose network each verb uses when --network is not given, first found first
+ROLES_SAMPLED = ("generator", "sampler", "classifier")
+ROLES_READING = ("classifier", "discriminator")
 
 
 def network_in_role(run, roles: tuple[str, ...]) -> str:
@@ -221,7 +223,7 @@ def write_samples(
     out = output_path(output)
     suffix = out.suffix.lower()
     names = _free_output_names(out, n, overwrite)
-    network = network or network_in_role(run, DEFAULT_ROLES["sample"])
+    network = network or network_in_role(run, ROLES_SAMPLED)
     net = load(run, network, ema=ema)
     refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
     check_truncation(net, truncation)
@@ -418,7 +420,7 @@ def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> P
 def next_characters(run, network: str | None, texts: list[str], *, top: int | None = None) -> list[dict]:
     """Per string: the ``top`` (default 3) most likely next characters and their probabilities (the prefix classifier
     read as one)."""
-    network = network or network_in_role(run, DEFAULT_ROLES["classify"])
+    network = network or network_in_role(run, ROLES_READING)
     net = load(run, network, ema=False)
     if not isinstance(net.source, Text) or not isinstance(net.target, (Bernoulli, Categorical)):
         raise RunError(
@@ -494,7 +496,7 @@ def classify(
     """
     from .image_files import data_background
 
-    network = network or network_in_role(run, DEFAULT_ROLES["classify"])
+    network = network or network_in_role(run, ROLES_READING)
     net = load(run, network, ema=False)
     if not net.target.is_distribution:
         raise RunError(f"network {network!r} writes {net.target}, not a distribution over labels")

@@ -127,8 +127,12 @@ def test_a_checkpoint_without_a_counter_its_loop_registered_is_taken_for_damaged
 
 
 def test_an_unknown_loop_is_refused_naming_the_registered_ones(write_config, capsys):
-    assert main(["train", str(write_config(TINY_DIGITS, loop="contrastive"))]) == 2
-    assert "loop: expected one of 'adversarial', 'likelihood', 'sample', got 'contrastive'" in capsys.readouterr().err
+    from gan.loop_registry import LOOPS
+
+    assert main(["train", str(write_config(TINY_DIGITS, loop="lstm"))]) == 2
+    named = ", ".join(map(repr, LOOPS))
+    assert f"loop: expected one of {named}, got 'lstm'" in capsys.readouterr().err
+    assert {"adversarial", "likelihood", "sample", "contrastive"} <= set(LOOPS)
 
 
 def test_a_loop_name_is_registered_once():
