@@ -20,6 +20,7 @@ to a PNG of the mean curve of each label, drawn with Pillow (no plotting library
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -56,7 +57,9 @@ def train_curve(
     from ..loops.setup import adversarial_loop
     from ..session.session import Session
 
-    name = f"{label or Path(config).stem}_seed{seed}" + (f"_limit{limit}" if limit else "")
+    # the label may hold any character; the run folder's name only those a folder name takes everywhere
+    folder = re.sub(r"[^A-Za-z0-9_.+-]+", "_", label or Path(config).stem).strip("._") or "curve"
+    name = f"{folder}_seed{seed}" + (f"_limit{limit}" if limit else "")
     cfg = C.load(
         config, [*overrides, f"run.seed={seed}", f"run.output={output}", f"run.name={name}", "run.progress=false"]
     )
