@@ -182,7 +182,10 @@ class Augmenter:
             "calls": torch.tensor([self.calls], dtype=torch.int64),
             "signs": self.reduce(self.signs.clone()).cpu(),
             "seen": self.reduce(self.seen.clone()).cpu(),
-            "r_t": self.r_t.detach().cpu().clone(),
+            # r_t is NaN until ADA first measures it (always, with a fixed p); checkpoints hold finite numbers
+            # only (a non-finite tensor marks a damaged or diverged one), so "not measured" is a flag of its own
+            "r_t": torch.nan_to_num(self.r_t.detach().cpu().clone(), nan=0.0),
+            "r_t_measured": torch.tensor([bool(torch.isfinite(self.r_t))], dtype=torch.int64),
         }
 
     def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True) -> None:
@@ -193,7 +196,8 @@ class Augmenter:
         first = self.rank == 0
         self.signs = (state["signs"] if first else torch.zeros(())).to(self.device).clone()
         self.seen = (state["seen"] if first else torch.zeros(())).to(self.device).clone()
-        self.r_t = state["r_t"].to(self.device).clone()
+        measured = bool(state["r_t_measured"][0]) if "r_t_measured" in state else bool(torch.isfinite(state["r_t"]))
+        self.r_t = (state["r_t"] if measured else torch.full((), float("nan"))).to(self.device).clone()
 
 
 def _to(u: torch.Tensor, device) -> torch.Tensor:
