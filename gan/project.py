@@ -116,7 +116,7 @@ def _descend(G, z, y, t, distance: Distance, *, steps: int, lr: float, progress:
         opt.step()
         bar.update(1)
         if step % 10 == 0:
-            bar.set_postfix({"distance": f"{total.detach().min():.4g}"})
+            bar.set_postfix({"mean distance": f"{total.detach().mean():.4g}"})
     bar.close()
     return torch.stack(history), (pixel.detach(), feature.detach())
 
