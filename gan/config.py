@@ -432,13 +432,14 @@ def check_metrics(metrics: dict, data: str) -> None:
     """The metrics scored during training, checked now: a wrong name found at the first scoring would stop a run
     mid-way.
 
-    A name is accepted if and only if a registered metric scores this data (gan/metric_registry.py). The registry
-    decides that from the data set's name alone (its kind table), so this check imports no ``gan.data`` module:
-    gan.data reads this module's ``Data``, and asking it here would be an import running the wrong way.
+    A name is accepted if and only if a registered metric scores this data (gan/measure/metric_registry.py).
+    The registry decides that from the data set's name alone (its kind table), so this check imports no
+    ``gan.data`` module: gan.data reads this module's ``Data``, and asking it here would be an import running the
+    wrong way.
     """
     # Registers the metrics this toolkit ships; imports neither torch nor gan.data.
-    from . import shipped_metrics  # noqa: F401
-    from .metric_registry import misfit
+    from .measure import shipped_metrics  # noqa: F401
+    from .measure.metric_registry import misfit
 
     names = metrics.get("names")
     if names is not None:

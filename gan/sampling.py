@@ -243,7 +243,7 @@ def write_samples(
         "draw fewer samples, in several calls with other --seed values",
     )  # samples, their pixels, the file's copy
     if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
-        from .regression import predictive_samples
+        from .measure.regression import predictive_samples
 
         x = predictive_samples(run, net, n, seed=seed).float()
     else:

@@ -45,8 +45,8 @@ def per_image(draw, batch: int = 64, rounds: int = 5) -> float:
 def score(runs: list[str], classifier: str) -> None:
     import gan
     from gan import config as C
+    from gan.measure.scoring import score as measure
     from gan.sampling import network_in_role
-    from gan.scoring import score as measure
 
     print("| run | painter | drawn at | Frechet distance (classifier features) |")
     print("| --- | --- | --- | --- |")

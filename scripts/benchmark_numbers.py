@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from gan import config as C  # noqa: E402
-from gan.evaluation import evaluate  # noqa: E402
 from gan.loops import get  # noqa: E402
+from gan.measure.evaluation import evaluate  # noqa: E402
 
 HEADS = {"one-hot, categorical[1000]": "numbers_onehot.yaml", "string, text[3]": "numbers_string.yaml"}
 

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gan import config as C  # noqa: E402
-from gan.evaluation import evaluate  # noqa: E402
 from gan.loops import get  # noqa: E402
+from gan.measure.evaluation import evaluate  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--config", default=str(ROOT / "configs" / "diabetes.yaml"))

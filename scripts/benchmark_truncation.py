@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gan import config as C  # noqa: E402
-from gan.evaluation import digits_classifier  # noqa: E402
-from gan.metric_registry import METRICS  # noqa: E402
+from gan.measure.evaluation import digits_classifier  # noqa: E402
+from gan.measure.metric_registry import METRICS  # noqa: E402
+from gan.measure.scoring import Inputs  # noqa: E402
 from gan.runs import load  # noqa: E402
 from gan.sampling import draw  # noqa: E402
-from gan.scoring import Inputs  # noqa: E402
 
 WANTED = ("precision_recall", "fid_classifier")
 

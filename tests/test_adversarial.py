@@ -40,7 +40,7 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 def test_ring_run_learns_all_eight_modes(write_config, tmp_path):
     from gan.data import MIXTURES
-    from gan.metrics import mode_metrics
+    from gan.measure.metrics import mode_metrics
 
     cfg = C.load(ROOT / "configs" / "ring.yaml")
     short = {

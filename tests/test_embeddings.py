@@ -21,8 +21,8 @@ import torch.nn.functional as F
 import yaml
 
 from gan.cli import main
+from gan.measure.retrieval import retrieval_scores
 from gan.objectives import contrastive_loss
-from gan.retrieval import retrieval_scores
 from networks import SpaceError, build, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +191,7 @@ def test_the_index_holds_unit_rows_labels_and_what_wrote_it(trained):
 
 
 def test_each_training_image_finds_itself_first(trained, capsys):
-    from gan.retrieval import search
+    from gan.measure.retrieval import search
 
     files = [digit_file(trained, i) for i in (0, 5, 11)]
     results, _ = search(trained / "runs" / "emb", index=str(trained / "index.npz"), queries=files, k=3)

@@ -18,7 +18,7 @@ def test_the_metrics_evaluate_scores_are_the_names_a_config_may_ask_for():
     """A name the config accepts but evaluate does not know would stop a run at its first scoring; the reverse could
     never be asked for."""
     from gan import config as C
-    from gan.metric_registry import METRICS, fitting
+    from gan.measure.metric_registry import METRICS, fitting
 
     for data in ("ring", "sklearn_digits", "stacked_digits"):
         accepted = [n for n in METRICS if not _refused(C.check_metrics, {"names": [n]}, data)]
@@ -148,7 +148,7 @@ class _ChannelReader(torch.nn.Module):
 
 
 def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
-    from gan.shipped_metrics import stacked_modes
+    from gan.measure.shipped_metrics import stacked_modes
 
     def pictures(triples):
         return torch.tensor(triples, dtype=torch.float32)[:, :, None, None].expand(-1, -1, 4, 4) / 10
@@ -165,7 +165,7 @@ def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
 def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_strict_json(
     write_config, tmp_path, capsys, monkeypatch
 ):
-    from gan import metrics as M
+    from gan.measure import metrics as M
 
     assert main(["train", str(write_config(TINY_RING))]) == 0
     run = tmp_path / "runs" / "tiny"
@@ -205,7 +205,7 @@ def _classifier_appears(monkeypatch, folder, after: float = 0.3):
     """The other trainer ends after ``after`` seconds: its lock goes and the folder holds a classifier from then on."""
     import threading
 
-    from gan import evaluation as E
+    from gan.measure import evaluation as E
     from gan.runs import RunError, RunLock
 
     trained = threading.Event()
@@ -227,7 +227,7 @@ def _classifier_appears(monkeypatch, folder, after: float = 0.3):
 
 def test_an_evaluation_that_finds_the_classifier_being_trained_waits_for_it(tmp_path, monkeypatch, capsys):
     """A second evaluation (or a benchmark) started while the first trains the classifier uses it when it is done."""
-    from gan import evaluation as E
+    from gan.measure import evaluation as E
 
     folder = tmp_path / "digits_classifier"
     _another_trainer_holds(folder)
@@ -243,7 +243,7 @@ def test_two_evaluations_starting_together_share_one_classifier(tmp_path, monkey
     """Both found no folder; the other took it first, so this one's training stops at its lock: wait and use the
     other's."""
     import gan.loops.setup as setup
-    from gan import evaluation as E
+    from gan.measure import evaluation as E
     from gan.runs import RunError
 
     folder = tmp_path / "digits_classifier"
@@ -264,7 +264,7 @@ def test_two_evaluations_starting_together_share_one_classifier(tmp_path, monkey
 
 def test_a_failure_of_this_evaluations_own_classifier_training_is_not_hidden(tmp_path, monkeypatch):
     import gan.loops.setup as setup
-    from gan import evaluation as E
+    from gan.measure import evaluation as E
     from gan.runs import RunError
 
     def train_fails(cfg):
@@ -281,7 +281,7 @@ def test_a_classifier_folder_left_half_made_by_a_dead_process_is_named_with_what
     import socket
     import subprocess
 
-    from gan import evaluation as E
+    from gan.measure import evaluation as E
     from gan.runs import RunError, RunLock
 
     dead = subprocess.Popen(["true"])

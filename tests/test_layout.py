@@ -123,7 +123,7 @@ BASE = (
     "gan.objectives",
     "gan.yamlfile",
     "gan.loop_registry",
-    "gan.metric_registry",
+    "gan.measure.metric_registry",
     "gan.data_keys",
     "gan.words",
     "gan.eval_mode",
@@ -134,10 +134,10 @@ ABOVE_THE_BASE = (
     "gan.loops",
     "gan.cli",
     "gan.benchmark",
-    "gan.evaluation",
-    "gan.scoring",
+    "gan.measure.evaluation",
+    "gan.measure.scoring",
     "gan.sampling",
-    "gan.regression",
+    "gan.measure.regression",
     "gan.resume",
 )
 
@@ -153,7 +153,7 @@ def test_the_config_reaches_no_data_module_and_the_base_nothing_above_it():
 def test_building_the_parser_loads_neither_the_speed_benchmark_nor_the_metrics():
     code = (
         "import sys; from gan.cli import build_parser; build_parser(); "
-        "print(' '.join(m for m in sys.modules if m.startswith(('gan.benchmark.speed', 'gan.metrics'))))"
+        "print(' '.join(m for m in sys.modules if m.startswith(('gan.benchmark.speed', 'gan.measure.metrics'))))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr

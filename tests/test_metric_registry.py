@@ -11,9 +11,9 @@ import torch
 import yaml
 
 from gan import config as C
-from gan import shipped_metrics  # noqa: F401  (the shipped metrics, registered before any test snapshots the registry)
 from gan.cli import main
-from gan.metric_registry import KINDS, METRICS, register_metric, unregister_metric
+from gan.measure import shipped_metrics  # noqa: F401  (the shipped metrics, registered before any test snapshots the registry)
+from gan.measure.metric_registry import KINDS, METRICS, register_metric, unregister_metric
 from networks import build
 
 from .conftest import TINY_DIGITS
@@ -77,7 +77,7 @@ def test_unregistering_forgets_a_metric_and_a_name_is_registered_once(registry):
 
 
 def test_a_metric_that_raises_leaves_each_network_in_the_mode_it_was_in(registry):
-    from gan.scoring import score
+    from gan.measure.scoring import score
 
     def broken(inputs):
         _ = inputs.fake  # drawn in eval mode
@@ -152,7 +152,7 @@ def _accepted(name: str, data: str) -> bool:
 
 
 def _scored(name: str, data: str, classifiers: list) -> bool:
-    from gan.scoring import measure
+    from gan.measure.scoring import measure
 
     torch.manual_seed(0)
     space = SPACES[data]
@@ -180,7 +180,7 @@ class _Few:
 @pytest.fixture
 def few_real(monkeypatch):
     """Each data set read once for the whole walk, and only its first examples scored against (keeps it fast)."""
-    from gan import scoring
+    from gan.measure import scoring
 
     opened, original = {}, scoring.Inputs._real
 

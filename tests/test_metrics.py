@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import gan.data.mixtures
-import gan.metrics
+import gan.measure.metrics
 from gan.data import MIXTURES
-from gan.metrics import (
+from gan.measure.metrics import (
     MetricUnavailable,
     density_coverage,
     frechet_distance,
@@ -32,7 +32,7 @@ def seeded(seed: int) -> torch.Generator:
 
 
 def test_docstring_examples_hold():
-    assert doctest.testmod(gan.metrics).failed == 0
+    assert doctest.testmod(gan.measure.metrics).failed == 0
     assert doctest.testmod(gan.data.mixtures).failed == 0
 
 

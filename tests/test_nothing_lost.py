@@ -15,7 +15,7 @@ import torch
 
 from gan import runs
 from gan.cli import main
-from gan.evaluation import _record
+from gan.measure.evaluation import _record
 
 from .conftest import TINY_DIGITS, TINY_RING
 from .test_safety import one_error_line, trained
@@ -300,7 +300,7 @@ def test_a_checkpoint_with_nan_weights_is_skipped_for_an_older_one_that_loads(wr
 
 
 def test_samples_that_are_not_finite_from_finite_weights_are_still_refused_by_scoring():
-    from gan.scoring import _finite
+    from gan.measure.scoring import _finite
 
     samples = torch.zeros(4, 1, 8, 8)
     samples[1, 0, 0, 0] = float("inf")  # an overflow: finite weights can still draw it

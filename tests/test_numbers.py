@@ -10,7 +10,8 @@ import torch
 from gan.cli import main
 from gan.config import Data
 from gan.data import DataError, open_examples
-from gan.data.numbers import RULES, _bundled_digits, spell, string_scores
+from gan.data.numbers import RULES, _bundled_digits, spell
+from gan.measure.numbers import string_scores
 from networks import parse
 
 SPACE = parse("image[1,28,84]")

@@ -9,6 +9,7 @@ import torch
 
 import gan
 import gan.data.numbers as N
+import gan.measure.numbers as NS
 from gan.cli import main
 from gan.config import Data
 from gan.data import DataError, open_examples
@@ -90,7 +91,7 @@ def test_the_exported_string_reader_reloads_and_reads_the_same_strings_for_the_s
     x = torch.rand(5, 1, 28, 84)
     drawn = [m.target.strings(m.sample(x=x, rng=torch.Generator().manual_seed(7))) for m in (net, again)]
     assert drawn[0] == drawn[1] and all(len(s) >= 1 for s in drawn[0])
-    assert N.read_greedily(net, x) == N.read_greedily(again, x)
+    assert NS.read_greedily(net, x) == NS.read_greedily(again, x)
 
 
 @pytest.mark.parametrize(
@@ -150,8 +151,8 @@ def test_a_text4_head_that_writes_the_end_is_scored_on_the_number_it_read(monkey
     from networks.registry import build
 
     net = build({**TINY_STRINGS["networks"]["reader"], "target": "text[4]"})
-    monkeypatch.setattr(N, "read_greedily", lambda net, x: [s + "." for s in data.held_out.labels_text[: len(x)]])
-    result = N.scores(net, data.held_out)
+    monkeypatch.setattr(NS, "read_greedily", lambda net, x: [s + "." for s in data.held_out.labels_text[: len(x)]])
+    result = NS.scores(net, data.held_out)
     assert result["exact_seen"] == result["exact_unseen"] == result["per_character"] == 1.0
 
 

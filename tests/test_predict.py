@@ -58,8 +58,8 @@ def read_predictions(path) -> tuple[list[str], np.ndarray]:
 
 
 def scorer_in_target_units(run):
-    """What the held-out scorer computes (gan/regression.py): the network on the standardised held-out rows, mapped
-    back to the target's units by the table's own statistics."""
+    """What the held-out scorer computes (gan/measure/regression.py): the network on the standardised held-out
+    rows, mapped back to the target's units by the table's own statistics."""
     net = gan.load(run, "predictor", units=False)
     table = open_examples(Data(name="diabetes", holdout=HOLDOUT), parse("point[10]"))
     with torch.no_grad():

@@ -29,13 +29,13 @@ import torch
 
 from .. import config as C
 from .. import data as datasets
-from .. import metrics as M
 from ..eval_mode import evaluating
-from ..evaluation import digits_classifier
+from ..measure import metrics as M
+from ..measure.evaluation import digits_classifier
+from ..measure.scoring import _classifier_in, _features
+from ..measure.shipped_metrics import manifold_scores
 from ..runs import load
 from ..sampling import draw
-from ..scoring import _classifier_in, _features
-from ..shipped_metrics import manifold_scores
 
 
 def train_curve(

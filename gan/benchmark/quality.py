@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from .. import config as C
-from ..evaluation import evaluate
 from ..loops import get
+from ..measure.evaluation import evaluate
 from ..words import counted
 from .markdown import read_section, write_section
 

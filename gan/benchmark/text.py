@@ -20,8 +20,8 @@ from networks.spaces import PAD
 
 from .. import config as C
 from ..data import text as text_data
-from ..evaluation import evaluate
 from ..loops import get
+from ..measure.evaluation import evaluate
 
 
 def _load(config: Path, output: Path, name: str, overrides: list[str] = ()) -> C.Config:

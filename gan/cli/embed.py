@@ -16,7 +16,7 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..retrieval import embed_run
+    from ..measure.retrieval import embed_run
 
     print(
         json.dumps(

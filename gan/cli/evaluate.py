@@ -8,8 +8,8 @@ from .args import seed
 
 
 def add_parser(verbs) -> None:
-    from .. import shipped_metrics  # noqa: F401  (registers the shipped metrics without loading torch to offer them)
-    from ..metric_registry import METRICS
+    from ..measure import shipped_metrics  # noqa: F401  (registers the shipped metrics without loading torch to offer them)
+    from ..measure.metric_registry import METRICS
 
     p = verbs.add_parser(
         "evaluate",
@@ -39,7 +39,7 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..evaluation import evaluate, strict
+    from ..measure.evaluation import evaluate, strict
     from ..runs import NotWritten, RunError
 
     if args.samples is not None and args.samples < 2:

@@ -20,7 +20,7 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..retrieval import search
+    from ..measure.retrieval import search
 
     results, x = search(
         args.run, index=args.index, queries=args.queries, k=args.k, network=args.network, resize=args.resize
@@ -47,7 +47,7 @@ def write_grid(args, results, x) -> None:
     import torchvision.utils as vutils
 
     from .. import data as datasets
-    from ..retrieval import embedder_of
+    from ..measure.retrieval import embedder_of
     from ..runs import RunError, replacing
 
     cfg, net, _, _ = embedder_of(args.run, args.network)

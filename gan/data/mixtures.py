@@ -1,7 +1,7 @@
 """The 2-D Gaussian mixtures of PacGAN (Lin et al. 2018, arXiv 1712.04086, section 5.1): ``ring`` and ``grid``.
 
 Toy data with known modes: a generator's samples can be scored by which modes they reach
-(``gan.metrics.mode_metrics``). Each batch is a fresh draw, so there is nothing to hold in memory.
+(``gan.measure.metrics.mode_metrics``). Each batch is a fresh draw, so there is nothing to hold in memory.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 class Mixture:
     """A mixture of equal-weight isotropic Gaussians in the plane.
 
-    Training draws its batches from these same objects and ``gan.metrics.mode_metrics`` scores
+    Training draws its batches from these same objects and ``gan.measure.metrics.mode_metrics`` scores
     against their means, so the data a generator sees and the modes it is scored against cannot disagree.
     """
 

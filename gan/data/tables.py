@@ -9,7 +9,7 @@ The split is fixed when the data is opened (``data.seed``, ``data.holdout``). Fe
 are then standardised with the mean and standard deviation of the *training part only*, so nothing
 of the held-out part leaks into training; networks write distributions in standardised units and
 ``Table.to_original`` maps them back, which is how RMSE and NLL are reported in the target's units
-(``gan/regression.py``).
+(``gan/measure/regression.py``).
 """
 
 from __future__ import annotations

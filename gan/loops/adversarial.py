@@ -272,7 +272,7 @@ class Adversarial:
         """The config's ``metrics`` (names, samples, classifier) on the averaged generator, into TensorBoard."""
         if not self.session.is_main:
             return
-        from ..scoring import score
+        from ..measure.scoring import score
 
         m = self.cfg.metrics
         net = (

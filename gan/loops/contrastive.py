@@ -30,8 +30,8 @@ from networks import Network
 
 from .. import data as datasets
 from ..config import ConfigError
+from ..measure.retrieval import embed, retrieval_scores
 from ..objectives import contrastive_loss
-from ..retrieval import embed, retrieval_scores
 from ..roles import RoleError
 from ..runs import atomic_write_text
 from ..session.session import Session

@@ -70,7 +70,7 @@ def open_labelled(cfg: Config, name: str, net):
     if not isinstance(source, datasets.Examples) or source.y is None:
         raise RoleError(f"role 'classifier' needs labelled data held in memory; data.name {cfg.data.name!r} gives none")
     if isinstance(net.target, Normal) or source.y.is_floating_point():  # real targets, not labels
-        from ..regression import check_targets
+        from ..measure.regression import check_targets
 
         check_targets(name, net.target, source, cfg.data.name)
     if isinstance(net.target, Categorical) and net.target.k != source.classes:

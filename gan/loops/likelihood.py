@@ -26,7 +26,7 @@ import torch
 from networks import Bernoulli, Categorical, Network, Normal
 
 from ..eval_mode import evaluating
-from ..held_out import held_out_scores
+from ..measure.held_out import held_out_scores
 from ..objectives import negative_log_likelihood
 from ..runs import atomic_write_text
 from ..session.progress import Clock

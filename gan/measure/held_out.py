@@ -14,16 +14,16 @@ import torch
 
 from networks import Bernoulli, Categorical, Normal, Text
 
-from .eval_mode import evaluating
-from .objectives import negative_log_likelihood
+from ..eval_mode import evaluating
+from ..objectives import negative_log_likelihood
 
 
 def held_out_scores(net, held) -> dict[str, float]:
     """The scores of ``net`` on held-out examples (``Examples``, or a text ``Corpus`` for a next-character network)."""
     if isinstance(net.source, Text):
-        from .data import text as text_data
+        from . import text as text_scores
 
-        return text_data.score(net, held)
+        return text_scores.score(net, held)
     if isinstance(net.target, Normal):
         from .regression import scores
 
@@ -33,7 +33,7 @@ def held_out_scores(net, held) -> dict[str, float]:
     else:  # strings written from images: per-character NLL
         result = {"nll": held_out_nll(net, held.x, held.y)}
     if hasattr(held, "unseen"):  # numbers: exact match on seen and never-seen numbers, per character
-        from .data.numbers import scores
+        from .numbers import scores
 
         result.update(scores(net, held))
     return result

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from . import config as C
-from . import loop_registry
+from .. import config as C
+from .. import loop_registry
+from ..runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 
 # The scores live in scoring.py (training logs them too); import them from there.
 from .metric_registry import METRICS
-from .runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 from .scoring import _classifier_in, _say, default_metrics, score_each
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
@@ -95,7 +95,7 @@ def digits_classifier(runs: Path) -> Path:
                 f"--classifier RUN: the classifier-feature metrics need a classifier trained on the digits ({config} "
                 "not found to train one)"
             )
-        from .loops.setup import train  # training reaches scoring.py, never this module: no cycle
+        from ..loops.setup import train  # training reaches scoring.py, never this module: no cycle
 
         _say(
             f"no --classifier given: training the digits classifier once into {folder} ({config.name}); later "
@@ -134,7 +134,8 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     The compressors get the same characters the network predicts; "given train" is what the
     held-out text costs once the compressor has read the training text, as the network has.
     """
-    from .data import text as text_data
+    from ..data import text as text_data
+    from . import text as text_scores
 
     name = next(iter(cfg.roles.values()))
     net = load(run, name)
@@ -142,8 +143,8 @@ def evaluate_text(run: Path, cfg: C.Config) -> dict:
     if len(held_out) == 0:
         raise RunError(f"{run}: data.holdout is 0, so no sentence was held out to score")
     result = {"run": str(run), "step": _step(run), "network": name, "view": cfg.data.view}
-    result.update({f"held_out_{k}": v for k, v in text_data.score(net, held_out).items()})
-    result.update(text_data.compressor_bits(train.text(), held_out.text()))
+    result.update({f"held_out_{k}": v for k, v in text_scores.score(net, held_out).items()})
+    result.update(text_scores.compressor_bits(train.text(), held_out.text()))
     return result
 
 
@@ -177,7 +178,7 @@ def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classi
     (``each``: a metric's values as its registered function returned them, with ``samples`` beside):
     scoring one metric again replaces that metric only. Read, merge and write happen under the run's
     evaluation lock, so evaluations running at once keep each other's scores."""
-    from .runs import atomic_write_text, exclusively
+    from ..runs import atomic_write_text, exclusively
 
     path = run / "evaluation.json"
     settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
@@ -196,7 +197,7 @@ def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classi
 def _kept_or_said(path: Path, result: dict):
     """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the
     CLI."""
-    from .runs import NotWritten, on_write_failure
+    from ..runs import NotWritten, on_write_failure
 
     with on_write_failure(
         lambda cause: NotWritten(
@@ -209,7 +210,7 @@ def _kept_or_said(path: Path, result: dict):
 def _write(run: Path, result: dict) -> dict:
     """A likelihood or text run's scores, whole, as strict JSON in RUN/evaluation.json (one set of scores: nothing to
     merge)."""
-    from .runs import atomic_write_text
+    from ..runs import atomic_write_text
 
     result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
     with _kept_or_said(run / "evaluation.json", result):

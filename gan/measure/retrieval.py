@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .eval_mode import evaluating
-from .runs import RunError
+from ..eval_mode import evaluating
+from ..runs import RunError
 
 
 @torch.no_grad()
@@ -88,7 +88,7 @@ def exact_nearest(index: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[t
 # -- the index file ---------------------------------------------------------------------------------
 def write_index(path: Path, embeddings: torch.Tensor, *, run: str, network: str, space: str, extra: dict) -> None:
     """``embeddings`` (N x D float32 unit rows) and what wrote them; ``extra``: labels, paths or texts."""
-    from .runs import replacing
+    from ..runs import replacing
 
     arrays = {k: np.asarray(v) for k, v in extra.items() if v is not None}
     with replacing(path) as file:
@@ -131,8 +131,8 @@ def read_index(path: str, *, run: str, network: str, space: str) -> dict:
 # -- what the verbs do: gan embed, gan search ------------------------------------------------------
 def embedder_of(run, network: str | None):
     """The network of ``run`` that writes sphere[D] (``network``, or the run's embedder), its name and its run path."""
-    from . import config as C
-    from .runs import load
+    from .. import config as C
+    from ..runs import load
 
     folder = Path(run)
     if not (folder / "config.yaml").is_file():
@@ -151,7 +151,7 @@ def embed_run(run, *, network: str | None, data: str | None, output: str, overwr
     """Embed the run's data (or data set ``data``) into ``output``: N x D unit rows, labels where the data has them."""
     import dataclasses
 
-    from . import data as datasets
+    from .. import data as datasets
 
     out = Path(output)
     if out.exists() and not overwrite:
@@ -175,7 +175,7 @@ def query_images(files: list[str], space, *, resize: bool = False) -> torch.Tens
     """Query image files in ``space``: a file of other channels is refused (a colour photo is not a grey digit)."""
     from PIL import Image as PILImage
 
-    from .image_files import read_images
+    from ..image_files import read_images
 
     for name in files:
         if not Path(name).is_file():

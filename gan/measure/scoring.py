@@ -19,14 +19,14 @@ from pathlib import Path
 
 import torch
 
-from . import config as C
-from . import data as datasets
+from .. import config as C
+from .. import data as datasets
+from ..eval_mode import evaluating
+from ..memory import check_fits
+from ..runs import RunDir, RunError, load
+from ..sampling import draw
 from . import shipped_metrics  # noqa: F401  (registers the metrics this toolkit ships)
-from .eval_mode import evaluating
-from .memory import check_fits
 from .metric_registry import METRICS, defaults, misfit
-from .runs import RunDir, RunError, load
-from .sampling import draw
 
 
 def _classifier_in(run: Path) -> str:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from networks import Normal, Text
 
-from . import config as C
-from . import data as datasets
+from .. import config as C
+from .. import data as datasets
+from ..runs import RunError, load
 from .held_out import held_out_scores
-from .runs import RunError, load
 
 
 def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
@@ -36,7 +36,7 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
                 f"{run}: data.name {cfg.data.name!r} labels its examples by class, not by strings, so {net.target} "
                 "cannot be scored on it"
             )
-        from .data.numbers import string_labels
+        from ..data.numbers import string_labels
 
         source = string_labels(source, net.target)
     _, held = source.split(cfg.data.holdout, cfg.run.seed)

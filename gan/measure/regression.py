@@ -13,14 +13,14 @@ import torch
 
 from networks.spaces import Normal, Space
 
-from . import config as C
-from .data import open_examples
-from .data.examples import Examples
-from .data.tables import Table
-from .eval_mode import evaluating
-from .predict import Z90, Predictor
-from .roles import RoleError
-from .runs import RunError
+from .. import config as C
+from ..data import open_examples
+from ..data.examples import Examples
+from ..data.tables import Table
+from ..eval_mode import evaluating
+from ..predict import Z90, Predictor
+from ..roles import RoleError
+from ..runs import RunError
 
 
 def check_targets(name: str, target: Space, examples: Examples, data: str) -> None:

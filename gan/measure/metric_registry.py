@@ -44,7 +44,7 @@ class Metric:
 
     ``compute(inputs) -> dict``: its score under its own name plus the values that belong with it (the floor
     of a distance, a standard error); that dict is what RUN/evaluation.json keeps for it. ``inputs`` is
-    ``gan.scoring.Inputs``: the generator's samples, the real data, a classifier's or Inception's features,
+    ``gan.measure.scoring.Inputs``: the generator's samples, the real data, a classifier's or Inception's features,
     each made once however many metrics ask. ``needs``: what it reads beyond the samples ("real",
     "classifier", "inception", "labels"); a metric that needs "classifier" makes ``gan evaluate`` train the
     digits classifier when none is given. ``fits``: the data kinds (``KINDS``) it scores. ``default``: the kinds

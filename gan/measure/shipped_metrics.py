@@ -4,11 +4,11 @@ Toy mixtures get the PacGAN protocol (modes, high-quality share, reverse KL). Im
 kernel distances in the feature space of a classifier this toolkit trained on the same data (works
 offline), that classifier's label coverage, k-NN precision/recall and density/coverage in its features,
 and Inception-v3 FID/KID where torch-fidelity and its weights are available; stacked digits get their
-1,000 modes counted. Each function reads what it needs from ``inputs`` (``gan.scoring.Inputs``), which
+1,000 modes counted. Each function reads what it needs from ``inputs`` (``gan.measure.scoring.Inputs``), which
 draws the samples and makes each kind of features once.
 
 Importing this module must stay cheap and low in the layering: gan.config imports it to check
-``metrics.names`` and the CLI to offer ``--metric``, so torch and ``gan.metrics`` are imported inside
+``metrics.names`` and the CLI to offer ``--metric``, so torch and ``gan.measure.metrics`` are imported inside
 the functions, and nothing here imports ``gan.data``.
 """
 
