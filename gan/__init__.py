@@ -6,6 +6,6 @@
 torch.Size([64, 1, 28, 28])
 """
 
-from .runs import load
+from .runs.folder import load
 
 __all__ = ["load"]

@@ -25,7 +25,7 @@ import torch
 
 from networks import Image
 
-from .runs import RunError
+from .runs.folder import RunError
 
 # Data sets held in memory and read in a second or two: their background is measured; any other
 # (a folder of any size, CelebA, a stream) is not opened just to classify a few pictures.

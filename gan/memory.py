@@ -18,7 +18,7 @@ def available_bytes() -> int:
 
 def check_fits(nbytes: int, what: str, advice: str) -> None:
     """Raise RunError naming ``what`` when ``nbytes`` is more than the memory available now."""
-    from .runs import RunError
+    from .runs.folder import RunError
 
     free = available_bytes()
     if nbytes > free:

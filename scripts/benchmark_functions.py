@@ -46,7 +46,7 @@ def score(runs: list[str], classifier: str) -> None:
     import gan
     from gan import config as C
     from gan.measure.scoring import score as measure
-    from gan.sampling import network_in_role
+    from gan.verbs.sampling import network_in_role
 
     print("| run | painter | drawn at | Frechet distance (classifier features) |")
     print("| --- | --- | --- | --- |")

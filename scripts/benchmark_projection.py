@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from gan.config import Data  # noqa: E402
 from gan.data import open_examples  # noqa: E402
 from gan.measure.evaluation import digits_classifier  # noqa: E402
-from gan.project import networks_of, project  # noqa: E402
-from gan.runs import load  # noqa: E402
+from gan.runs.folder import load  # noqa: E402
+from gan.verbs.project import networks_of, project  # noqa: E402
 
 
 def cpu_model() -> str:

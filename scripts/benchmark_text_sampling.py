@@ -24,8 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan.runs import load  # noqa: E402
-from gan.sampling import sentences  # noqa: E402
+from gan.runs.folder import load  # noqa: E402
+from gan.verbs.sampling import sentences  # noqa: E402
 from networks import iterated  # noqa: E402
 
 

@@ -24,8 +24,8 @@ from gan import config as C  # noqa: E402
 from gan.measure.evaluation import digits_classifier  # noqa: E402
 from gan.measure.metric_registry import METRICS  # noqa: E402
 from gan.measure.scoring import Inputs  # noqa: E402
-from gan.runs import load  # noqa: E402
-from gan.sampling import draw  # noqa: E402
+from gan.runs.folder import load  # noqa: E402
+from gan.verbs.sampling import draw  # noqa: E402
 
 WANTED = ("precision_recall", "fid_classifier")
 

@@ -110,7 +110,7 @@ def test_the_same_seed_gives_the_same_walk_file(runs, tmp_path, suffix):
 
 
 def test_a_conditioned_walk_holds_the_label_of_the_nearer_end(tmp_path, write_config):
-    from gan.walks import walk
+    from gan.verbs.walks import walk
 
     assert main(["train", str(write_config(LABELLED_DIGITS))]) == 0
     net = gan.load(tmp_path / "runs" / "tiny", "painter")

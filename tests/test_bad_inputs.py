@@ -90,7 +90,7 @@ def nan_weights(run: Path):
 
     from safetensors.torch import load_file, save_file
 
-    from gan.runs import sha256_of
+    from gan.runs.folder import sha256_of
 
     info_path = run / "networks" / "painter.json"
     info = json.loads(info_path.read_text())

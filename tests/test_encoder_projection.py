@@ -13,10 +13,10 @@ from PIL import Image as PILImage
 from gan import config as C
 from gan.cli import main
 from gan.loops.setup import likelihood_loop
-from gan.project import networks_of, project
 from gan.roles import RoleError
-from gan.runs import load
+from gan.runs.folder import load
 from gan.session.session import Session
+from gan.verbs.project import networks_of, project
 from tests.conftest import TINY_DIGITS
 from tests.test_adversarial import run_loop
 

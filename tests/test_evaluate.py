@@ -195,7 +195,7 @@ def _another_trainer_holds(folder):
     import os
     import socket
 
-    from gan.runs import RunLock
+    from gan.runs.folder import RunLock
 
     folder.mkdir(exist_ok=True)
     (folder / RunLock.NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
@@ -206,7 +206,7 @@ def _classifier_appears(monkeypatch, folder, after: float = 0.3):
     import threading
 
     from gan.measure import evaluation as E
-    from gan.runs import RunError, RunLock
+    from gan.runs.folder import RunError, RunLock
 
     trained = threading.Event()
 
@@ -244,7 +244,7 @@ def test_two_evaluations_starting_together_share_one_classifier(tmp_path, monkey
     other's."""
     import gan.loops.setup as setup
     from gan.measure import evaluation as E
-    from gan.runs import RunError
+    from gan.runs.folder import RunError
 
     folder = tmp_path / "digits_classifier"
     started = {}
@@ -265,7 +265,7 @@ def test_two_evaluations_starting_together_share_one_classifier(tmp_path, monkey
 def test_a_failure_of_this_evaluations_own_classifier_training_is_not_hidden(tmp_path, monkeypatch):
     import gan.loops.setup as setup
     from gan.measure import evaluation as E
-    from gan.runs import RunError
+    from gan.runs.folder import RunError
 
     def train_fails(cfg):
         (tmp_path / "digits_classifier").mkdir()
@@ -282,7 +282,7 @@ def test_a_classifier_folder_left_half_made_by_a_dead_process_is_named_with_what
     import subprocess
 
     from gan.measure import evaluation as E
-    from gan.runs import RunError, RunLock
+    from gan.runs.folder import RunError, RunLock
 
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -57,7 +57,7 @@ EXPORTED = {  # name -> spec, exported untrained beside the run's painter and cr
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A 4-step digits run (painter with EMA, critic) with networks of every other kind exported into it."""
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
 
     root = tmp_path_factory.mktemp("inputs")
     cfg = copy.deepcopy(TINY_DIGITS)
@@ -386,7 +386,7 @@ def test_pictures_of_the_datas_polarity_pass_without_a_word(run, tmp_path, capsy
 
 
 def test_without_the_runs_data_alpha_is_read_over_black_and_nothing_is_warned(tmp_path, capsys):
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
 
     folder = RunDir(tmp_path / "bare")
     folder.networks.mkdir(parents=True)

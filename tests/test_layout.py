@@ -130,15 +130,15 @@ BASE = (
 )
 ABOVE_THE_BASE = (
     "gan.data",
-    "gan.runs",
+    "gan.runs.folder",
     "gan.loops",
     "gan.cli",
     "gan.benchmark",
     "gan.measure.evaluation",
     "gan.measure.scoring",
-    "gan.sampling",
+    "gan.verbs.sampling",
     "gan.measure.regression",
-    "gan.resume",
+    "gan.runs.resume",
 )
 
 

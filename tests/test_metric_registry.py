@@ -127,7 +127,7 @@ def _config(data: str, space: str) -> C.Config:
 
 
 def _classifier_run(folder, source: str, k: int) -> str:
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
 
     torch.manual_seed(0)
     net = build(

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan import runs
 from gan.cli import main
 from gan.measure.evaluation import _record
+from gan.runs import folder as runs
 
 from .conftest import TINY_DIGITS, TINY_RING
 from .test_safety import one_error_line, trained
@@ -328,7 +328,7 @@ def fail_after_step_2(monkeypatch, owner, attribute, error, where=lambda args: T
 
 
 def arm_after_first_checkpoint(monkeypatch, fills):
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
 
     real = RunDir.commit_checkpoint
 
@@ -442,7 +442,7 @@ def test_a_link_planted_at_a_checkpoints_staging_name_is_removed_not_followed(wr
 
 
 def test_a_full_disk_anywhere_else_is_one_line_naming_the_file(write_config, tmp_path, monkeypatch, capsys):
-    from gan import resume
+    from gan.runs import resume
 
     run = trained(write_config, tmp_path)
 

@@ -79,7 +79,7 @@ def test_a_string_reader_trains_on_numbers_and_scores_seen_and_never_seen_number
 
 
 def test_the_exported_string_reader_reloads_and_reads_the_same_strings_for_the_same_seed(tmp_path):
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
     from networks.registry import build
 
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ from gan import load
 from gan.cli import main
 from gan.loops.setup import likelihood_loop
 from gan.objectives import log_likelihood
-from gan.runs import RunError
+from gan.runs.folder import RunError
 from gan.session.session import Session
 from networks import ConvNet
 

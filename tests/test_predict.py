@@ -14,7 +14,7 @@ import gan
 from gan.cli import main
 from gan.config import Data
 from gan.data import open_examples
-from gan.predict import Z90, Predictor
+from gan.verbs.predict import Z90, Predictor
 from networks import Network, parse
 
 from .conftest import TINY_DIGITS
@@ -142,7 +142,10 @@ def test_the_units_are_written_into_the_run_when_training_starts(run):
     assert units["features"]["names"][:3] == ["age", "sex", "bmi"] and units["targets"]["names"] == ["target"]
     assert torch.equal(torch.tensor(units["features"]["mean"]), table.x_mean)
     assert torch.equal(torch.tensor(units["targets"]["scale"]), table.y_std)
-    assert "predictor" in gan.runs.RunDir(run).network_names() and len(gan.runs.RunDir(run).network_names()) == 1
+    assert (
+        "predictor" in gan.runs.folder.RunDir(run).network_names()
+        and len(gan.runs.folder.RunDir(run).network_names()) == 1
+    )
 
 
 def test_a_run_from_before_units_were_kept_is_read_with_the_units_its_config_gives(run, tmp_path):

@@ -23,7 +23,7 @@ import yaml
 from gan import config as C
 from gan import load
 from gan.cli import main
-from gan.runs import RunError
+from gan.runs.folder import RunError
 
 from .conftest import ROOT, TINY_DIGITS
 from .test_survival import start, wait_for

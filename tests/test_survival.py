@@ -280,7 +280,7 @@ def test_a_checkpoint_crafted_to_run_code_is_refused_and_the_code_never_runs(
 
 def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monkeypatch):
     from gan import load
-    from gan.runs import RunError
+    from gan.runs.folder import RunError
 
     mark = tmp_path / "pwned"
     monkeypatch.setenv("EXPLOIT_MARK", str(mark))

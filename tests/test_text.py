@@ -183,7 +183,7 @@ def test_a_text_run_resumes_exactly_and_its_export_samples_the_same_strings(writ
     for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(v, w), k
 
-    from gan.sampling import sentences
+    from gan.verbs.sampling import sentences
 
     assert sentences(a, 3, seed=5, prompt="The ") == sentences(b, 3, seed=5, prompt="The ")
     out = tmp_path / "out.txt"
@@ -354,7 +354,7 @@ def test_a_string_heads_log_prob_is_the_sum_of_its_step_by_step_character_log_pr
 
 
 def test_a_string_head_samples_reproducibly_and_its_export_samples_the_same_strings(tmp_path):
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
 
     torch.manual_seed(0)
     net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8}).eval()
@@ -404,7 +404,7 @@ def test_the_likeliest_strings_found_by_a_wide_beam_are_those_of_exhaustive_sear
 def test_classify_prints_an_image_readers_likeliest_strings(tmp_path, capsys):
     from PIL import Image as PILImage
 
-    from gan.runs import RunDir
+    from gan.runs.folder import RunDir
 
     torch.manual_seed(0)
     net = build({"family": "conv", "source": "image[1,8,8]", "target": "text[3,lower]", "width": 8})

@@ -34,8 +34,8 @@ from ..measure import metrics as M
 from ..measure.evaluation import digits_classifier
 from ..measure.scoring import _classifier_in, _features
 from ..measure.shipped_metrics import manifold_scores
-from ..runs import load
-from ..sampling import draw
+from ..runs.folder import load
+from ..verbs.sampling import draw
 
 
 def train_curve(

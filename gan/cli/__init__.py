@@ -18,7 +18,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from ..config import ConfigError
     from ..data import DataError
     from ..roles import RoleError
-    from ..runs import RunError
+    from ..runs.folder import RunError
 
     return (ConfigError, DataError, RoleError, RunError, SpaceError)
 

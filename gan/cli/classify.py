@@ -42,8 +42,8 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..runs import RunError
-    from ..sampling import classify
+    from ..runs.folder import RunError
+    from ..verbs.sampling import classify
 
     if args.top is not None and args.top < 1:
         raise RunError(f"--top: expected a number of labels >= 1, got {args.top}")
@@ -78,7 +78,7 @@ def run(args) -> int:
 def refuse_image_flags_with_text(args) -> None:
     """With --text the inputs are strings and classify prints the likeliest next characters: the flags for images and
     for draws would be ignored, so they are refused, each by name."""
-    from ..runs import RunError
+    from ..runs.folder import RunError
 
     if args.sample:
         raise RunError(
@@ -91,7 +91,7 @@ def refuse_image_flags_with_text(args) -> None:
 
 
 def run_text(args) -> int:
-    from ..sampling import next_characters
+    from ..verbs.sampling import next_characters
 
     refuse_image_flags_with_text(args)
     for row in next_characters(args.run, args.network, args.files, top=args.top):

@@ -40,7 +40,7 @@ def add_parser(verbs) -> None:
 
 def run(args) -> int:
     from ..measure.evaluation import evaluate, strict
-    from ..runs import NotWritten, RunError
+    from ..runs.folder import NotWritten, RunError
 
     if args.samples is not None and args.samples < 2:
         raise RunError(f"--samples: expected at least 2 samples, got {args.samples}")

@@ -29,8 +29,8 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..predict import prediction_table, read_csv
-    from ..runs import RunError
+    from ..runs.folder import RunError
+    from ..verbs.predict import prediction_table, read_csv
 
     network = args.network or _default_network(args.run)
     predictor = _predictor(args.run, network)
@@ -41,7 +41,7 @@ def run(args) -> int:
     if out is None:
         sys.stdout.write(text)
         return 0
-    from ..runs import atomic_write_text
+    from ..runs.folder import atomic_write_text
 
     try:
         atomic_write_text(out, text)
@@ -55,7 +55,7 @@ def _default_network(run: str) -> str:
     """The run's classifier: the one network a likelihood run trains, and the only kind trained on a table."""
     import yaml
 
-    from ..runs import RunDir, RunError
+    from ..runs.folder import RunDir, RunError
 
     folder = RunDir(run)
     names = folder.network_names()  # refuses a run folder that does not exist
@@ -73,8 +73,8 @@ def _default_network(run: str) -> str:
 
 
 def _predictor(run: str, network: str):
-    from ..predict import Predictor
-    from ..runs import RunError, load
+    from ..runs.folder import RunError, load
+    from ..verbs.predict import Predictor
 
     predictor = load(run, network)
     if not isinstance(predictor, Predictor):
@@ -88,7 +88,7 @@ def _predictor(run: str, network: str):
 def _output(args) -> Path | None:
     import os
 
-    from ..runs import RunError
+    from ..runs.folder import RunError
 
     if args.output is None:
         return None

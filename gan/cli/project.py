@@ -22,7 +22,7 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..project import project_files
+    from ..verbs.project import project_files
 
     rows = project_files(
         args.run,

@@ -63,8 +63,8 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from ..runs import RunError
-    from ..sampling import write_samples
+    from ..runs.folder import RunError
+    from ..verbs.sampling import write_samples
 
     if args.walk is not None:
         return run_walk(args)
@@ -90,8 +90,8 @@ def run(args) -> int:
 
 def run_walk(args) -> int:
     """A walk draws its own frames: the flags of -n samples and of text networks are refused, each by name."""
-    from ..runs import RunError
-    from ..sampling import write_walk
+    from ..runs.folder import RunError
+    from ..verbs.sampling import write_walk
 
     for flag, value in (
         ("-n", args.n),

@@ -48,7 +48,7 @@ def write_grid(args, results, x) -> None:
 
     from .. import data as datasets
     from ..measure.retrieval import embedder_of
-    from ..runs import RunError, replacing
+    from ..runs.folder import RunError, replacing
 
     cfg, net, _, _ = embedder_of(args.run, args.network)
     if not net.source.is_image:

@@ -58,7 +58,7 @@ class Table(Examples):
         return self.y * self.y_std.to(self.y.device) + self.y_mean.to(self.y.device)
 
     def units(self) -> dict:
-        """What a network trained on this table needs to read raw rows later (``gan/predict.py``), as JSON.
+        """What a network trained on this table needs to read raw rows later (``gan/verbs/predict.py``), as JSON.
 
         The statistics live here and nowhere else; without them in the run, new rows could only be fed in the
         standardised units the network was trained on, which nobody outside the data code knows.

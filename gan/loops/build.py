@@ -12,7 +12,7 @@ from pathlib import Path
 from networks import Network, build
 
 from ..config import Config
-from ..runs import RunDir, RunError, check_digest, check_network_name, load_state, read_network_info
+from ..runs.folder import RunDir, RunError, check_digest, check_network_name, load_state, read_network_info
 from ..yamlfile import cut, shorten
 
 

@@ -33,7 +33,7 @@ from ..config import ConfigError
 from ..measure.retrieval import embed, retrieval_scores
 from ..objectives import contrastive_loss
 from ..roles import RoleError
-from ..runs import atomic_write_text
+from ..runs.folder import atomic_write_text
 from ..session.session import Session
 from .inputs import augmenter
 

@@ -28,7 +28,7 @@ from networks import Bernoulli, Categorical, Network, Normal
 from ..eval_mode import evaluating
 from ..measure.held_out import held_out_scores
 from ..objectives import negative_log_likelihood
-from ..runs import atomic_write_text
+from ..runs.folder import atomic_write_text
 from ..session.progress import Clock
 from ..session.session import Session
 

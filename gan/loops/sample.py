@@ -17,7 +17,7 @@ import torch
 from networks import Image, Network
 
 from ..roles import writes_next_character
-from ..runs import atomic_write_bytes
+from ..runs.folder import atomic_write_bytes
 from ..session.session import Session
 
 
@@ -33,7 +33,7 @@ class Sample:
         done = session.run.path / "samples.npz"
         n = cfg.run.sample_count
         if writes_next_character(net):  # a prefix reader iterated: draw the next character, append it, read again
-            from ..sampling import sentences
+            from ..verbs.sampling import sentences
 
             lines = sentences(net, n, seed=cfg.run.seed)
             if session.is_main:

@@ -29,7 +29,7 @@ from ..device import channels_last
 from ..ema import EMA
 from ..loop_registry import loop as registered
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
-from ..runs import keep_units
+from ..runs.folder import keep_units
 from ..session.logs import write_hparams
 from ..session.optim import make_optimizer
 from ..session.session import Session

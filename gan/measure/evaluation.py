@@ -17,7 +17,7 @@ import torch
 
 from .. import config as C
 from .. import loop_registry
-from ..runs import EVALUATION_LOCK, RunDir, RunError, RunLock, load
+from ..runs.folder import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 
 # The scores live in scoring.py (training logs them too); import them from there.
 from .metric_registry import METRICS
@@ -178,7 +178,7 @@ def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classi
     (``each``: a metric's values as its registered function returned them, with ``samples`` beside):
     scoring one metric again replaces that metric only. Read, merge and write happen under the run's
     evaluation lock, so evaluations running at once keep each other's scores."""
-    from ..runs import atomic_write_text, exclusively
+    from ..runs.folder import atomic_write_text, exclusively
 
     path = run / "evaluation.json"
     settings = {"step": result["step"], "samples": result["samples"], "seed": seed, "classifier": classifier}
@@ -197,7 +197,7 @@ def _record(run: Path, result: dict, each: dict[str, dict], *, seed: int, classi
 def _kept_or_said(path: Path, result: dict):
     """Scores that the disk refuses to keep (full, read-only) still reach the user: NotWritten carries them to the
     CLI."""
-    from ..runs import NotWritten, on_write_failure
+    from ..runs.folder import NotWritten, on_write_failure
 
     with on_write_failure(
         lambda cause: NotWritten(
@@ -210,7 +210,7 @@ def _kept_or_said(path: Path, result: dict):
 def _write(run: Path, result: dict) -> dict:
     """A likelihood or text run's scores, whole, as strict JSON in RUN/evaluation.json (one set of scores: nothing to
     merge)."""
-    from ..runs import atomic_write_text
+    from ..runs.folder import atomic_write_text
 
     result = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in result.items()}
     with _kept_or_said(run / "evaluation.json", result):

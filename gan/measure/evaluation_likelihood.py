@@ -19,7 +19,7 @@ from networks import Normal, Text
 
 from .. import config as C
 from .. import data as datasets
-from ..runs import RunError, load
+from ..runs.folder import RunError, load
 from .held_out import held_out_scores
 
 

@@ -18,9 +18,9 @@ from ..data import open_examples
 from ..data.examples import Examples
 from ..data.tables import Table
 from ..eval_mode import evaluating
-from ..predict import Z90, Predictor
 from ..roles import RoleError
-from ..runs import RunError
+from ..runs.folder import RunError
+from ..verbs.predict import Z90, Predictor
 
 
 def check_targets(name: str, target: Space, examples: Examples, data: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..eval_mode import evaluating
-from ..runs import RunError
+from ..runs.folder import RunError
 
 
 @torch.no_grad()
@@ -88,7 +88,7 @@ def exact_nearest(index: torch.Tensor, queries: torch.Tensor, k: int) -> tuple[t
 # -- the index file ---------------------------------------------------------------------------------
 def write_index(path: Path, embeddings: torch.Tensor, *, run: str, network: str, space: str, extra: dict) -> None:
     """``embeddings`` (N x D float32 unit rows) and what wrote them; ``extra``: labels, paths or texts."""
-    from ..runs import replacing
+    from ..runs.folder import replacing
 
     arrays = {k: np.asarray(v) for k, v in extra.items() if v is not None}
     with replacing(path) as file:
@@ -132,7 +132,7 @@ def read_index(path: str, *, run: str, network: str, space: str) -> dict:
 def embedder_of(run, network: str | None):
     """The network of ``run`` that writes sphere[D] (``network``, or the run's embedder), its name and its run path."""
     from .. import config as C
-    from ..runs import load
+    from ..runs.folder import load
 
     folder = Path(run)
     if not (folder / "config.yaml").is_file():

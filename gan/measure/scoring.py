@@ -23,8 +23,8 @@ from .. import config as C
 from .. import data as datasets
 from ..eval_mode import evaluating
 from ..memory import check_fits
-from ..runs import RunDir, RunError, load
-from ..sampling import draw
+from ..runs.folder import RunDir, RunError, load
+from ..verbs.sampling import draw
 from . import shipped_metrics  # noqa: F401  (registers the metrics this toolkit ships)
 from .metric_registry import METRICS, defaults, misfit
 

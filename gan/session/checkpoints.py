@@ -1,7 +1,7 @@
 """Checkpoints: written by every process, committed complete or not at all, and loaded back at a resume.
 
 The folder layout and the commit order (stage, marker last, rename, then ``latest``) are
-``gan/runs.py``'s; this module decides what goes in (accelerate's state, the loop's extras,
+``gan/runs/folder.py``'s; this module decides what goes in (accelerate's state, the loop's extras,
 trainer.json's counters) and which checkpoint a resume loads.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..loop_registry import loop as registered
-from ..resume import describe, record
-from ..runs import RunError, Unloadable, atomic_save_tensors, load_state, on_write_failure, remove, write_failure
+from ..runs.folder import RunError, Unloadable, atomic_save_tensors, load_state, on_write_failure, remove, write_failure
+from ..runs.resume import describe, record
 from ..words import command
 from .optim import reapply_settings, settings
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config
-from ..runs import replacing
+from ..runs.folder import replacing
 
 
 class TensorBoard:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..runs import RunError
+from ..runs.folder import RunError
 
 
 class Processes:

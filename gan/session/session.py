@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Config
-from ..resume import changes
-from ..runs import RunDir, RunError
+from ..runs.folder import RunDir, RunError
+from ..runs.resume import changes
 from .accelerator import start_accelerator
 from .checkpoints import Checkpoints
 from .guard import UpdateGuard

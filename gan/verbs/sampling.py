@@ -12,9 +12,9 @@ import torch
 from networks import Bernoulli, Categorical, Image, Network, Noise, Normal, Point, Text, writes_functions
 from networks.functions import MAX_SIDE
 
-from .image_files import read_images
-from .memory import check_fits
-from .runs import RunError, atomic_write_text, load
+from ..image_files import read_images
+from ..memory import check_fits
+from ..runs.folder import RunError, atomic_write_text, load
 
 
 def parse_labels(text: str | None, n: int, net: Network) -> torch.Tensor | None:
@@ -43,7 +43,7 @@ ROLES_READING = ("classifier", "discriminator")
 def network_in_role(run, roles: tuple[str, ...]) -> str:
     """The network the run gives the first of ``roles``: the run's config already says which network draws or
     reads, so a user need not look it up in RUN/networks/."""
-    from . import config as C
+    from .. import config as C
 
     path = Path(run) / "config.yaml"
     if not path.is_file():
@@ -94,7 +94,7 @@ def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperat
     """
     from networks import iterated
 
-    from .roles import writes_next_character
+    from ..roles import writes_next_character
 
     if not writes_next_character(net):
         raise RunError(
@@ -134,7 +134,7 @@ def sample_kind(net: Network) -> str | None:
     text, for each input the run held out; 'reals': normal[D], for each held-out input; 'samples': from a source that
     can be sampled (reads --labels when the network takes a condition).
     """
-    from .roles import writes_next_character
+    from ..roles import writes_next_character
 
     if isinstance(net.target, Text) and not isinstance(net.source, Text):
         return "strings"
@@ -243,13 +243,13 @@ def write_samples(
         "draw fewer samples, in several calls with other --seed values",
     )  # samples, their pixels, the file's copy
     if isinstance(net.target, Normal):  # reals drawn for each input the run held out: [examples, n, D]
-        from .measure.regression import predictive_samples
+        from ..measure.regression import predictive_samples
 
         x = predictive_samples(run, net, n, seed=seed).float()
     else:
         x = draw(net, n, seed=seed, labels=parse_labels(labels, n, net), truncation=truncation).float()
     if suffix == ".png" and _scattered(net):
-        from .scatter import scatter  # the picture training draws of the same points
+        from ..scatter import scatter  # the picture training draws of the same points
 
         x = scatter(x)
     _write_all(out, names, x, net)
@@ -355,7 +355,7 @@ def _write_one(path: Path, suffix: str, x: torch.Tensor, net: Network) -> None:
     (``runs.replacing``)."""
     import torchvision.utils as vutils
 
-    from .runs import replacing
+    from ..runs.folder import replacing
 
     with replacing(path) as f:
         if suffix == ".npz":
@@ -391,8 +391,8 @@ def _write_read_strings(run, net: Network, n: int, out: Path, *, seed: int) -> P
     """n strings drawn from p(string | input) for each input the run held out (a conditional model of text samples
     given what it reads, as normal[D] does): a header, then a line an input, tab-separated: its index among the
     held-out inputs, its label where the data has one, and the draws, so each draw stands beside its input."""
-    from . import config as C
-    from .data import Examples, open_examples
+    from .. import config as C
+    from ..data import Examples, open_examples
 
     if out.suffix.lower() != ".txt":
         raise RunError(f"-o {out}: {net.source} -> {net.target} writes strings; write them as FILE.txt")
@@ -494,7 +494,7 @@ def classify(
     Pictures are read as the run's training images were (``image_files``): alpha over the data's background,
     a warning for those of the opposite polarity.
     """
-    from .image_files import data_background
+    from ..image_files import data_background
 
     network = network or network_in_role(run, ROLES_READING)
     net = load(run, network, ema=False)

@@ -40,8 +40,8 @@ from safetensors.torch import save as save_tensors
 
 from networks import Network, build
 
-from .config import is_plain_name
-from .yamlfile import shorten
+from ..config import is_plain_name
+from ..yamlfile import shorten
 
 
 class RunError(ValueError):
@@ -608,7 +608,7 @@ def load(run: str | Path, name: str, *, ema: bool = True, device="cpu", units: b
     return with_units(folder, name, net) if units else net
 
 
-# -- the units of a network trained on a table (gan/predict.py) ----------------------------
+# -- the units of a network trained on a table (gan/verbs/predict.py) ----------------------------
 def units_path(folder: RunDir, name: str) -> Path:
     """In a folder of its own under networks/: a NAME.units.json beside NAME.json would be listed as a network."""
     return folder.networks / "units" / f"{name}.json"
@@ -627,7 +627,7 @@ def with_units(folder: RunDir, name: str, net: Network):
 
     if not isinstance(net.target, Normal):  # only a normal[D] network is trained on a table's targets
         return net
-    from .predict import Predictor, units_from_config
+    from ..verbs.predict import Predictor, units_from_config
 
     path = units_path(folder, name)
     if path.is_file():

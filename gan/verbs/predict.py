@@ -21,7 +21,7 @@ from torch import distributions as D
 
 from networks import Network, Normal, Point, Real
 
-from .data.examples import DataError
+from ..data.examples import DataError
 
 Z90 = 1.6448536269514722  # the 95% quantile of N(0, 1): mean +- Z90 * scale holds 90% of a Normal
 TABLES = ("diabetes", "table")
@@ -137,8 +137,8 @@ def units_from_config(config: Path, net: Network) -> dict | None:
     split), so the training part's means and scales come out the same; None where the data is no table."""
     if not isinstance(net.target, Normal) or not isinstance(net.source, (Point, Real)) or not config.is_file():
         return None
-    from . import config as C
-    from .data.tables import open_table
+    from .. import config as C
+    from ..data.tables import open_table
 
     cfg = C.load(config)
     if cfg.data.name not in TABLES:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from networks import Image, Network, Noise, Normal
 
-from .runs import RunError, load
+from ..runs.folder import RunError, load
 
 FEATURE_WEIGHT = 1.0  # features beside pixels: both distances are of order 0.01..1 on digits
 LEARNING_RATE = 0.03  # Adam on z, falling to 0 by the last step (a cosine); at 0.05 it overshoots: distance rises
@@ -127,7 +127,7 @@ def _bar(steps: int, shown: bool):
 
     from tqdm.auto import tqdm
 
-    from .session.progress import PlainProgress, _redraws_in_place
+    from ..session.progress import PlainProgress, _redraws_in_place
 
     if shown and not _redraws_in_place(sys.stderr):
         return PlainProgress(total=steps, initial=0, desc="project", file=sys.stderr)
@@ -157,7 +157,7 @@ def networks_of(run, encoder_run=None) -> tuple[Network, Network | None, Network
 
 
 def _in_role(run, role: str, *, required: bool = True, flag: str = "RUN") -> str | None:
-    from . import config as C
+    from .. import config as C
 
     path = Path(run) / "config.yaml"
     if not path.is_file():
@@ -174,7 +174,7 @@ def project_files(
     run, files: list[str], output, *, encoder=None, steps=100, starts=None, seed=0, resize=False, overwrite=False
 ) -> list[dict]:
     """Project each image file; write OUTPUT/STEM.png (the target beside its reconstruction) and OUTPUT/STEM.npz."""
-    from .image_files import data_background, read_images
+    from ..image_files import data_background, read_images
 
     if steps < 0:
         raise RunError(f"--steps: expected a number of steps >= 0, got {steps}")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from . import config as C
-from .yamlfile import YamlError, cut, read
+from .. import config as C
+from ..yamlfile import YamlError, cut, read
 
 # Keys that decide which examples each update sees (and so an exact resume); why, for the message.
 FIXED = {
@@ -89,7 +89,7 @@ def describe(found: list[tuple[str, object, object]]) -> str:
 
 def record(path: Path, cfg: C.Config) -> None:
     """Write ``cfg`` as the run's config.yaml (atomically), keeping the saved location of the run."""
-    from .runs import CONFIG_HEADER, atomic_write_text
+    from .folder import CONFIG_HEADER, atomic_write_text
 
     saved = _read(path)
     resolved = cfg.to_dict()

@@ -13,7 +13,7 @@ import torch
 
 from networks import Image, Network, Noise
 
-from .runs import RunError
+from ..runs.folder import RunError
 
 WALK_SUFFIXES = (".png", ".gif", ".npz")
 
@@ -77,7 +77,7 @@ def write_walk(out: Path, x: torch.Tensor, ends: torch.Tensor, labels, net: Netw
     import numpy as np
     import torchvision.utils as vutils
 
-    from .runs import replacing
+    from ..runs.folder import replacing
 
     suffix = out.suffix.lower()
     out.parent.mkdir(parents=True, exist_ok=True)
