@@ -142,3 +142,12 @@ def test_mixed_precision_steps_match_the_mixed_precision_forward():
     assert steps.dtype == full.dtype
     torch.testing.assert_close(steps.float(), full.float(), rtol=0.05, atol=0.1)
     assert drawn.shape[0] == 3
+
+
+def test_a_prompt_with_accents_is_folded_as_training_folds_its_text():
+    from gan.verbs.sampling import sentences
+
+    net = _model()
+    folded = sentences(net, 3, seed=1, prompt="Cafe ")
+    assert sentences(net, 3, seed=1, prompt="Café ") == folded
+    assert all(s.startswith("Cafe ") for s in folded)

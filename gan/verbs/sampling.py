@@ -102,7 +102,9 @@ def sentences(net: Network, n: int, *, seed: int = 0, prompt: str = "", temperat
             "size writes strings"
         )
     check_temperature(temperature)
-    start = net.source.tokens([prompt], what="--prompt")[0]
+    from ..data.text import fold_accents
+
+    start = net.source.tokens([fold_accents(prompt)], what="--prompt")[0]  # folded as training folded its text
     tokens = iterated(net).sample(
         n,
         prompt=start,
