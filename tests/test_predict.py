@@ -254,7 +254,7 @@ def test_a_missing_file_an_existing_output_and_a_network_not_trained_on_a_table_
     digits = tmp_path / "runs" / "tiny"
     cases += [
         (["predict", str(digits), str(rows), "--network", "critic"], "was not trained on a table"),
-        (["predict", str(digits), str(rows)], "gives no network the classifier role"),
+        (["predict", str(digits), str(rows)], "has no classifier role"),
     ]
     for argv, fragment in cases:
         capsys.readouterr()

@@ -53,23 +53,11 @@ def run(args) -> int:
 
 def _default_network(run: str) -> str:
     """The run's classifier: the one network a likelihood run trains, and the only kind trained on a table."""
-    import yaml
+    from ..runs.folder import RunDir
+    from ..verbs.sampling import network_in_role
 
-    from ..runs.folder import RunDir, RunError
-
-    folder = RunDir(run)
-    names = folder.network_names()  # refuses a run folder that does not exist
-    try:
-        roles = (yaml.safe_load(folder.config.read_text()) or {}).get("roles") or {}
-    except (OSError, yaml.YAMLError, AttributeError):
-        roles = {}
-    name = roles.get("classifier") if isinstance(roles, dict) else None
-    if not isinstance(name, str):
-        raise RunError(
-            f"--network: run {run!r} gives no network the classifier role; name one (networks in it: "
-            f"{', '.join(names) or 'none'})"
-        )
-    return name
+    RunDir(run).network_names()  # refuses a run folder that does not exist, naming it
+    return network_in_role(run, ("classifier",))
 
 
 def _predictor(run: str, network: str):
