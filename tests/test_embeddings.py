@@ -104,6 +104,9 @@ TWO_PROCESSES = textwrap.dedent(
     dist.all_reduce(grad) if acc.num_processes > 1 else None
     if acc.is_main_process:
         torch.save({"loss": loss.detach(), "grad": local.grad}, sys.argv[1])
+    if acc.num_processes > 1:  # a gloo group left to the interpreter's exit can abort a process whose work is done
+        dist.barrier()
+        dist.destroy_process_group()
     """
 )
 
