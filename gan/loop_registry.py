@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 # How gan evaluate scores a run of the loop: the generator's samples against the data, the network on the data
 # its run held out, or nothing (a loop that only draws).
-SCORED_BY = ("samples", "held_out", "nothing")
+SCORED_BY = ("samples", "held_out", "retrieval", "nothing")
 
 
 @dataclass(frozen=True)
@@ -96,4 +96,5 @@ register_loop(
     setup="gan.loops.setup:contrastive_loop",
     optimizers={"embedder": {"lr": 1e-3, "betas": (0.9, 0.999)}},
     counters=("data_position",),
+    scored_by="retrieval",
 )

@@ -277,3 +277,17 @@ def test_a_run_logs_its_loss_and_held_out_scores_and_resumes(trained):
     assert {"embedder/loss", "embedder/temperature", "held_out/map_at_r"} <= set(events.Tags()["scalars"])
     assert main(["train", "--resume", str(run), "--set", "run.steps=6"]) == 0
     assert (run / "checkpoints" / "latest").read_text() == "step_00000006"
+
+
+def test_gan_evaluate_scores_an_embedding_run_as_the_run_scored_itself(trained, capsys):
+    import json
+
+    run = trained / "runs" / "emb"
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    own = json.loads((run / "metrics.json").read_text())
+    for key in ("precision_at_1", "r_precision", "map_at_r"):
+        assert result[key] == pytest.approx(own[f"held_out/{key}"], abs=1e-6), key
+    assert main(["evaluate", str(run), "--metric", "fid_classifier"]) == 2
+    assert "scored by retrieval" in capsys.readouterr().err

@@ -62,6 +62,14 @@ def evaluate(
         from .evaluation_likelihood import evaluate_likelihood
 
         return _write(run, {"run": str(run), "step": _step(run), **evaluate_likelihood(run, cfg)})
+    if scored_by == "retrieval":  # an embedder: its held-out queries against its training references
+        if metrics or classifier:
+            raise RunError(
+                f"{run}: a {cfg.loop} run is scored by retrieval; --metric and --classifier are for generators"
+            )
+        from .retrieval import evaluate_retrieval
+
+        return _write(run, {"run": str(run), "step": _step(run), **evaluate_retrieval(run, cfg)})
     if scored_by != "samples" or "generator" not in cfg.roles:
         raise RunError(f"{run}: loop {cfg.loop!r} has no generator to evaluate")
     net = load(run, cfg.roles["generator"])

@@ -218,3 +218,19 @@ def search(
             neighbours.append(item)
         results.append({"query": query, "neighbours": neighbours})
     return results, x
+
+
+def evaluate_retrieval(run, cfg) -> dict:
+    """``gan evaluate`` of an embedding run: precision@1, R-precision and MAP@R of its held-out queries against its
+    training references, on the split the run itself scored (``data.holdout`` and ``run.seed``)."""
+    from .. import data as datasets
+    from ..runs.folder import load
+
+    name = next(iter(cfg.roles.values()))
+    net = load(run, name, ema=False)
+    source = datasets.open_examples(cfg.data, net.source)
+    if not isinstance(source, datasets.Examples) or source.y is None:
+        raise RunError(f"{run}: data.name {cfg.data.name!r} has no labels; retrieval scores need labelled queries")
+    train_set, held_out = source.split(cfg.data.holdout, cfg.run.seed)
+    scores = retrieval_scores(embed(net, held_out.x), held_out.y, embed(net, train_set.x), train_set.y)
+    return {"embedder": name, **scores, "queries": len(held_out), "references": len(train_set)}
