@@ -38,6 +38,19 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def assert_resume_is_exact(write_config, tmp_path, base: dict, steps: int, **sections) -> None:
+    """Train ``steps`` steps at once, and half of them then ``--resume`` for the rest: the same weights, bit for bit."""
+    half = steps // 2
+    run = {**base["run"], **sections.pop("run", {}), "steps": steps, "checkpoint_every": half}
+    straight = run_loop(write_config(base, name="straight", run=run, **sections))
+    run_loop(write_config(base, name="halves", run={**run, "steps": half}, **sections))
+    assert main(["train", "--resume", str(tmp_path / "runs" / "halves"), "--set", f"run.steps={steps}"]) == 0
+    a, b = weights(straight.session.run.path), weights(tmp_path / "runs" / "halves")
+    assert a.keys() == b.keys() and a
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_ring_run_learns_all_eight_modes(write_config, tmp_path):
     from gan.data import MIXTURES
     from gan.measure.metrics import mode_metrics

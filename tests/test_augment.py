@@ -176,17 +176,8 @@ def test_two_processes_agree_on_adaptive_p_and_resume_to_the_same_weights(write_
 
 def test_a_run_with_a_fixed_p_resumes_and_ends_as_an_unbroken_one(write_config, tmp_path):
     """With a fixed p, ADA's r_t is never measured (NaN in memory); the checkpoint must still load."""
-    from gan.cli import main
-
     from .conftest import TINY_DIGITS
-    from .test_adversarial import run_loop, weights
+    from .test_adversarial import assert_resume_is_exact
 
     objective = {"augment": {"policy": ["translation"], "p": 0.5}}
-    run = {**TINY_DIGITS["run"], "steps": 4, "checkpoint_every": 2}
-    straight = run_loop(write_config(TINY_DIGITS, name="straight", objective=objective, run=run))
-    run_loop(write_config(TINY_DIGITS, name="halves", objective=objective, run={**run, "steps": 2}))
-    assert main(["train", "--resume", str(tmp_path / "runs" / "halves"), "--set", "run.steps=4"]) == 0
-    a, b = weights(straight.session.run.path), weights(tmp_path / "runs" / "halves")
-    assert a.keys() == b.keys() and a
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_resume_is_exact(write_config, tmp_path, TINY_DIGITS, 4, objective=objective)

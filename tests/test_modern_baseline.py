@@ -22,7 +22,7 @@ from networks import build
 from networks.resnext import Block, ResNeXt
 
 from .conftest import ROOT, TINY_DIGITS
-from .test_adversarial import run_loop, two_processes_train, weights
+from .test_adversarial import assert_resume_is_exact, run_loop, two_processes_train
 
 TINY_R3 = {
     **TINY_DIGITS,
@@ -123,14 +123,7 @@ def test_a_schedule_moves_from_the_start_to_the_end_on_the_shape_it_names():
 
 def test_resume_over_a_schedule_is_bitwise_exact(write_config, tmp_path):
     objective = {**TINY_R3["objective"], "r1_every": 2, "schedule": {**SCHEDULE, "steps": 6}}
-    run = {**TINY_R3["run"], "steps": 6, "checkpoint_every": 3}
-    straight = run_loop(write_config(TINY_R3, name="straight", objective=objective, run=run))
-    run_loop(write_config(TINY_R3, name="halves", objective=objective, run={**run, "steps": 3}))
-    assert main(["train", "--resume", str(tmp_path / "runs" / "halves"), "--set", "run.steps=6"]) == 0
-    a, b = weights(straight.session.run.path), weights(tmp_path / "runs" / "halves")
-    assert a.keys() == b.keys() and a
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_resume_is_exact(write_config, tmp_path, TINY_R3, 6, objective=objective)
 
 
 def test_two_processes_train_with_r1_and_r2_and_end_with_identical_weights(write_config, tmp_path):
