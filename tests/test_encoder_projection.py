@@ -168,3 +168,15 @@ def test_gan_project_refuses_a_run_without_a_generator(tmp_path, encoder_run, ca
     assert main(["project", str(encoder_run[0]), name, "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no generator" in err and "classifier: reader" in err
+
+
+def test_gan_evaluate_scores_an_encoder_on_the_pairs_its_run_held_out(encoder_run, capsys):
+    import json
+
+    from gan.cli import main
+
+    run, loop = encoder_run
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rmse"] == pytest.approx(loop.scores["rmse"], rel=1e-5)  # the same pairs, the same network

@@ -27,6 +27,8 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
     """Held-out scores of the ``classifier`` role of a likelihood run."""
     name = cfg.roles["classifier"]
     net = load(run, name, ema=False)
+    if cfg.data.name == "generated":  # an encoder: the held-out pairs its run scored, drawn again from its source
+        return {"classifier": name, "target": str(net.target), **held_out_scores(net, _generated_pairs(cfg))}
     source = datasets.open_examples(cfg.data, net.source)
     if not isinstance(source, datasets.Examples) or source.y is None:
         raise RunError(f"{run}: data.name {cfg.data.name!r} gives no labelled data to score the classifier on")
@@ -48,3 +50,16 @@ def evaluate_likelihood(run: Path, cfg: C.Config) -> dict:
 
         result.update({f"baseline/{k}": v for k, v in linear_baselines(source).items()})
     return result
+
+
+def _generated_pairs(cfg: C.Config):
+    """The held-out (G(z), z) pairs of an encoder's run: its source network as ``init:`` names it (the run keeps
+    only the encoder), with the run's seed, so they are the pairs the run scored itself on."""
+    from ..data.generated import GeneratedPairs
+
+    source_name = cfg.roles.get("source")
+    init = cfg.networks.get(source_name, {}).get("init") if source_name else None
+    if not init:
+        raise RunError("roles.source: an encoder run names its source network by init: {run: RUN, network: NAME}")
+    source = load(init["run"], init["network"], ema=bool(init.get("ema", False))).eval()
+    return GeneratedPairs(source, cfg.data.batch_size, seed=cfg.run.seed).held_out()
