@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,16 @@ def _ctrl_c_handler_is_left_as_found():
     after = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, before)
     assert after is before, f"SIGINT's handler left changed: {after!r}, was {before!r}"
+
+
+# Two CPU processes under torchrun, one thread each, this checkout on the path: how every test starts several.
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def two_process_env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+
+
+def two_processes(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``torchrun ... ARGS`` with two processes, waited for; its output as text."""
+    return subprocess.run([*TORCHRUN, *args], env=two_process_env(), capture_output=True, text=True, timeout=timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from gan.cli import main
 from gan.loops.setup import adversarial_loop
 from gan.session.session import Session
 
-from .conftest import ROOT, TINY_DIGITS, TINY_RING
+from .conftest import ROOT, TINY_DIGITS, TINY_RING, two_processes
 
 
 def run_loop(path, *overrides, resume=False):
@@ -256,25 +255,7 @@ def test_tensorboard_server_serves_the_run_scalars(write_config):
 
 def two_processes_train(config, out, *flags) -> subprocess.CompletedProcess:
     """tests/two_process_train.py under torchrun, two processes on the CPU."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(ROOT / "tests" / "two_process_train.py"),
-            str(config),
-            str(out),
-            *flags,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return two_processes(str(ROOT / "tests" / "two_process_train.py"), str(config), str(out), *flags)
 
 
 def test_two_processes_train_together_and_end_with_identical_weights(write_config, tmp_path):

@@ -127,32 +127,10 @@ def test_augmentation_of_points_is_refused_naming_the_key_before_a_run_folder_ex
 
 
 def test_two_processes_agree_on_adaptive_p_and_resume_to_the_same_weights(write_config, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from .conftest import ROOT
+    from .conftest import ROOT, two_processes
 
     def torchrun(config, out, *args):
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--standalone",
-                "--nproc_per_node",
-                "2",
-                str(ROOT / "tests" / "two_process_augment.py"),
-                str(config),
-                str(out),
-                *args,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = two_processes(str(ROOT / "tests" / "two_process_augment.py"), str(config), str(out), *args)
         assert done.returncode == 0, (
             "\n".join(l for l in done.stderr.splitlines() if "rank1" in l or "Error" in l)[  # noqa: E741
                 -4000:

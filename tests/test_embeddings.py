@@ -8,7 +8,6 @@ Musgrave et al.'s definitions on rankings small enough to count by hand.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -25,7 +24,7 @@ from gan.measure.retrieval import retrieval_scores
 from gan.objectives import contrastive_loss
 from networks import SpaceError, build, parse
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import two_process_env, two_processes
 
 EMBEDDER = {
     "networks": {"e": {"family": "conv", "source": "image[1,8,8]", "target": "sphere[8]", "width": 4}},
@@ -116,17 +115,12 @@ def test_the_loss_with_two_processes_equals_the_loss_with_one(tmp_path):
     (after DDP's mean) is one process's gradient for its own rows."""
     script = tmp_path / "two.py"
     script.write_text(TWO_PROCESSES)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt")], env=env, capture_output=True)
-    assert one.returncode == 0, one.stderr.decode()[-2000:]
-    two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-        + [str(tmp_path / "two.pt")],
-        env=env,
-        capture_output=True,
-        timeout=300,
+    one = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one.pt")], env=two_process_env(), capture_output=True, text=True
     )
-    assert two.returncode == 0, two.stderr.decode()[-2000:]
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = two_processes(str(script), str(tmp_path / "two.pt"))
+    assert two.returncode == 0, two.stderr[-2000:]
     a, b = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
     assert torch.allclose(a["loss"], b["loss"], atol=1e-6)
     # rank 0 holds the first half of each view: rows 0..3 and 8..11 of the one-process layout; DDP divides by 2

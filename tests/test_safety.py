@@ -25,7 +25,7 @@ from gan import load
 from gan.cli import main
 from gan.runs.folder import RunError
 
-from .conftest import ROOT, TINY_DIGITS
+from .conftest import ROOT, TINY_DIGITS, two_processes
 from .test_survival import start, wait_for
 
 
@@ -428,28 +428,7 @@ def test_under_two_processes_a_held_lock_stops_every_rank_in_one_line_and_none_h
     owner = subprocess.Popen(["sleep", "120"])
     try:
         (run / ".lock").write_text(json.dumps({"pid": owner.pid, "host": __import__("socket").gethostname()}))
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--standalone",
-                "--nproc_per_node",
-                "2",
-                "-m",
-                "gan",
-                "train",
-                "--resume",
-                str(run),
-                "--set",
-                "run.steps=6",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        result = two_processes("-m", "gan", "train", "--resume", str(run), "--set", "run.steps=6", timeout=240)
     finally:
         owner.kill()
         owner.wait()

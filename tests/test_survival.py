@@ -26,7 +26,7 @@ from gan.session.guard import Diverged
 from gan.session.progress import Clock
 from gan.session.session import Session
 
-from .conftest import ROOT, TINY_DIGITS
+from .conftest import ROOT, TINY_DIGITS, TORCHRUN, two_process_env
 
 STEPS = 40
 
@@ -299,10 +299,9 @@ def test_a_weights_file_that_is_a_pickle_is_refused(write_config, tmp_path, monk
 
 
 def torchrun(args: list[str], **popen) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args],
-        env=env,
+        [*TORCHRUN, *args],
+        env=two_process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
