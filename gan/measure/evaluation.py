@@ -21,7 +21,7 @@ from ..runs.folder import EVALUATION_LOCK, RunDir, RunError, RunLock, load
 
 # The scores live in scoring.py (training logs them too); import them from there.
 from .metric_registry import METRICS
-from .scoring import _classifier_in, _say, default_metrics, score_each
+from .scoring import _classifier_in, _say, default_metrics, flattened, score_each
 
 CLASSIFIER_DATA = ("digits", "stacked_digits")  # data whose classifier gan evaluate trains by itself
 
@@ -79,7 +79,7 @@ def evaluate(
     each, n = score_each(
         net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress
     )
-    result.update({k: v for values in each.values() for k, v in values.items()} | {"samples": n})
+    result.update(flattened(each, n))
     _record(run, result, each, seed=seed, classifier=classifier)
     return result
 

@@ -65,6 +65,11 @@ def score(
     each, n = score_each(
         net, cfg, metrics=metrics, samples=samples, seed=seed, classifier=classifier, progress=progress
     )
+    return flattened(each, n)
+
+
+def flattened(each: dict[str, dict], n: int) -> dict:
+    """Every metric's values in one dict, with the number of samples they were computed on."""
     return {k: v for values in each.values() for k, v in values.items()} | {"samples": n}
 
 
