@@ -114,8 +114,12 @@ class Data:
     # numbers: held out of training entirely, {rule: middle_equals_last} or {share: 0.2}; {} = none
     unseen: dict = field(default_factory=dict)
     size: int = 20000  # numbers: images to compose; data.holdout of them (and of the digit images) form the test split
-    # text: whole strings, or every prefix labelled with its next character
-    view: Literal["sentences", "prefixes"] = "sentences"
+    # text: whole strings, or every prefix labelled with its next character, or (contrastive loop) cloze pairs: a
+    # sentence and the passage it was cut from (gan/data/cloze.py)
+    view: Literal["sentences", "prefixes", "cloze"] = "sentences"
+    # bundled digits: the class labels as targets, or each image as its own target (its 8-bit pixels), for a network
+    # that writes function[2->C] (an encoder into function space, configs/digits_function_encoder.yaml)
+    targets: Literal["labels", "images"] = "labels"
 
 
 @dataclass(frozen=True)

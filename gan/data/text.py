@@ -148,6 +148,11 @@ class Corpus:
 
 def open_corpus(cfg: Data, space: Text) -> Corpus:
     """Read ``data.path`` (or the bundled prose) as sentences of ``space``."""
+    if cfg.view == "cloze":
+        raise DataError(
+            "data.view: cloze pairs (a sentence, the passage it was cut from) train an embedder (loop: contrastive); "
+            f"this loop reads {' or '.join(VIEWS)}"
+        )
     if cfg.view not in VIEWS:
         raise DataError(f"data.view: expected one of {', '.join(VIEWS)}, got {cfg.view!r}")
     text = read_file(cfg.path) if cfg.path else bundled_prose()

@@ -3,8 +3,11 @@
 In a batch of N examples, each one's embedding must pick out its matches among the others: a
 categorical distribution over the batch, whose cross-entropy is InfoNCE (``objectives.contrastive_loss``).
 The matches are the other augmented view of the same example (SimCLR: ``objective.augment`` draws two
-views) or, with ``data.labels: true``, every example of the same class (supervised contrastive). The
-network in the role ``embedder`` writes ``sphere[D]``; nothing about it is special to this loop.
+views) or, with ``data.labels: true``, every example of the same class (supervised contrastive),
+or, for text (``data.view: cloze``), given pairs: a sentence is the query and the passage it was cut from its
+match among the batch's passages (the inverse cloze task, ``data/cloze.py``). Both sides of a pair are read
+by the same network, in one pass. The network in the role ``embedder`` writes ``sphere[D]``; nothing about it
+is special to this loop.
 
 A loop of its own rather than the likelihood loop with the batch as the label set: the likelihood loop
 scores ``net.distribution(x)``, a distribution each example carries alone, while this one exists only
@@ -30,7 +33,8 @@ from networks import Network
 
 from .. import data as datasets
 from ..config import ConfigError
-from ..measure.retrieval import embed, retrieval_scores
+from ..data.cloze import open_cloze
+from ..measure.retrieval import bm25_cloze_scores, cloze_scores, embed, retrieval_scores
 from ..objectives import contrastive_loss
 from ..roles import RoleError
 from ..runs.folder import atomic_write_text
@@ -70,16 +74,30 @@ def gathered(z: torch.Tensor, acc, *, grad: bool = True) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def global_loss(z: torch.Tensor, keys: torch.Tensor, temperature, acc, views: int) -> torch.Tensor:
+def global_loss(z: torch.Tensor, keys: torch.Tensor, temperature, acc, views: int, pairs: bool = False):
     """The loss of the global batch from this process's ``z`` ([views * n, D], view-major) and ``keys`` ([n]).
 
     Rows are laid out as one process would lay out the global batch: every process's first view, then
-    every process's second view, so the value is the same with one process or many.
+    every process's second view, so the value is the same with one process or many. With ``pairs`` the first
+    view is the queries and the second their passages, and only passages are candidates (``pair_loss``).
     """
     n = len(keys)
     rows = torch.cat([gathered(v, acc) for v in z.split(n)])
     all_keys = gathered(keys, acc, grad=False)
+    if pairs:
+        queries, passages = rows.chunk(2)
+        return pair_loss(queries, passages, all_keys, temperature)
     return contrastive_loss(rows, all_keys.repeat(views), temperature)
+
+
+def pair_loss(queries: torch.Tensor, candidates: torch.Tensor, keys: torch.Tensor, temperature) -> torch.Tensor:
+    """Given pairs: each query's categorical over the batch's candidates (logits: cosine / temperature), its target
+    every candidate of its key (one: its own pair, unless a passage came twice), each weighted 1/|P(i)|. With one
+    positive per query this is exactly cross-entropy over the query x candidate similarity matrix, the inverse cloze
+    task's loss; a query is never compared with the other queries, which are not what it will be asked to find."""
+    log_p = (queries.float() @ candidates.float().T / temperature).log_softmax(-1)
+    positive = keys[:, None] == keys[None, :]
+    return (-log_p.masked_fill(~positive, 0.0).sum(1) / positive.sum(1)).mean()
 
 
 @dataclass(eq=False, repr=False)
@@ -100,20 +118,25 @@ class Contrastive:
     def __post_init__(self):
         self.cfg, self.acc = self.session.cfg, self.session.accelerator
         self.labels = self.cfg.data.labels
+        self.pairs = self.net.source.kind == "text"  # cloze pairs: (queries, passages) [2, n, T] a batch
         self.scores: dict[str, float] = {}
+        self.baseline: dict[str, float] = {}  # BM25 on the held-out pairs: it learns nothing, so it is scored once
 
     def update(self, log: bool) -> tuple[dict, int]:
         acc = self.acc
         self.session.schedule(self.opt)
         for _ in range(self.cfg.run.grad_accum):
             x, y = next(self.batches)
-            n = len(x)
-            # the key a match shares: its class, or (SimCLR) the example's place in the global batch
+            n = x.shape[1] if self.pairs else len(x)
+            # the key a match shares: its class, or (SimCLR, pairs) the example's place in the global batch
             keys = y if self.labels else torch.arange(n, device=x.device) + acc.process_index * n
-            views = torch.cat([self.augment(x), self.augment(x)]) if self.augment else x
+            if self.pairs:  # queries, then their passages: one network reads both, in one pass
+                views = x.flatten(0, 1)
+            else:
+                views = torch.cat([self.augment(x), self.augment(x)]) if self.augment else x
             with acc.accumulate(self.model), acc.autocast():
                 z, temperature = self.model(views)
-                loss = global_loss(z, keys, temperature, acc, 2 if self.augment else 1)
+                loss = global_loss(z, keys, temperature, acc, 2 if self.augment or self.pairs else 1, self.pairs)
                 acc.backward(loss * acc.num_processes)  # DDP averages: undo it, the loss is already global
             norm = self.session.update("embedder", loss, self.params, self.opt)
         if not log:
@@ -133,11 +156,18 @@ class Contrastive:
         return [(self.cfg.run.sample_every, self.held_out_scores)]
 
     def held_out_scores(self) -> None:
-        """Held-out queries against the training references: precision@1, R-precision, MAP@R."""
-        if not self.session.is_main or len(self.held_out) == 0 or self.train_set.y is None:
+        """Held-out queries against the training references: precision@1, R-precision, MAP@R; for cloze pairs, the
+        held-out queries against the held-out passages (recall@1, recall@5, MRR), BM25's beside them."""
+        if not self.session.is_main or len(self.held_out) == 0:
             return
-        queries, refs = embed(self.net, self.held_out.x), embed(self.net, self.train_set.x)
-        self.scores = retrieval_scores(queries, self.held_out.y, refs, self.train_set.y)
+        if self.pairs:
+            self.baseline = self.baseline or bm25_cloze_scores(self.held_out)
+            self.scores = {**cloze_scores(self.net, self.held_out), **self.baseline}
+        elif self.train_set.y is not None:
+            queries, refs = embed(self.net, self.held_out.x), embed(self.net, self.train_set.x)
+            self.scores = retrieval_scores(queries, self.held_out.y, refs, self.train_set.y)
+        else:
+            return
         self.session.log({f"held_out/{k}": v for k, v in self.scores.items()})
 
     def checkpoint(self) -> None:
@@ -159,11 +189,13 @@ class Contrastive:
             atomic_write_text(scores, json.dumps(body, indent=1))
         self.project()
         if self.scores:
-            print(
-                f"held-out precision@1 {self.scores['precision_at_1']:.4f}, MAP@R {self.scores['map_at_r']:.4f} "
-                f"on {len(self.held_out)} queries (step {s.step})",
-                file=sys.stderr,
-            )
+            print(f"held-out {self.headline()} on {len(self.held_out)} queries (step {s.step})", file=sys.stderr)
+
+    def headline(self) -> str:
+        k = self.scores
+        if self.pairs:
+            return f"recall@1 {k['recall_at_1']:.4f} (BM25 {k['bm25_recall_at_1']:.4f}), MRR {k['mrr']:.4f}"
+        return f"precision@1 {k['precision_at_1']:.4f}, MAP@R {k['map_at_r']:.4f}"
 
     def project(self, n: int = 500) -> None:
         """A sample of held-out embeddings, with labels and thumbnails, for TensorBoard's projector."""
@@ -173,7 +205,8 @@ class Contrastive:
         x = held.x[:n]
         z = embed(self.net, x)
         thumbnails = self.net.source.to_unit(x).cpu() if self.net.source.is_image else None
-        labels = held.y[:n].tolist() if held.y is not None else None
+        texts = getattr(held, "texts", None)  # cloze pairs: the passage, as far as the projector's list shows it
+        labels = held.y[:n].tolist() if held.y is not None else texts and [t[:100] for t in texts[:n]]
         writer.add_embedding(z, metadata=labels, label_img=thumbnails, global_step=self.session.step, tag="embedder")
 
 
@@ -182,6 +215,12 @@ def contrastive_data(cfg, name: str, net, acc) -> tuple:
     positives: two augmented views of each example, or labels that examples share."""
     if net.condition is not None:
         raise RoleError(f"role 'embedder': network {name!r} is conditioned on {net.condition}; an embedder reads data")
+    if net.source.kind == "text":  # given pairs: a sentence and its passage
+        if cfg.data.labels:
+            raise ConfigError("data.labels: cloze pairs are their own positives and text has no labels; set it false")
+        train_set, held_out = open_cloze(cfg.data, net.source)
+        augmenter(cfg, net.source, acc)  # refuses objective.augment: it transforms images
+        return train_set, held_out.to(acc.device), None
     train_set, held_out = _examples(cfg, name, net)
     augment = augmenter(cfg, net.source, acc)
     if augment is None and not cfg.data.labels:

@@ -46,14 +46,14 @@ def evaluate(
     if not (run / "config.yaml").is_file():
         raise RunError(f"{run}: not a run folder (no config.yaml)")
     cfg = C.load(run / "config.yaml")
-    if cfg.data.name == "text":
+    scored_by = loop_registry.loop(cfg.loop).scored_by
+    if cfg.data.name == "text" and scored_by != "retrieval":  # a text embedder is scored by retrieval, below
         if metrics or classifier:
             raise RunError(
                 f"{run}: a text run is scored by held-out bits per character beside compressors; drop --metric and "
                 "--classifier"
             )
         return _write(run, evaluate_text(run, cfg))
-    scored_by = loop_registry.loop(cfg.loop).scored_by
     if scored_by == "held_out":  # a classifier or a regressor: scored on the data it held out
         if metrics or classifier:
             raise RunError(

@@ -148,7 +148,8 @@ def embedder_of(run, network: str | None):
 
 
 def embed_run(run, *, network: str | None, data: str | None, output: str, overwrite: bool) -> dict:
-    """Embed the run's data (or data set ``data``) into ``output``: N x D unit rows, labels where the data has them."""
+    """Embed the run's data (or data set ``data``) into ``output``: N x D unit rows, labels where the data has them;
+    for a network that reads text, the corpus's passages (all of them, whole) and their ``texts``."""
     import dataclasses
 
     from .. import data as datasets
@@ -158,17 +159,30 @@ def embed_run(run, *, network: str | None, data: str | None, output: str, overwr
         raise RunError(f"-o {output}: exists; pass --overwrite to replace it")
     cfg, net, name, where = embedder_of(run, network)
     data_cfg = dataclasses.replace(cfg.data, name=data) if data else cfg.data
-    source = datasets.open_examples(data_cfg, net.source)
-    if not isinstance(source, datasets.Examples):
-        raise RunError(f"--data {data_cfg.name}: not examples held in memory; gan embed reads those")
-    z = embed(net, source.x)
-    extra = {
-        "labels": None if source.y is None else source.y.cpu().numpy(),
-        "paths": getattr(source, "paths", None),
-        "data": data_cfg.name,  # where gan search reads the neighbours' pictures back from
-    }
+    if net.source.kind == "text":
+        z, extra = _embed_passages(net, data_cfg)
+    else:
+        source = datasets.open_examples(data_cfg, net.source)
+        if not isinstance(source, datasets.Examples):
+            raise RunError(f"--data {data_cfg.name}: not examples held in memory; gan embed reads those")
+        z = embed(net, source.x)
+        extra = {
+            "labels": None if source.y is None else source.y.cpu().numpy(),
+            "paths": getattr(source, "paths", None),
+            "data": data_cfg.name,  # where gan search reads the neighbours' pictures back from
+        }
     write_index(out, z, run=where, network=name, space=str(net.target), extra=extra)
     return {"index": str(out), "network": name, "items": len(z), "dim": int(z.shape[1])}
+
+
+def _embed_passages(net, data_cfg) -> tuple[torch.Tensor, dict]:
+    """The passages a text embedder was trained to find (``data/cloze.py``), every one of them and whole."""
+    from ..data.cloze import corpus_passages, joined
+
+    if data_cfg.name != "text":
+        raise RunError(f"--data {data_cfg.name}: network reads {net.source}; embed text (data.name: text)")
+    texts = [joined(p) for p in corpus_passages(data_cfg, net.source)]
+    return embed(net, net.source.tokens(texts, what="passages"), batch=128), {"texts": np.array(texts)}
 
 
 def query_images(files: list[str], space, *, resize: bool = False) -> torch.Tensor:
@@ -201,9 +215,9 @@ def search(
     if not 1 <= k <= n:
         raise RunError(f"-k: expected a number of neighbours in 1..{n} (the items in {index}), got {k}")
     if net.source.kind == "text":
-        if any(not q.strip() for q in queries):
-            raise RunError("QUERY: an empty string has nothing to search with; give words")
-        x = net.source.tokens(list(queries), what="QUERY")
+        from ..data.cloze import as_query
+
+        x = net.source.tokens([as_query(q, net.source) for q in queries], what="QUERY")
     else:
         x = query_images(list(queries), net.source, resize=resize)
     sims, rows = nearest(torch.from_numpy(found["embeddings"]), embed(net, x), k)
@@ -222,15 +236,56 @@ def search(
 
 def evaluate_retrieval(run, cfg) -> dict:
     """``gan evaluate`` of an embedding run: precision@1, R-precision and MAP@R of its held-out queries against its
-    training references, on the split the run itself scored (``data.holdout`` and ``run.seed``)."""
+    training references, on the split the run itself scored (``data.holdout`` and ``run.seed``); for text, its
+    held-out cloze queries against the held-out passages, BM25 beside it."""
     from .. import data as datasets
     from ..runs.folder import load
 
     name = next(iter(cfg.roles.values()))
     net = load(run, name, ema=False)
+    if net.source.kind == "text":
+        from ..data.cloze import open_cloze
+
+        _, held = open_cloze(cfg.data, net.source)
+        return {"embedder": name, **cloze_scores(net, held), **bm25_cloze_scores(held), "queries": len(held)}
     source = datasets.open_examples(cfg.data, net.source)
     if not isinstance(source, datasets.Examples) or source.y is None:
         raise RunError(f"{run}: data.name {cfg.data.name!r} has no labels; retrieval scores need labelled queries")
     train_set, held_out = source.split(cfg.data.holdout, cfg.run.seed)
     scores = retrieval_scores(embed(net, held_out.x), held_out.y, embed(net, train_set.x), train_set.y)
     return {"embedder": name, **scores, "queries": len(held_out), "references": len(train_set)}
+
+
+# -- text: cloze queries against their passages --------------------------------------------------
+def matched_scores(scores, prefix: str = "") -> dict[str, float]:
+    """recall@1, recall@5 and mean reciprocal rank of [Q, P] ``scores`` where query i's one match is passage i.
+
+    A tie is not a win: the match's rank is 1 + the passages scoring at least as high as it (a query that shares
+    no word with any passage ties everywhere under BM25, and is counted as found last, not first).
+    """
+    s = torch.as_tensor(scores).double()
+    if len(s) == 0:
+        return {f"{prefix}{k}": float("nan") for k in ("recall_at_1", "recall_at_5", "mrr")}
+    own = s.diagonal()[:, None]
+    ahead = (s >= own).sum(1) - 1  # others scoring at least as high
+    rank = (ahead + 1).double()
+    return {
+        f"{prefix}recall_at_1": float((rank <= 1).double().mean()),
+        f"{prefix}recall_at_5": float((rank <= 5).double().mean()),
+        f"{prefix}mrr": float((1 / rank).mean()),
+    }
+
+
+def cloze_scores(net, held) -> dict[str, float]:
+    """The embedder's held-out cloze queries against the held-out passages (``data/cloze.py``), by cosine."""
+    if len(held) == 0:
+        return matched_scores(torch.zeros(0, 0))
+    queries, passages = embed(net, held.query_tokens, batch=128), embed(net, held.x, batch=128)
+    return matched_scores(queries @ passages.T)
+
+
+def bm25_cloze_scores(held) -> dict[str, float]:
+    """BM25 on the same queries and passages: the baseline beside ``cloze_scores``."""
+    from .bm25 import bm25_scores
+
+    return matched_scores(bm25_scores(held.queries, held.texts), prefix="bm25_")
