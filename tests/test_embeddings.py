@@ -285,3 +285,20 @@ def test_gan_evaluate_scores_an_embedding_run_as_the_run_scored_itself(trained, 
         assert result[key] == pytest.approx(own[f"held_out/{key}"], abs=1e-6), key
     assert main(["evaluate", str(run), "--metric", "fid_classifier"]) == 2
     assert "scored by retrieval" in capsys.readouterr().err
+
+
+def test_faiss_and_the_matrix_product_return_the_same_neighbours(monkeypatch):
+    """Both searches are exact, so both must rank alike; faiss is in the test extra so this runs in CI."""
+    pytest.importorskip("faiss")
+    from gan.measure import retrieval
+
+    generator = torch.Generator().manual_seed(0)
+    index = F.normalize(torch.randn(2000, 32, generator=generator), dim=1)
+    queries = F.normalize(torch.randn(50, 32, generator=generator), dim=1)
+    sims, rows = retrieval.nearest(index, queries, 10)  # faiss imports here
+    exact_sims, exact_rows = retrieval.exact_nearest(index, queries, 10)
+    assert torch.equal(rows.long(), exact_rows)
+    assert torch.allclose(sims, exact_sims, atol=1e-5)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails: the matrix product answers
+    fallback_sims, fallback_rows = retrieval.nearest(index, queries, 10)
+    assert torch.equal(fallback_rows, exact_rows) and torch.equal(fallback_sims, exact_sims)
