@@ -15,7 +15,7 @@ COMMON = ("name", "batch_size", "holdout", "labels", "workers", "on_device")
 
 # The keys each data set reads besides COMMON.
 READS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("digits", "stacked_digits", "sklearn_digits"), ("resize",)),  # images.py: bundled, no path
+    **dict.fromkeys(("digits", "stacked_digits", "sklearn_digits"), ("resize", "targets")),  # images.py: bundled
     **dict.fromkeys(
         ("mnist", "fashion_mnist", "cifar10", "celeba", "folder"), ("path", "resize")
     ),  # images.py: a local folder

@@ -14,6 +14,10 @@ Why modulation rather than a hypernetwork: a hypernetwork that writes every weig
 shared coordinate network by a per-sample style (StyleGAN2's modulation and demodulation, as CIPS does; INR-GAN's
 factorised modulation is a low-rank version of the same idea) writes a different function per sample with one
 weight matrix per layer, and keeps each layer's output scale fixed whatever the style.
+
+Read the other way, an image is a point of this space: ``image[1,28,28] -> function[2->1]`` (the same family, a small
+conv body writing the style) is an encoder into function space, trained by the likelihood of the image's own pixels
+at random pixel centres (``PixelNormal``), and draws the digit it read at any size.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from .registry import register
 from .space_base import MAX_SIZE, Space, SpaceError
 from .spaces import Categorical, Image, register_space
 
-__all__ = ["Function", "PlaneFunction", "Fourier", "pixel_centres", "writes_functions"]
+__all__ = ["Function", "PlaneFunction", "PixelNormal", "Fourier", "pixel_centres", "writes_functions"]
 
 # The longest side a function is drawn at: 4096 x 4096 is 16.8 million points a picture; past it a typo is likelier
 # than a wish (gan sample --size names the memory a larger picture would take).
@@ -56,6 +60,15 @@ class Function(Space):
     @property
     def shape(self):
         return (self.channels,)
+
+    @property
+    def is_distribution(self):
+        """As a target, a function stands for a distribution over images: a normal around it at every pixel."""
+        return True
+
+    def distribution(self, functions: PlaneFunction) -> PixelNormal:
+        """The images the ``functions`` a network wrote make likely: ``log_prob(images)`` scores their pixels."""
+        return PixelNormal(functions)
 
     def on_grid(self, height: int, width: int) -> Image:
         """The image space a function of this space becomes when drawn on ``height x width`` pixels."""
@@ -96,8 +109,27 @@ class PlaneFunction:
     torch.Size([1, 1, 4, 4])
     """
 
-    def __init__(self, space: Function, n: int, values: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(
+        self,
+        space: Function,
+        n: int,
+        values: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        log_scale: torch.Tensor | None = None,
+        points: int | None = None,
+    ):
         self.space, self.n, self._values = space, n, values  # values: coords [1 or n, P, 2] -> [n, P, C]
+        # How far a pixel strays from the function (a log standard deviation per channel; None: 1), and how many
+        # pixel centres of a target image its likelihood reads (None: all): what PixelNormal needs to score images.
+        self.log_scale, self.points = log_scale, points
+
+    def float(self) -> PlaneFunction:
+        """The same functions with float32 values (under mixed precision a network computes in bf16 or fp16): the
+        likelihood loop scores every network's output in float32."""
+        values = self._values
+        return PlaneFunction(
+            self.space, self.n, lambda coords: values(coords).float(), log_scale=self.log_scale, points=self.points
+        )
 
     def at(self, coords: torch.Tensor) -> torch.Tensor:
         """Values at ``coords``: [P, 2] (the same points for every function) or [n, P, 2] -> [n, P, C]."""
@@ -121,6 +153,46 @@ class PlaneFunction:
 def check_side(side, what: str = "size") -> None:
     if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= MAX_SIDE:
         raise SpaceError(f"{what}: a function is drawn on 1 to {MAX_SIDE} pixels a side, got {shorten(side)}")
+
+
+class PixelNormal:
+    """The distribution over images that a batch of functions stands for: every pixel value is a normal around the
+    function at that pixel's centre, independent given the function (CIPS and INR-GAN draw pixels independently
+    given the style too). ``log_prob`` reads ``points`` pixel centres drawn at random from the target's own grid
+    (or the given ``at``), so targets are exact pixel values and a step costs those points, not the whole grid.
+
+    The result is the log-likelihood of the points read, times (pixels / points): an unbiased estimate of the whole
+    image's, exact when every pixel is read, so runs reading different numbers of points report the same quantity.
+    """
+
+    def __init__(self, functions: PlaneFunction):
+        self.functions = functions
+        self.space = functions.space
+
+    def log_prob(self, images: torch.Tensor, at: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(images) per image, [N]. ``images`` [N, C, H, W]: values in [-1, 1], or 8-bit pixels (uint8,
+        0..255, as ``data.targets: images`` holds them). ``at``: pixel indices [N, M] (row-major); default random."""
+        n, (height, width) = self.functions.n, self._check(images)
+        pixels = height * width
+        if at is None:
+            m = min(self.functions.points or pixels, pixels)
+            at = torch.rand(n, pixels, device=images.device).argsort(1)[:, :m]  # without replacement
+        values = images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
+        values = values.flatten(2).transpose(1, 2).gather(1, at[..., None].expand(-1, -1, self.space.channels))
+        mean = self.functions.at(pixel_centres(height, width, images.device)[at])  # [N, M, C]
+        log_scale = self.functions.log_scale
+        scale = torch.ones(()) if log_scale is None else log_scale.float().clamp(-20, 20).exp()
+        log_p = torch.distributions.Normal(mean, scale.to(mean.device)).log_prob(values)
+        return log_p.sum((1, 2)) * (pixels / at.shape[1])
+
+    def _check(self, images: torch.Tensor) -> tuple[int, int]:
+        c = self.space.channels
+        if images.dim() != 4 or images.shape[1] != c or len(images) != self.functions.n:
+            raise SpaceError(
+                f"{self.space} is scored against images [N, {c}, H, W] (data.targets: images: each image is its own "
+                f"target), one per function ({self.functions.n}); got targets of shape {tuple(images.shape)}"
+            )
+        return images.shape[2], images.shape[3]
 
 
 def writes_functions(net: nn.Module) -> bool:
@@ -176,6 +248,12 @@ class Fourier(Network):
     the network holds (``grid``, set by whoever reads its images), so to every reader of images it is an
     ``image[C,H,W]`` writer; ``function`` gives the function itself and ``render`` draws it at any size.
 
+    An image source (``image[C,H,W] -> function[2->C]``) makes it an encoder into function space: a small conv
+    body reads the image into the style, the rest is the same network, so one family holds the idea "a style
+    modulates a coordinate network" whichever space the style is read from. Its ``forward`` writes the functions
+    themselves (a distribution over images, ``PixelNormal``, with a learned scale per channel), trained by the
+    likelihood loop on the images' own pixels at ``points`` random pixel centres.
+
     >>> net = Fourier(source="noise[8]", target="function[2->1]", width=16, grid=[8, 8])
     >>> net.sample(2).shape, net.render(torch.randn(2, 8), size=32).shape
     (torch.Size([2, 1, 8, 8]), torch.Size([2, 1, 32, 32]))
@@ -195,26 +273,42 @@ class Fourier(Network):
         frequencies: int = 32,  # Fourier features: a sine and a cosine of each frequency
         scale: float = 3.0,  # standard deviation of the frequencies, in half-cycles per unit of the extent
         grid: list[int] | None = None,  # [H, W] that forward draws on; set by the reader of its images
+        points: int = 256,  # an image source: pixel centres of the target its likelihood reads a step
     ):
         options = dict(width=width, depth=depth, mapping=mapping, frequencies=frequencies, scale=scale)
         super().__init__(source=source, target=target, condition=condition, options=options)
         self.function_space = self.target
         if not isinstance(self.target, Function):
             raise SpaceError(f"fourier: writes function[2->C] (drawn on any grid), got target {self.target}")
-        if not self.source.is_vector:
-            raise SpaceError(f"fourier: reads a vector such as noise[64], got {self.source}")
+        self.reads_images = self.source.is_image
+        if not (self.source.is_vector or self.reads_images):
+            raise SpaceError(f"fourier: reads a vector such as noise[64] or an image[C,H,W], got {self.source}")
+        if self.reads_images and (grid is not None or self.condition is not None):
+            raise SpaceError(
+                f"fourier: {self.source} -> {self.target} writes the function of each image it reads (draw it with "
+                "render(x, size=S)); it takes no grid and no condition"
+            )
+        if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_SIDE**2:
+            raise ValueError(f"fourier: points must be a whole number from 1 to {MAX_SIDE**2}, got {shorten(points)}")
+        self.points = points
+        if self.reads_images:  # rebuilt with the rest of its options; a painter's spec stays as it was
+            self.spec["points"] = points
         if min(width, depth + 1, mapping + 1, frequencies) < 1 or not scale > 0:
             raise ValueError(
                 "fourier: width and frequencies must be >= 1, depth and mapping >= 0, scale > 0; got "
                 f"width={width}, depth={depth}, mapping={mapping}, frequencies={frequencies}, scale={scale}"
             )
         labels = self.condition.k if isinstance(self.condition, Categorical) else 0
+        reads = image_body(self.source, width) if self.reads_images else []
         layers: list[nn.Module] = []
         for i in range(mapping):
-            layers += [nn.Linear(self.source.size + labels if i == 0 else width, width), nn.LeakyReLU(0.2)]
-        self.body = nn.Sequential(*layers)
-        style = width if mapping else self.source.size + labels
+            first = width if self.reads_images else self.source.size + labels
+            layers += [nn.Linear(first if i == 0 else width, width), nn.LeakyReLU(0.2)]
+        self.body = nn.Sequential(*reads, *layers)
+        style = width if mapping or self.reads_images else self.source.size + labels
         self.head = CoordinateNet(self.target.channels, style, width, depth, frequencies, scale)
+        if self.reads_images:  # how far the image's pixels stray from its function: learned, one per channel
+            self.log_scale = nn.Parameter(torch.zeros(self.target.channels))
         self.grid = None
         if grid is not None:
             if not isinstance(grid, list) or len(grid) != 2:
@@ -232,6 +326,8 @@ class Fourier(Network):
         self.spec["grid"] = [height, width]
 
     def _features(self, x, y):
+        if self.reads_images:
+            return self.body(x)
         z = x.flatten(1)
         z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)  # the style reads the noise's direction
         if self.condition is not None:
@@ -241,7 +337,10 @@ class Fourier(Network):
     def function(self, x: torch.Tensor, y: torch.Tensor | None = None) -> PlaneFunction:
         """The functions this network writes for the vectors ``x`` (and labels ``y``)."""
         w = self._features(self._inputs(x, y), y)
-        return PlaneFunction(self.function_space, len(w), lambda coords: torch.tanh(self.head(w, coords)))
+        values = lambda coords: torch.tanh(self.head(w, coords))  # noqa: E731
+        if not self.reads_images:
+            return PlaneFunction(self.function_space, len(w), values)
+        return PlaneFunction(self.function_space, len(w), values, log_scale=self.log_scale, points=self.points)
 
     def render(self, x: torch.Tensor, y: torch.Tensor | None = None, *, size: int) -> torch.Tensor:
         """The functions for ``x`` drawn at ``size x size`` pixels, whatever grid the network holds."""
@@ -250,6 +349,8 @@ class Fourier(Network):
     def forward(self, x, y=None, *, strings=None):
         if strings is not None:
             raise SpaceError(f"strings= is for networks that write text[L]; this one writes {self.function_space}")
+        if self.reads_images:  # an encoder writes the functions: its loss scores them against images
+            return self.function(x, y)
         if self.grid is None:
             raise SpaceError(
                 f"fourier: writes {self.function_space}; give it a grid to draw on (grid: [H, W], or draw_on(H, W)), "
@@ -257,7 +358,28 @@ class Fourier(Network):
             )
         return self.function(x, y).render(*self.grid)
 
+    def sample(self, n=None, *, x=None, y=None, rng=None):
+        if self.reads_images:
+            raise SpaceError(
+                f"fourier: {self.source} -> {self.function_space} writes functions, not draws; render them with "
+                "render(x, size=S) (gan render RUN IMAGE... --size S)"
+            )
+        return super().sample(n, x=x, y=y, rng=rng)
+
     @property
     def larger_sizes(self) -> tuple[int, ...]:
         """A size past the training grid that pictures of progress show too: what a function adds to a grid."""
         return (4 * self.grid[0],) if self.grid is not None and self.grid[0] == self.grid[1] else ()
+
+
+def image_body(space: Image, width: int) -> list[nn.Module]:
+    """A small conv reader of ``space`` into a ``width`` vector: 3x3 convolutions of stride 2 until a side is at most
+    4 pixels (at most four), then one linear layer. The style of one image needs its layout, not a deep stack."""
+    layers: list[nn.Module] = []
+    channels, height, width_px = space.channels, space.height, space.width
+    for _ in range(4):
+        if max(height, width_px) <= 4:
+            break
+        layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        channels, height, width_px = width, (height + 1) // 2, (width_px + 1) // 2
+    return [*layers, nn.Flatten(), nn.Linear(channels * height * width_px, width), nn.LeakyReLU(0.2)]

@@ -26,12 +26,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
 def build_parser() -> argparse.ArgumentParser:
     # Every verb by name: one that cannot be imported stops the command with its traceback instead of
     # vanishing from the help. The verb modules import the benchmarks and the metrics only when they run.
-    from . import benchmark, classify, embed, evaluate, predict, project, sample, search, train
+    from . import benchmark, classify, embed, evaluate, predict, project, render, sample, search, train
 
     parser = OneLineParser(prog="gan", description="Train GANs and reuse their networks under any role.")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    for verb in (train, sample, classify, predict, project, evaluate, embed, search, benchmark):
+    for verb in (train, sample, classify, predict, project, render, evaluate, embed, search, benchmark):
         verb.add_parser(verbs)
     return parser
 

@@ -23,7 +23,7 @@ from networks.spaces import Image, Point, Space, Text
 
 from ..config import Data
 from .examples import Batches, DataError, Examples, MixtureBatches, StreamBatches, to_device
-from .images import TORCHVISION, ImageStream, conform, open_images, stacked_digits
+from .images import TORCHVISION, ImageStream, conform, open_images, own_targets, stacked_digits
 from .mixtures import MIXTURES, is_mixture
 
 __all__ = [
@@ -95,7 +95,8 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
         from .numbers import open_numbers
 
         return open_numbers(cfg, space)
-    return open_images(cfg, space)
+    images = open_images(cfg, space)
+    return own_targets(images, space) if cfg.targets == "images" else images
 
 
 def batches(cfg: Data, source, *, seed: int, rank: int = 0, world: int = 1, device="cpu"):

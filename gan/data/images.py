@@ -88,6 +88,14 @@ def fit(x: torch.Tensor, y, classes, space: Image, cfg: Data, what: str) -> Exam
     return Examples(space.from_unit(x), y, classes)
 
 
+def own_targets(images: Examples, space: Image) -> Examples:
+    """Each image as its own target (``data.targets: images``), for a network that writes the function that is the
+    image. Held as 8-bit pixels, the values the bundled digits are stored as: exact targets, a quarter of float32's
+    memory, and integers, so nothing takes them for the real targets that normal[D] regression reads."""
+    pixels = (space.to_unit(images.x) * 255).round().to(torch.uint8)
+    return Examples(images.x, pixels, None)
+
+
 def conform(x: torch.Tensor, space: Image, resize: bool, what: str) -> torch.Tensor:
     c, h, w = x.shape[1:]
     if c != space.channels:

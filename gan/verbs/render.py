@@ -1,0 +1,85 @@
+"""``gan render``: image files -> the functions an encoder into function space writes for them, drawn at any size.
+
+A run of configs/digits_function_encoder.yaml reads a 28x28 digit and writes the function of the plane that is that
+digit; drawing it on 112x112 pixel centres is a 4x picture with no upsampling filter. The one picture written holds
+a row an image: the renders at ``--size``, and with ``--beside`` first the image read and the function drawn on the
+image's own grid (both enlarged by repeating pixels, so a reader sees what the network saw).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from networks import Function, Image, Network
+
+from ..runs.folder import RunError, load
+from .sampling import ROLES_READING, draw_at_size, network_in_role
+
+__all__ = ["encoder_of", "render_files"]
+
+
+def encoder_of(run, network: str | None = None) -> tuple[str, Network]:
+    """The run's network from images to function[2->C] (its classifier unless ``network`` names another)."""
+    name = network or network_in_role(run, ROLES_READING)
+    net = load(run, name, ema=False)
+    if not isinstance(net.source, Image) or not isinstance(getattr(net, "function_space", None), Function):
+        raise RunError(
+            f"--network: network {name!r} of {run} maps {net.source} -> {net.target}; gan render draws what a "
+            "network from image[C,H,W] to function[2->C] writes (configs/digits_function_encoder.yaml)"
+        )
+    return name, net
+
+
+@torch.no_grad()
+def render_files(run, files: list[str], output, *, size: int, network=None, beside=False, resize=False) -> list[dict]:
+    """Render each image file's function at ``size x size`` into the one picture ``output``; a row per file with its
+    reconstruction error on its own grid (RMSE in the image's range)."""
+    import torchvision.utils as vutils
+
+    from ..image_files import data_background, read_images
+
+    name, net = encoder_of(run, network)
+    draw_at_size(net, size, len(files), name)  # the same refusals, and memory check, as gan sample --size
+    out = Path(output)
+    if out.suffix.lower() != ".png" or out.is_dir():
+        raise RunError(f"-o: {out} is not a .png file name; gan render writes one picture")
+    space = net.source
+    if not resize:
+        for file in files:
+            _check_file(file, space, name)
+    x = read_images(files, space, resize=resize, background=data_background(run, space))
+    functions = net.function(x)
+    again = functions.render(space.height, space.width)
+    rows = [functions.render(size)]
+    if beside:
+        enlarge = lambda t: torch.nn.functional.interpolate(t, size=(size, size), mode="nearest")  # noqa: E731
+        rows = [enlarge(x), enlarge(again), *rows]
+    pictures = torch.stack(rows, 1).flatten(0, 1)  # image by image: (read, reconstruction,) render
+    out.parent.mkdir(parents=True, exist_ok=True)
+    unit = ((pictures.clamp(-1, 1) + 1) / 2).float()
+    vutils.save_image(unit, str(out), nrow=len(rows), padding=2, pad_value=0.5)
+    rmse = (again - x).pow(2).flatten(1).mean(1).sqrt()
+    return [{"file": f, "rmse": float(r), "png": str(out)} for f, r in zip(files, rmse)]
+
+
+def _check_file(file: str, space: Image, network: str) -> None:
+    """A picture of another size or number of channels is refused, not converted: the function drawn would be of a
+    picture the user never gave."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(file) as im:
+            (w, h), bands = im.size, im.getbands()
+            rgb = np.asarray(im.convert("RGB")) if len(bands) >= 3 else None
+    except (OSError, ValueError):  # missing or unreadable: read_images names it
+        return
+    grey = rgb is None or (np.ptp(rgb.astype(np.int16), axis=2) == 0).all()
+    channels = 1 if grey else 3
+    if (h, w) != (space.height, space.width) or channels not in (space.channels, 1):
+        raise RunError(
+            f"{file}: {w}x{h} with {channels} channel(s); network {network!r} reads {space}, {space.width}x"
+            f"{space.height} with {space.channels} channel(s) (--resize converts it)"
+        )
