@@ -66,7 +66,9 @@ class Processes:
 
         A gloo group left for the interpreter's shutdown can abort the process after its work is done
         ("terminate called without an active exception"); torch asks every program to call
-        ``destroy_process_group`` itself. Idempotent, and nothing to do for one process.
+        ``destroy_process_group`` itself. That only forgets the groups: a DDP wrapper still referenced keeps its group
+        alive until it is freed, so a script that drives a loop itself should let the loop go out of scope before the
+        interpreter exits (run it in a function, as ``gan train`` does). Idempotent, and nothing to do for one process.
         """
         if self.accelerator.num_processes > 1:
             self.accelerator.end_training()  # accelerate's own teardown: destroys every group if any is left
