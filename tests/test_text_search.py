@@ -92,6 +92,17 @@ def test_bm25_finds_the_passage_that_shares_the_rare_words():
     assert ranks == {"recall_at_1": 0.5, "recall_at_5": 1.0, "mrr": 0.75}
 
 
+def test_without_rank_bm25_evaluation_refuses_in_one_line_and_training_goes_on(monkeypatch, prose):
+    from gan.measure.bm25 import MissingPackage
+    from gan.measure.retrieval import bm25_cloze_scores
+
+    monkeypatch.setitem(sys.modules, "rank_bm25", None)  # import rank_bm25 now fails as if it were not installed
+    _, held = open_cloze(Data(name="text", path=prose, view="cloze", holdout=0.25), SPACE)
+    with pytest.raises(MissingPackage, match=r"BM25 needs rank_bm25: pip install"):
+        bm25_cloze_scores(held)
+    assert bm25_cloze_scores(held, required=False) == {}
+
+
 def test_a_user_query_is_written_as_the_corpus_is_and_empty_ones_are_refused():
     assert as_query("Ça va? os.path!", SPACE) == "Ca va. os path."
     for bad in ("", "   ", "?!"):

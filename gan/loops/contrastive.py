@@ -120,7 +120,7 @@ class Contrastive:
         self.labels = self.cfg.data.labels
         self.pairs = self.net.source.kind == "text"  # cloze pairs: (queries, passages) [2, n, T] a batch
         self.scores: dict[str, float] = {}
-        self.baseline: dict[str, float] = {}  # BM25 on the held-out pairs: it learns nothing, so it is scored once
+        self.baseline: dict | None = None  # BM25 on the held-out pairs: it learns nothing, so it is scored once
 
     def update(self, log: bool) -> tuple[dict, int]:
         acc = self.acc
@@ -161,7 +161,8 @@ class Contrastive:
         if not self.session.is_main or len(self.held_out) == 0:
             return
         if self.pairs:
-            self.baseline = self.baseline or bm25_cloze_scores(self.held_out)
+            if self.baseline is None:
+                self.baseline = bm25_cloze_scores(self.held_out, required=False)
             self.scores = {**cloze_scores(self.net, self.held_out), **self.baseline}
         elif self.train_set.y is not None:
             queries, refs = embed(self.net, self.held_out.x), embed(self.net, self.train_set.x)
@@ -194,7 +195,8 @@ class Contrastive:
     def headline(self) -> str:
         k = self.scores
         if self.pairs:
-            return f"recall@1 {k['recall_at_1']:.4f} (BM25 {k['bm25_recall_at_1']:.4f}), MRR {k['mrr']:.4f}"
+            bm25 = f" (BM25 {k['bm25_recall_at_1']:.4f})" if "bm25_recall_at_1" in k else ""
+            return f"recall@1 {k['recall_at_1']:.4f}{bm25}, MRR {k['mrr']:.4f}"
         return f"precision@1 {k['precision_at_1']:.4f}, MAP@R {k['map_at_r']:.4f}"
 
     def project(self, n: int = 500) -> None:
