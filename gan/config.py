@@ -117,6 +117,9 @@ class Data:
     # text: whole strings, or every prefix labelled with its next character, or (contrastive loop) cloze pairs: a
     # sentence and the passage it was cut from (gan/data/cloze.py)
     view: Literal["sentences", "prefixes", "cloze"] = "sentences"
+    # cloze pairs: the share of training pairs whose query sentence is left in its passage. 0 (always taken out) is
+    # what held-out queries meet, and scored best (docs/benchmarks/embeddings.md, "Text"); Lee et al. (2019) keep 0.1
+    keep: float = 0.0
     # bundled digits: the class labels as targets, or each image as its own target (its 8-bit pixels), for a network
     # that writes function[2->C] (an encoder into function space, configs/digits_function_encoder.yaml)
     targets: Literal["labels", "images"] = "labels"

@@ -23,6 +23,6 @@ READS: dict[str, tuple[str, ...]] = {
     "numbers": ("seed", "unseen", "size"),  # numbers.py: composed once, fixed by data.seed
     "diabetes": ("seed",),  # tables.py: a split fixed by data.seed
     "table": ("path", "seed"),  # tables.py: a CSV file
-    "text": ("path", "view"),  # text.py: the bundled prose, or a file
+    "text": ("path", "view", "keep"),  # text.py: the bundled prose, or a file; cloze.py: the keep rate
     "generated": (),  # generated.py: pairs drawn from the network in the role 'source'
 }

@@ -44,13 +44,19 @@ class Transformer(Network):
         depth: int = 4,  # blocks
         heads: int = 4,  # attention heads; must divide width
         dropout: float = 0.0,  # after attention weights and each MLP; 0 = off
+        # what the target is written from: the position after the last character (last), or the mean of every
+        # position (mean: a bag of what each prefix has read, closer to the word counts a text search matches on)
+        pool: str = "last",
     ):
         super().__init__(
             source=source,
             target=target,
             condition=condition,
-            options=dict(width=width, depth=depth, heads=heads, dropout=dropout),
+            options=dict(width=width, depth=depth, heads=heads, dropout=dropout, pool=pool),
         )
+        if pool not in ("last", "mean"):
+            raise ValueError(f"transformer: pool must be 'last' or 'mean', got {pool!r}")
+        self.pool = pool
         if not isinstance(self.source, Text):
             raise SpaceError(f"transformer: reads text[L], got {self.source} -> {self.target}")
         if self.target.is_image or isinstance(self.target, Text):
@@ -120,6 +126,9 @@ class Transformer(Network):
     def _features(self, x, y):
         h = self._sequence(x)
         lengths = (x >= 0).sum(1)  # the row after each string's last character
+        if self.pool == "mean":  # rows 0..length: the start token's and every prefix's, none that read PAD
+            read = torch.arange(h.shape[1], device=x.device)[None, :] <= lengths[:, None]
+            return (h * read[..., None]).sum(1) / read.sum(1, keepdim=True)
         return h[torch.arange(len(x), device=x.device), lengths]
 
     def _head(self, h, y):

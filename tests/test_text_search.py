@@ -17,8 +17,8 @@ from gan.config import Data
 from gan.data.cloze import Cloze, as_query, corpus_passages, joined, open_cloze, passages
 from gan.data.examples import DataError
 from gan.loops.contrastive import pair_loss
-from gan.measure.bm25 import bm25_scores
-from gan.measure.retrieval import matched_scores
+from gan.measure.bm25 import bm25_scores, cloze_bm25_scores
+from gan.measure.retrieval import matched_scores, wilson
 from networks.spaces import Text
 
 from .conftest import ROOT
@@ -61,15 +61,79 @@ def test_a_query_is_a_sentence_of_its_passage_removed_as_configured(prose):
             assert (q in a) != removed
 
 
+def test_the_keep_rate_is_data_keep_and_a_share(prose):
+    assert open_cloze(Data(name="text", path=prose, view="cloze"), SPACE)[0].keep == 0.0  # always taken out
+    assert open_cloze(Data(name="text", path=prose, view="cloze", keep=0.25), SPACE)[0].keep == 0.25
+    with pytest.raises(DataError, match=r"^data.keep: expected a share of pairs in \[0, 1\], got 1.5$"):
+        open_cloze(Data(name="text", path=prose, view="cloze", keep=1.5), SPACE)
+
+
 def test_held_out_passages_are_never_trained_on(prose):
     cfg = Data(name="text", path=prose, view="cloze", holdout=0.25)
     train, held = open_cloze(cfg, SPACE)
-    assert (len(train), len(held)) == (7, 2)
+    assert (len(train), len(held.texts), len(held)) == (7, 2, 6)
     assert train.passages == corpus_passages(cfg, SPACE)[:7]  # cut by position: the last passages held out
     trained = " ".join(joined(p) for p in train.passages)
-    assert all(q not in trained and q not in t for q, t in zip(held.queries, held.texts))
+    assert all(q not in trained and q not in t for q, t in zip(held.queries, held.own_texts))
     assert all(t and t not in trained and t in TOPICS[7 + i] for i, t in enumerate(held.texts))
-    assert all(q in TOPICS[7 + i] for i, q in enumerate(held.queries))
+    assert all(q in TOPICS[7 + j] for j, q in zip(held.owner, held.queries))
+
+
+def test_every_sentence_of_a_held_out_passage_is_a_query_taken_out_of_it(prose):
+    _, held = open_cloze(Data(name="text", path=prose, view="cloze", holdout=0.25), SPACE)
+    assert held.texts == list(TOPICS[7:]) and len(held) == 6  # three sentences in each of two passages
+    assert held.owner == [0, 0, 0, 1, 1, 1]
+    for q, j, own in zip(held.queries, held.owner, held.own_texts):
+        assert q in held.texts[j] and q not in own
+        assert own == joined([s for s in passages(held.texts[j], SPACE)[0] if s != q])
+    assert SPACE.strings(held.own_tokens) == held.own_texts and SPACE.strings(held.query_tokens) == held.queries
+
+
+def test_bm25_ranks_each_query_against_its_own_passage_with_the_query_taken_out():
+    toy = ["cat dog", "cat bird", "fish sea", "sun rain"]
+    scores = cloze_bm25_scores(["cat", "dog"], toy, [0, 0], ["dog", "cat"])
+    assert scores[0, 0] == 0 and scores[0, 1] > 0  # its own passage, "cat" taken out, no longer holds it
+    assert not scores[1].any()  # "dog" is in no passage once it is taken out of its own
+    ranks = matched_scores(np.array([[1.0, 3.0], [2.0, 1.0]]), match=[1, 0])
+    assert (ranks["recall_at_1"], ranks["mrr"]) == (1.0, 1.0)
+
+
+def test_the_recall_interval_holds_the_estimate_and_narrows_with_more_queries():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (20, 200, 2000):
+        s = rng.normal(size=(n, 10))
+        match = rng.integers(0, 10, n)
+        r = matched_scores(s, match=match)
+        assert 0 <= r["recall_at_1_low"] <= r["recall_at_1"] <= r["recall_at_1_high"] <= 1
+        widths.append(r["recall_at_1_high"] - r["recall_at_1_low"])
+    assert widths[0] > widths[1] > widths[2]
+    assert wilson(0, 50)[0] == 0 and wilson(0, 50)[1] > 0  # no hits: an interval, not a point
+    assert wilson(50, 50)[1] == pytest.approx(1) and wilson(50, 50)[0] < 1
+
+
+def test_mean_pool_is_another_unit_embedding_that_ignores_padding():
+    from networks.transformer import Transformer
+
+    torch.manual_seed(0)
+    kw = dict(source="text[64]", target="sphere[16]", width=32, depth=1, heads=2)
+    last, mean = Transformer(**kw), Transformer(**kw, pool="mean")
+    mean.load_state_dict(last.state_dict())
+    x = SPACE.tokens(["The cat eats fish.", "A much longer sentence about dogs and the sea."])
+    a, b = last(x), mean(x)
+    assert torch.allclose(b.norm(dim=1), torch.ones(2), atol=1e-5) and not torch.allclose(a, b, atol=1e-3)
+    assert torch.allclose(mean(x[:1, : (x[0] >= 0).sum() + 1]), b[:1], atol=1e-5)  # PAD after the end is not read
+    with pytest.raises(ValueError, match=r"^transformer: pool must be 'last' or 'mean', got 'max'$"):
+        Transformer(**kw, pool="max")
+
+
+def test_an_unknown_pool_is_refused_in_one_line_naming_the_key(capsys, tmp_path):
+    from gan.cli import main
+
+    config, bad = str(ROOT / "configs" / "text_embedder.yaml"), ["networks.reader.pool=max", f"run.output={tmp_path}"]
+    assert main(["train", config, "--set", bad[0], "--set", bad[1]]) == 2
+    err = capsys.readouterr().err
+    assert "networks.reader: transformer: pool must be" in err and len(err.strip().splitlines()) == 1
 
 
 def test_pair_loss_is_cross_entropy_over_queries_by_passages():
@@ -89,7 +153,11 @@ def test_bm25_finds_the_passage_that_shares_the_rare_words():
     scores = bm25_scores(["where did the cat sit", "dog and ball"], toy)
     assert scores.shape == (2, 3) and scores.argmax(1).tolist() == [0, 1]
     ranks = matched_scores(np.array([[3.0, 1.0], [2.0, 2.0]]))  # a tie is not a win
-    assert ranks == {"recall_at_1": 0.5, "recall_at_5": 1.0, "mrr": 0.75}
+    assert {k: ranks[k] for k in ("recall_at_1", "recall_at_5", "mrr")} == {
+        "recall_at_1": 0.5,
+        "recall_at_5": 1.0,
+        "mrr": 0.75,
+    }
 
 
 def test_without_rank_bm25_evaluation_refuses_in_one_line_and_training_goes_on(monkeypatch, prose):
@@ -145,8 +213,10 @@ def test_training_logs_recall_beside_bm25(trained):
     done = _gan("evaluate", str(run))
     assert done.returncode == 0, done.stderr
     evaluated = json.loads(done.stdout[done.stdout.index("{") :])
-    assert evaluated["recall_at_1"] == pytest.approx(scores["held_out/recall_at_1"])
-    assert evaluated["bm25_recall_at_1"] == pytest.approx(scores["held_out/bm25_recall_at_1"])
+    for key in ("recall_at_1", "recall_at_1_low", "recall_at_1_high", "recall_at_5", "mrr"):
+        for name in (key, f"bm25_{key}"):
+            assert evaluated[name] == pytest.approx(scores[f"held_out/{name}"])
+    assert evaluated["queries"] == scores["held_out/queries"] == 6  # every sentence of the two held-out passages
 
 
 def test_embed_writes_the_passages(trained):

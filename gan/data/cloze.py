@@ -2,15 +2,17 @@
 
 The inverse cloze task (Lee, Chang and Toutanova 2019, "Latent Retrieval for Weakly Supervised Open Domain
 Question Answering"): a passage is a few neighbouring sentences; one of them is the query, and the passage is
-its match among the other passages of the batch. The sentence is taken out of its passage most of the time
-(``KEEP`` is the share left in), so that matching is learned from what the words are about, not from copying;
-left in now and then, so that a query whose own words are in a passage still finds it.
+its match among the other passages of the batch. The sentence is taken out of its passage (``data.keep`` is the share
+of pairs that leave it in), so that matching is learned from what the words are about, not from copying. Lee et al.
+leave it in a tenth of the time; here a character-level network that may copy learns to copy, and held-out queries,
+always taken out, are found less often (docs/benchmarks/embeddings.md, "Text"): the default is 0.
 
 Passages are consecutive sentences of the corpus (the rule of ``text.split_sentences``) packed, in order,
 into strings of at most L characters of ``text[L]``: the space sets the passage length. A passage needs two
 sentences (one to ask, one left to answer). The last ``data.holdout`` share of passages, by position, is
-held out: held-out passages and their sentences are never trained on. Each held-out passage is asked once,
-by a sentence drawn with ``data.seed`` and always removed, against every held-out passage.
+held out: held-out passages and their sentences are never trained on. Every sentence of every held-out passage is
+a query (several a passage, so that a score rests on hundreds of queries, not one per passage), ranked against every
+held-out passage, its own passage with the query taken out of it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,6 @@ from networks.spaces import Text
 from ..config import Data
 from .examples import DataError
 from .text import bundled_prose, read_file, split_sentences
-
-# share of training pairs whose query sentence stays in its passage. Lee et al. keep 10%; a small character-level
-# network on this small corpus did better keeping half (docs/benchmarks/embeddings.md, "Text")
-KEEP = 0.5
 
 
 def passages(text: str, space: Text) -> list[list[str]]:
@@ -64,7 +62,7 @@ class Cloze:
     passages, padded to one width (one network reads both sides in one pass). A draw depends only on the
     generator, so a run resumed at a batch position draws what the uninterrupted run drew."""
 
-    def __init__(self, found: list[list[str]], space: Text, keep: float = KEEP):
+    def __init__(self, found: list[list[str]], space: Text, keep: float = 0.0):
         self.passages, self.space, self.keep = found, space, keep
 
     def __len__(self):
@@ -87,42 +85,69 @@ class Cloze:
 
 @dataclass
 class HeldOutCloze:
-    """One query a held-out passage, always removed from it; query i matches passage i. ``x`` are the passages'
-    tokens and ``texts`` their strings (what TensorBoard's projector shows); no labels (``y``)."""
+    """Every sentence of the held-out passages as a query. Query i comes from passage ``owner[i]``; its match is that
+    passage with the query taken out (``own_texts[i]``, ``own_tokens[i]``), ranked against the other passages whole.
+    ``x`` and ``texts`` are the passages whole (what TensorBoard's projector shows); no labels (``y``)."""
 
     queries: list[str]
     texts: list[str]
     query_tokens: torch.Tensor
     x: torch.Tensor
+    owner: list[int]
+    own_texts: list[str]
+    own_tokens: torch.Tensor
     y: None = None
 
     def __len__(self):
-        return len(self.texts)
+        return len(self.queries)
 
     def to(self, device) -> HeldOutCloze:
-        return HeldOutCloze(self.queries, self.texts, self.query_tokens.to(device), self.x.to(device))
+        return HeldOutCloze(
+            self.queries,
+            self.texts,
+            self.query_tokens.to(device),
+            self.x.to(device),
+            self.owner,
+            self.own_texts,
+            self.own_tokens.to(device),
+        )
 
 
-def held_out_pairs(found: list[list[str]], space: Text, seed: int) -> HeldOutCloze:
-    g = torch.Generator().manual_seed(seed)
-    queries, texts = [], []
-    for sentences in found:
-        at = int(torch.randint(len(sentences), (), generator=g))
-        queries.append(sentences[at])
-        texts.append(joined(sentences[:at] + sentences[at + 1 :]))
-    return HeldOutCloze(queries, texts, space.tokens(queries, what="cloze queries"), space.tokens(texts))
+def held_out_pairs(found: list[list[str]], space: Text) -> HeldOutCloze:
+    """Every sentence of ``found`` a query: one query a passage left a score of a few dozen hits, too few to tell a
+    network from BM25 (docs/benchmarks/embeddings.md, "Text")."""
+    queries, owner, own = [], [], []
+    for j, sentences in enumerate(found):
+        for at, sentence in enumerate(sentences):
+            queries.append(sentence)
+            owner.append(j)
+            own.append(joined(sentences[:at] + sentences[at + 1 :]))
+    texts = [joined(p) for p in found]
+    return HeldOutCloze(
+        queries,
+        texts,
+        space.tokens(queries, what="cloze queries"),
+        space.tokens(texts),
+        owner,
+        own,
+        space.tokens(own),
+    )
 
 
-def open_cloze(cfg: Data, space: Text, *, keep: float = KEEP) -> tuple[Cloze, HeldOutCloze]:
-    """(training pairs, held-out pairs), split by passage position: the last ``data.holdout`` share held out."""
+def open_cloze(cfg: Data, space: Text, *, keep: float | None = None) -> tuple[Cloze, HeldOutCloze]:
+    """(training pairs, held-out pairs), split by passage position: the last ``data.holdout`` share held out.
+    ``keep``: ``data.keep`` unless given."""
     if cfg.view != "cloze":
         raise DataError(
             f"data.view: the contrastive loop reads text as cloze pairs (a sentence, its passage); set data.view: "
             f"cloze, not {cfg.view!r}"
         )
+    keep = cfg.keep if keep is None else keep
+    if not 0.0 <= keep <= 1.0:
+        raise DataError(f"data.keep: expected a share of pairs in [0, 1], got {keep!r}")
     found = corpus_passages(cfg, space)
     cut = len(found) - max(1, int(round(cfg.holdout * len(found)))) if cfg.holdout > 0 else len(found)
-    return Cloze(found[:cut], space, keep), held_out_pairs(found[cut:], space, cfg.seed)
+    return Cloze(found[:cut], space, keep), held_out_pairs(found[cut:], space)
 
 
 def as_query(text: str, space: Text) -> str:

@@ -195,8 +195,12 @@ class Contrastive:
     def headline(self) -> str:
         k = self.scores
         if self.pairs:
-            bm25 = f" (BM25 {k['bm25_recall_at_1']:.4f})" if "bm25_recall_at_1" in k else ""
-            return f"recall@1 {k['recall_at_1']:.4f}{bm25}, MRR {k['mrr']:.4f}"
+
+            def r1(p):
+                return f"{k[p + 'recall_at_1']:.4f} [{k[p + 'recall_at_1_low']:.4f}, {k[p + 'recall_at_1_high']:.4f}]"
+
+            bm25 = f" (BM25 {r1('bm25_')}, MRR {k['bm25_mrr']:.4f})" if "bm25_recall_at_1" in k else ""
+            return f"recall@1 {r1('')}, MRR {k['mrr']:.4f}{bm25}"
         return f"precision@1 {k['precision_at_1']:.4f}, MAP@R {k['map_at_r']:.4f}"
 
     def project(self, n: int = 500) -> None:

@@ -29,13 +29,30 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def bm25_scores(queries: list[str], passages: list[str]) -> np.ndarray:
-    """[Q, P] BM25 (Okapi, rank_bm25's defaults k1=1.5, b=0.75) of each query against each passage."""
+def _okapi():
     try:
         from rank_bm25 import BM25Okapi
     except ImportError:
         raise MissingPackage(
             "BM25 needs rank_bm25: pip install 'gan-toolkit[bm25]' (or pip install rank-bm25)"
         ) from None
-    index = BM25Okapi([words(p) or [""] for p in passages])
+    return BM25Okapi
+
+
+def bm25_scores(queries: list[str], passages: list[str]) -> np.ndarray:
+    """[Q, P] BM25 (Okapi, rank_bm25's defaults k1=1.5, b=0.75) of each query against each passage."""
+    index = _okapi()([words(p) or [""] for p in passages])
     return np.stack([index.get_scores(words(q)) for q in queries]) if queries else np.zeros((0, len(passages)))
+
+
+def cloze_bm25_scores(queries: list[str], passages: list[str], owner: list[int], own: list[str]) -> np.ndarray:
+    """[Q, P] BM25 of each query against ``passages``, passage ``owner[i]`` replaced by ``own[i]`` (its text with
+    query i taken out): one index a query, so that the word counts BM25 weighs by are those of the passages that
+    query is ranked among, as the network's are."""
+    okapi = _okapi()
+    docs = [words(p) or [""] for p in passages]
+    rows = []
+    for query, j, text in zip(queries, owner, own):
+        index = okapi(docs[:j] + [words(text) or [""]] + docs[j + 1 :])
+        rows.append(index.get_scores(words(query)))
+    return np.stack(rows) if rows else np.zeros((0, len(passages)))

@@ -9,6 +9,7 @@ another space, where its neighbours would mean nothing.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -247,7 +248,7 @@ def evaluate_retrieval(run, cfg) -> dict:
         from ..data.cloze import open_cloze
 
         _, held = open_cloze(cfg.data, net.source)
-        return {"embedder": name, **cloze_scores(net, held), **bm25_cloze_scores(held), "queries": len(held)}
+        return {"embedder": name, **cloze_scores(net, held), **bm25_cloze_scores(held), "passages": len(held.texts)}
     source = datasets.open_examples(cfg.data, net.source)
     if not isinstance(source, datasets.Examples) or source.y is None:
         raise RunError(f"{run}: data.name {cfg.data.name!r} has no labels; retrieval scores need labelled queries")
@@ -257,40 +258,63 @@ def evaluate_retrieval(run, cfg) -> dict:
 
 
 # -- text: cloze queries against their passages --------------------------------------------------
-def matched_scores(scores, prefix: str = "") -> dict[str, float]:
-    """recall@1, recall@5 and mean reciprocal rank of [Q, P] ``scores`` where query i's one match is passage i.
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% at z = 1.96) of a share ``hits / n``: unlike the normal approximation it stays
+    inside [0, 1] and is not of zero width at 0 hits, which is where a recall@1 of a few queries lands.
+
+    >>> [round(v, 3) for v in wilson(5, 100)]
+    [0.022, 0.112]
+    """
+    if n == 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def matched_scores(scores, prefix: str = "", match=None) -> dict[str, float]:
+    """recall@1 (with its 95% Wilson interval, ``recall_at_1_low`` to ``_high``), recall@5 and mean reciprocal rank of
+    [Q, P] ``scores`` where query i's one match is passage ``match[i]`` (default: passage i).
 
     A tie is not a win: the match's rank is 1 + the passages scoring at least as high as it (a query that shares
     no word with any passage ties everywhere under BM25, and is counted as found last, not first).
     """
     s = torch.as_tensor(scores).double()
+    keys = ("recall_at_1", "recall_at_1_low", "recall_at_1_high", "recall_at_5", "mrr")
     if len(s) == 0:
-        return {f"{prefix}{k}": float("nan") for k in ("recall_at_1", "recall_at_5", "mrr")}
-    own = s.diagonal()[:, None]
-    ahead = (s >= own).sum(1) - 1  # others scoring at least as high
-    rank = (ahead + 1).double()
-    return {
-        f"{prefix}recall_at_1": float((rank <= 1).double().mean()),
-        f"{prefix}recall_at_5": float((rank <= 5).double().mean()),
-        f"{prefix}mrr": float((1 / rank).mean()),
-    }
+        return {f"{prefix}{k}": float("nan") for k in keys}
+    match = torch.arange(len(s)) if match is None else torch.as_tensor(match)
+    own = s.gather(1, match[:, None])
+    rank = (s >= own).sum(1).double()  # 1 + the others scoring at least as high
+    hits = int((rank <= 1).sum())
+    low, high = wilson(hits, len(s))
+    values = (hits / len(s), low, high, float((rank <= 5).double().mean()), float((1 / rank).mean()))
+    return {f"{prefix}{k}": v for k, v in zip(keys, values)}
 
 
 def cloze_scores(net, held) -> dict[str, float]:
-    """The embedder's held-out cloze queries against the held-out passages (``data/cloze.py``), by cosine."""
+    """The embedder's held-out cloze queries against the held-out passages (``data/cloze.py``), by cosine: each query
+    against every passage whole, but its own passage with the query taken out."""
     if len(held) == 0:
-        return matched_scores(torch.zeros(0, 0))
+        return {**matched_scores(torch.zeros(0, 0)), "queries": 0}
     queries, passages = embed(net, held.query_tokens, batch=128), embed(net, held.x, batch=128)
-    return matched_scores(queries @ passages.T)
+    own = embed(net, held.own_tokens, batch=128)
+    s = queries @ passages.T
+    owner = torch.as_tensor(held.owner)
+    s[torch.arange(len(s)), owner] = (queries * own).sum(1)
+    return {**matched_scores(s, match=owner), "queries": len(held)}
 
 
 def bm25_cloze_scores(held, *, required: bool = True) -> dict[str, float]:
     """BM25 on the same queries and passages: the baseline beside ``cloze_scores``. Without rank_bm25 installed,
     ``gan evaluate`` refuses in one line; training (``required=False``) goes on and scores the network alone."""
-    from .bm25 import MissingPackage, bm25_scores
+    from .bm25 import MissingPackage, cloze_bm25_scores
 
     try:
-        return matched_scores(bm25_scores(held.queries, held.texts), prefix="bm25_")
+        return matched_scores(
+            cloze_bm25_scores(held.queries, held.texts, held.owner, held.own_texts), "bm25_", held.owner
+        )
     except MissingPackage:
         if required:
             raise
