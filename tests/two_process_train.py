@@ -37,38 +37,28 @@ if "--lose-rank-1-random-state" in sys.argv:  # what a node without the shared f
             os.remove(Path(output_dir) / "random_states_1.pkl")
 
     Accelerator.save_state = save_then_lose
+try:
+    with Session(cfg) as session:
+        acc = session.accelerator
+        loop = adversarial_loop(session)
+        if "--fail-in-training" in sys.argv:  # a way out of the session other than its end
 
+            def fail(*args, **kwargs):
+                raise RuntimeError("failed in training")
 
-def train() -> int:
-    """Train and write each process's weights; the process's index. In a function, so that the loop (and its DDP
-    wrappers, which hold the process group) is freed before the interpreter shuts down: a gloo group destroyed during
-    shutdown can abort a process whose work is done."""
-    try:
-        with Session(cfg) as session:
-            acc = session.accelerator
-            loop = adversarial_loop(session)
-            if "--fail-in-training" in sys.argv:  # a way out of the session other than its end
-
-                def fail(*args, **kwargs):
-                    raise RuntimeError("failed in training")
-
-                loop.step = fail
-            loop.run()
-            state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {
-                f"D.{k}": v for k, v in loop.D_net.state_dict().items()
-            }
-            out.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in state.items()}, str(out / f"rank{acc.process_index}.safetensors"))
-            (out / f"skipped{acc.process_index}").write_text(str(session.settle_guard()))
-            if acc.is_main_process:
-                (out / "world_size").write_text(str(acc.num_processes))
-    except RuntimeError as error:
-        assert "--fail-in-training" in sys.argv and str(error) == "failed in training", error
-    return acc.process_index
-
-
-rank = train()
+            loop.step = fail
+        loop.run()
+        state = {f"G.{k}": v for k, v in loop.G_net.state_dict().items()} | {
+            f"D.{k}": v for k, v in loop.D_net.state_dict().items()
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out / f"rank{acc.process_index}.safetensors"))
+        (out / f"skipped{acc.process_index}").write_text(str(session.settle_guard()))
+        if acc.is_main_process:
+            (out / "world_size").write_text(str(acc.num_processes))
+except RuntimeError as error:
+    assert "--fail-in-training" in sys.argv and str(error) == "failed in training", error
 import torch.distributed as dist  # noqa: E402
 
 out.mkdir(parents=True, exist_ok=True)
-(out / f"groups_left{rank}").write_text(str(dist.is_initialized()))
+(out / f"groups_left{acc.process_index}").write_text(str(dist.is_initialized()))

@@ -7,6 +7,8 @@ others wait forever in their next collective.
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from ..runs.folder import RunError
@@ -66,11 +68,15 @@ class Processes:
 
         A gloo group left for the interpreter's shutdown can abort the process after its work is done
         ("terminate called without an active exception"); torch asks every program to call
-        ``destroy_process_group`` itself. That only forgets the groups: a DDP wrapper still referenced keeps its group
-        alive until it is freed, so a script that drives a loop itself should let the loop go out of scope before the
-        interpreter exits (run it in a function, as ``gan train`` does). Idempotent, and nothing to do for one process.
+        ``destroy_process_group`` itself. Idempotent, and nothing to do for one process.
         """
         if self.accelerator.num_processes > 1:
+            # A gloo worker thread frees a finished collective's tensors after the caller has its result, and freeing
+            # a tensor Python has seen takes the GIL: a process that exits at once (a non-main rank, right after the
+            # last checkpoint's gather) meets that thread in interpreter shutdown, where taking the GIL ends the
+            # thread and std::terminate aborts the process (a core dump showed AsyncAllgatherWork's destructor). A
+            # moment without the GIL lets the workers finish first; it cannot hang, whatever the other processes do.
+            time.sleep(0.05)
             self.accelerator.end_training()  # accelerate's own teardown: destroys every group if any is left
 
     def _flag_group(self):
