@@ -287,6 +287,28 @@ def test_gan_evaluate_scores_an_embedding_run_as_the_run_scored_itself(trained, 
     assert "scored by retrieval" in capsys.readouterr().err
 
 
+def test_gan_evaluate_scores_raw_pixels_pca_and_an_untrained_network_beside_the_embedder(trained, capsys):
+    """The baselines in the same table: each is its own definition, on the split the run scored."""
+    import json
+
+    from gan import data as datasets
+    from gan.config import Data
+
+    run = trained / "runs" / "emb"
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    train_set, held_out = datasets.open_examples(Data(name="sklearn_digits"), parse("image[1,8,8]")).split(0.1, 0)
+    pixels = retrieval_scores(
+        F.normalize(held_out.x.flatten(1), dim=1), held_out.y, F.normalize(train_set.x.flatten(1), dim=1), train_set.y
+    )
+    for key, value in pixels.items():
+        assert result[f"raw_pixels/{key}"] == pytest.approx(value, abs=1e-6), key
+    for baseline in ("pca_pixels", "untrained_network"):
+        assert 0 < result[f"{baseline}/map_at_r"] <= 1
+    assert result["untrained_network/map_at_r"] != pytest.approx(result["map_at_r"], abs=1e-4)  # not the trained one
+
+
 def test_faiss_and_the_matrix_product_return_the_same_neighbours(monkeypatch):
     """Both searches are exact, so both must rank alike; faiss is in the test extra so this runs in CI."""
     pytest.importorskip("faiss")

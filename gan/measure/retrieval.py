@@ -254,7 +254,35 @@ def evaluate_retrieval(run, cfg) -> dict:
         raise RunError(f"{run}: data.name {cfg.data.name!r} has no labels; retrieval scores need labelled queries")
     train_set, held_out = source.split(cfg.data.holdout, cfg.run.seed)
     scores = retrieval_scores(embed(net, held_out.x), held_out.y, embed(net, train_set.x), train_set.y)
-    return {"embedder": name, **scores, "queries": len(held_out), "references": len(train_set)}
+    found = {"embedder": name, **scores, "queries": len(held_out), "references": len(train_set)}
+    for baseline, (refs, queries) in untrained_embeddings(net, train_set.x, held_out.x).items():
+        found.update(
+            {f"{baseline}/{k}": v for k, v in retrieval_scores(queries, held_out.y, refs, train_set.y).items()}
+        )
+    return found
+
+
+def untrained_embeddings(
+    net, refs: torch.Tensor, queries: torch.Tensor
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Embeddings that learned nothing, scored beside a trained one so its numbers mean something: the raw pixels,
+    PCA of the pixels (fit on the references, as many dimensions as the network writes), and a network of the same
+    family and spaces at its initialisation (seed 0). Unit rows, (references, queries) each; the global random state
+    is left as it was."""
+    from networks import build
+
+    flat_r, flat_q = refs.flatten(1).float().cpu(), queries.flatten(1).float().cpu()
+    mean = flat_r.mean(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _, _, axes = torch.pca_lowrank(flat_r - mean, q=min(net.target.dim, *flat_r.shape), center=False)
+        fresh = build(dict(net.spec)).to(next(net.parameters()).device)
+    unit = lambda x: torch.nn.functional.normalize(x, dim=1)  # noqa: E731
+    return {
+        "raw_pixels": (unit(flat_r), unit(flat_q)),
+        "pca_pixels": (unit((flat_r - mean) @ axes), unit((flat_q - mean) @ axes)),
+        "untrained_network": (embed(fresh, refs), embed(fresh, queries)),
+    }
 
 
 # -- text: cloze queries against their passages --------------------------------------------------
