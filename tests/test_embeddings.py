@@ -101,8 +101,13 @@ TWO_PROCESSES = textwrap.dedent(
     (loss * acc.num_processes).backward()
     grad = local.grad.clone()
     dist.all_reduce(grad) if acc.num_processes > 1 else None
+    # given pairs (queries, then their passages): each example its own key, as the loop numbers them
+    paired = z[:, mine].reshape(-1, 5).clone().requires_grad_()
+    pair = global_loss(paired, torch.arange(8)[mine], 0.3, acc, 2, True)
+    (pair * acc.num_processes).backward()
     if acc.is_main_process:
-        torch.save({"loss": loss.detach(), "grad": local.grad}, sys.argv[1])
+        saved = {"loss": loss.detach(), "grad": local.grad, "pair": pair.detach(), "pair_grad": paired.grad}
+        torch.save(saved, sys.argv[1])
     if acc.num_processes > 1:  # a gloo group left to the interpreter's exit can abort a process whose work is done
         dist.barrier()
         dist.destroy_process_group()
@@ -126,6 +131,9 @@ def test_the_loss_with_two_processes_equals_the_loss_with_one(tmp_path):
     # rank 0 holds the first half of each view: rows 0..3 and 8..11 of the one-process layout; DDP divides by 2
     expected = torch.cat([a["grad"][0:4], a["grad"][8:12]])
     assert torch.allclose(b["grad"] / 2, expected, atol=1e-6)
+    # the same for given pairs (text's cloze pairs): the passages of every process are every query's candidates
+    assert torch.allclose(a["pair"], b["pair"], atol=1e-6)
+    assert torch.allclose(b["pair_grad"] / 2, torch.cat([a["pair_grad"][0:4], a["pair_grad"][8:12]]), atol=1e-6)
 
 
 # -- the scores -----------------------------------------------------------------------------------
