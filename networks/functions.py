@@ -200,6 +200,21 @@ def writes_functions(net: nn.Module) -> bool:
     return isinstance(getattr(net, "function_space", None), Function)
 
 
+class EqualLinear(nn.Module):
+    """A linear layer whose weights are stored at ``1 / lr_mul`` their scale and rescaled when used (StyleGAN's
+    equalised learning rate): Adam moves stored values at its own pace, so the layer learns ``lr_mul`` times as fast.
+    StyleGAN2 trains its mapping network at 0.01: a style that moves slowly lets the layers it modulates keep up."""
+
+    def __init__(self, inputs: int, outputs: int, lr_mul: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(outputs, inputs) / lr_mul)
+        self.bias = nn.Parameter(torch.zeros(outputs))
+        self.scale, self.lr_mul = lr_mul / math.sqrt(inputs), lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+
+
 class ModulatedLinear(nn.Module):
     """A linear map of every point's features whose input scales are set per sample by a style (StyleGAN2's
     modulation); demodulation rescales each output to unit variance, so no style can blow a layer up."""
@@ -274,8 +289,11 @@ class Fourier(Network):
         scale: float = 3.0,  # standard deviation of the frequencies, in half-cycles per unit of the extent
         grid: list[int] | None = None,  # [H, W] that forward draws on; set by the reader of its images
         points: int = 256,  # an image source: pixel centres of the target its likelihood reads a step
+        mapping_lr: float | None = None,  # StyleGAN2's 0.01: the mapping network learns at this share of the rate
     ):
         options = dict(width=width, depth=depth, mapping=mapping, frequencies=frequencies, scale=scale)
+        if mapping_lr is not None:
+            options["mapping_lr"] = mapping_lr
         super().__init__(source=source, target=target, condition=condition, options=options)
         self.function_space = self.target
         if not isinstance(self.target, Function):
@@ -301,9 +319,12 @@ class Fourier(Network):
         labels = self.condition.k if isinstance(self.condition, Categorical) else 0
         reads = image_body(self.source, width) if self.reads_images else []
         layers: list[nn.Module] = []
+        if mapping_lr is not None and not (isinstance(mapping_lr, (int, float)) and 0 < mapping_lr <= 1):
+            raise ValueError(f"fourier: mapping_lr must be a number in (0, 1], got {shorten(mapping_lr)}")
         for i in range(mapping):
             first = width if self.reads_images else self.source.size + labels
-            layers += [nn.Linear(first if i == 0 else width, width), nn.LeakyReLU(0.2)]
+            linear = nn.Linear if mapping_lr is None else (lambda a, b: EqualLinear(a, b, mapping_lr))  # noqa: E731
+            layers += [linear(first if i == 0 else width, width), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*reads, *layers)
         style = width if mapping or self.reads_images else self.source.size + labels
         self.head = CoordinateNet(self.target.channels, style, width, depth, frequencies, scale)

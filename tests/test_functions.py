@@ -16,7 +16,7 @@ from gan import config as C
 from gan.cli import main
 from gan.loops.setup import adversarial_loop
 from gan.session.session import Session
-from networks import Function, PlaneFunction, parse
+from networks import Function, PlaneFunction, build, parse
 from networks.functions import pixel_centres
 
 from .conftest import TINY_DIGITS
@@ -139,3 +139,27 @@ def test_size_is_refused_for_a_grid_of_pixels(write_config, tmp_path, capsys):
     code = main(["sample", str(tmp_path / "runs" / "tiny"), "-n", "1", "--size", "16", "-o", str(tmp_path / "x.npz")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "--size" in err and "image[1,8,8]" in err, err
+
+
+def test_mapping_lr_slows_the_mapping_network_by_its_factor_under_adam():
+    """StyleGAN2's learning-rate multiplier: the same gradient moves the layer's effective weights lr_mul times as far
+    (Adam's first step moves every stored value by the learning rate; the stored values are 1 / lr_mul the scale)."""
+    from networks.functions import EqualLinear
+
+    x = torch.randn(16, 8)
+    moved = {}
+    for lr_mul in (1.0, 0.01):
+        torch.manual_seed(0)
+        layer = EqualLinear(8, 4, lr_mul)
+        before = (layer.weight * layer.scale).detach().clone()
+        opt = torch.optim.Adam(layer.parameters(), lr=1e-3)
+        layer(x).square().sum().backward()
+        opt.step()
+        moved[lr_mul] = ((layer.weight * layer.scale).detach() - before).abs().mean()
+    assert moved[0.01] / moved[1.0] == pytest.approx(0.01, rel=1e-2)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, "fast"])
+def test_mapping_lr_outside_0_1_is_refused_naming_it(bad):
+    with pytest.raises(ValueError, match="mapping_lr"):
+        build({"family": "fourier", "source": "noise[8]", "target": "function[2->1]", "mapping_lr": bad})
