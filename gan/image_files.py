@@ -167,3 +167,24 @@ def warn_of_opposite_polarity(files: list[str], x: torch.Tensor, background: flo
         "they are read as they are: invert them if their labels look wrong",
         file=sys.stderr,
     )
+
+
+def check_image_file(name: str, space: Image, reader: str) -> None:
+    """A picture of another size, or in colour for a grey reader, is refused before any work: a reading that converts
+    it would answer for a picture the user never gave (a grey picture saved as RGB is grey). ``reader`` names what
+    reads ``space`` in the message, e.g. "the generator of runs/digits"."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(name) as im:
+            (w, h), bands = im.size, im.getbands()
+            rgb = np.asarray(im.convert("RGB")) if len(bands) >= 3 else None
+    except (OSError, ValueError):  # missing or unreadable: read_images names it
+        return
+    grey = rgb is None or (np.ptp(rgb.astype(np.int16), axis=2) == 0).all()
+    channels = 1 if grey else 3
+    if (h, w) != (space.height, space.width) or channels not in (space.channels, 1):
+        raise RunError(
+            f"{name}: {w}x{h} with {channels} channel(s); {reader} reads {space}, {space.width}x{space.height} with "
+            f"{space.channels} channel(s) (--resize converts it)"
+        )

@@ -174,7 +174,7 @@ def project_files(
     run, files: list[str], output, *, encoder=None, steps=100, starts=None, seed=0, resize=False, overwrite=False
 ) -> list[dict]:
     """Project each image file; write OUTPUT/STEM.png (the target beside its reconstruction) and OUTPUT/STEM.npz."""
-    from ..image_files import data_background, read_images
+    from ..image_files import check_image_file, data_background, read_images
 
     if steps < 0:
         raise RunError(f"--steps: expected a number of steps >= 0, got {steps}")
@@ -185,7 +185,7 @@ def project_files(
     names = _output_names(files, out, overwrite)
     if not resize:
         for name in files:
-            _check_file(name, G.target, run)
+            check_image_file(name, G.target, f"the generator of {run}")
     targets = read_images(files, G.target, resize=resize, background=data_background(run, G.target))
     found = project(G, targets, features=D, encoder=E, steps=steps, starts=starts, seed=seed, progress=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,26 +206,6 @@ def project_files(
         row.update({k: float(getattr(found, k)[i]) for k in ("distance", "pixel", "feature")})
         rows.append(row | ({"label": int(found.labels[i])} if found.labels is not None else {}))
     return rows
-
-
-def _check_file(name: str, space: Image, run) -> None:
-    """A picture of another size, or in colour for a grey generator, is refused before anything is searched: a
-    reading that converts it would project a picture the user never gave (a grey one is a colour picture too)."""
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(name) as im:
-            (w, h), bands = im.size, im.getbands()
-            rgb = np.asarray(im.convert("RGB")) if len(bands) >= 3 else None
-    except (OSError, ValueError):  # missing or unreadable: read_images names it
-        return
-    grey = rgb is None or (np.ptp(rgb.astype(np.int16), axis=2) == 0).all()  # a grey picture saved as RGB is grey
-    channels = 1 if grey else 3
-    if (h, w) != (space.height, space.width) or channels not in (space.channels, 1):
-        raise RunError(
-            f"{name}: {w}x{h} with {channels} channel(s); the generator of {run} draws {space}, "
-            f"{space.width}x{space.height} with {space.channels} channel(s) (--resize converts it)"
-        )
 
 
 def _output_names(files: list[str], out: Path, overwrite: bool) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from networks import Function, Image, Network
@@ -39,7 +38,7 @@ def render_files(run, files: list[str], output, *, size: int, network=None, besi
     reconstruction error on its own grid (RMSE in the image's range)."""
     import torchvision.utils as vutils
 
-    from ..image_files import data_background, read_images
+    from ..image_files import check_image_file, data_background, read_images
 
     name, net = encoder_of(run, network)
     draw_at_size(net, size, len(files), name)  # the same refusals, and memory check, as gan sample --size
@@ -49,7 +48,7 @@ def render_files(run, files: list[str], output, *, size: int, network=None, besi
     space = net.source
     if not resize:
         for file in files:
-            _check_file(file, space, name)
+            check_image_file(file, space, f"network {name!r}")
     x = read_images(files, space, resize=resize, background=data_background(run, space))
     functions = net.function(x)
     again = functions.render(space.height, space.width)
@@ -63,23 +62,3 @@ def render_files(run, files: list[str], output, *, size: int, network=None, besi
     vutils.save_image(unit, str(out), nrow=len(rows), padding=2, pad_value=0.5)
     rmse = (again - x).pow(2).flatten(1).mean(1).sqrt()
     return [{"file": f, "rmse": float(r), "png": str(out)} for f, r in zip(files, rmse)]
-
-
-def _check_file(file: str, space: Image, network: str) -> None:
-    """A picture of another size or number of channels is refused, not converted: the function drawn would be of a
-    picture the user never gave."""
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(file) as im:
-            (w, h), bands = im.size, im.getbands()
-            rgb = np.asarray(im.convert("RGB")) if len(bands) >= 3 else None
-    except (OSError, ValueError):  # missing or unreadable: read_images names it
-        return
-    grey = rgb is None or (np.ptp(rgb.astype(np.int16), axis=2) == 0).all()
-    channels = 1 if grey else 3
-    if (h, w) != (space.height, space.width) or channels not in (space.channels, 1):
-        raise RunError(
-            f"{file}: {w}x{h} with {channels} channel(s); network {network!r} reads {space}, {space.width}x"
-            f"{space.height} with {space.channels} channel(s) (--resize converts it)"
-        )
