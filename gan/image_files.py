@@ -169,10 +169,10 @@ def warn_of_opposite_polarity(files: list[str], x: torch.Tensor, background: flo
     )
 
 
-def check_image_file(name: str, space: Image, reader: str) -> None:
+def check_image_file(name: str, space: Image, expects: str) -> None:
     """A picture of another size, or in colour for a grey reader, is refused before any work: a reading that converts
-    it would answer for a picture the user never gave (a grey picture saved as RGB is grey). ``reader`` names what
-    reads ``space`` in the message, e.g. "the generator of runs/digits"."""
+    it would answer for a picture the user never gave (a grey picture saved as RGB is grey). ``expects`` says who
+    wants ``space`` and how, e.g. "the generator of runs/digits draws" or "network 'encoder' reads"."""
     from PIL import Image as PILImage
 
     try:
@@ -185,6 +185,6 @@ def check_image_file(name: str, space: Image, reader: str) -> None:
     channels = 1 if grey else 3
     if (h, w) != (space.height, space.width) or channels not in (space.channels, 1):
         raise RunError(
-            f"{name}: {w}x{h} with {channels} channel(s); {reader} reads {space}, {space.width}x{space.height} with "
+            f"{name}: {w}x{h} with {channels} channel(s); {expects} {space}, {space.width}x{space.height} with "
             f"{space.channels} channel(s) (--resize converts it)"
         )

@@ -258,6 +258,20 @@ def test_an_index_of_another_network_or_another_d_is_refused(trained, capsys):
     assert "written in sphere[4]" in capsys.readouterr().err
 
 
+def test_an_existing_grid_is_not_overwritten_without_the_flag_and_is_refused_before_the_search(trained, capsys):
+    run, index, query = str(trained / "runs" / "emb"), str(trained / "index.npz"), digit_file(trained, 0)
+    grid = trained / "kept.png"
+    grid.write_bytes(b"a user's picture")
+    capsys.readouterr()
+    assert main(["search", run, "--index", index, query, "-o", str(grid)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--overwrite" in err and grid.read_bytes() == b"a user's picture"
+    assert main(["search", run, "--index", index, query, "-o", str(trained / "grid.txt")]) == 2
+    assert "FILE.png" in capsys.readouterr().err
+    assert main(["search", run, "--index", index, query, "-o", str(grid), "--overwrite"]) == 0
+    assert grid.read_bytes().startswith(b"\x89PNG")
+
+
 def test_an_existing_index_is_not_overwritten_without_the_flag(trained, capsys):
     index = trained / "index.npz"
     before = index.read_bytes()

@@ -120,6 +120,13 @@ def test_render_writes_each_image_at_the_size_asked(trained, tmp_path, capsys):
     assert "reconstruction RMSE" in capsys.readouterr().out
     with PILImage.open(tmp_path / "r.png") as im:  # a row: the image, its reconstruction, the render; 2 px apart
         assert im.size == (3 * 32 + 4 * 2, 32 + 2 * 2)
+    # a picture already there is kept, byte for byte, unless --overwrite says otherwise
+    before = (tmp_path / "r.png").read_bytes()
+    assert main(["render", str(trained), digit, "--size", "16", "-o", str(tmp_path / "r.png")]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (tmp_path / "r.png").read_bytes() == before
+    assert main(["render", str(trained), digit, "--size", "16", "-o", str(tmp_path / "r.png"), "--overwrite"]) == 0
+    with PILImage.open(tmp_path / "r.png") as im:
+        assert im.size == (16, 16)  # one picture alone: no padding
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--network", help="the network to use (default: the run's classifier)")
     p.add_argument("--beside", action="store_true", help="show the image read and its reconstruction first")
     p.add_argument("--resize", action="store_true", help="resize images to the network's size instead of refusing")
+    p.add_argument("--overwrite", action="store_true", help="replace the picture -o names if it exists")
     p.set_defaults(func=run)
 
 
@@ -30,6 +31,7 @@ def run(args) -> int:
         network=args.network,
         beside=args.beside,
         resize=args.resize,
+        overwrite=args.overwrite,
     )
     for row in rows:
         print(f"{row['file']}: reconstruction RMSE {row['rmse']:.4f} -> {row['png']}")

@@ -16,12 +16,15 @@ def add_parser(verbs) -> None:
     p.add_argument("-o", "--output", help="PNG grid: each query, then its neighbours (image networks)")
     p.add_argument("--resize", action="store_true", help="resize query images to the network's input size")
     p.add_argument("--json", action="store_true", help="print one JSON object per query")
+    p.add_argument("--overwrite", action="store_true", help="replace the grid -o names if it exists")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..measure.retrieval import search
 
+    if args.output:
+        grid_target(args)  # refused before the search, not after its results are printed
     results, x = search(
         args.run, index=args.index, queries=args.queries, k=args.k, network=args.network, resize=args.resize
     )
@@ -38,6 +41,21 @@ def run(args) -> int:
     return 0
 
 
+def grid_target(args) -> Path:
+    """``-o`` checked: a .png name, free unless --overwrite, for a network that reads images."""
+    from ..measure.retrieval import embedder_of
+    from ..runs.folder import RunError
+    from ..verbs.sampling import free_output_names, output_path
+
+    out = output_path(args.output)
+    if out.suffix.lower() != ".png":
+        raise RunError(f"-o {out}: the grid is written as FILE.png")
+    free_output_names(out, 1, args.overwrite, checked=True)
+    if not embedder_of(args.run, args.network)[1].source.is_image:
+        raise RunError("-o: a grid shows images; this network reads text, so its neighbours are printed only")
+    return out
+
+
 def write_grid(args, results, x) -> None:
     """Each query on its own row, then its neighbours, read back by item number from the data the index was built on."""
     import dataclasses
@@ -48,11 +66,9 @@ def write_grid(args, results, x) -> None:
 
     from .. import data as datasets
     from ..measure.retrieval import embedder_of
-    from ..runs.folder import RunError, replacing
+    from ..runs.folder import replacing
 
     cfg, net, _, _ = embedder_of(args.run, args.network)
-    if not net.source.is_image:
-        raise RunError("-o: a grid shows images; this network reads text, so its neighbours are printed only")
     with np.load(args.index) as found:
         name = str(found["data"]) if "data" in found.files else cfg.data.name
     source = datasets.open_examples(dataclasses.replace(cfg.data, name=name), net.source)

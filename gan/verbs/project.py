@@ -185,7 +185,7 @@ def project_files(
     names = _output_names(files, out, overwrite)
     if not resize:
         for name in files:
-            check_image_file(name, G.target, f"the generator of {run}")
+            check_image_file(name, G.target, f"the generator of {run} draws")
     targets = read_images(files, G.target, resize=resize, background=data_background(run, G.target))
     found = project(G, targets, features=D, encoder=E, steps=steps, starts=starts, seed=seed, progress=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,12 @@ image's own grid (both enlarged by repeating pixels, so a reader sees what the n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from networks import Function, Image, Network
 
 from ..runs.folder import RunError, load
-from .sampling import ROLES_READING, draw_at_size, network_in_role
+from .sampling import ROLES_READING, draw_at_size, free_output_names, network_in_role, output_path
 
 __all__ = ["encoder_of", "render_files"]
 
@@ -33,22 +31,27 @@ def encoder_of(run, network: str | None = None) -> tuple[str, Network]:
 
 
 @torch.no_grad()
-def render_files(run, files: list[str], output, *, size: int, network=None, beside=False, resize=False) -> list[dict]:
+def render_files(
+    run, files: list[str], output, *, size: int, network=None, beside=False, resize=False, overwrite=False
+) -> list[dict]:
     """Render each image file's function at ``size x size`` into the one picture ``output``; a row per file with its
-    reconstruction error on its own grid (RMSE in the image's range)."""
+    reconstruction error on its own grid (RMSE in the image's range). An existing ``output`` is replaced only with
+    ``overwrite``, and then whole or not at all."""
     import torchvision.utils as vutils
 
     from ..image_files import check_image_file, data_background, read_images
+    from ..runs.folder import replacing
 
     name, net = encoder_of(run, network)
     draw_at_size(net, size, len(files), name)  # the same refusals, and memory check, as gan sample --size
-    out = Path(output)
+    out = output_path(output)
     if out.suffix.lower() != ".png" or out.is_dir():
         raise RunError(f"-o: {out} is not a .png file name; gan render writes one picture")
+    free_output_names(out, 1, overwrite, checked=True)
     space = net.source
     if not resize:
         for file in files:
-            check_image_file(file, space, f"network {name!r}")
+            check_image_file(file, space, f"network {name!r} reads")
     x = read_images(files, space, resize=resize, background=data_background(run, space))
     functions = net.function(x)
     again = functions.render(space.height, space.width)
@@ -59,6 +62,7 @@ def render_files(run, files: list[str], output, *, size: int, network=None, besi
     pictures = torch.stack(rows, 1).flatten(0, 1)  # image by image: (read, reconstruction,) render
     out.parent.mkdir(parents=True, exist_ok=True)
     unit = ((pictures.clamp(-1, 1) + 1) / 2).float()
-    vutils.save_image(unit, str(out), nrow=len(rows), padding=2, pad_value=0.5)
+    with replacing(out) as file:
+        vutils.save_image(unit, file, format="png", nrow=len(rows), padding=2, pad_value=0.5)
     rmse = (again - x).pow(2).flatten(1).mean(1).sqrt()
     return [{"file": f, "rmse": float(r), "png": str(out)} for f, r in zip(files, rmse)]

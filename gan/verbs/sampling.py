@@ -224,7 +224,7 @@ def write_samples(
     check_temperature(temperature)
     out = output_path(output)
     suffix = out.suffix.lower()
-    names = _free_output_names(out, n, overwrite)
+    names = free_output_names(out, n, overwrite)
     network = network or network_in_role(run, ROLES_SAMPLED)
     net = load(run, network, ema=ema)
     refuse_unused_flags(run, network, net, labels=labels, prompt=prompt, temperature=temperature, ema=ema)
@@ -301,7 +301,7 @@ def write_walk(
     out = output_path(output)
     if out.suffix.lower() not in WALK_SUFFIXES:
         raise RunError(f"-o {out}: a walk is written as FILE.png (grid), FILE.gif (animation) or FILE.npz (arrays)")
-    _free_output_names(out, 1, overwrite, checked=True)
+    free_output_names(out, 1, overwrite, checked=True)
     network = network or network_in_role(run, ("generator", "sampler"))
     net = load(run, network, ema=ema)
     check_walk(net, network, k, frames)
@@ -316,7 +316,7 @@ def write_walk(
     return out
 
 
-def _free_output_names(out: Path, n: int, overwrite: bool, *, checked: bool = False) -> list[Path]:
+def free_output_names(out: Path, n: int, overwrite: bool, *, checked: bool = False) -> list[Path]:
     """The files ``-o`` names (one, or ``n`` PNGs in a folder), refused if taken and not ``overwrite``; ``checked``:
     the caller has refused a suffix it does not write."""
     suffix = out.suffix.lower()
