@@ -8,6 +8,9 @@ follows the interpreter's own docstrings, so another Python version writes a sli
 
     python scripts/make_stdlib_prose.py /tmp/stdlib_prose.txt
     gan train configs/text_embedder.yaml --set data.path=/tmp/stdlib_prose.txt
+
+``--modules`` writes the same kind of text from other modules: a validation corpus, so that a setting can be
+chosen on docstrings without looking at the test's.
 """
 
 from __future__ import annotations
@@ -49,11 +52,11 @@ def paragraphs(obj) -> list[str]:
     return [p for p in parts if len(p) >= SHORTEST and ">>>" not in p and p.isascii()]
 
 
-def corpus(limit: int = PARAGRAPHS) -> list[str]:
+def corpus(limit: int = PARAGRAPHS, modules: tuple[str, ...] | list[str] = MODULES) -> list[str]:
     seen: dict[str, None] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a deprecated module still has docstrings worth reading
-        for name in MODULES:
+        for name in modules:
             for obj in documented(importlib.import_module(name)):
                 for p in paragraphs(obj):
                     seen.setdefault(p, None)
@@ -66,8 +69,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", help="the text file to write (one paragraph a line)")
     parser.add_argument("--paragraphs", type=int, default=PARAGRAPHS, help="how many to keep (default 1200)")
+    parser.add_argument(
+        "--modules",
+        nargs="+",
+        default=MODULES,
+        help="other modules than the 85 (a validation text to choose settings on, kept apart from the test)",
+    )
     args = parser.parse_args()
-    found = corpus(args.paragraphs)
+    found = corpus(args.paragraphs, args.modules)
     Path(args.output).write_text("\n".join(found))
     print(f"{args.output}: {len(found)} paragraphs, {sum(map(len, found)) + len(found) - 1:,} characters")
 
