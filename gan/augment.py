@@ -21,10 +21,13 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .config import AUGMENTATIONS as POLICIES  # the names a config may list, in the order they apply
+from .augment_affine import COLOR_DRAWS, GEOMETRIC_DRAWS, color_matrix, geometric
+from .config import DIFF_AUGMENT
 from .data.examples import to_device
 
-DRAWS = 10  # uniform numbers per image per call, whatever the policy: the stream does not depend on it
+POLICIES = DIFF_AUGMENT  # the transforms drawn from the first DRAWS numbers, in the order they apply
+MATRICES = ("geometric", "color_matrix")  # ADA's, applied first, from DRAWS more numbers only when a policy names one
+DRAWS = 10  # uniform numbers per image per call for POLICIES, whatever the policy: the stream does not depend on it
 
 
 # -- the transforms: pure functions of images and uniform draws in [0, 1) ---------------------------
@@ -77,15 +80,21 @@ def color(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def augment(
     x: torch.Tensor, u: torch.Tensor, p: torch.Tensor | float, policy: tuple[str, ...], *, fill: float
 ) -> torch.Tensor:
-    """Apply each transform of ``policy`` to each image with probability ``p``, from the draws ``u`` [N, DRAWS].
+    """Apply each transform of ``policy`` to each image with probability ``p``, from the draws ``u`` [N, DRAWS] (and
+    [N, DRAWS + GEOMETRIC_DRAWS + COLOR_DRAWS] when the policy names ADA's matrices).
 
-    Columns of ``u``: 0-2 whether each transform applies, 3-4 translation, 5-6 cutout, 7-9 colour.
+    Columns of ``u``: 0-2 whether each transform applies, 3-4 translation, 5-6 cutout, 7-9 colour; then the
+    geometric matrix's and the colour matrix's own (gan/augment_affine.py).
     With p = 0 the images come back unchanged, to the bit.
 
     >>> x = torch.zeros(2, 1, 8, 8)
     >>> torch.equal(augment(x, torch.rand(2, DRAWS), 0.0, POLICIES, fill=-1.0), x)
     True
     """
+    if "geometric" in policy:  # the matrices are built in float32 whatever the images' precision
+        x = geometric(x, u[:, DRAWS : DRAWS + GEOMETRIC_DRAWS].to(x.device, torch.float32), p)
+    if "color_matrix" in policy:
+        x = color_matrix(x, u[:, DRAWS + GEOMETRIC_DRAWS :].to(x.device, torch.float32), p)
     u = u.to(x.device, x.dtype)
     for i, name in enumerate(POLICIES):
         if name not in policy:
@@ -141,6 +150,8 @@ class Augmenter:
         rng = torch.Generator().manual_seed(((self.seed * 1_000_003 + self.rank) * 1_000_033 + self.calls) % 2**63)
         self.calls += 1
         u = torch.rand(len(x), DRAWS, generator=rng)
+        if any(name in MATRICES for name in self.policy):  # drawn after: DiffAugment's stream stays as it was
+            u = torch.cat([u, torch.rand(len(x), GEOMETRIC_DRAWS + COLOR_DRAWS, generator=rng)], dim=1)
         return augment(x, _to(u, x.device), self.p, self.policy, fill=self.fill)
 
     def observe(self, out_real: torch.Tensor) -> None:

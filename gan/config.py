@@ -25,11 +25,10 @@ class ConfigError(ValueError):
     """A config the user must fix; the message names the key and what was expected."""
 
 
-AUGMENTATIONS = (
-    "translation",
-    "cutout",
-    "color",
-)  # objective.augment.policy: gan/augment.py applies them in this order
+DIFF_AUGMENT = ("translation", "cutout", "color")  # DiffAugment's transforms: the policy when none is named
+# objective.augment.policy: gan/augment.py applies them in this order; the first two are ADA's geometric and colour
+# matrices (gan/augment_affine.py), the pipeline R3GAN's presets ramp up
+AUGMENTATIONS = ("geometric", "color_matrix", *DIFF_AUGMENT)
 SCHEDULE_SHAPES = ("constant", "linear", "cosine")  # gan/schedules.py
 LOSS_NAMES = tuple(LOSSES)  # objective.loss: each name is a pair of losses in gan/objectives.py
 
@@ -48,7 +47,7 @@ class Optimizer:
 class Augment:
     """Random differentiable transforms of what the discriminator reads (gan/augment.py); 0 <= p <= 1."""
 
-    policy: Any = AUGMENTATIONS  # any of these names, a list (colour suits colour images best)
+    policy: Any = DIFF_AUGMENT  # any names of AUGMENTATIONS, a list (colour suits colour images best)
     # chance each transform hits each image; default 1 (DiffAugment), or the start of adaptive p (ADA: 0)
     p: float | None = None
     adaptive: bool = False  # steer p by r_t = E[sign(D(real))] towards ``target`` (Karras et al. 2020)
@@ -71,6 +70,10 @@ class Schedule:
     gamma: float | None = None  # final weight of R1 and of R2, each from its own (objective.r1, objective.r2)
     lr: float | None = None  # final learning rate of every optimizer
     beta2: float | None = None  # final beta2 of every Adam optimizer
+    augment: float | None = None  # final augmentation p, from objective.augment.p (R3GAN: 0 -> 0.55 on CIFAR-10)
+    # the moving average's half-life in images at the end, from 0 (R3GAN: 5M images on CIFAR-10); replaces
+    # objective.ema_rampup's ramp and the configured decay
+    ema_images: float | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,9 @@ class Data:
     path: str | None = None  # where torchvision datasets / image folders live
     batch_size: int = 64  # per process
     labels: bool = False  # feed class labels to conditioned networks
+    # x-flips: every training image also read mirrored left to right, doubling the set (StyleGAN's and R3GAN's
+    # --mirror); evaluation reads the images as they are
+    mirror: bool = False
     resize: bool = False  # resize images to the networks' image space instead of refusing a mismatch
     holdout: float = 0.1  # share kept aside for evaluation (likelihood loop)
     workers: int = 2  # DataLoader workers, for datasets too large to hold in memory
@@ -550,6 +556,18 @@ def check_schedule(sch: Schedule, cfg: Config) -> None:
         )
     if sch.beta2 is not None and not 0.0 <= sch.beta2 < 1.0:
         raise ConfigError(f"{where}.beta2: expected a number in [0, 1), got {shorten(sch.beta2)}")
+    aug = cfg.objective.augment
+    if sch.augment is not None and not 0.0 <= sch.augment <= 1.0:
+        raise ConfigError(f"{where}.augment: expected a probability in [0, 1], got {shorten(sch.augment)}")
+    if sch.augment is not None and (aug is None or aug.adaptive):
+        raise ConfigError(
+            f"{where}.augment: moves objective.augment.p, so it needs objective.augment with a fixed p "
+            "(adaptive: false), e.g. {policy: [geometric, color_matrix, cutout], p: 0}"
+        )
+    if sch.ema_images is not None and not sch.ema_images > 0:
+        raise ConfigError(f"{where}.ema_images: expected a half-life in images > 0, got {shorten(sch.ema_images)}")
+    if sch.ema_images is not None and not cfg.objective.ema > 0:
+        raise ConfigError(f"{where}.ema_images: no moving average to move; objective.ema is 0 (off)")
 
 
 def _check_names(cfg: Config) -> None:

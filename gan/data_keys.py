@@ -15,9 +15,11 @@ COMMON = ("name", "batch_size", "holdout", "labels", "workers", "on_device")
 
 # The keys each data set reads besides COMMON.
 READS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("digits", "stacked_digits", "sklearn_digits"), ("resize", "targets")),  # images.py: bundled
     **dict.fromkeys(
-        ("mnist", "fashion_mnist", "cifar10", "celeba", "folder"), ("path", "resize")
+        ("digits", "stacked_digits", "sklearn_digits"), ("resize", "targets", "mirror")
+    ),  # images.py: bundled
+    **dict.fromkeys(
+        ("mnist", "fashion_mnist", "cifar10", "celeba", "folder"), ("path", "resize", "mirror")
     ),  # images.py: a local folder
     **dict.fromkeys(("ring", "grid"), ()),  # mixtures.py: points drawn fresh
     "numbers": ("seed", "unseen", "size"),  # numbers.py: composed once, fixed by data.seed

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from .schedules import ema_half_life
 
 
 class EMA:
     """A frozen copy of ``net`` that trails it: w_ema <- decay * w_ema + (1 - decay) * w."""
 
-    def __init__(self, net: nn.Module, decay: float, rampup: float = 0.0):
+    def __init__(
+        self, net: nn.Module, decay: float, rampup: float = 0.0, half_life: Callable[[int], float] | None = None
+    ):
         self.decay, self.rampup = decay, rampup  # rampup 0 = the configured decay from the first step
+        self.half_life = half_life  # step -> half-life in steps (objective.schedule.ema_images); replaces both
         self.module = copy.deepcopy(net).eval().requires_grad_(False)
         self._pairs = None
 
@@ -34,6 +40,9 @@ class EMA:
         >>> round(ema.decay_at(200), 4), round(ema.decay_at(10**6), 4)  # half-life 10 steps, then 693
         (0.933, 0.999)
         """
+        if self.half_life is not None:  # 0 at the start: the average is the weights themselves
+            half = self.half_life(step)
+            return 0.5 ** (1.0 / half) if half > 0 else 0.0
         if self.rampup <= 0 or self.decay <= 0:
             return self.decay
         longest = math.log(0.5) / math.log(self.decay)
@@ -58,3 +67,13 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.module.load_state_dict(state)
+
+
+def averaged(net: nn.Module, cfg, processes: int) -> EMA | None:
+    """objective.ema for ``net``: None when off; the half-life on objective.schedule.ema_images when it moves, counted
+    in the images every process reads a step (as R3GAN counts them)."""
+    obj = cfg.objective
+    if not obj.ema > 0:
+        return None
+    images = cfg.data.batch_size * cfg.run.grad_accum * processes
+    return EMA(net, obj.ema, obj.ema_rampup, ema_half_life(obj, cfg.run.steps, images))

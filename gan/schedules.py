@@ -1,9 +1,10 @@
-"""Values that move during training: the penalty weight, the learning rate and Adam's beta2.
+"""Values that move during training: the penalty weight, the learning rate, Adam's beta2, the augmentation's p
+and the moving average's half-life.
 
-R3GAN (Huang et al. 2024) anneals all three on cosine curves: gamma and the learning rate fall,
-beta2 rises (e.g. CIFAR-10: gamma 0.05 -> 0.005, lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99). Each value
-here is a pure function of the step, so a resumed run sets exactly what an unbroken one would:
-the checkpoint needs to keep nothing but the step.
+R3GAN (Huang et al. 2024) anneals all five on cosine curves: gamma and the learning rate fall, beta2, p and
+the half-life rise (e.g. CIFAR-10: gamma 0.05 -> 0.005, lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99, p 0 -> 0.55, the
+half-life 0 -> 5M images, all over 20M images). Each value here is a pure function of the step, so a resumed run
+sets exactly what an unbroken one would: the checkpoint needs to keep nothing but the step.
 """
 
 from __future__ import annotations
@@ -57,3 +58,24 @@ def set_optimizers(objective, step: int, run_steps: int, *optimizers) -> None:
     sch = objective.schedule
     for opt in optimizers if sch is not None else ():
         set_optimizer(opt, step, sch.steps or run_steps, sch)
+
+
+def set_augment(objective, step: int, run_steps: int, augmenter) -> None:
+    """The augmentation's p at ``step``, from objective.augment.p to objective.schedule.augment (none: left alone).
+
+    Written into the tensor the augmenter holds (``fill_``: no copy from the host that would make it wait)."""
+    sch = objective.schedule
+    if augmenter is None or sch is None or sch.augment is None:
+        return
+    start = objective.augment.p or 0.0
+    augmenter.p.fill_(scheduled(start, sch.augment, step, sch.steps or run_steps, sch.shape))
+
+
+def ema_half_life(objective, run_steps: int, images_per_step: int):
+    """A function from the step to the moving average's half-life in steps, rising from 0 to
+    objective.schedule.ema_images (R3GAN's EMA schedule); None where the schedule does not move it."""
+    sch = objective.schedule
+    if sch is None or sch.ema_images is None:
+        return None
+    steps = sch.steps or run_steps
+    return lambda step: scheduled(0.0, sch.ema_images, step, steps, sch.shape) / images_per_step

@@ -252,7 +252,7 @@ def test_the_message_says_which_keys_the_data_set_reads(tmp_path, capsys):
     err = refused(["train", str(path), "--set", "data.path=/etc/passwd"], capsys)
     assert (
         "sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads data.resize, "
-        "data.targets and" in err
+        "data.targets, data.mirror and" in err
     ), err
 
 

@@ -240,9 +240,11 @@ def test_the_gpu_presets_train_two_steps_at_a_reduced_width_on_random_tensors(na
     small = {k: dict(v, widths=[16] * len(v["widths"]), blocks=1) for k, v in cfg["networks"].items()}
     data = {"name": "folder", "path": str(tmp_path / "images"), "batch_size": 4, "workers": 0}
     run = {"steps": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2, "progress": False, "sample_count": 4}
-    objective = {k: v for k, v in cfg["objective"].items() if k != "augment"}
-    loop = run_loop(write_config(cfg, networks=small, data=data, run=run, objective=objective, metrics={}))
+    loop = run_loop(write_config(cfg, networks=small, data=data, run=run, metrics={}))
     assert loop.session.step == 2
+    # the whole recipe ran: ADA's matrices and x-flips, p and the average's half-life rising from 0 on the schedule
+    assert {"geometric", "color_matrix"} <= set(loop.augment.policy) and loop.cfg.data.mirror
+    assert 0 < float(loop.augment.p) < 1e-6 and loop.ema.half_life(0) == 0 < loop.ema.half_life(2)
 
 
 def test_the_speed_benchmarks_hand_written_loop_does_the_same_work_with_the_penalties(write_config):

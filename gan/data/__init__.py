@@ -23,7 +23,7 @@ from networks.spaces import Image, Point, Space, Text
 
 from ..config import Data
 from .examples import Batches, DataError, Examples, MixtureBatches, StreamBatches, to_device
-from .images import TORCHVISION, ImageStream, conform, open_images, own_targets, stacked_digits
+from .images import TORCHVISION, ImageStream, conform, mirrored, open_images, own_targets, stacked_digits
 from .mixtures import MIXTURES, is_mixture
 
 __all__ = [
@@ -100,7 +100,9 @@ def open_examples(cfg: Data, space: Space) -> Examples | object:
 
 
 def batches(cfg: Data, source, *, seed: int, rank: int = 0, world: int = 1, device="cpu"):
-    """Endless training batches from what ``open_examples`` returned."""
+    """Endless training batches from what ``open_examples`` returned (and its mirror images, ``data.mirror``)."""
+    if cfg.mirror:
+        source = mirrored(source, cfg.name)
     if isinstance(source, Examples):
         if cfg.on_device:
             source = source.to(device)

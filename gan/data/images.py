@@ -96,6 +96,31 @@ def own_targets(images: Examples, space: Image) -> Examples:
     return Examples(images.x, pixels, None)
 
 
+def mirrored(source, name: str):
+    """The set doubled by its mirror images (``data.mirror``): image i + N is image i flipped left to right, as
+    StyleGAN's x-flips make them, so the sampler's draws and a resumed run's stay those of an index."""
+    if isinstance(source, Examples):  # targets that are the images themselves (data.targets: images) flip with them
+        y = None if source.y is None else torch.cat([source.y, source.y.flip(-1) if source.y.dim() > 1 else source.y])
+        return Examples(torch.cat([source.x, source.x.flip(-1)]), y, source.classes)
+    if isinstance(source, ImageStream):
+        return ImageStream(_Mirrored(source.dataset), source.space, source.cfg, source.what, source.classes)
+    raise DataError(f"data.mirror: mirrors images, but data.name {name} holds none; remove data.mirror")
+
+
+class _Mirrored(torch.utils.data.Dataset):
+    """A streamed set and its mirror images: index i + N reads image i flipped left to right."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return 2 * len(self.dataset)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[i % len(self.dataset)]
+        return (x.flip(-1) if i >= len(self.dataset) else x), y
+
+
 def conform(x: torch.Tensor, space: Image, resize: bool, what: str) -> torch.Tensor:
     c, h, w = x.shape[1:]
     if c != space.channels:

@@ -28,7 +28,7 @@ from ..objectives import (
     zero_centred_penalty,
 )
 from ..scatter import scatter
-from ..schedules import penalty_weights, set_optimizers
+from ..schedules import penalty_weights, set_augment, set_optimizers
 from ..session.progress import Clock
 from ..session.session import Session
 from .phases import DiscriminatorPhase, GeneratorPhase
@@ -80,6 +80,7 @@ class Adversarial:
         self.session.schedule(self.opt_g, self.opt_d)
         # a function of the step alone: a resumed run sets what an unbroken one would
         set_optimizers(self.cfg.objective, self.session.step, self.cfg.run.steps, self.opt_g, self.opt_d)
+        set_augment(self.cfg.objective, self.session.step, self.cfg.run.steps, self.augment)
         d = self.discriminator_phase()
         g = self.generator_phase(d)
         if self.ema is not None:

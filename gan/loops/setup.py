@@ -26,7 +26,7 @@ from ..data import generated
 from ..data import text as text_data
 from ..data.tables import Table
 from ..device import channels_last
-from ..ema import EMA
+from ..ema import averaged
 from ..loop_registry import loop as registered
 from ..roles import RoleError, check_conditions, check_role, check_roles_named
 from ..runs.folder import keep_units
@@ -80,7 +80,7 @@ def adversarial_loop(session: Session) -> Adversarial:
     opt_g, opt_d = make_optimizer(g_params, opts["generator"]), make_optimizer(d_params, opts["discriminator"])
     fast_g, fast_d = _compiled(cfg, G, D)
     G_ddp, D_ddp, opt_g, opt_d = session.prepare(fast_g, fast_d, opt_g, opt_d)
-    ema = EMA(G, cfg.objective.ema, cfg.objective.ema_rampup) if cfg.objective.ema > 0 else None
+    ema = averaged(G, cfg, session.accelerator.num_processes)
     loop = Adversarial(
         session,
         g_name,
