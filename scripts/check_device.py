@@ -74,9 +74,9 @@ TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, an
     "resnext relativistic bf16": (RESNEXT, ["objective.r1_every=1", "run.mixed_precision=bf16"]),
     "resnext relativistic fp16": (RESNEXT, ["objective.r1_every=1", "run.mixed_precision=fp16"]),
     "resnext relativistic compile": (RESNEXT, ["objective.r1_every=1", "run.compile=true"]),  # the generator only
-    "cifar10 preset folder": (  # R3GAN's CIFAR-10 networks at full width, on random images
+    "cifar10 preset folder": (  # R3GAN's CIFAR-10 networks at full width, x-flips and ADA's matrices, on random images
         "configs/cifar10.yaml",
-        [*UNCONDITIONED, "data.name=folder", "data.resize=true", "data.batch_size=64", "objective.augment=null"],
+        [*UNCONDITIONED, "data.name=folder", "data.resize=true", "data.batch_size=64"],
     ),
     "ring mlp": ("configs/ring.yaml", []),
     "digits classifier": ("configs/digits_classifier.yaml", []),
