@@ -9,6 +9,7 @@ from .base import Network
 from .conv import ConvNet
 from .functions import Fourier, Function, PlaneFunction, writes_functions
 from .mlp import MLP
+from .ngrams import Ngrams
 from .registry import FAMILIES, build, register
 from .resnet import ResNet
 from .resnext import ResNeXt
@@ -40,6 +41,7 @@ __all__ = [
     "ResNet",
     "ResNeXt",
     "Transformer",
+    "Ngrams",
     "iterated",
     "FAMILIES",
     "build",
