@@ -74,7 +74,9 @@ class Ngrams(Network):
             self.bag = nn.EmbeddingBag(buckets, width, mode="sum")
             nn.init.normal_(self.bag.weight, std=1.0)  # a random projection of the counts: cosines survive it
         else:  # the same rows in every process and every run, rebuilt rather than saved: a checkpoint stays small
-            table = torch.randn(buckets, width, generator=torch.Generator().manual_seed(buckets * 7_919 + width))
+            with torch.random.fork_rng(devices=[]):  # a seed of their own, the caller's random state left as it was
+                torch.manual_seed(buckets * 7_919 + width)
+                table = torch.randn(buckets, width)
             self.register_buffer("rows", table, persistent=False)
         self.weight = nn.Parameter(torch.ones(buckets)) if weights else None
         layers: list[nn.Module] = []
