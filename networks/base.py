@@ -52,7 +52,9 @@ class Network(nn.Module):
         }
         self._out_shape = output_shape(self.target)
         if isinstance(self.source, Text) and not self.reads_text:
-            raise SpaceError(f"{self.family}: cannot read {self.source}; family 'transformer' reads strings")
+            raise SpaceError(
+                f"{self.family}: cannot read {self.source}; families 'transformer' and 'ngrams' read strings"
+            )
         if isinstance(self.target, Text):  # strings are written one character at a time, from a code the head writes
             self.decoder = CharacterDecoder(self.target, self.target.size)
 

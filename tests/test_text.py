@@ -435,7 +435,7 @@ def test_classify_prints_an_image_readers_likeliest_strings(tmp_path, capsys):
 
 @pytest.mark.parametrize("family", ["mlp", "conv", "resnet"])
 def test_a_family_that_cannot_read_strings_says_which_one_does(family):
-    with pytest.raises(SpaceError, match="family 'transformer' reads strings"):
+    with pytest.raises(SpaceError, match="families 'transformer' and 'ngrams' read strings"):
         build({"family": family, "source": "text[8]", "target": "categorical[64]"})
 
 
