@@ -57,7 +57,9 @@ class Ngrams(Network):
         lowercase: bool = True,  # "File" and "file" one word, as BM25's tokeniser has it
         counts: str = "log",  # see COUNTS: how often an n-gram occurs in one string, sublinearly by default
         pool: str = "mean",  # see POOLS
-        weights: bool = True,  # a learned scalar a bucket multiplying its row: room for an IDF
+        # a learned scalar a bucket multiplying its row: room for an IDF; "idf" starts each at the inverse document
+        # frequency of the texts the network is first shown (``start_from_corpus``), True at 1
+        weights: bool | str = True,
         rows: str = "learned",  # see ROWS: the table trained, or fixed random rows (only what follows them learns)
         depth: int = 0,  # hidden layers of ``width`` after the bag; 0 = the bag straight into the head
         activation: str = "relu",  # see networks.layers.ACTIVATIONS
@@ -67,6 +69,8 @@ class Ngrams(Network):
         options.update(pool=pool, weights=weights, rows=rows, depth=depth, activation=activation)
         super().__init__(source=source, target=target, condition=condition, options=options)
         self._check(width, buckets, chars, words, counts, pool, depth, activation, rows)
+        if weights not in (True, False, "idf"):
+            raise ValueError(f"ngrams: weights must be true, false or idf, got {weights!r}")
         self.chars, self.words, self.counts, self.pool, self.n_buckets = chars, words, counts, pool, buckets
         self.register_buffer("symbols", self._symbol_table(lowercase), persistent=False)
         self.register_buffer("powers", _powers(self.source.length + 1), persistent=False)
@@ -79,6 +83,7 @@ class Ngrams(Network):
                 table = torch.randn(buckets, width)
             self.register_buffer("rows", table, persistent=False)
         self.weight = nn.Parameter(torch.ones(buckets)) if weights else None
+        self.weights_from_corpus = weights == "idf"
         layers: list[nn.Module] = []
         for _ in range(depth):
             layers += [nn.Linear(width, width), make_activation(activation)]
@@ -185,6 +190,26 @@ class Ngrams(Network):
             pair = (h[:, :-1] * 1_000_033 + h[:, 1:]) % PRIME
             found.append((_hashed(pair, 9), exists[:, 1:]))
         return found
+
+    @torch.no_grad()
+    def start_from_corpus(self, texts: torch.Tensor, batch: int = 256) -> None:
+        """With ``weights: idf``, each bucket's weight becomes its smoothed inverse document frequency over ``texts``
+        [P, L] (the training passages): 1 + log((1 + P) / (1 + df)), scikit-learn's TF-IDF weighting.
+
+        Why: a bucket in every passage says nothing about which passage matches, one in a few says much. BM25 and
+        TF-IDF know it from the corpus; the inverse cloze task on a few hundred passages does not teach it (the
+        learned weights start at 1 and overfit: docs/benchmarks/embeddings.md). Counted here once, before training,
+        the network starts as a TF-IDF matcher of n-grams, and training moves the weights from there. A run that
+        resumes, or starts from another run's weights (``init``), keeps the weights it loads."""
+        if not self.weights_from_corpus:
+            return
+        df = torch.zeros(self.n_buckets, device=self.weight.device)
+        for chunk in texts.split(batch):
+            bucket, _, _ = self._bag(chunk.to(self.weight.device))
+            df.index_add_(
+                0, bucket, torch.ones_like(bucket, dtype=df.dtype)
+            )  # distinct within a text: a document count
+        self.weight.copy_(1 + torch.log((1 + len(texts)) / (1 + df)))
 
     def _head(self, h, y):
         return self.head(h)

@@ -89,6 +89,7 @@ def test_fixed_rows_are_the_same_in_every_process_and_stay_out_of_the_checkpoint
         ({"counts": "sqrt"}, "counts"),
         ({"pool": "max"}, "pool"),
         ({"rows": "frozen"}, "rows"),
+        ({"weights": "tfidf"}, "weights"),
         ({"chars": [], "words": 0}, "chars"),
     ],
 )
@@ -128,6 +129,49 @@ def test_a_few_contrastive_steps_lower_the_loss():
         loss().backward()
         opt.step()
     assert loss().item() < first - 0.1
+
+
+def test_idf_weights_start_at_each_buckets_inverse_document_frequency():
+    import math
+
+    texts = ["the cat sat", "the dog sat", "the cat ran", "the sun"]
+    reader = net(chars=[], words=1, weights="idf")
+    reader.start_from_corpus(SPACE.tokens(texts))
+    bucket = lambda word: int(reader._bag(SPACE.tokens([word]))[0][0])  # noqa: E731
+    idf = lambda df: 1 + math.log((1 + len(texts)) / (1 + df))  # noqa: E731
+    for word, df in (("the", 4), ("cat", 2), ("sat", 2), ("sun", 1), ("zebra", 0)):
+        assert reader.weight[bucket(word)].item() == pytest.approx(idf(df)), word
+    ones = net(chars=[], words=1)  # weights: true starts at 1 and is left there
+    ones.start_from_corpus(SPACE.tokens(texts))
+    assert torch.equal(ones.weight, torch.ones_like(ones.weight))
+
+
+def test_a_run_starts_from_its_training_passages_idf_and_a_resumed_run_is_not_reset_to_it(tmp_path):
+    import gan
+
+    prose = tmp_path / "prose.txt"
+    prose.write_text(
+        "\n\n".join(f"The {w} is here. A {w} sat down. My {w} ran off." for w in "cat dog sea sun owl".split())
+    )
+    cfg = yaml.safe_load((ROOT / "configs" / "text_embedder_ngrams.yaml").read_text())
+    assert cfg["networks"]["reader"]["weights"] == "idf"
+    cfg["networks"]["reader"].update(source="text[64]", buckets=1024)
+    cfg["data"].update(path=str(prose), batch_size=2, holdout=0.4)
+    cfg["run"].update(log_every=1, sample_every=1, checkpoint_every=2, output=str(tmp_path))
+
+    def train(name: str, steps: int, lr: float) -> torch.Tensor:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump({**cfg, "run": {**cfg["run"], "name": name, "steps": steps}}))
+        assert main(["train", str(config), "--set", "run.threads=1", "--set", f"optimizers.embedder.lr={lr}"]) == 0
+        return gan.load(tmp_path / name, "reader").weight
+
+    started = train("still", 2, 1e-9)  # a learning rate of 1e-9: the weights as they started
+    assert started.max() > 1.5 and started.min() >= 1.0  # a bucket in every passage weighs 1, an unseen one most
+    straight = train("straight", 4, 1e-2)
+    assert not torch.allclose(straight, started, atol=1e-3)  # training moved them
+    train("halves", 2, 1e-2)
+    assert main(["train", "--resume", str(tmp_path / "halves"), "--set", "run.steps=4"]) == 0
+    assert torch.equal(gan.load(tmp_path / "halves", "reader").weight, straight)  # not counted again at resume
 
 
 def test_the_shipped_config_trains_and_scores_itself_beside_bm25(tmp_path):

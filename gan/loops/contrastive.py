@@ -33,7 +33,7 @@ from networks import Network
 
 from .. import data as datasets
 from ..config import ConfigError
-from ..data.cloze import open_cloze
+from ..data.cloze import joined, open_cloze
 from ..measure.retrieval import bm25_cloze_scores, cloze_scores, embed, retrieval_scores
 from ..objectives import contrastive_loss
 from ..roles import RoleError
@@ -226,6 +226,8 @@ def contrastive_data(cfg, name: str, net, acc) -> tuple:
             raise ConfigError("data.labels: cloze pairs are their own positives and text has no labels; set it false")
         train_set, held_out = open_cloze(cfg.data, net.source)
         augmenter(cfg, net.source, acc)  # refuses objective.augment: it transforms images
+        if hasattr(net, "start_from_corpus") and "init" not in cfg.networks[name]:  # corpus statistics (ngrams: idf)
+            net.start_from_corpus(net.source.tokens([joined(p) for p in train_set.passages]))
         return train_set, held_out.to(acc.device), None
     train_set, held_out = _examples(cfg, name, net)
     augment = augmenter(cfg, net.source, acc)
