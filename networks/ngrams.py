@@ -18,7 +18,7 @@ from torch import nn
 from .base import Network
 from .layers import ACTIVATIONS, choose, make_activation
 from .registry import register
-from .spaces import SpaceError, Text
+from .text import check_reads_text
 
 PRIME = 2**31 - 1  # hashes live below it, so that a product of two fits in int64
 COUNTS = ("raw", "log", "once")  # what an n-gram seen c times in one string weighs: c, 1 + log c, or 1
@@ -97,15 +97,7 @@ class Ngrams(Network):
 
     def _check(self, width, buckets, chars, words, counts, pool, depth, activation, rows) -> None:
         """Refuse what would build a network that silently reads nothing, or cannot be built at all."""
-        if not isinstance(self.source, Text):
-            raise SpaceError(f"ngrams: reads text[L], got {self.source} -> {self.target}")
-        if self.target.is_image or isinstance(self.target, Text):
-            raise SpaceError(
-                f"ngrams: {self.source} -> {self.target} is not supported; supported targets: vectors, bernoulli, "
-                "categorical[K]"
-            )
-        if self.condition is not None:
-            raise SpaceError(f"ngrams: takes no condition, got {self.condition}")
+        check_reads_text("ngrams", self.source, self.target, self.condition)
         for key, value, low in (("width", width, 1), ("buckets", buckets, 1), ("words", words, 0), ("depth", depth, 0)):
             if value < low:
                 raise ValueError(f"ngrams: {key} must be >= {low}, got {value}")

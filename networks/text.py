@@ -235,3 +235,16 @@ class TextDistribution:
             tokens = torch.cat([tokens, torch.where(done, PAD, nxt).unsqueeze(1)], 1)
             done |= nxt == self.space.end_index
         return tokens
+
+
+def check_reads_text(family: str, source, target, condition) -> None:
+    """What a family that reads ``text[L]`` into a vector (transformer, ngrams) refuses, in the same words: another
+    source, a target it cannot write (images, strings), a condition."""
+    if not isinstance(source, Text):
+        raise SpaceError(f"{family}: reads text[L], got {source} -> {target}")
+    if target.is_image or isinstance(target, Text):
+        raise SpaceError(
+            f"{family}: {source} -> {target} is not supported; supported targets: vectors, bernoulli, categorical[K]"
+        )
+    if condition is not None:
+        raise SpaceError(f"{family}: takes no condition, got {condition}")

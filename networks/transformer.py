@@ -18,6 +18,7 @@ from .attention import Block, KeyValues
 from .base import Network
 from .registry import register
 from .spaces import Categorical, SpaceError, Text, TextDistribution
+from .text import check_reads_text
 
 
 @register
@@ -57,15 +58,7 @@ class Transformer(Network):
         if pool not in ("last", "mean"):
             raise ValueError(f"transformer: pool must be 'last' or 'mean', got {pool!r}")
         self.pool = pool
-        if not isinstance(self.source, Text):
-            raise SpaceError(f"transformer: reads text[L], got {self.source} -> {self.target}")
-        if self.target.is_image or isinstance(self.target, Text):
-            raise SpaceError(
-                f"transformer: {self.source} -> {self.target} is not supported; supported targets: vectors, bernoulli, "
-                "categorical[K]"
-            )
-        if self.condition is not None:
-            raise SpaceError(f"transformer: takes no condition, got {self.condition}")
+        check_reads_text("transformer", self.source, self.target, self.condition)
         if width < 1 or depth < 1 or heads < 1 or width % heads:
             raise ValueError(
                 f"transformer: width, depth and heads must be >= 1 with heads dividing width, got width={width}, "
