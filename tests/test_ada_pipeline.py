@@ -92,6 +92,19 @@ def test_mirror_doubles_the_set_with_its_mirror_images_and_their_labels():
     assert flipped == 6  # one epoch of the doubled set: each image once as it is and once mirrored
 
 
+def test_a_streamed_folder_is_mirrored_too(tmp_path, monkeypatch):
+    from .test_data import streamed_folder
+
+    cfg, source = streamed_folder(tmp_path, monkeypatch, workers=0)
+    mirror = C.Data(**{**cfg.__dict__, "mirror": True})
+    once = batches(cfg, source, seed=0)
+    plain = torch.cat([next(once)[0] for _ in range(6)])  # the 24 images, one epoch
+    both = batches(mirror, source, seed=0)
+    drawn = torch.cat([next(both)[0] for _ in range(12)])  # one epoch of the doubled set
+    keys = lambda images: sorted(tuple(x.flatten().tolist()) for x in images)  # noqa: E731
+    assert keys(drawn) == keys(torch.cat([plain, plain.flip(-1)]))
+
+
 def test_mirror_flips_targets_that_are_the_images_themselves():
     x = torch.randn(2, 1, 4, 4)
     pixels = (torch.rand(2, 1, 4, 4) * 255).to(torch.uint8)
