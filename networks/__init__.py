@@ -8,6 +8,7 @@ torch.Size([2, 1, 28, 28])
 from .base import Network
 from .conv import ConvNet
 from .functions import Fourier, Function, PlaneFunction, writes_functions
+from .local_implicit import LocalImplicit
 from .mlp import MLP
 from .ngrams import Ngrams
 from .registry import FAMILIES, build, register
@@ -35,6 +36,7 @@ __all__ = [
     "MLP",
     "ConvNet",
     "Fourier",
+    "LocalImplicit",
     "Function",
     "PlaneFunction",
     "writes_functions",

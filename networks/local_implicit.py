@@ -1,0 +1,188 @@
+"""A function of the plane read from a grid of latent codes: a local implicit function (LIIF, Chen, Liu and Wang
+2021), written by a conv body; Chai et al. 2022 draw GAN samples at any size the same way.
+
+Why a grid of codes rather than one style: a coordinate network modulated by a single vector (``fourier``) has to
+hold every digit's layout in a few thousand shared weights, and its samples lose variety. Here the layout lives in
+the codes, written by the same transposed convolutions as the ``conv`` family's pictures, and the network that reads
+a point only has to draw what lies between a few codes, which a small one can.
+
+Why the local ensemble: a point read from its nearest code alone jumps where the nearest code changes. Blending the
+values read from the four nearest codes, each weighted by the area of the rectangle between the point and the
+opposite code (bilinear weights), changes neighbours only where a weight is zero, so the function is continuous.
+
+Why no cell size among the inputs (LIIF's "cell decoding"): it would make the value at a point depend on the grid it
+is drawn on; a function of the plane is the same picture at every size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .base import Network
+from .conv import ConvNet
+from .functions import Function, PlaneFunction, check_side
+from .messages import shorten
+from .registry import register
+from .space_base import SpaceError
+
+__all__ = ["LocalImplicit"]
+
+
+class LocalDecoder(nn.Module):
+    """A code map [N, D, h, w] and points [1 or N, P, 2] -> values [N, P, C] before the final squashing.
+
+    The first layer of the point network reads a code and the point's offset from the code's cell centre; the code's
+    share of it is a 1x1 convolution of the map, computed once per cell rather than once per point and code, so
+    reading many points of one function (a large picture) costs the point network's later layers only.
+    """
+
+    def __init__(self, codes: int, channels: int, hidden: int, depth: int, frequencies: int, ensemble: bool):
+        super().__init__()
+        self.frequencies, self.ensemble = frequencies, ensemble
+        self.from_code = nn.Conv2d(codes, hidden, 1)
+        self.from_offset = nn.Linear(2 + 4 * frequencies, hidden, bias=False)
+        layers: list[nn.Module] = [nn.LeakyReLU(0.2)]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.LeakyReLU(0.2)]
+        self.layers = nn.Sequential(*layers, nn.Linear(hidden, channels))
+
+    def offsets(self, rel: torch.Tensor) -> torch.Tensor:
+        """The offset and its octaves: sines and cosines of pi * 2^k times it. Off by default: the training grid reads
+        each code at four offsets a side only, and octave 1 (a cycle a cell, the training grid's Nyquist rate) was free
+        to draw beads between them, seen at 112 pixels; the offset alone, through the point network's kinks, drew
+        smooth strokes at the same Frechet distance at 28 (docs/benchmarks/functions.md)."""
+        if not self.frequencies:
+            return rel
+        scales = math.pi * 2.0 ** torch.arange(self.frequencies, device=rel.device, dtype=rel.dtype)
+        angles = (rel[..., None] * scales).flatten(-2)
+        return torch.cat([rel, angles.sin(), angles.cos()], -1)
+
+    def forward(self, codes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = codes.shape
+        cells = self.from_code(codes).flatten(2).transpose(1, 2)  # [N, h * w, hidden]
+        # The point in cell units: code (i, j) sits at (j, i), the extent [-1, 1] spans -0.5 .. w - 0.5.
+        u = (coords[..., 0] + 1) * (w / 2) - 0.5
+        v = (coords[..., 1] + 1) * (h / 2) - 0.5
+        if self.ensemble:  # the four codes around each point, one after another along the points
+            cu = torch.cat([u.floor() + dx for dy in (0, 1) for dx in (0, 1)], 1).clamp(0, w - 1)
+            cv = torch.cat([v.floor() + dy for dy in (0, 1) for dx in (0, 1)], 1).clamp(0, h - 1)
+            u, v = u.repeat(1, 4), v.repeat(1, 4)
+        else:  # the nearest code alone: what the ensemble is for (kept to show the seams it removes)
+            cu, cv = u.round().clamp(0, w - 1), v.round().clamp(0, h - 1)
+        index = (cv * w + cu).long()  # [1 or N, K * P]
+        if len(index) == 1:  # the same points for every function (a drawing): computed once for all of them
+            picked = cells[:, index[0]]
+        else:
+            picked = cells.gather(1, index[..., None].expand(-1, -1, cells.shape[-1]))
+        values = self.layers(picked + self.from_offset(self.offsets(torch.stack([u - cu, v - cv], -1))))
+        if not self.ensemble:
+            return values
+        # Bilinear weights: the area opposite each code, as LIIF weights them (equal where the border clamps codes).
+        weights = ((1 - (u - cu).abs()).clamp(min=0) * (1 - (v - cv).abs()).clamp(min=0)).unflatten(1, (4, -1))
+        weights = weights / weights.sum(1, keepdim=True).clamp(min=1e-8)  # [1 or N, 4, P]
+        return (values.unflatten(1, (4, -1)) * weights[..., None]).sum(1)
+
+
+@register
+class LocalImplicit(Network):
+    """A vector (noise, and a label if conditioned) -> a function of the plane: a conv body (the ``conv`` family's
+    writing direction, stopped before its pixel layer) writes a ``cells x cells`` grid of codes, and a small point
+    network reads the value at any point from the four codes around it. ``forward`` draws on the grid the network
+    holds (``grid``, set by whoever reads its images); ``function`` gives the function, ``render`` draws any size.
+
+    >>> net = LocalImplicit(source="noise[8]", target="function[2->1]", width=8, cells=4, grid=[8, 8])
+    >>> net.sample(2).shape, net.render(torch.randn(2, 8), size=32).shape
+    (torch.Size([2, 1, 8, 8]), torch.Size([2, 1, 32, 32]))
+    """
+
+    family = "local_implicit"
+
+    def __init__(
+        self,
+        *,
+        source,
+        target,
+        condition=None,
+        width: int = 32,  # the conv body's width (channels of the codes; doubled per halving towards its start)
+        cells: int = 14,  # codes a side: the conv body writes a cells x cells map
+        hidden: int = 16,  # features per point in the point network
+        depth: int = 1,  # layers of the point network before its values
+        frequencies: int = 0,  # octaves of the offset from a code (sines and cosines) beside the offset itself
+        ensemble: bool = True,  # blend the four nearest codes (continuous); false: the nearest only
+        grid: list[int] | None = None,  # [H, W] that forward draws on; set by the reader of its images
+    ):
+        options = dict(width=width, cells=cells, hidden=hidden, depth=depth, frequencies=frequencies)
+        super().__init__(source=source, target=target, condition=condition, options=options | {"ensemble": ensemble})
+        self._check(width, cells, hidden, depth, frequencies)
+        self.function_space = self.target
+        # The conv family writes a 2 * cells picture from a cells x cells map: its body is the code writer.
+        conv = ConvNet(
+            source=str(self.source),
+            target=f"image[1,{2 * cells},{2 * cells}]",
+            condition=None if self.condition is None else str(self.condition),
+            width=width,
+        )
+        self.body, self.concat_label = conv.body, conv.concat_label
+        codes = conv.head["out"].in_channels
+        self.head = LocalDecoder(codes, self.target.channels, hidden, depth, frequencies, ensemble)
+        self.grid = None
+        if grid is not None:
+            if not isinstance(grid, list) or len(grid) != 2:
+                raise ValueError(f"grid: expected [height, width], got {shorten(grid)}")
+            self.draw_on(*grid)
+
+    def _check(self, width, cells, hidden, depth, frequencies) -> None:
+        if not isinstance(self.target, Function):
+            raise SpaceError(f"local_implicit: writes function[2->C] (drawn on any grid), got target {self.target}")
+        if not self.source.is_vector:
+            raise SpaceError(f"local_implicit: reads a vector such as noise[64], got {self.source}")
+        for name, value, low in [("width", width, 1), ("cells", cells, 4), ("hidden", hidden, 1)]:
+            if value < low:
+                raise ValueError(f"local_implicit: {name} must be at least {low}, got {value}")
+        if depth < 1 or not 0 <= frequencies <= 8:
+            raise ValueError(
+                f"local_implicit: depth must be at least 1 and frequencies 0 to 8 octaves, got depth={depth}, "
+                f"frequencies={frequencies}"
+            )
+
+    def draw_on(self, height: int, width: int | None = None) -> None:
+        """Make ``forward`` (and so ``sample``) draw on ``height x width`` pixels: its target becomes that image."""
+        width = height if width is None else width
+        check_side(height, "grid height")
+        check_side(width, "grid width")
+        self.grid = (height, width)
+        self.target = self.function_space.on_grid(height, width)
+        self._out_shape = self.target.shape
+        self.spec["grid"] = [height, width]
+
+    def _features(self, x, y):
+        if self.concat_label:
+            x = torch.cat([x, self.condition.encode(y)], dim=1)
+        return self.body(x.reshape(x.shape[0], -1, 1, 1), y)
+
+    def function(self, x: torch.Tensor, y: torch.Tensor | None = None) -> PlaneFunction:
+        """The functions this network writes for the vectors ``x`` (and labels ``y``)."""
+        codes = self._features(self._inputs(x, y), y)
+        return PlaneFunction(self.function_space, len(codes), lambda coords: torch.tanh(self.head(codes, coords)))
+
+    def render(self, x: torch.Tensor, y: torch.Tensor | None = None, *, size: int) -> torch.Tensor:
+        """The functions for ``x`` drawn at ``size x size`` pixels, whatever grid the network holds."""
+        return self.function(x, y).render(size, size)
+
+    def forward(self, x, y=None, *, strings=None):
+        if strings is not None:
+            raise SpaceError(f"strings= is for networks that write text[L]; this one writes {self.function_space}")
+        if self.grid is None:
+            raise SpaceError(
+                f"local_implicit: writes {self.function_space}; give it a grid to draw on (grid: [H, W], or "
+                "draw_on(H, W)), or call render(x, size=S)"
+            )
+        return self.function(x, y).render(*self.grid)
+
+    @property
+    def larger_sizes(self) -> tuple[int, ...]:
+        """A size past the training grid that pictures of progress show too: what a function adds to a grid."""
+        return (4 * self.grid[0],) if self.grid is not None and self.grid[0] == self.grid[1] else ()
