@@ -74,7 +74,7 @@ class LocalDecoder(nn.Module):
             cu, cv = u.round().clamp(0, w - 1), v.round().clamp(0, h - 1)
         index = (cv * w + cu).long()  # [1 or N, K * P]
         if len(index) == 1:  # the same points for every function (a drawing): computed once for all of them
-            picked = cells[:, index[0]]
+            picked = cells.index_select(1, index[0])  # its gradient is an index_add, 2-3x faster than indexing's
         else:
             picked = cells.gather(1, index[..., None].expand(-1, -1, cells.shape[-1]))
         values = self.layers(picked + self.from_offset(self.offsets(torch.stack([u - cu, v - cv], -1))))
