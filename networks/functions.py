@@ -256,8 +256,36 @@ class CoordinateNet(nn.Module):
         return self.out(h, w)
 
 
+class DrawnOnAGrid:
+    """What a network that writes ``function[2->C]`` needs to meet a reader of images: a grid that ``forward`` draws
+    on (set by the reader, ``draw_on``), under which its target is that image; shared by every such family."""
+
+    def take_grid(self, grid) -> None:
+        """The ``grid`` option: [H, W] to draw on from the start, or None until a reader sets one."""
+        self.grid = None
+        if grid is not None:
+            if not isinstance(grid, list) or len(grid) != 2:
+                raise ValueError(f"grid: expected [height, width], got {shorten(grid)}")
+            self.draw_on(*grid)
+
+    def draw_on(self, height: int, width: int | None = None) -> None:
+        """Make ``forward`` (and so ``sample``) draw on ``height x width`` pixels: its target becomes that image."""
+        width = height if width is None else width
+        check_side(height, "grid height")
+        check_side(width, "grid width")
+        self.grid = (height, width)
+        self.target = self.function_space.on_grid(height, width)
+        self._out_shape = self.target.shape
+        self.spec["grid"] = [height, width]
+
+    @property
+    def larger_sizes(self) -> tuple[int, ...]:
+        """A size past the training grid that pictures of progress show too: what a function adds to a grid."""
+        return (4 * self.grid[0],) if self.grid is not None and self.grid[0] == self.grid[1] else ()
+
+
 @register
-class Fourier(Network):
+class Fourier(DrawnOnAGrid, Network):
     """A vector (noise, and a label if conditioned) -> a function of the plane: a mapping network writes a style,
     which modulates a coordinate network over Fourier features of (x, y). ``forward`` draws the function on the grid
     the network holds (``grid``, set by whoever reads its images), so to every reader of images it is an
@@ -330,21 +358,7 @@ class Fourier(Network):
         self.head = CoordinateNet(self.target.channels, style, width, depth, frequencies, scale)
         if self.reads_images:  # how far the image's pixels stray from its function: learned, one per channel
             self.log_scale = nn.Parameter(torch.zeros(self.target.channels))
-        self.grid = None
-        if grid is not None:
-            if not isinstance(grid, list) or len(grid) != 2:
-                raise ValueError(f"grid: expected [height, width], got {shorten(grid)}")
-            self.draw_on(*grid)
-
-    def draw_on(self, height: int, width: int | None = None) -> None:
-        """Make ``forward`` (and so ``sample``) draw on ``height x width`` pixels: its target becomes that image."""
-        width = height if width is None else width
-        check_side(height, "grid height")
-        check_side(width, "grid width")
-        self.grid = (height, width)
-        self.target = self.function_space.on_grid(height, width)
-        self._out_shape = self.target.shape
-        self.spec["grid"] = [height, width]
+        self.take_grid(grid)
 
     def _features(self, x, y):
         if self.reads_images:
@@ -386,11 +400,6 @@ class Fourier(Network):
                 "render(x, size=S) (gan render RUN IMAGE... --size S)"
             )
         return super().sample(n, x=x, y=y, rng=rng)
-
-    @property
-    def larger_sizes(self) -> tuple[int, ...]:
-        """A size past the training grid that pictures of progress show too: what a function adds to a grid."""
-        return (4 * self.grid[0],) if self.grid is not None and self.grid[0] == self.grid[1] else ()
 
 
 def image_body(space: Image, width: int) -> list[nn.Module]:

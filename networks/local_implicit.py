@@ -23,8 +23,7 @@ from torch import nn
 
 from .base import Network
 from .conv import ConvNet
-from .functions import Function, PlaneFunction, check_side
-from .messages import shorten
+from .functions import DrawnOnAGrid, Function, PlaneFunction
 from .registry import register
 from .space_base import SpaceError
 
@@ -87,7 +86,7 @@ class LocalDecoder(nn.Module):
 
 
 @register
-class LocalImplicit(Network):
+class LocalImplicit(DrawnOnAGrid, Network):
     """A vector (noise, and a label if conditioned) -> a function of the plane: a conv body (the ``conv`` family's
     writing direction, stopped before its pixel layer) writes a ``cells x cells`` grid of codes, and a small point
     network reads the value at any point from the four codes around it. ``forward`` draws on the grid the network
@@ -128,11 +127,7 @@ class LocalImplicit(Network):
         self.body, self.concat_label = conv.body, conv.concat_label
         codes = conv.head["out"].in_channels
         self.head = LocalDecoder(codes, self.target.channels, hidden, depth, frequencies, ensemble)
-        self.grid = None
-        if grid is not None:
-            if not isinstance(grid, list) or len(grid) != 2:
-                raise ValueError(f"grid: expected [height, width], got {shorten(grid)}")
-            self.draw_on(*grid)
+        self.take_grid(grid)
 
     def _check(self, width, cells, hidden, depth, frequencies) -> None:
         if not isinstance(self.target, Function):
@@ -147,16 +142,6 @@ class LocalImplicit(Network):
                 f"local_implicit: depth must be at least 1 and frequencies 0 to 8 octaves, got depth={depth}, "
                 f"frequencies={frequencies}"
             )
-
-    def draw_on(self, height: int, width: int | None = None) -> None:
-        """Make ``forward`` (and so ``sample``) draw on ``height x width`` pixels: its target becomes that image."""
-        width = height if width is None else width
-        check_side(height, "grid height")
-        check_side(width, "grid width")
-        self.grid = (height, width)
-        self.target = self.function_space.on_grid(height, width)
-        self._out_shape = self.target.shape
-        self.spec["grid"] = [height, width]
 
     def _features(self, x, y):
         if self.concat_label:
@@ -181,8 +166,3 @@ class LocalImplicit(Network):
                 "draw_on(H, W)), or call render(x, size=S)"
             )
         return self.function(x, y).render(*self.grid)
-
-    @property
-    def larger_sizes(self) -> tuple[int, ...]:
-        """A size past the training grid that pictures of progress show too: what a function adds to a grid."""
-        return (4 * self.grid[0],) if self.grid is not None and self.grid[0] == self.grid[1] else ()
