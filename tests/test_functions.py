@@ -19,7 +19,7 @@ from gan.session.session import Session
 from networks import Function, PlaneFunction, build, parse
 from networks.functions import pixel_centres
 
-from .conftest import TINY_DIGITS
+from .conftest import ROOT, TINY_DIGITS
 
 FOURIER = {"family": "fourier", "source": "noise[8]", "target": "function[2->1]", "width": 16, "depth": 2}
 # Frequencies with a standard deviation of 1.5 half-cycles per unit stay below the 8x8 grid's Nyquist rate (4).
@@ -74,11 +74,19 @@ def test_pixels_are_read_at_their_centres_on_a_fixed_extent():
     assert x_then_y.render(4)[0, 1, :, 0].tolist() == [-0.75, -0.25, 0.25, 0.75]  # y runs down the rows
 
 
-def test_the_loop_draws_at_its_grid_what_gan_sample_size_28_draws(tmp_path):
+def _shipped_local_implicit() -> tuple[dict, dict]:
+    shipped = yaml.safe_load((ROOT / "configs" / "digits_local_function.yaml").read_text())["networks"]
+    return shipped["painter"], shipped["critic"]
+
+
+@pytest.mark.parametrize("family", ["fourier", "local_implicit"])
+def test_the_loop_draws_at_its_grid_what_gan_sample_size_28_draws(tmp_path, family):
     """Inside the loop the painter draws on the reader's 28x28 grid; `gan sample --size 28` from the run, with the
-    run's seed, draws the same pictures; --size 112 draws them larger, and progress grids show both sizes."""
-    critic = {"family": "conv", "source": "image[1,28,28]", "target": "bernoulli", "width": 4}
-    loop, run = train(tmp_path, "f28", FOURIER, {"name": "digits", "batch_size": 16}, 2, critic)
+    run's seed, draws the same pictures; --size 112 draws them larger, and progress grids show both sizes. For the
+    fourier family and for configs/digits_local_function.yaml's painter and critic."""
+    small = {"family": "conv", "source": "image[1,28,28]", "target": "bernoulli", "width": 4}
+    painter, critic = (FOURIER, small) if family == "fourier" else _shipped_local_implicit()
+    loop, run = train(tmp_path, "f28", painter, {"name": "digits", "batch_size": 16}, 2, critic)
     with torch.no_grad():
         in_loop = loop.ema.module(loop.fixed_z, loop.fixed_y)
     assert in_loop.shape == (16, 1, 28, 28)

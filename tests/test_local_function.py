@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
-from gan.cli import main
 from networks import Function, PlaneFunction, build
 from networks.functions import pixel_centres
-
-from .test_functions import train
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = {"family": "local_implicit", "source": "noise[8]", "target": "function[2->1]", "width": 8, "cells": 7}
@@ -80,23 +75,6 @@ def test_drawn_at_twice_the_size_and_pooled_it_is_the_picture_at_the_size():
     difference, misplaced = (pooled - at_28).abs().mean().item(), (moved - at_28).abs().mean().item()
     assert difference < 0.005, difference
     assert difference < 0.5 * misplaced, (difference, misplaced)
-
-
-def test_the_shipped_config_trains_and_its_loop_draws_what_gan_sample_size_28_draws(tmp_path):
-    """configs/digits_local_function.yaml's painter and critic, two steps: inside the loop the painter draws on the
-    critic's 28x28 grid; `gan sample --size 28` from the run, with the run's seed, draws the same pictures."""
-    shipped = yaml.safe_load((ROOT / "configs" / "digits_local_function.yaml").read_text())["networks"]
-    loop, run = train(tmp_path, "lf", shipped["painter"], {"name": "digits", "batch_size": 16}, 2, shipped["critic"])
-    with torch.no_grad():
-        in_loop = loop.ema.module(loop.fixed_z, loop.fixed_y)
-    assert in_loop.shape == (16, 1, 28, 28)
-    out = tmp_path / "s28.npz"
-    assert main(["sample", str(run), "-n", "16", "--seed", "0", "--size", "28", "-o", str(out)]) == 0
-    torch.testing.assert_close(torch.from_numpy(np.load(out)["samples"]), in_loop, atol=1e-5, rtol=1e-5)
-    big = tmp_path / "s112.npz"
-    assert main(["sample", str(run), "-n", "2", "--size", "112", "-o", str(big)]) == 0
-    assert np.load(big)["samples"].shape == (2, 1, 112, 112)
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_00000002.png", "step_00000002_112px.png"]
 
 
 @pytest.mark.parametrize(
