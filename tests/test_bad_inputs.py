@@ -535,7 +535,7 @@ CASES = [
         None,
         None,
         "data.path: data set sklearn_digits does not read it, so '/etc/passwd' would be ignored; sklearn_digits reads "
-        "data.resize, data.targets and the keys every",
+        "data.resize, data.targets, data.mirror and the keys every",
     ),
     (
         "--resume with --overwrite",
