@@ -71,7 +71,8 @@ class EMA:
 
 def averaged(net: nn.Module, cfg, processes: int) -> EMA | None:
     """objective.ema for ``net``: None when off; the half-life on objective.schedule.ema_images when it moves, counted
-    in the images every process reads a step (as R3GAN counts them)."""
+    in generated images: a step's global batch (every process's data.batch_size times run.grad_accum), as R3GAN
+    counts a step's images."""
     obj = cfg.objective
     if not obj.ema > 0:
         return None

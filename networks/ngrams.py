@@ -198,16 +198,12 @@ class Ngrams(Network):
         df = torch.zeros(self.n_buckets, device=self.weight.device)
         for chunk in texts.split(batch):
             bucket, _, _ = self._bag(chunk.to(self.weight.device))
-            df.index_add_(
-                0, bucket, torch.ones_like(bucket, dtype=df.dtype)
-            )  # distinct within a text: a document count
+            # _bag's buckets are distinct within a text, so this counts documents, not occurrences
+            df.index_add_(0, bucket, torch.ones_like(bucket, dtype=df.dtype))
         self.weight.copy_(1 + torch.log((1 + len(texts)) / (1 + df)))
 
     def _head(self, h, y):
         return self.head(h)
-
-    def features(self, x, y=None):
-        return self._features(self._inputs(x, y), y)
 
 
 def _hashed(code: torch.Tensor, kind: int) -> torch.Tensor:

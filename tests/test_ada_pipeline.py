@@ -3,8 +3,6 @@ data, and the augmentation's p and the moving average's half-life on the schedul
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -164,5 +162,4 @@ def test_resume_over_the_augmentation_schedule_is_exact(write_config, tmp_path):
 def test_bad_schedule_and_policy_values_are_refused_naming_the_key(objective, key, write_config):
     with pytest.raises(C.ConfigError) as error:
         C.load(write_config(TINY_DIGITS, objective={"loss": "hinge", **objective}))
-    assert str(error.value).startswith(key), str(error.value)
-    assert math.isfinite(len(str(error.value))) and "\n" not in str(error.value)
+    assert str(error.value).startswith(key) and "\n" not in str(error.value), str(error.value)
