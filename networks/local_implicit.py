@@ -10,6 +10,12 @@ Why the local ensemble: a point read from its nearest code alone jumps where the
 values read from the four nearest codes, each weighted by the area of the rectangle between the point and the
 opposite code (bilinear weights), changes neighbours only where a weight is zero, so the function is continuous.
 
+Why codes that write polynomials (``polynomial: 1``, what configs/digits_local_function.yaml uses): LIIF's point
+network runs a hidden layer on every (point, code) pair, four per pixel, which made a training step 1.4x the conv
+painter's; a plane per code (a value and two slopes) is read with a few products per pair, a step costs what the conv
+painter's does, and the digits scored as well at the same steps (docs/benchmarks/functions.md). The blend of four
+planes is still a smooth function of the plane; with degree 0 it is bilinear interpolation of the codes' values.
+
 Why no cell size among the inputs (LIIF's "cell decoding"): it would make the value at a point depend on the grid it
 is drawn on; a function of the plane is the same picture at every size.
 """
@@ -60,29 +66,99 @@ class LocalDecoder(nn.Module):
         return torch.cat([rel, angles.sin(), angles.cos()], -1)
 
     def forward(self, codes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = codes.shape
-        cells = self.from_code(codes).flatten(2).transpose(1, 2)  # [N, h * w, hidden]
-        # The point in cell units: code (i, j) sits at (j, i), the extent [-1, 1] spans -0.5 .. w - 0.5.
-        u = (coords[..., 0] + 1) * (w / 2) - 0.5
-        v = (coords[..., 1] + 1) * (h / 2) - 0.5
-        if self.ensemble:  # the four codes around each point, one after another along the points
-            cu = torch.cat([u.floor() + dx for dy in (0, 1) for dx in (0, 1)], 1).clamp(0, w - 1)
-            cv = torch.cat([v.floor() + dy for dy in (0, 1) for dx in (0, 1)], 1).clamp(0, h - 1)
-            u, v = u.repeat(1, 4), v.repeat(1, 4)
-        else:  # the nearest code alone: what the ensemble is for (kept to show the seams it removes)
-            cu, cv = u.round().clamp(0, w - 1), v.round().clamp(0, h - 1)
-        index = (cv * w + cu).long()  # [1 or N, K * P]
-        if len(index) == 1:  # the same points for every function (a drawing): computed once for all of them
-            picked = cells.index_select(1, index[0])  # its gradient is an index_add, 2-3x faster than indexing's
-        else:
-            picked = cells.gather(1, index[..., None].expand(-1, -1, cells.shape[-1]))
-        values = self.layers(picked + self.from_offset(self.offsets(torch.stack([u - cu, v - cv], -1))))
-        if not self.ensemble:
-            return values
-        # Bilinear weights: the area opposite each code, as LIIF weights them (equal where the border clamps codes).
-        weights = ((1 - (u - cu).abs()).clamp(min=0) * (1 - (v - cv).abs()).clamp(min=0)).unflatten(1, (4, -1))
-        weights = weights / weights.sum(1, keepdim=True).clamp(min=1e-8)  # [1 or N, 4, P]
-        return (values.unflatten(1, (4, -1)) * weights[..., None]).sum(1)
+        cells = self.from_code(codes)
+        index, rel, weights = around(coords, *cells.shape[-2:], self.ensemble)
+        values = self.layers(pick(cells.flatten(2).transpose(1, 2), index) + self.from_offset(self.offsets(rel)))
+        return values if weights is None else blend(values, weights)
+
+
+class PolynomialDecoder(nn.Module):
+    """A code map [N, D, h, w] and points [1 or N, P, 2] -> values [N, P, C]: each code writes a polynomial of the
+    offset from its centre (degree 1: a value and two slopes, a plane), and the four codes' polynomials are blended.
+
+    Why: a point network with a hidden layer runs its nonlinearity on every (point, code) pair, four per pixel, and
+    at the training grid that costs more than the rest of the painter. A polynomial is read with a few products per
+    pair; the nonlinearity is the conv body's and the final squashing's. Still a function of the plane: continuous
+    by the ensemble, drawn at any size.
+    """
+
+    def __init__(self, codes: int, channels: int, degree: int, ensemble: bool):
+        super().__init__()
+        self.channels, self.degree, self.ensemble = channels, degree, ensemble
+        self.powers = [(i, d - i) for d in range(degree + 1) for i in range(d, -1, -1)]  # (x, y) exponents
+        # A matrix product over the codes' channels (a 1x1 convolution): oneDNN's backward of a 1x1 convolution to
+        # three channels cost 0.43 ms a training step, a tenth of the whole painter's; the product, a few hundredths.
+        self.from_code = nn.Linear(codes, channels * len(self.powers))
+
+    def forward(self, codes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        h, w = codes.shape[-2:]
+        cells = self.from_code(codes.permute(0, 2, 3, 1)).flatten(1, 2)  # [N, h * w, M * C]
+        index, rel, weights = around(coords, h, w, self.ensemble)
+        if len(index) == 1:  # the same points for every function (a drawing): one matrix product
+            return self.shared(cells, index[0], rel[0], None if weights is None else weights[0])
+        picked = pick(cells, index).unflatten(-1, (len(self.powers), self.channels))  # [N, K * P, M, C]
+        values = (picked * self.terms(rel)[..., None]).sum(-2)
+        return values if weights is None else blend(values, weights)
+
+    def terms(self, rel: torch.Tensor) -> torch.Tensor:
+        """The offsets' monomials, [..., 2] -> [..., M], in the order the codes write their coefficients."""
+        x, y = rel[..., 0], rel[..., 1]
+        return torch.stack([x**i * y**j for i, j in self.powers], -1)
+
+    def shared(self, cells: torch.Tensor, index: torch.Tensor, rel: torch.Tensor, weights: torch.Tensor | None):
+        """The values at points every function shares: the decoder is linear in the codes' coefficients, so the
+        points' values are the coefficients times one matrix (each point's weights and monomials at the rows of
+        its codes). Why: at the training grid, picking [N, 4 * P] coefficients and scattering their gradient back
+        cost more than the rest of the painter; a matrix product and its transpose cost a tenth of that.
+        Built in slices of points, so a large picture costs its own size in memory and no more."""
+        (n, hw, _), m, c = cells.shape, len(self.powers), self.channels
+        k = 1 if weights is None else len(weights)
+        points = len(index) // k
+        share = torch.ones_like(rel[:, 0]) if weights is None else weights.reshape(-1)
+        entries = (self.terms(rel) * share[:, None]).T  # [M, K * P]: what each (code, point) pair adds
+        rows = torch.arange(m, device=index.device)[:, None] * hw + index  # [M, K * P]: the coefficients' rows
+        point = torch.arange(len(index), device=index.device) % points  # each pair's point
+        coefficients = cells.view(n, hw, m, c).permute(0, 3, 2, 1).reshape(n * c, m * hw)
+        step, values = max(1, 2**22 // (m * hw)), []
+        for start in range(0, points, step):
+            keep = (point >= start) & (point < start + step)
+            matrix = cells.new_zeros(m * hw, min(step, points - start))
+            at = (rows[:, keep].reshape(-1), (point[keep] - start).repeat(m))
+            values.append(coefficients @ matrix.index_put_(at, entries[:, keep].reshape(-1), accumulate=True))
+        return torch.cat(values, 1).view(n, c, points).transpose(1, 2)
+
+
+def around(coords: torch.Tensor, h: int, w: int, ensemble: bool):
+    """The codes a point reads, its offsets from them and their weights: ``(index [1 or N, K * P], offsets
+    [1 or N, K * P, 2], weights [1 or N, K, P] or None)``, K = 4 codes around each point (the ensemble) or 1."""
+    # The point in cell units: code (i, j) sits at (j, i), the extent [-1, 1] spans -0.5 .. w - 0.5.
+    u = (coords[..., 0] + 1) * (w / 2) - 0.5
+    v = (coords[..., 1] + 1) * (h / 2) - 0.5
+    if ensemble:  # the four codes around each point, one after another along the points
+        cu = torch.cat([u.floor() + dx for dy in (0, 1) for dx in (0, 1)], 1).clamp(0, w - 1)
+        cv = torch.cat([v.floor() + dy for dy in (0, 1) for dx in (0, 1)], 1).clamp(0, h - 1)
+        u, v = u.repeat(1, 4), v.repeat(1, 4)
+    else:  # the nearest code alone: what the ensemble is for (kept to show the seams it removes)
+        cu, cv = u.round().clamp(0, w - 1), v.round().clamp(0, h - 1)
+    index = (cv * w + cu).long()
+    rel = torch.stack([u - cu, v - cv], -1)
+    if not ensemble:
+        return index, rel, None
+    # Bilinear weights: the area opposite each code, as LIIF weights them (equal where the border clamps codes).
+    weights = ((1 - (u - cu).abs()).clamp(min=0) * (1 - (v - cv).abs()).clamp(min=0)).unflatten(1, (4, -1))
+    return index, rel, weights / weights.sum(1, keepdim=True).clamp(min=1e-8)
+
+
+def pick(cells: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The cells [N, h * w, F] at ``index`` [1 or N, Q]: [N, Q, F]."""
+    if len(index) == 1:  # the same points for every function (a drawing): computed once for all of them
+        return cells.index_select(1, index[0])  # its gradient is an index_add, 2-3x faster than indexing's
+    return cells.gather(1, index[..., None].expand(-1, -1, cells.shape[-1]))
+
+
+def blend(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The four codes' values [N, 4 * P, C] blended by their weights [1 or N, 4, P]: [N, P, C]."""
+    return (values.unflatten(1, (4, -1)) * weights[..., None]).sum(1)
 
 
 @register
@@ -107,15 +183,18 @@ class LocalImplicit(DrawnOnAGrid, Network):
         condition=None,
         width: int = 32,  # the conv body's width (channels of the codes; doubled per halving towards its start)
         cells: int = 14,  # codes a side: the conv body writes a cells x cells map
-        hidden: int = 16,  # features per point in the point network
+        hidden: int | None = None,  # features per point in the point network (None: 16)
         depth: int = 1,  # layers of the point network before its values
         frequencies: int = 0,  # octaves of the offset from a code (sines and cosines) beside the offset itself
         ensemble: bool = True,  # blend the four nearest codes (continuous); false: the nearest only
+        polynomial: int | None = None,  # each code writes a polynomial of this degree instead of the point network
         grid: list[int] | None = None,  # [H, W] that forward draws on; set by the reader of its images
     ):
         options = dict(width=width, cells=cells, hidden=hidden, depth=depth, frequencies=frequencies)
-        super().__init__(source=source, target=target, condition=condition, options=options | {"ensemble": ensemble})
-        self._check(width, cells, hidden, depth, frequencies)
+        options |= {"ensemble": ensemble, "polynomial": polynomial}
+        super().__init__(source=source, target=target, condition=condition, options=options)
+        self._check(width, cells, hidden, depth, frequencies, polynomial)
+        hidden = 16 if hidden is None else hidden
         self.function_space = self.target
         # The conv family writes a 2 * cells picture from a cells x cells map: its body is the code writer.
         conv = ConvNet(
@@ -126,21 +205,34 @@ class LocalImplicit(DrawnOnAGrid, Network):
         )
         self.body, self.concat_label = conv.body, conv.concat_label
         codes = conv.head["out"].in_channels
-        self.head = LocalDecoder(codes, self.target.channels, hidden, depth, frequencies, ensemble)
+        if polynomial is None:
+            self.head = LocalDecoder(codes, self.target.channels, hidden, depth, frequencies, ensemble)
+        else:
+            self.head = PolynomialDecoder(codes, self.target.channels, polynomial, ensemble)
         self.take_grid(grid)
 
-    def _check(self, width, cells, hidden, depth, frequencies) -> None:
+    def _check(self, width, cells, hidden, depth, frequencies, polynomial) -> None:
         if not isinstance(self.target, Function):
             raise SpaceError(f"local_implicit: writes function[2->C] (drawn on any grid), got target {self.target}")
         if not self.source.is_vector:
             raise SpaceError(f"local_implicit: reads a vector such as noise[64], got {self.source}")
-        for name, value, low in [("width", width, 1), ("cells", cells, 4), ("hidden", hidden, 1)]:
+        points = 16 if hidden is None else hidden
+        for name, value, low in [("width", width, 1), ("cells", cells, 4), ("hidden", points, 1)]:
             if value < low:
                 raise ValueError(f"local_implicit: {name} must be at least {low}, got {value}")
         if depth < 1 or not 0 <= frequencies <= 8:
             raise ValueError(
                 f"local_implicit: depth must be at least 1 and frequencies 0 to 8 octaves, got depth={depth}, "
                 f"frequencies={frequencies}"
+            )
+        if polynomial is not None and (type(polynomial) is not int or not 0 <= polynomial <= 3):
+            raise ValueError(
+                f"local_implicit: polynomial is a degree, 0 to 3 (or null: the point network), got {polynomial!r}"
+            )
+        if polynomial is not None and (hidden is not None or depth != 1 or frequencies):
+            raise ValueError(
+                f"local_implicit: hidden, depth and frequencies shape the point network, which polynomial={polynomial} "
+                f"replaces; leave them out (got hidden={hidden}, depth={depth}, frequencies={frequencies})"
             )
 
     def _features(self, x, y):

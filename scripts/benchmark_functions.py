@@ -1,6 +1,7 @@
 """Sampling cost per image of a painter of functions at 28, 56, 112 and 224 pixels, against the conv painter at 28.
 
-The networks are configs/digits_function.yaml's and configs/digits.yaml's painters, untrained: what a picture costs
+The networks are the painters of configs/digits_function.yaml, configs/digits_local_function.yaml (with and without
+its polynomial codes) and configs/digits.yaml, untrained: what a picture costs
 depends on the sizes of the layers and the grid, not on the weights. One thread, batches of 64, the median of
 five timed batches after one untimed one.
 
@@ -19,11 +20,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 from networks import build, writes_functions
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FOURIER = {"family": "fourier", "source": "noise[64]", "target": "function[2->1]", "width": 32, "depth": 3}
 CONV = {"family": "conv", "source": "noise[64]", "target": "image[1,28,28]", "width": 32}
@@ -87,17 +92,32 @@ def main() -> None:
     cost()
 
 
+def painter(config: str) -> dict:
+    """The painter's spec as a shipped config writes it."""
+    return yaml.safe_load(open(ROOT / "configs" / config))["networks"]["painter"]
+
+
 def cost() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    fourier, conv = build(FOURIER | {"frequencies": 16}).eval(), build(CONV).eval()
+    conv = build(CONV).eval()
+    painters = [
+        ("fourier (configs/digits_function.yaml)", build(FOURIER | {"frequencies": 16})),
+        ("local_implicit (configs/digits_local_function.yaml)", build(painter("digits_local_function.yaml"))),
+        (
+            "local_implicit, point network (`polynomial: null`)",
+            build(painter("digits_local_function.yaml") | {"polynomial": None}),
+        ),
+    ]
     base = per_image(conv)
     print("| painter | pixels | ms a picture | x conv at 28 |")
     print("| --- | --- | --- | --- |")
     print(f"| conv (configs/digits.yaml) | 28x28 | {base:.3f} | 1.0 |")
-    for size in (28, 56, 112, 224):
-        ms = per_image(lambda z, s=size: fourier.render(z, size=s))
-        print(f"| fourier (configs/digits_function.yaml) | {size}x{size} | {ms:.3f} | {ms / base:.1f} |")
+    for name, net in painters:
+        net.eval()
+        for size in (28, 56, 112, 224):
+            ms = per_image(lambda z, s=size, n=net: n.render(z, size=s))
+            print(f"| {name} | {size}x{size} | {ms:.3f} | {ms / base:.1f} |")
 
 
 if __name__ == "__main__":

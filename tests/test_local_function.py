@@ -96,3 +96,89 @@ def test_bad_options_are_refused_in_one_line_naming_the_option(option, value):
         build(LOCAL | {option: value})
     said = str(error.value)
     assert "\n" not in said and (option in said or str(value) in said), said
+
+
+@pytest.mark.parametrize("where", [0.5, 0.0])
+def test_codes_that_write_polynomials_are_continuous_across_cells_too(where):
+    """The polynomial decoder shares the ensemble's blend: no jump between cells (bound as above); the nearest code's
+    plane alone jumps where the nearest code changes."""
+    f, values = untrained(polynomial=1)
+    assert values.std() > 0.05
+    assert jumps(f, 7, where) < 1e-3, jumps(f, 7, where)
+    nearest, _ = untrained(polynomial=1, ensemble=False)
+    if where == 0.5:
+        assert jumps(nearest, 7, where) > 0.05, jumps(nearest, 7, where)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_degree_zero_is_bilinear_interpolation_of_the_codes_values(scale):
+    """Codes that write one value each (degree 0), blended by the ensemble's weights, are exactly what bilinear
+    upsampling with pixel centres aligned draws (align_corners=False, the border clamped): the coordinates, the
+    choice of the four codes and their weights together, checked against torch's own resampling."""
+    torch.manual_seed(0)
+    net = build(LOCAL | {"polynomial": 0})
+    codes = torch.randn(3, net.head.from_code.in_features, 7, 7)
+    with torch.no_grad():
+        drawn = PlaneFunction(net.function_space, 3, lambda c: net.head(codes, c)).render(7 * scale)
+        values = net.head.from_code(codes.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # each code's value
+    expected = F.interpolate(values, scale_factor=scale, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(drawn, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_codes_that_all_write_one_plane_draw_that_plane_everywhere():
+    """Each code writes a plane around its own centre; where all of them write the same plane of the extent, the
+    blend is that plane at every point, borders included (where clamped codes repeat), at any size. A plane read
+    from the wrong code, at the wrong offset or with the wrong slope's axis would bend it."""
+    net = build(LOCAL | {"polynomial": 1})
+    cells, a, b, c = 7, 0.3, -0.7, 0.2  # the plane a * x + b * y + c over the extent [-1, 1]^2
+    centre = (torch.arange(cells, dtype=torch.float32) + 0.5) * 2 / cells - 1
+    cy, cx = torch.meshgrid(centre, centre, indexing="ij")
+    slope = 2 / cells  # an offset of one cell is 2 / cells of the extent
+    coefficients = torch.stack([a * cx + b * cy + c, torch.full_like(cx, a * slope), torch.full_like(cx, b * slope)])
+    assert net.head.powers == [(0, 0), (1, 0), (0, 1)]  # the order the coefficients are written in
+    codes = torch.zeros(1, net.head.from_code.in_features, cells, cells)
+    codes[0, :3] = coefficients
+    with torch.no_grad():  # the head passes the first three channels of the codes through as the coefficients
+        net.head.from_code.bias.zero_()
+        net.head.from_code.weight.copy_(torch.eye(3, codes.shape[1]))
+        f = PlaneFunction(net.function_space, 1, lambda p: net.head(codes, p))
+        for size in (7, 28, 45):
+            points = pixel_centres(size, size)
+            drawn = f.render(size).reshape(-1)
+            torch.testing.assert_close(drawn, a * points[:, 0] + b * points[:, 1] + c, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"polynomial": 4},
+        {"polynomial": -1},
+        {"polynomial": "one"},
+        {"polynomial": 1.0},
+        {"polynomial": 1, "frequencies": 2},
+        {"polynomial": 1, "hidden": 16},
+    ],
+)
+def test_a_bad_polynomial_is_refused_in_one_line(options):
+    with pytest.raises(ValueError) as error:
+        build(LOCAL | options)
+    said = str(error.value)
+    assert "\n" not in said and "polynomial" in said, said
+
+
+@pytest.mark.parametrize("ensemble", [True, False])
+def test_points_shared_by_every_function_read_what_points_of_their_own_read(ensemble):
+    """A drawing reads the same points for every function (one matrix product); an encoder's loss reads each image's
+    own random points (a gather). Given the same points both ways, the values and the codes' gradients agree, in
+    more points than one slice of the product holds."""
+    torch.manual_seed(0)
+    net = build(LOCAL | {"polynomial": 2, "ensemble": ensemble})
+    codes = torch.randn(3, net.head.from_code.in_features, 7, 7, requires_grad=True)
+    points = torch.rand(30_000, 2) * 2 - 1
+    shared = net.head(codes, points[None])
+    (grad_shared,) = torch.autograd.grad(shared.square().sum(), codes)
+    own = net.head(codes, points[None].expand(3, -1, -1))
+    (grad_own,) = torch.autograd.grad(own.square().sum(), codes)
+    assert 30_000 > 2**22 // (6 * 49)  # the shared reading is built in more than one slice
+    torch.testing.assert_close(shared, own, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_shared, grad_own, atol=1e-3, rtol=1e-4)
