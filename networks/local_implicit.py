@@ -89,13 +89,17 @@ class PolynomialDecoder(nn.Module):
         # A matrix product over the codes' channels (a 1x1 convolution): oneDNN's backward of a 1x1 convolution to
         # three channels cost 0.43 ms a training step, a tenth of the whole painter's; the product, a few hundredths.
         self.from_code = nn.Linear(codes, channels * len(self.powers))
+        self._last = None  # the last matrices read (``reading``): not state, rebuilt from the points when they change
 
     def forward(self, codes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         h, w = codes.shape[-2:]
         cells = self.from_code(codes.permute(0, 2, 3, 1)).flatten(1, 2)  # [N, h * w, M * C]
+        if len(coords) == 1:  # the same points for every function (a drawing): one matrix product
+            n, hw, _ = cells.shape
+            coefficients = cells.view(n, hw, len(self.powers), self.channels).permute(0, 3, 2, 1).flatten(2)
+            values = [coefficients.flatten(0, 1) @ matrix for matrix in self.reading(coords[0], h, w, cells.dtype)]
+            return torch.cat(values, 1).view(n, self.channels, -1).transpose(1, 2)
         index, rel, weights = around(coords, h, w, self.ensemble)
-        if len(index) == 1:  # the same points for every function (a drawing): one matrix product
-            return self.shared(cells, index[0], rel[0], None if weights is None else weights[0])
         picked = pick(cells, index).unflatten(-1, (len(self.powers), self.channels))  # [N, K * P, M, C]
         values = (picked * self.terms(rel)[..., None]).sum(-2)
         return values if weights is None else blend(values, weights)
@@ -105,27 +109,34 @@ class PolynomialDecoder(nn.Module):
         x, y = rel[..., 0], rel[..., 1]
         return torch.stack([x**i * y**j for i, j in self.powers], -1)
 
-    def shared(self, cells: torch.Tensor, index: torch.Tensor, rel: torch.Tensor, weights: torch.Tensor | None):
-        """The values at points every function shares: the decoder is linear in the codes' coefficients, so the
-        points' values are the coefficients times one matrix (each point's weights and monomials at the rows of
-        its codes). Why: at the training grid, picking [N, 4 * P] coefficients and scattering their gradient back
-        cost more than the rest of the painter; a matrix product and its transpose cost a tenth of that.
-        Built in slices of points, so a large picture costs its own size in memory and no more."""
-        (n, hw, _), m, c = cells.shape, len(self.powers), self.channels
-        k = 1 if weights is None else len(weights)
-        points = len(index) // k
-        share = torch.ones_like(rel[:, 0]) if weights is None else weights.reshape(-1)
-        entries = (self.terms(rel) * share[:, None]).T  # [M, K * P]: what each (code, point) pair adds
+    def reading(self, coords: torch.Tensor, h: int, w: int, dtype: torch.dtype) -> list[torch.Tensor]:
+        """What points every function shares read from the codes, as matrices [M * h * w, points] (in slices of
+        points, so a large picture costs its own size in memory and no more): the decoder is linear in the codes'
+        coefficients, so the values are the coefficients times a matrix that holds each point's weights and
+        monomials at the rows of its codes.
+
+        Why: at the training grid, picking [N, 4 * P] coefficients and scattering their gradient back cost more than
+        the rest of the painter; a product and its transpose cost less than the conv painter's last layer. The last
+        reading of one slice is kept: a training loop draws on the same grid every step."""
+        key = (h, w, dtype, coords.device)
+        if self._last is not None and self._last[0] == key and torch.equal(self._last[1], coords):
+            return self._last[2]
+        index, rel, weights = around(coords[None], h, w, self.ensemble)
+        index, rel = index[0], rel[0]
+        m, hw = len(self.powers), h * w
+        share = torch.ones_like(rel[:, 0]) if weights is None else weights[0].reshape(-1)
+        entries = (self.terms(rel) * share[:, None]).T.to(dtype)  # [M, K * P]: what each (code, point) pair adds
         rows = torch.arange(m, device=index.device)[:, None] * hw + index  # [M, K * P]: the coefficients' rows
-        point = torch.arange(len(index), device=index.device) % points  # each pair's point
-        coefficients = cells.view(n, hw, m, c).permute(0, 3, 2, 1).reshape(n * c, m * hw)
-        step, values = max(1, 2**22 // (m * hw)), []
-        for start in range(0, points, step):
+        point = torch.arange(len(index), device=index.device) % len(coords)  # each pair's point
+        step, matrices = max(1, 2**22 // (m * hw)), []
+        for start in range(0, len(coords), step):
             keep = (point >= start) & (point < start + step)
-            matrix = cells.new_zeros(m * hw, min(step, points - start))
+            matrix = entries.new_zeros(m * hw, min(step, len(coords) - start))
             at = (rows[:, keep].reshape(-1), (point[keep] - start).repeat(m))
-            values.append(coefficients @ matrix.index_put_(at, entries[:, keep].reshape(-1), accumulate=True))
-        return torch.cat(values, 1).view(n, c, points).transpose(1, 2)
+            matrices.append(matrix.index_put_(at, entries[:, keep].reshape(-1), accumulate=True))
+        if len(matrices) == 1 and not coords.requires_grad:
+            self._last = (key, coords.detach().clone(), matrices)
+        return matrices
 
 
 def around(coords: torch.Tensor, h: int, w: int, ensemble: bool):

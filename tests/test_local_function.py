@@ -182,3 +182,18 @@ def test_points_shared_by_every_function_read_what_points_of_their_own_read(ense
     assert 30_000 > 2**22 // (6 * 49)  # the shared reading is built in more than one slice
     torch.testing.assert_close(shared, own, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(grad_shared, grad_own, atol=1e-3, rtol=1e-4)
+
+
+def test_a_drawing_read_again_on_other_points_of_the_same_shape_reads_those_points():
+    """A drawing's reading is kept for the next call on the same points (a loop draws on one grid every step); points
+    of the same number but other places must be read anew, not from what was kept."""
+    torch.manual_seed(0)
+    net = build(LOCAL | {"polynomial": 1})
+    codes = torch.randn(2, net.head.from_code.in_features, 7, 7)
+    grid, moved = pixel_centres(28, 28), pixel_centres(28, 28) + 0.5 / 28
+    with torch.no_grad():
+        first, again, elsewhere = net.head(codes, grid[None]), net.head(codes, grid[None]), net.head(codes, moved[None])
+        own = net.head(codes, moved[None].expand(2, -1, -1))
+    assert torch.equal(first, again)
+    assert (elsewhere - first).abs().max() > 0.01  # the moved points read other values...
+    torch.testing.assert_close(elsewhere, own, atol=1e-5, rtol=1e-5)  # ...the ones the points themselves give
