@@ -153,6 +153,7 @@ def test_a_ring_run_samples_a_scatter_png(runs, tmp_path):
         ("digits", ["--walk", "3", "--frames", "0", "-o", "TMP/w.png"], "--frames: expected"),
         ("digits", ["--frames", "3", "-o", "TMP/w.png"], "--frames: only a walk has frames"),
         ("digits", ["--walk", "3", "-n", "4", "-o", "TMP/w.png"], "-n: a walk"),
+        ("digits", ["--walk", "3", "--size", "16", "-o", "TMP/w.png"], "--size: network"),
         ("digits", ["--walk", "3", "-o", "TMP/w.pt"], "-o TMP/w.pt: a walk is written as FILE.png"),
         ("strings", ["--walk", "3", "-o", "TMP/w.png"], "--network: run RUN has no generator or sampler role"),
         ("ring", ["--walk", "3", "-o", "TMP/w.png"], "--walk: network 'sampler' writes point[2], not images"),

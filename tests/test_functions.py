@@ -171,3 +171,19 @@ def test_mapping_lr_slows_the_mapping_network_by_its_factor_under_adam():
 def test_mapping_lr_outside_0_1_is_refused_naming_it(bad):
     with pytest.raises(ValueError, match="mapping_lr"):
         build({"family": "fourier", "source": "noise[8]", "target": "function[2->1]", "mapping_lr": bad})
+
+
+def test_a_walk_of_a_painter_of_functions_is_drawn_at_size(trained_8, tmp_path):
+    """`gan sample RUN --walk K --size S` draws every frame at S x S: the walk's first frame is its first end's
+    function drawn at S, and without --size the frames are on the training grid."""
+    loop, run = trained_8
+    out, small = tmp_path / "w.npz", tmp_path / "w8.npz"
+    assert main(["sample", str(run), "--walk", "3", "--frames", "2", "--size", "20", "-o", str(out)]) == 0
+    assert main(["sample", str(run), "--walk", "3", "--frames", "2", "-o", str(small)]) == 0
+    walk, at_grid = np.load(out), np.load(small)
+    assert walk["frames"].shape == (2, 3, 1, 20, 20) and at_grid["frames"].shape == (2, 3, 1, 8, 8)
+    net = gan.load(run, "painter")
+    with torch.no_grad():
+        first = net.render(torch.from_numpy(walk["noise"][:1]), size=20)
+    torch.testing.assert_close(torch.from_numpy(walk["frames"][0, 0]), first[0], atol=1e-5, rtol=1e-5)
+    assert main(["sample", str(run), "--walk", "3", "--size", "20", "-o", str(tmp_path / "w.gif")]) == 0

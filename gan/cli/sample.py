@@ -89,7 +89,8 @@ def run(args) -> int:
 
 
 def run_walk(args) -> int:
-    """A walk draws its own frames: the flags of -n samples and of text networks are refused, each by name."""
+    """A walk draws its own frames: the flags of -n samples and of text networks are refused, each by name; --size
+    draws a painter of functions' frames at that size, as it draws its samples."""
     from ..runs.folder import RunError
     from ..verbs.sampling import write_walk
 
@@ -97,7 +98,6 @@ def run_walk(args) -> int:
         ("-n", args.n),
         ("--prompt", args.prompt),
         ("--temperature", args.temperature),
-        ("--size", args.size),
     ):
         if value is not None:
             raise RunError(
@@ -114,6 +114,7 @@ def run_walk(args) -> int:
         ema=not args.no_ema,
         overwrite=args.overwrite,
         truncation=args.truncation,
+        size=args.size,
     )
     print(f"wrote {out}")
     return 0

@@ -293,9 +293,10 @@ def write_walk(
     ema: bool = True,
     overwrite: bool = False,
     truncation: float | None = None,
+    size: int | None = None,
 ) -> Path:
     """Write a walk through the noise of ``network`` (default: the run's generator) between K ends (``walks.walk``)
-    as a grid (.png), an animation (.gif) or arrays (.npz)."""
+    as a grid (.png), an animation (.gif) or arrays (.npz); ``size``: a painter of functions draws it at S x S."""
     from .walks import WALK_SUFFIXES, check_walk, walk, write_walk
 
     out = output_path(output)
@@ -304,6 +305,7 @@ def write_walk(
     free_output_names(out, 1, overwrite, checked=True)
     network = network or network_in_role(run, ("generator", "sampler"))
     net = load(run, network, ema=ema)
+    draw_at_size(net, size, k * (frames + 1), network)
     check_walk(net, network, k, frames)
     refuse_unused_flags(run, network, net, labels=labels, prompt=None, temperature=None, ema=ema)
     check_truncation(net, truncation)
