@@ -175,8 +175,9 @@ def blend(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 @register
 class LocalImplicit(DrawnOnAGrid, Network):
     """A vector (noise, and a label if conditioned) -> a function of the plane: a conv body (the ``conv`` family's
-    writing direction, stopped before its pixel layer) writes a ``cells x cells`` grid of codes, and a small point
-    network reads the value at any point from the four codes around it. ``forward`` draws on the grid the network
+    writing direction, stopped before its pixel layer) writes a ``cells x cells`` grid of codes, and the value at any
+    point is read from the four codes around it: by a small point network, or (``polynomial: D``) from the polynomial
+    of degree D each code writes around its centre. ``forward`` draws on the grid the network
     holds (``grid``, set by whoever reads its images); ``function`` gives the function, ``render`` draws any size.
 
     >>> net = LocalImplicit(source="noise[8]", target="function[2->1]", width=8, cells=4, grid=[8, 8])
