@@ -22,6 +22,7 @@ at random pixel centres (``PixelNormal``), and draws the digit it read at any si
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,14 @@ def pixel_centres(height: int, width: int, device=None) -> torch.Tensor:
     return torch.stack([grid_x, grid_y], -1).reshape(-1, 2)
 
 
+@functools.lru_cache(maxsize=8)
+def _centres(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """``pixel_centres`` kept per grid for ``render``: a loop draws on one grid every step, and a network may keep
+    what it derives from the centres (local_implicit's reading matrix) by the tensor's identity, with no look at its
+    values (on a GPU, a host sync a step). Not given out: only ``render`` reads it, and never writes to it."""
+    return pixel_centres(height, width, device)
+
+
 class PlaneFunction:
     """A batch of ``n`` functions of the plane: what a network into ``function[2->C]`` writes. Held as a map from
     coordinates to values, so it is read where it is asked, at any density.
@@ -117,8 +126,10 @@ class PlaneFunction:
         *,
         log_scale: torch.Tensor | None = None,
         points: int | None = None,
+        device: torch.device | str | None = None,
     ):
         self.space, self.n, self._values = space, n, values  # values: coords [1 or n, P, 2] -> [n, P, C]
+        self.device = device  # where the values are computed: a drawing's pixel centres are made there
         # How far a pixel strays from the function (a log standard deviation per channel; None: 1), and how many
         # pixel centres of a target image its likelihood reads (None: all): what PixelNormal needs to score images.
         self.log_scale, self.points = log_scale, points
@@ -128,7 +139,12 @@ class PlaneFunction:
         likelihood loop scores every network's output in float32."""
         values = self._values
         return PlaneFunction(
-            self.space, self.n, lambda coords: values(coords).float(), log_scale=self.log_scale, points=self.points
+            self.space,
+            self.n,
+            lambda coords: values(coords).float(),
+            log_scale=self.log_scale,
+            points=self.points,
+            device=self.device,
         )
 
     def at(self, coords: torch.Tensor) -> torch.Tensor:
@@ -140,11 +156,12 @@ class PlaneFunction:
 
     def render(self, height: int, width: int | None = None, *, device=None) -> torch.Tensor:
         """The functions drawn on ``height x width`` pixel centres: images [n, C, H, W]; evaluated a slice of rows
-        at a time, so a large picture costs its own size in memory and no more."""
+        at a time, so a large picture costs its own size in memory and no more. The centres are made on ``device``,
+        else where the functions are computed."""
         width = height if width is None else width
         check_side(height, "height")
         check_side(width, "width")
-        coords = pixel_centres(height, width, device)
+        coords = _centres(height, width, torch.device(device or self.device or "cpu"))
         step = max(1, CHUNK // max(1, self.n))
         values = torch.cat([self.at(coords[i : i + step]) for i in range(0, len(coords), step)], 1)
         return values.transpose(1, 2).reshape(self.n, self.space.channels, height, width)
@@ -374,8 +391,10 @@ class Fourier(DrawnOnAGrid, Network):
         w = self._features(self._inputs(x, y), y)
         values = lambda coords: torch.tanh(self.head(w, coords))  # noqa: E731
         if not self.reads_images:
-            return PlaneFunction(self.function_space, len(w), values)
-        return PlaneFunction(self.function_space, len(w), values, log_scale=self.log_scale, points=self.points)
+            return PlaneFunction(self.function_space, len(w), values, device=w.device)
+        return PlaneFunction(
+            self.function_space, len(w), values, log_scale=self.log_scale, points=self.points, device=w.device
+        )
 
     def render(self, x: torch.Tensor, y: torch.Tensor | None = None, *, size: int) -> torch.Tensor:
         """The functions for ``x`` drawn at ``size x size`` pixels, whatever grid the network holds."""

@@ -1,8 +1,8 @@
 """Sampling cost per image of a painter of functions at 28, 56, 112 and 224 pixels, against the conv painter at 28.
 
 The networks are the painters of configs/digits_function.yaml, configs/digits_local_function.yaml (with and without
-its polynomial codes) and configs/digits.yaml, untrained: what a picture costs
-depends on the sizes of the layers and the grid, not on the weights. One thread, batches of 64, the median of
+its polynomial codes) and configs/digits.yaml, untrained: what a picture costs depends on the sizes of the layers
+and the grid, not on the weights. One thread, batches of 64, the median of
 five timed batches after one untimed one.
 
     python scripts/benchmark_functions.py
@@ -94,7 +94,7 @@ def main() -> None:
 
 def painter(config: str) -> dict:
     """The painter's spec as a shipped config writes it."""
-    return yaml.safe_load(open(ROOT / "configs" / config))["networks"]["painter"]
+    return yaml.safe_load((ROOT / "configs" / config).read_text())["networks"]["painter"]
 
 
 def cost() -> None:

@@ -185,8 +185,9 @@ def test_points_shared_by_every_function_read_what_points_of_their_own_read(ense
 
 
 def test_a_drawing_read_again_on_other_points_of_the_same_shape_reads_those_points():
-    """A drawing's reading is kept for the next call on the same points (a loop draws on one grid every step); points
-    of the same number but other places must be read anew, not from what was kept."""
+    """A drawing's reading is kept for the next call on the same points tensor (a loop draws on one grid every step);
+    points of the same number elsewhere, or the same tensor changed in place, must be read anew, not from what was
+    kept."""
     torch.manual_seed(0)
     net = build(LOCAL | {"polynomial": 1})
     codes = torch.randn(2, net.head.from_code.in_features, 7, 7)
@@ -194,6 +195,36 @@ def test_a_drawing_read_again_on_other_points_of_the_same_shape_reads_those_poin
     with torch.no_grad():
         first, again, elsewhere = net.head(codes, grid[None]), net.head(codes, grid[None]), net.head(codes, moved[None])
         own = net.head(codes, moved[None].expand(2, -1, -1))
+        assert net.head(codes, grid[None]) is not None and net.head._last[1] is not moved  # grid's reading kept
+        grid += 0.5 / 28  # the kept tensor itself now holds the moved points
+        changed = net.head(codes, grid[None])
     assert torch.equal(first, again)
     assert (elsewhere - first).abs().max() > 0.01  # the moved points read other values...
     torch.testing.assert_close(elsewhere, own, atol=1e-5, rtol=1e-5)  # ...the ones the points themselves give
+    torch.testing.assert_close(changed, own, atol=1e-5, rtol=1e-5)
+
+
+FOURIER = {"family": "fourier", "source": "noise[8]", "target": "function[2->1]", "width": 8}
+
+
+@pytest.mark.parametrize("spec", [LOCAL | {"polynomial": 1}, LOCAL, FOURIER], ids=["planes", "points", "fourier"])
+def test_a_drawing_is_read_where_the_network_computes(spec):
+    """The pixel centres of a drawing are made on the network's device, not the CPU's: on a GPU a CPU grid cannot
+    meet the codes. Checked on the meta device (shapes only), whose tensors a CPU grid does not always stop."""
+    seen = []
+    net = build(spec | {"grid": [8, 8]}).to("meta")
+    net.head.register_forward_pre_hook(lambda module, args: seen.append(args[1].device))
+    z = torch.randn(2, 8, device="meta")
+    assert net(z).device.type == "meta" and net.render(z, size=12).device.type == "meta"
+    assert [d.type for d in seen] == ["meta", "meta"], seen
+
+
+def test_the_loops_grid_is_read_once():
+    """Drawn again on its grid (every training step), the planes painter reuses what it read from the grid: the
+    matrix built once is the one kept after the second drawing."""
+    net = build(LOCAL | {"polynomial": 1, "grid": [28, 28]})
+    z = torch.randn(4, 8)
+    net(z)
+    kept = net.head._last
+    net(z)
+    assert kept is not None and net.head._last is kept
