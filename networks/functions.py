@@ -101,6 +101,9 @@ def pixel_centres(height: int, width: int, device=None) -> torch.Tensor:
     return torch.stack([grid_x, grid_y], -1).reshape(-1, 2)
 
 
+KEPT_GRID = 256 * 256  # pixels of the largest grid ``render`` keeps its centres for: 512 kB each, 8 at most
+
+
 @functools.lru_cache(maxsize=8)
 def _centres(height: int, width: int, device: torch.device) -> torch.Tensor:
     """``pixel_centres`` kept per grid for ``render``: a loop draws on one grid every step, and a network may keep
@@ -161,7 +164,9 @@ class PlaneFunction:
         width = height if width is None else width
         check_side(height, "height")
         check_side(width, "width")
-        coords = _centres(height, width, torch.device(device or self.device or "cpu"))
+        device = torch.device(device or self.device or "cpu")
+        small = height * width <= KEPT_GRID  # a training grid is kept; a poster-sized one is not held after the call
+        coords = _centres(height, width, device) if small else pixel_centres(height, width, device)
         step = max(1, CHUNK // max(1, self.n))
         values = torch.cat([self.at(coords[i : i + step]) for i in range(0, len(coords), step)], 1)
         return values.transpose(1, 2).reshape(self.n, self.space.channels, height, width)

@@ -228,3 +228,16 @@ def test_the_loops_grid_is_read_once():
     kept = net.head._last
     net(z)
     assert kept is not None and net.head._last is kept
+
+
+def test_a_large_drawings_centres_are_not_held_after_it():
+    """Training grids' centres are kept between calls (small); a poster-sized drawing's are not held once drawn."""
+    from networks.functions import KEPT_GRID, _centres
+
+    f = PlaneFunction(Function(1), 1, lambda xy: xy[..., :1])
+    _centres.cache_clear()
+    f.render(28)
+    kept = _centres.cache_info().currsize
+    side = int(KEPT_GRID**0.5) + 1
+    f.render(side)
+    assert kept >= 1 and _centres.cache_info().currsize == kept
