@@ -115,6 +115,23 @@ def test_a_partial_rerun_replaces_only_its_own_rows(tmp_path):
     assert text.count("### Ring") == 1 and text.count("### Grid") == 1
 
 
+def test_a_rerun_keeps_the_hand_written_subsections_where_they_stood(tmp_path):
+    """BENCHMARKS.md's Quality section holds prose and tables nobody's benchmark writes (a candidate's comparison,
+    stacked digits): regenerating the measured rows must not delete them, nor move them."""
+    from gan.benchmark.markdown import read_section, write_section
+    from gan.benchmark.quality import markdown
+
+    md = tmp_path / "BENCHMARKS.md"
+    row = lambda hq, seed: {"modes": 25, "high_quality": hq, "reverse_kl": 0.01, "seconds": 100.0, "seed": seed}  # noqa: E731
+    write_section(md, "Quality", markdown({"grid": [row(0.96, 0)]}, "cmd grid"))
+    edited = read_section(md, "Quality").rstrip() + "\n\n### A comparison by hand\n\nwritten by a person\n"
+    write_section(md, "Quality", edited.split("\n", 1)[1] + "\n### Ring (hand-made table)\n\nmine too\n")
+    write_section(md, "Quality", markdown({"grid": [row(0.99, 0)]}, "cmd again", read_section(md, "Quality")))
+    text = md.read_text()
+    assert "written by a person" in text and "mine too" in text and "99.00" in text and "96.00" not in text
+    assert text.index("### Grid") < text.index("### A comparison by hand") < text.index("### Ring (hand-made")
+
+
 def test_a_run_folder_already_under_output_stops_the_call_and_is_kept(tmp_path, capsys):
     mine = tmp_path / "runs" / "ring_seed1"  # a user's run, or an earlier benchmark's, where this call would write
     mine.mkdir(parents=True)
@@ -168,8 +185,10 @@ def test_the_digits_targets_are_judged_from_the_measured_rows():
     minutes."""
     from gan.benchmark.quality import digits_table, digits_verdict
 
-    def row(seed, fid, classes=10, seconds=280.0):
+    def row(seed, fid, classes=10, seconds=280.0, kid=0.0024):
         return {
+            "kid_classifier": kid,
+            "machine": "AMD EPYC CPU (family 25, AVX2), 2 cores, 2 threads",
             "seed": seed,
             "samples": 5000,
             "fid_classifier": fid,
@@ -194,9 +213,15 @@ def test_the_digits_targets_are_judged_from_the_measured_rows():
     text = digits_verdict(bad)
     assert "2.04x, **missed**" in text and "**missed** (min 9)" in text and "slowest 301 s, **missed**" in text
     table = digits_table(good)
+    # KID is near 0.002 for a good run: two decimals would print every run as 0.00
+    assert "| classifier-feature kernel distance (KID, unbiased) | 0.0024 ± 0.0000 (min 0.0024) | about 0 |" in table
     assert "| precision (k-NN, k = 3) | 0.50 ± 0.00 (min 0.50) | 0.80 ± 0.00 (min 0.80) |" in table
     assert "| classes found among the first 1,000 | 10.00 ± 0.00 (min 10.00) | 10 |" in table
     assert "seed 0: 140.0, seed 1: 150.0, seed 2: 160.0" in table
+    # seconds from two CPUs do not compare: the block says which one measured them
+    from gan.benchmark.quality import block
+
+    assert "Measured on AMD EPYC CPU (family 25, AVX2), 2 cores, 2 threads." in block("digits", good, "cmd")
 
 
 def test_the_reproduce_line_is_the_command_as_typed_with_paths_a_reader_can_use(tmp_path, monkeypatch):

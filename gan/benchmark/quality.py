@@ -14,11 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from .. import config as C
 from ..loops import get
 from ..measure.evaluation import evaluate
 from ..words import counted
 from .markdown import read_section, write_section
+from .speed.machine import describe
 
 # (method, modes, high-quality %, reverse KL, source): only the rows we could check against
 # the papers' tables (PacGAN Tables 2-3 reproduce ALI and VEEGAN from VEEGAN's Table 1).
@@ -60,7 +63,11 @@ def train_and_score(
     print(f"gan benchmark quality: {cfg.run.name} trained in {seconds:.0f} s; scoring it", file=sys.stderr, flush=True)
     metrics = ["fid_classifier", "kid_classifier", "label_coverage", "precision_recall", "density_coverage"]
     row = dict(
-        evaluate(run, metrics=metrics if classifier else None, classifier=classifier), seconds=seconds, seed=seed
+        evaluate(run, metrics=metrics if classifier else None, classifier=classifier),
+        seconds=seconds,
+        seed=seed,
+        # seconds from two CPUs do not compare: the table names this one
+        machine=f"{describe(torch.device('cpu'))}, {torch.get_num_threads()} threads",
     )
     if row.get("fid_classifier") is not None and row.get("fid_classifier_floor") is not None:
         # the floor is mostly the estimator's own bias at this sample size: subtracted as well as divided
@@ -68,7 +75,7 @@ def train_and_score(
     return row
 
 
-def summarise(rows: list[dict], key: str) -> str:
+def summarise(rows: list[dict], key: str, decimals: int = 2) -> str:
     values = [r[key] for r in rows if r.get(key) is not None]
     if not values:
         return "-"
@@ -77,7 +84,8 @@ def summarise(rows: list[dict], key: str) -> str:
     mean = statistics.fmean(values)
     spread = statistics.pstdev(values) if len(values) > 1 else 0.0
     scale = 100.0 if key == "high_quality" else 1.0
-    return f"{mean * scale:.2f} ± {spread * scale:.2f} (min {min(values) * scale:.2f})"
+    d = decimals
+    return f"{mean * scale:.{d}f} ± {spread * scale:.{d}f} (min {min(values) * scale:.{d}f})"
 
 
 def toy_table(name: str, rows: list[dict]) -> str:
@@ -112,7 +120,7 @@ def digits_table(rows: list[dict]) -> str:
         f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | "
         f"{summarise(rows, 'fid_classifier_floor')} |",
         f"| the same less the floor | {summarise(rows, 'fid_classifier_above_floor')} | 0 |",
-        f"| classifier-feature kernel distance (KID, unbiased) | {summarise(rows, 'kid_classifier')} | about 0 |",
+        f"| classifier-feature kernel distance (KID, unbiased) | {summarise(rows, 'kid_classifier', decimals=4)} | about 0 |",
     ]
     for key, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):  # k as their authors
         lines.append(f"| {key} (k-NN, k = {k}) | {summarise(rows, key)} | {summarise(rows, key + '_real')} |")
@@ -257,7 +265,12 @@ def verdict(name: str, rows: list[dict]) -> str:
     return f"Targets for the {name} ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 
 
-HEADINGS = {"ring": "### Ring", "grid": "### Grid", "digits": "### Bundled MNIST digits"}
+# how each generated block's heading starts: specific enough that a hand-written "### Ring (...)" is not taken for one
+HEADINGS = {
+    "ring": "### Ring (8 Gaussians",
+    "grid": "### Grid (25 Gaussians",
+    "digits": "### Bundled MNIST digits (`configs/digits.yaml`",
+}
 INTRO = (
     "Measured on 2 CPU cores, one process. Published rows are copied from the papers' tables "
     "(PacGAN: Lin et al. 2018, arXiv 1712.04086; VEEGAN: Srivastava et al. 2017, arXiv 1705.07761), "
@@ -272,21 +285,23 @@ def block(name: str, rows: list[dict], command: str) -> str:
     table = toy_table(name, rows) if name in TARGETS else digits_table(rows)
     heading, rest = table.split("\n", 1)  # rest starts with the blank line before the table
     notes = [f"Reproduce: `{command}`", verdict(name, rows) if name in TARGETS else digits_verdict(rows)]
+    machines = sorted({r["machine"] for r in rows if r.get("machine")})
+    if machines:
+        notes.insert(1, f"Measured on {' and '.join(machines)}.")
     return "\n\n".join([heading, *notes]) + "\n" + rest
 
 
 def markdown(results: dict, command: str, previous: str = "") -> str:
     """The Quality section's body. Benchmarks not in ``results`` keep their block from ``previous``
-    (the section as it stood), so ``--only ring`` updates the ring and leaves the grid's rows alone."""
-    kept = {}
+    (the section as it stood), so ``--only ring`` updates the ring and leaves the grid's rows alone; subsections
+    written by hand stay where they stood, and a benchmark new to the section goes in the order of ``HEADINGS``."""
+    parts: list[tuple[str | None, str]] = []  # (benchmark name or None for a hand-written one, text)
     for chunk in previous.split("\n### ")[1:]:
-        for name, heading in HEADINGS.items():
-            if ("### " + chunk).startswith(heading):
-                kept[name] = ("### " + chunk).strip() + "\n"
-    parts = [INTRO]
-    for name in HEADINGS:
-        if name in results:
-            parts.append(block(name, results[name], command))
-        elif name in kept:
-            parts.append(kept[name])
-    return "\n\n".join(parts)
+        text = ("### " + chunk).strip() + "\n"
+        name = next((n for n, heading in HEADINGS.items() if text.startswith(heading)), None)
+        parts.append((name, block(name, results[name], command) if name in results else text))
+    for i, name in enumerate(HEADINGS):
+        if name in results and all(n != name for n, _ in parts):
+            later = [j for j, (n, _) in enumerate(parts) if n in list(HEADINGS)[i + 1 :]]
+            parts.insert(later[0] if later else len(parts), (name, block(name, results[name], command)))
+    return "\n\n".join(text.strip() for text in [INTRO, *(text for _, text in parts)]) + "\n"

@@ -122,15 +122,24 @@ def describe(device: torch.device) -> str:
     """The device's name for a table: the GPU's, or the CPU's model and core count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model() or platform.machine()} CPU, {counted(os.cpu_count(), 'core')}"
+    family = _cpuinfo("cpu family")
+    kind = ", ".join(x for x in (family and f"family {family}", torch.backends.cpu.get_cpu_capability()) if x)
+    return f"{cpu_model() or platform.machine()} CPU ({kind}), {counted(os.cpu_count(), 'core')}"
 
 
 def cpu_model() -> str | None:
     """The CPU's name from /proc/cpuinfo (Linux): machines of the same kind may carry different CPUs, and numbers from
     two CPUs do not compare."""
+    return _cpuinfo("model name")
+
+
+def _cpuinfo(field: str) -> str | None:
+    """A field of /proc/cpuinfo's first processor (Linux), e.g. "cpu family": a virtual machine may name its CPU only
+    "AMD EPYC", and the family (25 Zen 3, 26 Zen 5) with ATen's vector kernels (AVX2, AVX512) tells apart what a
+    number depends on."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return None
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else None
+    values = [line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == field]
+    return values[0] if values else None
