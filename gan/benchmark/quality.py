@@ -120,7 +120,8 @@ def digits_table(rows: list[dict]) -> str:
         f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | "
         f"{summarise(rows, 'fid_classifier_floor')} |",
         f"| the same less the floor | {summarise(rows, 'fid_classifier_above_floor')} | 0 |",
-        f"| classifier-feature kernel distance (KID, unbiased) | {summarise(rows, 'kid_classifier', decimals=4)} | about 0 |",
+        "| classifier-feature kernel distance (KID, unbiased) | "
+        f"{summarise(rows, 'kid_classifier', decimals=4)} | about 0 |",
     ]
     for key, k in (("precision", 3), ("recall", 3), ("density", 5), ("coverage", 5)):  # k as their authors
         lines.append(f"| {key} (k-NN, k = {k}) | {summarise(rows, key)} | {summarise(rows, key + '_real')} |")
