@@ -349,6 +349,9 @@ def _check_scalar(tp, value, bad: ConfigError):
     return value
 
 
+YAML_BOOLEANS = {False: ("no", "off", "false", "n"), True: ("yes", "on", "true", "y")}
+
+
 def _check(tp, value, key: str):
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``key``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -362,7 +365,11 @@ def _check(tp, value, key: str):
             raise bad
         return dict(value)
     if origin is Literal:
-        if value not in args:
+        if isinstance(value, bool):  # YAML 1.1 reads an unquoted no/off/false (yes/on/true) as a boolean
+            spelt = [a for a in args if isinstance(a, str) and a.lower() in YAML_BOOLEANS[value]]
+            if len(spelt) == 1:
+                return spelt[0]
+        if value not in args or isinstance(value, bool) != any(isinstance(a, bool) for a in args):
             raise bad
         return value
     if origin in (typing.Union, types.UnionType):

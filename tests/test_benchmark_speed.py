@@ -138,6 +138,19 @@ def test_conv_layer_flops_match_the_closed_form():
     assert K.count_flops(lambda: conv(torch.zeros(n, cin, hw, hw))) == 2 * n * cout * hw * hw * cin * k * k
 
 
+@pytest.mark.parametrize("groups, transposed", [(1, False), (4, False), (4, True)])
+def test_a_grouped_convolutions_backward_costs_twice_its_forward(groups, transposed):
+    """Its input's gradient and its weight's are one convolution each. torch's formula counted the weight's as if
+    ungrouped (ResNeXt's 96 groups read 96x), which made a GPU preset's GPU-hours 2.4x too many."""
+    n, cin, cout, k, hw = 2, 8, 12, 3, 6
+    conv = (torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d)(cin, cout, k, padding=1, groups=groups)
+    x = torch.randn(n, cin, hw, hw, requires_grad=True)
+    forward = K.count_flops(lambda: conv(x))
+    assert forward == 2 * n * hw * hw * cout * (cin // groups) * k * k
+    assert K.count_flops(lambda: conv(x).sum().backward()) == 3 * forward
+    assert K.count_flops(lambda: conv(x.detach()).sum().backward()) == 2 * forward  # no input gradient asked
+
+
 def test_layer_costs_time_every_matrix_layer_at_the_shape_the_step_gives_it(write_config):
     path = write_config(TINY_DIGITS)
     cfg = B._load(path, [], "default", path.parent / "runs")

@@ -46,6 +46,15 @@ def test_override_sets_nested_values_with_yaml_types(write_config):
     assert cfg.networks["painter"]["width"] == 6 and cfg.optimizers["generator"].lr == 1e-3
 
 
+def test_a_word_yaml_reads_as_a_boolean_is_the_choice_it_spells(write_config):
+    """YAML 1.1 reads an unquoted `no` as false: `--set run.mixed_precision=no`, the very word the message offers,
+    was refused as "got False"."""
+    assert C.load(write_config(TINY_DIGITS), ["run.mixed_precision=no"]).run.mixed_precision == "no"
+    assert C.load(write_config(TINY_DIGITS, run={"mixed_precision": False})).run.mixed_precision == "no"
+    with pytest.raises(C.ConfigError, match="run.mixed_precision: expected one of 'no', 'bf16', 'fp16', got True"):
+        C.load(write_config(TINY_DIGITS), ["run.mixed_precision=yes"])  # no choice spelt yes/on/true: still refused
+
+
 @pytest.mark.parametrize(
     "overrides, fragment",
     [
