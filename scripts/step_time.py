@@ -2,12 +2,17 @@
 
     python scripts/step_time.py digits                                      # the shipped default
     python scripts/step_time.py digits --set networks.painter.width=48 --set networks.critic.width=48
+    python scripts/step_time.py digits --repeats 8 --steps 200 --against networks.painter.depth=2   # a ratio
 Candidates scored on a shared machine (`gan benchmark curve --every-steps`) are compared at equal steps; this
 times what a step of each costs, with nothing else running (2 cores: OMP_NUM_THREADS=2). It times the loop's
-own `step` (periodic sample grids and checkpoints left out), the fastest of --repeats blocks of --steps.
+own `step` (periodic sample grids and checkpoints left out), the fastest of --repeats blocks of --steps. With
+--against, a second loop (the config with those values too) is built in the same process and the two take blocks in
+turn (A B, then B A): a virtual machine's speed drifts by tens of percent within minutes, and only blocks taken side
+by side compare; it prints each pair's ratio and their median.
 """
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +31,53 @@ parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 parser.add_argument("--steps", type=int, default=300)
 parser.add_argument("--warmup", type=int, default=30)
 parser.add_argument("--repeats", type=int, default=2)
+parser.add_argument("--against", action="append", default=[], metavar="KEY=VALUE", help="time a second loop in turn")
 args = parser.parse_args()
+
+
+def build(out: str, name: str, extra: list[str]):
+    cfg = C.load(
+        C.locate(args.config),
+        [
+            *args.set,
+            *extra,
+            f"run.output={out}",
+            f"run.name={name}",
+            "run.progress=false",
+            "run.steps=1000000000",
+            "run.sample_every=1000000000",
+            "run.checkpoint_every=1000000000",
+        ],
+    )
+    return Session(cfg)
+
+
+def block(loop, clock) -> float:
+    """Seconds a step over one block of --steps steps."""
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        loop.step(clock)
+    return (time.perf_counter() - start) / args.steps
+
+
+if args.against:
+    with tempfile.TemporaryDirectory() as out, build(out, "a", []) as sa, build(out, "b", args.against) as sb:
+        loops, clock, ratios = (adversarial_loop(sa), adversarial_loop(sb)), Clock(), []
+        for loop in loops:
+            for _ in range(args.warmup):
+                loop.step(clock)
+        for repeat in range(args.repeats):
+            order = (0, 1) if repeat % 2 == 0 else (1, 0)  # neither loop always goes first
+            seconds = dict(zip(order, (block(loops[i], clock) for i in order)))
+            ratios.append(seconds[1] / seconds[0])
+            print(
+                f"block {repeat}: {1000 * seconds[0]:.1f} against {1000 * seconds[1]:.1f} ms a step: {ratios[-1]:.3f}x"
+            )
+    print(
+        f"the second costs {statistics.median(ratios):.3f}x the first (median of {args.repeats} blocks; "
+        f"{min(ratios):.3f}-{max(ratios):.3f}x)"
+    )
+    sys.exit(0)
 times = []
 with tempfile.TemporaryDirectory() as out:
     for repeat in range(args.repeats):
