@@ -86,7 +86,8 @@ def main() -> None:
     print(f"{total / 1e18:.2f} EFLOP")
     for share in args.shares:
         hours = total / (args.peak * share) / 3600
-        print(f"  at {share:.0%} of {args.peak / 1e12:,.0f} TFLOP/s: {hours:,.0f} GPU-hours")
+        shown = f"{hours:,.0f}" if hours >= 10 else f"{hours:.2g}"
+        print(f"  at {share:.0%} of {args.peak / 1e12:,.0f} TFLOP/s: {shown} GPU-hours")
 
 
 if __name__ == "__main__":
