@@ -3,6 +3,7 @@ must count the preset's own loop, and scale with the batch as it claims."""
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ SMALL = [
 ]
 
 
+@functools.cache  # each count is a process of its own: the two tests share the batch-2 one
 def cost(batch: int, *extra: str) -> tuple[float, str]:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "preset_cost.py"), str(ROOT / "configs" / "cifar10.yaml")]
