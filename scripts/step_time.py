@@ -81,25 +81,10 @@ if args.against:
 times = []
 with tempfile.TemporaryDirectory() as out:
     for repeat in range(args.repeats):
-        cfg = C.load(
-            C.locate(args.config),
-            [
-                *args.set,
-                f"run.output={out}",
-                f"run.name=pace{repeat}",
-                "run.progress=false",
-                "run.steps=1000000000",
-                "run.sample_every=1000000000",
-                "run.checkpoint_every=1000000000",
-            ],
-        )
-        with Session(cfg) as session:
+        with build(out, f"pace{repeat}", []) as session:
             loop, clock = adversarial_loop(session), Clock()
             for _ in range(args.warmup):
                 loop.step(clock)
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                loop.step(clock)
-            times.append((time.perf_counter() - start) / args.steps)
+            times.append(block(loop, clock))
         print(f"block {repeat}: {1000 * times[-1]:.1f} ms a step", flush=True)
 print(f"{1000 * min(times):.1f} ms a step (fastest of {args.repeats} blocks of {args.steps} steps)")
