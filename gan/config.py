@@ -349,7 +349,7 @@ def _check_scalar(tp, value, bad: ConfigError):
     return value
 
 
-YAML_BOOLEANS = {False: ("no", "off", "false", "n"), True: ("yes", "on", "true", "y")}
+YAML_BOOLEANS = {False: ("no", "off", "false"), True: ("yes", "on", "true")}  # what PyYAML reads as booleans
 
 
 def _check(tp, value, key: str):

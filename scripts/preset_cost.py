@@ -25,6 +25,7 @@ from PIL import Image  # noqa: E402
 from gan import config as C  # noqa: E402
 from gan.benchmark.speed.kernels import count_flops  # noqa: E402
 from gan.loops.setup import adversarial_loop  # noqa: E402
+from gan.runs.folder import RunError  # noqa: E402
 from gan.session.session import Session  # noqa: E402
 from networks.spaces import parse  # noqa: E402
 
@@ -44,14 +45,19 @@ def random_folder(root: Path, shape: tuple[int, int, int], classes: int, per_cla
 
 def flops_per_image(config: Path, overrides: list[str], batch: int) -> tuple[float, C.Config]:
     """Operations of one training step divided by the images it reads, and the config as written."""
-    cfg = C.load(config, overrides)
+    cfg = C.load(C.locate(config), overrides)
+    if cfg.loop != "adversarial":
+        raise C.ConfigError(f"{config}: loop {cfg.loop!r}; this counts an adversarial loop's step (a GPU preset's)")
     image = parse(cfg.networks[cfg.roles["discriminator"]]["source"])
+    if not image.is_image:
+        raise C.ConfigError(f"{config}: the discriminator reads {image}, not images: there is no picture to make")
     shape = (image.channels, image.height, image.width)
-    classes = 10 if cfg.data.labels else 1
+    condition = cfg.networks[cfg.roles["generator"]].get("condition")
+    classes = parse(condition).k if condition and cfg.data.labels else 1  # a subfolder a class, as the preset has
     with tempfile.TemporaryDirectory() as tmp:
         folder = random_folder(Path(tmp) / "images", shape, classes, max(2, batch // classes + 1))
         counting = C.load(
-            config,
+            C.locate(config),
             [
                 *overrides,
                 "data.name=folder",
@@ -78,7 +84,10 @@ def main() -> None:
     parser.add_argument("--peak", type=float, default=H100_BF16_DENSE, help="the GPU's FLOP/s (default: H100 bf16)")
     parser.add_argument("--shares", type=float, nargs="+", default=[0.1, 0.25, 0.5], help="shares of the peak")
     args = parser.parse_args()
-    per_image, cfg = flops_per_image(Path(args.config), args.set, args.batch)
+    try:
+        per_image, cfg = flops_per_image(Path(args.config), args.set, args.batch)
+    except (C.ConfigError, RunError) as error:  # a user's config, key or value: one line, no traceback
+        sys.exit(f"preset_cost: {error}")
     images = cfg.run.steps * cfg.data.batch_size * cfg.run.grad_accum * cfg.objective.d_steps
     total = per_image * images
     print(f"{args.config}: {per_image / 1e9:.2f} GFLOP an image a step (counted at batch {args.batch})")

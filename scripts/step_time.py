@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan import config as C  # noqa: E402
 from gan.loops.setup import adversarial_loop  # noqa: E402
+from gan.runs.folder import RunError  # noqa: E402
 from gan.session.progress import Clock  # noqa: E402
 from gan.session.session import Session  # noqa: E402
 
@@ -35,7 +36,7 @@ parser.add_argument("--against", action="append", default=[], metavar="KEY=VALUE
 args = parser.parse_args()
 
 
-def build(out: str, name: str, extra: list[str]):
+def build(out: str, name: str, extra: list[str]) -> Session:
     cfg = C.load(
         C.locate(args.config),
         [
@@ -60,7 +61,8 @@ def block(loop, clock) -> float:
     return (time.perf_counter() - start) / args.steps
 
 
-if args.against:
+def compare() -> None:
+    """--against: the two loops in turn, each pair's ratio and their median."""
     with tempfile.TemporaryDirectory() as out, build(out, "a", []) as sa, build(out, "b", args.against) as sb:
         loops, clock, ratios = (adversarial_loop(sa), adversarial_loop(sb)), Clock(), []
         for loop in loops:
@@ -77,14 +79,23 @@ if args.against:
         f"the second costs {statistics.median(ratios):.3f}x the first (median of {args.repeats} blocks; "
         f"{min(ratios):.3f}-{max(ratios):.3f}x)"
     )
-    sys.exit(0)
-times = []
-with tempfile.TemporaryDirectory() as out:
-    for repeat in range(args.repeats):
-        with build(out, f"pace{repeat}", []) as session:
-            loop, clock = adversarial_loop(session), Clock()
-            for _ in range(args.warmup):
-                loop.step(clock)
-            times.append(block(loop, clock))
-        print(f"block {repeat}: {1000 * times[-1]:.1f} ms a step", flush=True)
-print(f"{1000 * min(times):.1f} ms a step (fastest of {args.repeats} blocks of {args.steps} steps)")
+
+
+def pace() -> None:
+    """The config alone: the fastest of --repeats blocks."""
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for repeat in range(args.repeats):
+            with build(out, f"pace{repeat}", []) as session:
+                loop, clock = adversarial_loop(session), Clock()
+                for _ in range(args.warmup):
+                    loop.step(clock)
+                times.append(block(loop, clock))
+            print(f"block {repeat}: {1000 * times[-1]:.1f} ms a step", flush=True)
+    print(f"{1000 * min(times):.1f} ms a step (fastest of {args.repeats} blocks of {args.steps} steps)")
+
+
+try:
+    compare() if args.against else pace()
+except (C.ConfigError, RunError) as error:  # a bad config, --set or --against: one line, no traceback
+    sys.exit(f"step_time: {error}")

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT
 
 SMALL = [
@@ -46,3 +48,24 @@ def test_the_penalties_are_counted():
     with_them, _ = cost(2)
     without, _ = cost(2, "--set=objective.r1=0", "--set=objective.r2=0", "--set=objective.schedule.gamma=null")
     assert without < 0.75 * with_them
+
+
+@pytest.mark.parametrize(
+    "config, extra, fragment",
+    [
+        ("cifar10.yaml", ["--set=networks.painter.widthz=3"], "widthz"),
+        ("text_model.yaml", [], "adversarial"),
+        ("ring.yaml", [], "not images"),
+        ("no_such.yaml", [], "no_such"),
+    ],
+)
+def test_a_config_it_cannot_count_is_refused_in_one_line_naming_it(config, extra, fragment):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "preset_cost.py"), str(ROOT / "configs" / config), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr

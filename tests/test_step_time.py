@@ -63,3 +63,16 @@ def test_against_alternates_blocks_of_two_loops_in_one_process_and_prints_their_
         r"^the second costs ([\d.]+)x the first \(median of 3 blocks; ([\d.]+)-([\d.]+)x\)$", proc.stdout, re.M
     )
     assert median and float(median.group(1)) == ratios[1], proc.stdout
+
+
+def test_a_bad_key_in_against_is_refused_in_one_line_naming_it(write_config, tmp_path):
+    config = write_config(TINY_DIGITS)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "step_time.py"), str(config), "--against", "networks.painter.depht=2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1 and "depht" in lines[0], proc.stderr[-2000:]
