@@ -81,7 +81,11 @@ class Projection(nn.Module):
     def __init__(self, features: int, classes: int, *, spectral: bool, outputs: int = 1):
         super().__init__()
         self.outputs = outputs
-        self.embed = maybe_spectral(nn.Embedding(classes, features * outputs), spectral)
+        embed = nn.Embedding(classes, features * outputs)
+        # Glorot, as SNGAN's code: nn.Embedding's N(0, 1) made <embed(y), h> ~sqrt(features) times the
+        # unconditional head's output, so the label drowned the image at the start of training.
+        nn.init.xavier_uniform_(embed.weight)
+        self.embed = maybe_spectral(embed, spectral)
 
     def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # h: [N, F] -> [N, outputs]
         e = self.embed(y).view(h.shape[0], self.outputs, h.shape[1])

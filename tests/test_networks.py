@@ -267,6 +267,18 @@ def test_conditioned_networks_run_both_ways_and_their_output_depends_on_the_labe
     assert not torch.allclose(a, b, atol=1e-4)
 
 
+def test_a_label_does_not_drown_the_image_at_the_start_of_training():
+    """A conditioned conv critic's projection <embed(y), h> starts on the scale of its unconditioned output: with
+    nn.Embedding's N(0, 1) rows it was about sqrt(features) = 56 times larger, so the critic read the label first."""
+    torch.manual_seed(0)
+    net = ConvNet(source="image[1,28,28]", target="bernoulli", width=32, condition="categorical[10]")
+    x, y = torch.rand(256, 1, 28, 28) * 2 - 1, torch.randint(0, 10, (256,))
+    with torch.no_grad():
+        h = net.body(x)
+        image, label = net.head["out"](h).flatten(1), net.head["projection"](h.flatten(1), y)
+    assert label.std() < 3 * image.std(), (label.std().item(), image.std().item())
+
+
 def test_a_conditioned_network_refuses_to_run_without_a_label():
     net = ResNet(source="noise[8]", target="image[1,8,8]", width=4, condition="categorical[10]")
     with pytest.raises(SpaceError, match=re.escape("conditioned on categorical[10]")):
