@@ -90,10 +90,13 @@ def test_a_gan_critic_probed_with_a_new_head_beats_a_random_frozen_body(write_co
     gan_cfg["run"] = {"steps": 300, "log_every": 100, "sample_every": 300, "checkpoint_every": 300, "progress": False}
     assert main(["train", str(write_config(gan_cfg, name="gan"))]) == 0
     critic_run = str(tmp_path / "runs" / "gan")
+    depth = gan_cfg["networks"]["critic"].get("depth", 1)  # the reader is built as the critic was
     probe = train_reader(
-        classifier_config(write_config, "probe", 300, init={"run": critic_run, "network": "critic"}, freeze_body=True)
+        classifier_config(
+            write_config, "probe", 300, init={"run": critic_run, "network": "critic"}, freeze_body=True, depth=depth
+        )
     )
-    random = train_reader(classifier_config(write_config, "random", 300, freeze_body=True))
+    random = train_reader(classifier_config(write_config, "random", 300, freeze_body=True, depth=depth))
     assert probe.session.init_reports["reader"]["new"] == ["head.out.weight"]  # body from the critic, head new
     body = {k: v for k, v in load(critic_run, "critic").state_dict().items() if k.startswith("body.")}
     for k, v in body.items():  # frozen: the body the probe ends with is the critic's

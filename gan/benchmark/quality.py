@@ -69,9 +69,11 @@ def train_and_score(
         # seconds from two CPUs do not compare: the table names this one
         machine=f"{describe(torch.device('cpu'))}, {torch.get_num_threads()} threads",
     )
-    if row.get("fid_classifier") is not None and row.get("fid_classifier_floor") is not None:
-        # the floor is mostly the estimator's own bias at this sample size: subtracted as well as divided
-        row["fid_classifier_above_floor"] = row["fid_classifier"] - row["fid_classifier_floor"]
+    if row.get("fid_classifier_half") is not None and row.get("fid_classifier_floor") is not None:
+        # the floor is mostly the estimator's own bias at this sample size: subtracted as well as divided, from
+        # the distance measured at the floor's own size (the whole sets' reads less bias than the floor does)
+        row["fid_classifier_above_floor"] = row["fid_classifier_half"] - row["fid_classifier_floor"]
+        row["fid_classifier_over_floor"] = row["fid_classifier_half"] / row["fid_classifier_floor"]
     return row
 
 
@@ -117,9 +119,12 @@ def digits_table(rows: list[dict]) -> str:
         "10 |",
         f"| classes found among the first 1,000 | {summarise(rows, 'label_classes_found_in_1000')} | 10 |",
         f"| KL(sample labels ‖ data labels) | {summarise(rows, 'label_kl')} | 0 |",
-        f"| classifier-feature Frechet distance | {summarise(rows, 'fid_classifier')} | "
-        f"{summarise(rows, 'fid_classifier_floor')} |",
-        f"| the same less the floor | {summarise(rows, 'fid_classifier_above_floor')} | 0 |",
+        "| classifier-feature Frechet distance, every sample against every digit | "
+        f"{summarise(rows, 'fid_classifier')} | - |",
+        "| the same at the floor's size: half the samples against the half of the digits the floor reads | "
+        f"{summarise(rows, 'fid_classifier_half')} | {summarise(rows, 'fid_classifier_floor')} |",
+        f"| that less the floor | {summarise(rows, 'fid_classifier_above_floor')} | 0 |",
+        f"| that over the floor | {summarise(rows, 'fid_classifier_over_floor')} | 1 |",
         "| classifier-feature kernel distance (KID, unbiased) | "
         f"{summarise(rows, 'kid_classifier', decimals=4)} | about 0 |",
     ]
@@ -127,7 +132,9 @@ def digits_table(rows: list[dict]) -> str:
         lines.append(f"| {key} (k-NN, k = {k}) | {summarise(rows, key)} | {summarise(rows, key + '_real')} |")
     lines.append(f"| wall time per run (s) | {summarise(rows, 'seconds')} | |")
     per_seed = ", ".join(
-        f"seed {r['seed']}: {r['fid_classifier']:.1f}" for r in rows if r.get("fid_classifier") is not None
+        f"seed {r['seed']}: {r['fid_classifier']:.1f} ({r['fid_classifier_half']:.1f} at the floor's size)"
+        for r in rows
+        if r.get("fid_classifier") is not None and r.get("fid_classifier_half") is not None
     )
     return "\n".join(lines + ["", f"Frechet distance per seed: {per_seed}.", ""])
 
@@ -214,24 +221,32 @@ TARGETS = {
     "ring": {"modes": 8, "high_quality_every_seed": 0.98},  # no time target for the ring: the table shows it
     "grid": {"modes": 25, "high_quality_mean": 0.96, "seconds": 120},
 }
-DIGITS_TARGETS = {"fid_over_floor": 2.0, "classes_in_1000": 10, "seconds": 300}  # the default run, mean of the seeds
+# The default run, means of the seeds: the Frechet distance at the floor's size over the floor, precision, recall
+DIGITS_TARGETS = {"fid_over_floor": 1.15, "precision": 0.70, "recall": 0.75, "classes_in_1000": 10, "seconds": 300}
+
+
+def met(held: bool) -> str:
+    return "met" if held else "**missed**"
 
 
 def digits_verdict(rows: list[dict]) -> str:
-    """The default run's targets, judged from the rows: the mean Frechet distance at most twice the real-vs-real
-    floor, every class among 1,000 samples on every seed, at most 5 minutes a run."""
+    """The default run's targets, judged from the rows: the mean Frechet distance (at the floor's sample size) at
+    most 1.15x the real-vs-real floor, precision at least 0.70 and recall 0.75 on average, every class among 1,000
+    samples on every seed, at most 5 minutes a run."""
     t = DIGITS_TARGETS
-    fid, floor = (statistics.fmean(r[k] for r in rows) for k in ("fid_classifier", "fid_classifier_floor"))
+    fid, floor = (statistics.fmean(r[k] for r in rows) for k in ("fid_classifier_half", "fid_classifier_floor"))
     ratio = fid / floor
+    precision, recall = (statistics.fmean(r[k] for r in rows) for k in ("precision", "recall"))
     classes = min(r.get("label_classes_found_in_1000", r["label_classes_found"]) for r in rows)
     slowest = max(r["seconds"] for r in rows)
     parts = [
-        f"Frechet distance at most {t['fid_over_floor']:g}x the floor on average: {fid:.1f} / {floor:.1f} = "
-        f"{ratio:.2f}x, {'met' if ratio <= t['fid_over_floor'] else '**missed**'}",
+        f"Frechet distance at the floor's size at most {t['fid_over_floor']:g}x the floor on average: {fid:.1f} / "
+        f"{floor:.1f} = {ratio:.2f}x, {met(ratio <= t['fid_over_floor'])}",
+        f"precision at least {t['precision']:.2f}: {precision:.2f}, {met(precision >= t['precision'])}",
+        f"recall at least {t['recall']:.2f}: {recall:.2f}, {met(recall >= t['recall'])}",
         f"all {t['classes_in_1000']} classes among 1,000 samples on every seed: "
         f"{'met' if classes >= t['classes_in_1000'] else f'**missed** (min {classes})'}",
-        f"at most {t['seconds']} s a run: slowest {slowest:.0f} s, "
-        f"{'met' if slowest <= t['seconds'] else '**missed**'}",
+        f"at most {t['seconds']} s a run: slowest {slowest:.0f} s, {met(slowest <= t['seconds'])}",
     ]
     return f"Targets for the digits ({counted(len(rows), 'seed')}): " + "; ".join(parts) + "."
 
