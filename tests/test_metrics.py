@@ -17,6 +17,7 @@ from gan.measure.metrics import (
     MetricUnavailable,
     density_coverage,
     frechet_distance,
+    frechet_distances,
     inception_features,
     kernel_distance,
     label_coverage,
@@ -132,6 +133,18 @@ def test_a_sample_of_the_real_distribution_reads_the_floor_at_the_floors_size_bu
     assert out["fid_classifier_half"] == pytest.approx(out["fid_classifier_floor"], rel=0.1)
     shifted = fid_classifier(SimpleNamespace(classifier_features=(real, perfect + 0.2), seed=0))
     assert shifted["fid_classifier_half"] > 1.1 * shifted["fid_classifier_floor"]
+    # fewer samples than a half holds would not be measured as the floor is: left out, not mislabelled
+    few = fid_classifier(SimpleNamespace(classifier_features=(real, perfect[:999]), seed=0))
+    assert "fid_classifier_half" not in few and few["fid_classifier_floor"] == out["fid_classifier_floor"]
+
+
+def test_distances_to_one_reference_equal_the_distances_taken_one_by_one():
+    g = torch.Generator().manual_seed(1)
+    ref, x, y = (torch.randn(300, 6, generator=g) * s + s for s in (1.0, 2.0, 0.5))
+    assert frechet_distances(ref, x, y) == pytest.approx([frechet_distance(ref, x), frechet_distance(ref, y)], rel=1e-9)
+    assert frechet_distances(ref, x)[0] == pytest.approx(frechet_distance(x, ref), rel=1e-9)  # symmetric
+    with pytest.raises(ValueError, match="feature widths differ"):
+        frechet_distances(ref, x, torch.randn(300, 5))
 
 
 def test_feature_distances_refuse_mismatched_widths_and_diverged_features():

@@ -92,21 +92,38 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     >>> round(frechet_distance(x, x), 6), round(frechet_distance(x, x + 2), 3)  # shift by (2, 2, 2)
     (0.0, 12.0)
     """
-    a, b = _feature_pair(features_a, features_b, "frechet_distance")
-    cov_a, cov_b = torch.atleast_2d(torch.cov(a.T)), torch.atleast_2d(torch.cov(b.T))
+    return frechet_distances(features_a, features_b)[0]
+
+
+def frechet_distances(reference: torch.Tensor, *others: torch.Tensor) -> list[float]:
+    """``frechet_distance(reference, x)`` for each ``x`` of ``others``, the reference's covariance root taken once.
+
+    That root is most of a distance's cost (5 of 11 s at F = 3,136 on 2 cores), so a floor and a score against the
+    same real half cost little more than one.
+
+    >>> x = torch.randn(500, 3, generator=torch.Generator().manual_seed(0))
+    >>> [round(d, 3) for d in frechet_distances(x, x + 1, x + 2)]
+    [3.0, 12.0]
+    """
+    a = _feature_pair(reference, others[0], "frechet_distance")[0]
+    cov_a = torch.atleast_2d(torch.cov(a.T))
     w, v = torch.linalg.eigh(cov_a)
     root_a = (v * w.clamp(min=0).sqrt()) @ v.T
-    middle = root_a @ cov_b @ root_a
-    lam = torch.linalg.eigvalsh((middle + middle.T) / 2)  # symmetrise away round-off
-    if lam.min() < -1e-6 * max(float(lam.abs().max()), 1.0):
-        raise ValueError(
-            f"frechet_distance: S_a S_b has eigenvalue {float(lam.min()):.3g} < 0 beyond round-off; features "
-            "degenerate?"
-        )
-    value = float(
-        (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * lam.clamp(min=0).sqrt().sum()
-    )
-    return max(value, 0.0)  # identical sets can land at -1e-12 through round-off
+    values = []
+    for other in others:
+        b = _feature_pair(reference, other, "frechet_distance")[1]
+        cov_b = torch.atleast_2d(torch.cov(b.T))
+        middle = root_a @ cov_b @ root_a
+        lam = torch.linalg.eigvalsh((middle + middle.T) / 2)  # symmetrise away round-off
+        if lam.min() < -1e-6 * max(float(lam.abs().max()), 1.0):
+            raise ValueError(
+                f"frechet_distance: S_a S_b has eigenvalue {float(lam.min()):.3g} < 0 beyond round-off; features "
+                "degenerate?"
+            )
+        root_trace = lam.clamp(min=0).sqrt().sum()
+        value = float((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * root_trace)
+        values.append(max(value, 0.0))  # identical sets can land at -1e-12 through round-off
+    return values
 
 
 def kernel_distance(

@@ -47,8 +47,9 @@ def fid_classifier(inputs) -> dict:
     """Frechet distance in the classifier's features; the floor is the distance between two halves of the real data.
 
     The estimator's bias grows as the samples shrink, so the whole sets' distance can fall below a floor measured on
-    halves. ``fid_classifier_half`` is measured as the floor is: half as many generated images against the same real
-    half the floor compares with, so its ratio to the floor compares like with like.
+    halves. ``fid_classifier_half`` is measured as the floor is: as many generated images as a half holds, against
+    the real half the floor compares with, so its ratio to the floor compares like with like. With fewer samples
+    than that it would not be, and is left out.
     """
     import torch
 
@@ -56,11 +57,15 @@ def fid_classifier(inputs) -> dict:
     f_real, f_fake = inputs.classifier_features
     half = len(f_real) // 2
     perm = torch.randperm(len(f_real), generator=torch.Generator().manual_seed(inputs.seed))
-    return {
-        "fid_classifier": M.frechet_distance(f_real, f_fake),
-        "fid_classifier_floor": M.frechet_distance(f_real[perm[:half]], f_real[perm[half:]]),
-        "fid_classifier_half": M.frechet_distance(f_fake[:half], f_real[perm[half:]]),
-    }
+    reference, other_half = f_real[perm[half:]], f_real[perm[:half]]
+    out = {"fid_classifier": M.frechet_distance(f_real, f_fake)}
+    if len(f_fake) >= half:
+        out["fid_classifier_floor"], out["fid_classifier_half"] = M.frechet_distances(
+            reference, other_half, f_fake[:half]
+        )
+    else:
+        out["fid_classifier_floor"] = M.frechet_distances(reference, other_half)[0]
+    return out
 
 
 @register_metric("kid_classifier", needs=("real", "classifier"), fits=IMAGES, default=("images",))
