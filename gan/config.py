@@ -153,6 +153,9 @@ class Run:
     keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/device.py)
     # learning rates fall to 0 by the last step; a function of the step, so resume is exact
     lr_decay: Literal["none", "linear", "cosine"] = "none"
+    # the fall spans this share of the run's last steps, the rate held before it: 1 = the whole run; e.g. 0.2 = held
+    # for 80% of the steps, then falling (warmup-stable-decay without the warm-up: Hagele et al. 2024)
+    lr_decay_share: float = 1.0
     max_bad_steps: int = 5  # consecutive non-finite steps skipped before the run stops
     progress: bool = True  # progress bar on the terminal
     # CPU threads for the computation. auto: one for toy mixtures, whose steps are too short for threads to pay back
@@ -410,6 +413,7 @@ _RULES = [
     ("run.sample_count", lambda v: v >= 1, "an integer >= 1"),
     ("run.grad_accum", lambda v: v >= 1, "an integer >= 1"),
     ("run.max_bad_steps", lambda v: v >= 0, "an integer >= 0"),
+    ("run.lr_decay_share", lambda v: 0.0 < v <= 1.0, "a share in (0, 1]"),
     ("run.seed", lambda v: 0 <= v < 2**32, "an integer in 0..4294967295 (NumPy's generator takes 32 bits)"),
     ("run.threads", lambda v: v == "auto" or v >= 1, "an integer >= 1 or auto"),
     ("objective.r1", lambda v: v >= 0, "a number >= 0"),

@@ -73,6 +73,8 @@ def test_a_word_yaml_reads_as_a_boolean_is_the_choice_it_spells(write_config):
         (["optimizers.painter.lr=0.1"], "optimizers.painter: no role 'painter' in roles"),
         (["optimizers.generator.betas=[0.5]"], "optimizers.generator.betas: expected a list of 2 numbers"),
         (["run.steps"], "expected key.path=value"),
+        (["run.lr_decay_share=0"], "run.lr_decay_share: expected a share in (0, 1], got 0"),
+        (["run.lr_decay_share=1.5"], "run.lr_decay_share: expected a share in (0, 1], got 1.5"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(write_config, overrides, fragment):

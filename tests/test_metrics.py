@@ -25,6 +25,8 @@ from gan.measure.metrics import (
     precision_recall,
 )
 
+from .conftest import ROOT
+
 CEILING = 1 - math.exp(-4.5)  # P(r < 3 sigma) for a 2-D Gaussian: 98.9%
 
 
@@ -284,3 +286,29 @@ def test_samples_of_one_distribution_score_near_one_and_a_collapsed_set_loses_re
     collapsed = real[:1].repeat(1000, 1) + 0.01 * torch.randn(1000, 4, generator=seeded(2))
     pr = precision_recall(real, collapsed)
     assert pr["precision"] == 1.0 and pr["recall"] < 0.05, pr
+
+
+def _kid_parts_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kid_parts", ROOT / "scripts" / "kid_parts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kid_parts_tells_a_shift_of_the_mean_from_a_change_of_shape():
+    """scripts/kid_parts.py backs BENCHMARKS.md's reading of the digits' KID as a shift of the features' mean: a moved
+    copy of a distribution must read as all mean, a rescaled one as shape."""
+    parts = _kid_parts_script().kid_parts
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(800, 16, generator=g), torch.randn(800, 16, generator=g)
+    moved, rescaled = parts(a, b + 0.4), parts(a, b * 1.6)
+    assert moved["kid"] > 0.02 and abs(moved["kid_centred"]) < 0.1 * moved["kid"], moved
+    assert moved["mean_term"] == pytest.approx(16 * 0.4**2, rel=0.2)
+    assert rescaled["kid_centred"] > 0.5 * rescaled["kid"] > 0, rescaled
+
+
+def test_kid_parts_names_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert _kid_parts_script().main([str(tmp_path / "nowhere")]) == 2
+    assert f"{tmp_path / 'nowhere'}: no config.yaml there" in capsys.readouterr().err

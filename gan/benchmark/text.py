@@ -7,7 +7,6 @@ BENCHMARKS.md.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from .. import config as C
 from ..data import text as text_data
 from ..loops import get
 from ..measure.evaluation import evaluate
+from ..session.optim import decay_factor
 
 
 def _load(config: Path, output: Path, name: str, overrides: list[str] = ()) -> C.Config:
@@ -84,10 +84,8 @@ class PlainLoop:
 
     def iteration(self) -> int:
         _, s = next(self.batches)
-        t = self.step / self.cfg.run.steps
-        decay = {"none": 1.0, "linear": 1.0 - t, "cosine": 0.5 * (1 + math.cos(math.pi * t))}[self.cfg.run.lr_decay]
         for group in self.opt.param_groups:
-            group["lr"] = self.lr * decay
+            group["lr"] = self.lr * decay_factor(self.cfg.run, self.step)
         logits = self.net(s, every_prefix=True)[:, :-1]
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), s.reshape(-1), ignore_index=PAD)
         loss.backward()

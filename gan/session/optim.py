@@ -44,13 +44,26 @@ def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
     return cls(params, **kwargs)
 
 
+def decay_factor(run: Run, step: int) -> float:
+    """What run.lr_decay multiplies the configured learning rate by at ``step``: 1 until the last
+    ``run.lr_decay_share`` of the steps, then falling to 0 at the last step, linearly or on a half cosine.
+
+    >>> from gan.config import Run
+    >>> [decay_factor(Run(steps=10, lr_decay="linear", lr_decay_share=0.5), s) for s in (0, 5, 6, 10)]
+    [1.0, 1.0, 0.8, 0.0]
+    """
+    if run.lr_decay == "none":
+        return 1.0
+    held = run.steps * (1.0 - run.lr_decay_share)
+    t = min(max(step - held, 0.0) / (run.steps - held), 1.0)
+    return 1.0 - t if run.lr_decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def schedule(run: Run, step: int, *optimizers: torch.optim.Optimizer) -> None:
     """Set each optimizer's learning rate for the step after ``step`` (run.lr_decay)."""
-    kind = run.lr_decay
-    if kind == "none":
+    if run.lr_decay == "none":
         return
-    t = step / run.steps
-    factor = 1.0 - t if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+    factor = decay_factor(run, step)
     for opt in optimizers:
         for group in opt.param_groups:
             group.setdefault("initial_lr", group["lr"])
