@@ -46,8 +46,9 @@ def kid_parts(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
 def parts_of_run(run: Path, classifier: str, samples: int) -> dict[str, float]:
     """kid_parts of a run's averaged generator (seed 0) in the classifier's features, with the Frechet distance."""
     cfg = C.load(run / "config.yaml")
-    roles = cfg.roles
-    inputs = Inputs(load(run, roles["generator"]), cfg, seed=0, classifier=classifier, progress=False)
+    if "generator" not in cfg.roles:
+        raise RunError(f"{run}: no network has the role 'generator' there (roles: {', '.join(cfg.roles)})")
+    inputs = Inputs(load(run, cfg.roles["generator"]), cfg, seed=0, classifier=classifier, progress=False)
     inputs.n = samples
     real, fake = inputs.classifier_features
     parts = kid_parts(real, fake)
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classifier", default="runs/digits_classifier")
     parser.add_argument("--samples", type=int, default=5000)
     args = parser.parse_args(argv)
+    if args.samples < 2:
+        parser.error(f"--samples: expected an integer >= 2, got {args.samples}")
     for run in args.runs:
         if not RunDir(run).config.is_file():
             print(f"kid_parts: {run}: no config.yaml there; expected a run folder (e.g. runs/digits)", file=sys.stderr)

@@ -309,6 +309,12 @@ def test_kid_parts_tells_a_shift_of_the_mean_from_a_change_of_shape():
     assert rescaled["kid_centred"] > 0.5 * rescaled["kid"] > 0, rescaled
 
 
-def test_kid_parts_names_a_folder_that_is_not_a_run(tmp_path, capsys):
-    assert _kid_parts_script().main([str(tmp_path / "nowhere")]) == 2
+def test_kid_parts_names_a_folder_that_is_not_a_run_and_a_run_with_nothing_to_draw(tmp_path, capsys):
+    script = _kid_parts_script()
+    assert script.main([str(tmp_path / "nowhere")]) == 2
     assert f"{tmp_path / 'nowhere'}: no config.yaml there" in capsys.readouterr().err
+    run = tmp_path / "reader"  # a run whose roles hold no generator: a classifier's
+    run.mkdir()
+    (run / "config.yaml").write_text((ROOT / "configs" / "digits_classifier.yaml").read_text())
+    assert script.main([str(run)]) == 2
+    assert "no network has the role 'generator' there (roles: classifier)" in capsys.readouterr().err

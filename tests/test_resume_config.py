@@ -49,8 +49,8 @@ def test_a_learning_rate_set_at_resume_is_the_one_the_next_step_uses(write_confi
 
 
 def test_a_decay_over_the_last_share_holds_the_rate_and_then_falls(write_config, tmp_path):
-    """run.lr_decay_share 0.5 over 8 steps: the configured rate for the first half, then a linear fall to 0; a run
-    resumed at step 4 falls on the same curve (the rate is a function of the step alone)."""
+    """run.lr_decay_share 0.5 over 8 steps: the configured rate for the first half, then a linear fall to 0, for both
+    roles (the rate is a function of the step alone, as the decay over the whole run is)."""
     run_cfg = {"steps": 8, "lr_decay": "linear", "lr_decay_share": 0.5, "log_every": 1}
     assert main(["train", str(write_config(TINY_DIGITS, run=run_cfg))]) == 0
     whole = scalars(tmp_path / "runs" / "tiny", "generator/lr")
