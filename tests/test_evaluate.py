@@ -162,6 +162,30 @@ def test_stacked_modes_counts_triples_of_classes_and_their_kl_to_uniform():
     )  # log(1000 / 2), less the eps of label_coverage
 
 
+def test_stacked_modes_reads_the_real_pictures_at_the_samples_count_as_reference():
+    """A histogram of few draws is far from flat, so the real pictures' KL is read again at the samples' count."""
+    from gan.measure.shipped_metrics import stacked_modes
+
+    def pictures(triples):
+        return torch.as_tensor(triples, dtype=torch.float32)[:, :, None, None].expand(-1, -1, 4, 4) / 10
+
+    every = [[a, b, c] for a in range(10) for b in range(10) for c in range(10)]
+    real = type("Real", (), {"x": pictures(every), "__len__": lambda self: 1000})()
+    n = 20_000
+    drawn = pictures([every[i] for i in torch.randint(0, 1000, (n,), generator=torch.Generator().manual_seed(1))])
+    scores = stacked_modes(_ChannelReader(), drawn, real)
+    assert scores["stacked_kl_real"] == pytest.approx(0.0, abs=1e-9)  # every mode once: flat
+    # Drawing n from a flat histogram leaves a KL of about (k - 1) / 2n, for the reference and the samples alike.
+    assert scores["stacked_kl_real_resampled"] == pytest.approx(999 / (2 * n), rel=0.1)
+    assert scores["stacked_kl_uniform"] == pytest.approx(999 / (2 * n), rel=0.1)
+    assert abs(scores["stacked_kl"] - scores["stacked_kl_real_resampled"]) < 4 * scores["stacked_kl_real_resampled_sd"]
+    assert scores["stacked_kl_real_resampled_sd"] > 0
+    # A skewed real set (one mode in ten twice as common) lifts the reference above the flat floor.
+    skewed = type("Real", (), {"x": pictures(every + every[:100]), "__len__": lambda self: 1100})()
+    lifted = stacked_modes(_ChannelReader(), drawn, skewed)["stacked_kl_real_resampled"]
+    assert lifted > scores["stacked_kl_real_resampled"] + 0.02  # the skew's own KL to uniform is 0.031
+
+
 def test_evaluate_keeps_each_metrics_latest_score_with_its_settings_and_writes_strict_json(
     write_config, tmp_path, capsys, monkeypatch
 ):
