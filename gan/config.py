@@ -151,8 +151,9 @@ class Run:
     compile: bool = False  # torch.compile the networks
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest kernels (fixed shapes)
     keep_freed_memory: bool = True  # glibc keeps freed host memory for the next step (gan/device.py)
-    # learning rates fall to 0 by the last step; a function of the step, so resume is exact
-    lr_decay: Literal["none", "linear", "cosine"] = "none"
+    # learning rates fall to 0 by the last step; a function of the step, so resume is exact. sqrt: 1 - sqrt(t), steep
+    # at first and slow at the end (Hagele et al. 2024's best cool-down)
+    lr_decay: Literal["none", "linear", "cosine", "sqrt"] = "none"
     # the fall spans this share of the run's last steps, the rate held before it: 1 = the whole run; e.g. 0.2 = held
     # for 80% of the steps, then falling (warmup-stable-decay without the warm-up: Hagele et al. 2024)
     lr_decay_share: float = 1.0

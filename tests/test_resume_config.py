@@ -48,16 +48,20 @@ def test_a_learning_rate_set_at_resume_is_the_one_the_next_step_uses(write_confi
     assert scalars(run, "discriminator/lr")[5] == pytest.approx(2e-4 if decay == "none" else 2e-4 * 0.5)
 
 
-def test_a_decay_over_the_last_share_holds_the_rate_and_then_falls(write_config, tmp_path):
-    """run.lr_decay_share 0.5 over 8 steps: the configured rate for the first half, then a linear fall to 0, for both
-    roles (the rate is a function of the step alone, as the decay over the whole run is)."""
-    run_cfg = {"steps": 8, "lr_decay": "linear", "lr_decay_share": 0.5, "log_every": 1}
+@pytest.mark.parametrize(
+    "decay, fall",
+    [("linear", [0.75, 0.5, 0.25]), ("sqrt", [1 - 0.25**0.5, 1 - 0.5**0.5, 1 - 0.75**0.5])],
+)
+def test_a_decay_over_the_last_share_holds_the_rate_and_then_falls(write_config, tmp_path, decay, fall):
+    """run.lr_decay_share 0.5 over 8 steps: the configured rate for the first half, then a fall to 0 of the chosen
+    shape, for both roles (the rate is a function of the step alone, as the decay over the whole run is)."""
+    run_cfg = {"steps": 8, "lr_decay": decay, "lr_decay_share": 0.5, "log_every": 1}
     assert main(["train", str(write_config(TINY_DIGITS, run=run_cfg))]) == 0
     whole = scalars(tmp_path / "runs" / "tiny", "generator/lr")
     held, falling = [whole[s] for s in (1, 2, 3, 4, 5)], [whole[s] for s in (6, 7, 8)]
     assert held == pytest.approx([2e-4] * 5), whole  # step s is scheduled at step s - 1
-    assert falling == pytest.approx([2e-4 * 0.75, 2e-4 * 0.5, 2e-4 * 0.25]), whole
-    assert scalars(tmp_path / "runs" / "tiny", "discriminator/lr")[7] == pytest.approx(2e-4 * 0.5)
+    assert falling == pytest.approx([2e-4 * f for f in fall]), whole
+    assert scalars(tmp_path / "runs" / "tiny", "discriminator/lr")[7] == pytest.approx(2e-4 * fall[1])
 
 
 def test_values_set_at_resume_are_recorded_logged_and_kept_by_a_later_resume(write_config, tmp_path, capsys):

@@ -46,16 +46,21 @@ def make_optimizer(params, opt: Optimizer) -> torch.optim.Optimizer:
 
 def decay_factor(run: Run, step: int) -> float:
     """What run.lr_decay multiplies the configured learning rate by at ``step``: 1 until the last
-    ``run.lr_decay_share`` of the steps, then falling to 0 at the last step, linearly or on a half cosine.
+    ``run.lr_decay_share`` of the steps, then falling to 0 at the last step: linearly, on a half cosine, or as
+    1 - sqrt(t), which drops fast and then spends longest at the lowest rates.
 
     >>> from gan.config import Run
     >>> [decay_factor(Run(steps=10, lr_decay="linear", lr_decay_share=0.5), s) for s in (0, 5, 6, 10)]
     [1.0, 1.0, 0.8, 0.0]
+    >>> [round(decay_factor(Run(steps=8, lr_decay="sqrt", lr_decay_share=0.5), s), 3) for s in (4, 5, 8)]
+    [1.0, 0.5, 0.0]
     """
     if run.lr_decay == "none":
         return 1.0
     held = run.steps * (1.0 - run.lr_decay_share)
     t = min(max(step - held, 0.0) / (run.steps - held), 1.0)
+    if run.lr_decay == "sqrt":
+        return 1.0 - math.sqrt(t)
     return 1.0 - t if run.lr_decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
 
 
