@@ -148,7 +148,8 @@ def stacked_modes(reader, fake, real=None) -> dict:
 
     Mode = 100a + 10b + c for the classes a, b, c of the three channels; ``stacked_modes`` counts the
     modes seen, ``stacked_kl`` is KL(mode histogram || uniform over 1,000) in nats (PacGAN, Table 3).
-    The same count on the real pictures (``stacked_modes_real``) shows what the classifier's errors allow.
+    The same count on the real pictures (``stacked_modes_real``) shows that the classifier finds every mode; their
+    KL (``stacked_kl_real``, 0.053 on the 10,000 bundled ones) is nearly all their own count's, not its errors.
 
     A histogram's KL grows as its samples shrink (see ``resampled_label_kl``), and the real pictures (10,000) are
     fewer than the samples (26,000), so ``stacked_kl_real`` is not the generator's reference.
