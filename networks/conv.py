@@ -28,6 +28,7 @@ from .layers import (
     ConditionalNorm,
     PointToMapConvTranspose2d,
     Projection,
+    SelfModulatedNorm,
     Sequential,
     WholeMapConv2d,
     choose,
@@ -51,7 +52,8 @@ def halvings(height: int, width: int) -> tuple[int, int, int]:
 class _Parts:
     """The layer makers both directions of a ConvNet share, with the choices fixed once per network.
 
-    ``classes`` is set only when writing images: there labels enter through conditional norms.
+    ``classes`` is set only when writing images: there labels enter through conditional norms. So is
+    ``modulate``, the source vector's size, when the norms take their gain and shift from it (self-modulation).
     """
 
     h0: int
@@ -62,6 +64,7 @@ class _Parts:
     act: str
     depth: int
     classes: int | None
+    modulate: int | None = None
 
     def conv(self, cin, cout, kernel, stride, padding, transposed=False) -> nn.Module:
         cls = nn.ConvTranspose2d if transposed else nn.Conv2d
@@ -72,6 +75,8 @@ class _Parts:
     def normed(self, c: int) -> nn.Module:
         if self.classes is not None and self.norm != "none":
             return ConditionalNorm(self.norm, c, self.classes, image=True)
+        if self.modulate is not None:
+            return SelfModulatedNorm(self.norm, c, self.modulate, image=True)
         return norm_layer(self.norm, c, image=True)
 
     def refine(self, c: int) -> list[nn.Module]:
@@ -107,6 +112,7 @@ class ConvNet(Network):
         activation: str | None = None,  # None = relu when drawing images, leaky_relu when reading them
         spectral_norm: bool = False,  # spectral normalisation on every convolution
         bias: bool | None = None,  # None = no bias where a norm follows (DCGAN), bias otherwise
+        self_modulation: bool = False,  # drawing only: each norm's gain and shift from the noise (Chen et al. 2019)
     ):
         super().__init__(
             source=source,
@@ -120,6 +126,7 @@ class ConvNet(Network):
                 activation=activation,
                 spectral_norm=spectral_norm,
                 bias=bias,
+                self_modulation=self_modulation,
             ),
         )
         choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
@@ -129,6 +136,9 @@ class ConvNet(Network):
         if width < 1 or depth < 1:
             raise ValueError(f"conv: width and depth must be >= 1, got width={width}, depth={depth}")
         self.draws = tgt.is_image  # vector -> image
+        self.self_modulates = self_modulation
+        if self_modulation:
+            self._can_self_modulate(norm)
         image = tgt if self.draws else src
         k, self.h0, self.w0 = halvings(image.height, image.width)
         act = activation or ("relu" if self.draws else "leaky_relu")
@@ -144,6 +154,7 @@ class ConvNet(Network):
             depth=depth,
             # Only the writing direction conditions its norms; a reader takes the label by projection.
             classes=self.condition.k if self.condition is not None and self.draws else None,
+            modulate=src.size if self_modulation else None,
         )
         if self.draws:
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
@@ -154,6 +165,18 @@ class ConvNet(Network):
             self.concat_label = False
             self.body, self.head = self._build_reader(parts, channels, k, image.channels, tgt.size)
         normal_init(self)
+        for m in self.modules():
+            if isinstance(m, SelfModulatedNorm):
+                m.reset_parameters()  # their last layers back to zero: each starts as the plain norm
+
+    def _can_self_modulate(self, norm: str) -> None:
+        """Self-modulation needs a vector to read and norms to modulate; labels have their own conditional norms."""
+        if not self.draws:
+            raise ValueError("conv: self_modulation applies to a network drawing images from a vector, not to a reader")
+        if norm == "none":
+            raise ValueError("conv: self_modulation modulates the norms; with norm 'none' there are none")
+        if self.condition is not None:
+            raise ValueError("conv: self_modulation and a label condition cannot be combined; drop one of them")
 
     # The two directions share the layer makers in ``_Parts`` and nothing else, so each is built
     # by its own method: reading one never means skipping the other's branches. Both create their
@@ -208,6 +231,8 @@ class ConvNet(Network):
         if self.draws:
             if self.concat_label:
                 x = torch.cat([x, self.condition.encode(y)], dim=1)
+            if self.self_modulates:  # the norms read the source vector where a label would go
+                return self.body(x.reshape(x.shape[0], -1, 1, 1), x.reshape(x.shape[0], -1))
             x = x.reshape(x.shape[0], -1, 1, 1)  # [N, D] -> [N, D, 1, 1]
         return self.body(x, y)
 

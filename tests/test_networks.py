@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 import networks
 from networks import FAMILIES, ConvNet, ResNet, SpaceError, build, parse
+from networks.layers import SelfModulatedNorm
 
 NETWORKS_DIR = Path(networks.__file__).resolve().parent
 
@@ -417,6 +418,7 @@ SPECS = [
         "condition": "categorical[3]",
     },
     {"family": "conv", "source": "noise[8]", "target": "image[3,28,28,0:1]", "width": 4, "depth": 2},
+    {"family": "conv", "source": "noise[8]", "target": "image[1,28,28]", "width": 4, "self_modulation": True},
     {"family": "resnet", "source": "noise[8]", "target": "image[1,32,32]", "width": 4, "condition": "categorical[10]"},
     {
         "family": "resnet",
@@ -438,6 +440,40 @@ def test_spec_rebuilds_the_same_architecture(spec):
     shapes = {k: v.shape for k, v in net.state_dict().items()}
     assert {k: v.shape for k, v in again.state_dict().items()} == shapes
     again.load_state_dict(net.state_dict())  # strict: every key fits
+
+
+def test_self_modulated_norms_start_plain_then_let_the_noise_steer_every_resolution():
+    torch.manual_seed(0)
+    net = ConvNet(source="noise[8]", target="image[1,28,28]", width=4, depth=2, self_modulation=True).eval()
+    plain = ConvNet(source="noise[8]", target="image[1,28,28]", width=4, depth=2).eval()
+    norms = [m for m in net.modules() if isinstance(m, SelfModulatedNorm)]
+    assert len(norms) == 4  # every norm of the drawing direction: two resolutions, two convolutions each
+    # the same convolutions and plain norms (gain 1, shift 0): the same drawing, whatever the noise
+    maps = (".gain.", ".bias.0.", ".bias.2.")
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not any(m in k for m in maps)}, strict=False)
+    for ref in [m for m in plain.modules() if isinstance(m, torch.nn.BatchNorm2d)]:
+        ref.weight.data.fill_(1.0)
+        ref.bias.data.zero_()
+    z = torch.randn(5, 8)
+    assert torch.allclose(net(z), plain(z), atol=1e-6)
+    # once the last layer of one map moves, that resolution reads each sample's noise
+    x = torch.randn(5, 4, 14, 14)
+    assert torch.equal(norms[-1](x, z), norms[-1](x, torch.randn(5, 8)))
+    torch.nn.init.normal_(norms[-1].gain[2].weight)
+    assert not torch.allclose(norms[-1](x, z), norms[-1](x, torch.randn(5, 8)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"source": "image[1,28,28]", "target": "bernoulli"}, "drawing images"),
+        ({"source": "noise[8]", "target": "image[1,28,28]", "norm": "none"}, "norm 'none'"),
+        ({"source": "noise[8]", "target": "image[1,28,28]", "condition": "categorical[10]"}, "label condition"),
+    ],
+)
+def test_self_modulation_refuses_networks_it_cannot_modulate_naming_the_option(kwargs, words):
+    with pytest.raises(ValueError, match=f"self_modulation.*{words}"):
+        ConvNet(width=4, self_modulation=True, **kwargs)
 
 
 def test_features_are_the_flattened_body_output():
