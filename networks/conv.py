@@ -129,16 +129,10 @@ class ConvNet(Network):
                 self_modulation=self_modulation,
             ),
         )
-        choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
-        choose(activation or "relu", ACTIVATIONS, "activation")
         src, tgt = self.source, self.target
-        self._need_one_image_side()
-        if width < 1 or depth < 1:
-            raise ValueError(f"conv: width and depth must be >= 1, got width={width}, depth={depth}")
         self.draws = tgt.is_image  # vector -> image
         self.self_modulates = self_modulation
-        if self_modulation:
-            self._can_self_modulate(norm)
+        self._refuse_bad_options(norm, activation, width, depth)
         image = tgt if self.draws else src
         k, self.h0, self.w0 = halvings(image.height, image.width)
         act = activation or ("relu" if self.draws else "leaky_relu")
@@ -164,19 +158,33 @@ class ConvNet(Network):
         else:
             self.concat_label = False
             self.body, self.head = self._build_reader(parts, channels, k, image.channels, tgt.size)
-        normal_init(self)
-        for m in self.modules():
-            if isinstance(m, SelfModulatedNorm):
-                m.reset_parameters()  # their last layers back to zero: each starts as the plain norm
+        self._initialise()
 
-    def _can_self_modulate(self, norm: str) -> None:
-        """Self-modulation needs a vector to read and norms to modulate; labels have their own conditional norms."""
+    def _refuse_bad_options(self, norm: str, activation: str | None, width: int, depth: int) -> None:
+        """Stop at construction on an option no layer could honour, naming it.
+
+        Self-modulation needs a vector to read and norms to modulate; labels have their own conditional norms.
+        """
+        choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
+        choose(activation or "relu", ACTIVATIONS, "activation")
+        self._need_one_image_side()
+        if width < 1 or depth < 1:
+            raise ValueError(f"conv: width and depth must be >= 1, got width={width}, depth={depth}")
+        if not self.self_modulates:
+            return
         if not self.draws:
             raise ValueError("conv: self_modulation applies to a network drawing images from a vector, not to a reader")
         if norm == "none":
             raise ValueError("conv: self_modulation modulates the norms; with norm 'none' there are none")
         if self.condition is not None:
             raise ValueError("conv: self_modulation and a label condition cannot be combined; drop one of them")
+
+    def _initialise(self) -> None:
+        """DCGAN's initialisation, then each self-modulated norm's maps set back so that it starts as the plain norm."""
+        normal_init(self)
+        for m in self.modules():
+            if isinstance(m, SelfModulatedNorm):
+                m.reset_parameters()
 
     # The two directions share the layer makers in ``_Parts`` and nothing else, so each is built
     # by its own method: reading one never means skipping the other's branches. Both create their
