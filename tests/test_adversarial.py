@@ -149,6 +149,20 @@ def test_class_conditional_training_uses_labels(write_config):
     assert not torch.allclose(a, b), "the label must change what is drawn"
 
 
+def test_a_self_modulated_painter_learns_its_maps_and_reloads_from_its_run(write_config):
+    from networks import build
+
+    nets = {k: dict(v) for k, v in TINY_DIGITS["networks"].items()}
+    nets["painter"]["self_modulation"] = True
+    loop = run_loop(write_config(TINY_DIGITS, networks=nets))
+    lasts = [p for n, p in loop.G_net.named_parameters() if n.endswith((".gain.2.weight", ".bias.2.weight"))]
+    assert lasts and all(p.abs().sum() > 0 for p in lasts), "the loop's updates must reach the maps, zero at the start"
+    again = build(loop.G_net.spec)
+    again.load_state_dict(loop.G_net.state_dict())
+    z = torch.randn(4, 8)
+    torch.testing.assert_close(again.eval()(z), loop.G_net.eval()(z))
+
+
 def test_gradient_accumulation_steps_each_optimizer_once_per_update(write_config):
     loop = run_loop(write_config(TINY_DIGITS, objective={"d_steps": 2}, run={"grad_accum": 3, "steps": 3}))
     step_of = lambda opt: int(next(iter(opt.optimizer.state.values()))["step"])  # noqa: E731
