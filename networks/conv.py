@@ -53,7 +53,8 @@ class _Parts:
     """The layer makers both directions of a ConvNet share, with the choices fixed once per network.
 
     ``classes`` is set only when writing images: there labels enter through conditional norms. So is
-    ``modulate``, the source vector's size, when the norms take their gain and shift from it (self-modulation).
+    ``modulate``, the size of what the norms take their gain and shift from when they self-modulate: the source
+    vector, and the label's one-hot beside it when the network is conditioned (then labels enter only there).
     """
 
     h0: int
@@ -73,10 +74,10 @@ class _Parts:
         return maybe_spectral(cls(cin, cout, kernel, stride, padding, bias=self.bias), self.spectral)
 
     def normed(self, c: int) -> nn.Module:
+        if self.modulate is not None:  # reads the noise, and the label's one-hot beside it where there is one
+            return SelfModulatedNorm(self.norm, c, self.modulate, image=True)
         if self.classes is not None and self.norm != "none":
             return ConditionalNorm(self.norm, c, self.classes, image=True)
-        if self.modulate is not None:
-            return SelfModulatedNorm(self.norm, c, self.modulate, image=True)
         return norm_layer(self.norm, c, image=True)
 
     def refine(self, c: int) -> list[nn.Module]:
@@ -112,7 +113,7 @@ class ConvNet(Network):
         activation: str | None = None,  # None = relu when drawing images, leaky_relu when reading them
         spectral_norm: bool = False,  # spectral normalisation on every convolution
         bias: bool | None = None,  # None = no bias where a norm follows (DCGAN), bias otherwise
-        self_modulation: bool = False,  # drawing only: each norm's gain and shift from the noise (Chen et al. 2019)
+        self_modulation: bool = False,  # drawing only: each norm's gain and shift from the noise (and label)
     ):
         super().__init__(
             source=source,
@@ -148,7 +149,7 @@ class ConvNet(Network):
             depth=depth,
             # Only the writing direction conditions its norms; a reader takes the label by projection.
             classes=self.condition.k if self.condition is not None and self.draws else None,
-            modulate=src.size if self_modulation else None,
+            modulate=src.size + (self.condition.k if self.condition is not None else 0) if self_modulation else None,
         )
         if self.draws:
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
@@ -163,7 +164,7 @@ class ConvNet(Network):
     def _refuse_bad_options(self, norm: str, activation: str | None, width: int, depth: int) -> None:
         """Stop at construction on an option no layer could honour, naming it.
 
-        Self-modulation needs a vector to read and norms to modulate; labels have their own conditional norms.
+        Self-modulation needs a vector to read and norms to modulate.
         """
         choose(norm, NORMS, "norm")  # refuse a bad name now, even if no layer would use it
         choose(activation or "relu", ACTIVATIONS, "activation")
@@ -176,8 +177,6 @@ class ConvNet(Network):
             raise ValueError("conv: self_modulation applies to a network drawing images from a vector, not to a reader")
         if norm == "none":
             raise ValueError("conv: self_modulation modulates the norms; with norm 'none' there are none")
-        if self.condition is not None:
-            raise ValueError("conv: self_modulation and a label condition cannot be combined; drop one of them")
 
     def _initialise(self) -> None:
         """DCGAN's initialisation, then each self-modulated norm's maps set back so that it starts as the plain norm."""
@@ -239,8 +238,11 @@ class ConvNet(Network):
         if self.draws:
             if self.concat_label:
                 x = torch.cat([x, self.condition.encode(y)], dim=1)
-            if self.self_modulates:  # the norms read the source vector where a label would go
-                return self.body(x.reshape(x.shape[0], -1, 1, 1), x.reshape(x.shape[0], -1))
+            if self.self_modulates:  # the norms read the source vector (and the label's one-hot) where a label would go
+                v = x.reshape(x.shape[0], -1)
+                if self.condition is not None:
+                    v = torch.cat([v, self.condition.encode(y)], dim=1)
+                return self.body(x.reshape(x.shape[0], -1, 1, 1), v)
             x = x.reshape(x.shape[0], -1, 1, 1)  # [N, D] -> [N, D, 1, 1]
         return self.body(x, y)
 

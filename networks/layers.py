@@ -76,8 +76,11 @@ class SelfModulatedNorm(nn.Module):
     Self-modulation (Chen et al., ICLR 2019): in a network drawing images from noise, each norm takes its
     gain and shift from that noise through a small two-layer map, so the noise steers every resolution,
     not only the first layer. The maps' last layers start at zero, so at initialisation this is the
-    plain norm (gain 1, shift 0). On the bundled digits it is worth about as much as the run's seed at
-    5e-4 and 1.7 at the floor's size at 1e-3, for 1.08x a step (docs/benchmarks/digits-default.md).
+    plain norm (gain 1, shift 0). In a network conditioned on a label, the vector is the noise and the
+    label's one-hot side by side (BigGAN feeds its norms the noise beside a class embedding the same way):
+    each map's first layer then holds a class embedding of its own. On the bundled digits it is worth
+    about as much as the run's seed at 5e-4 and 1.7 at the floor's size at 1e-3, for 1.08x a step
+    (docs/benchmarks/digits-default.md).
     """
 
     takes_label = True  # Sequential hands it its second argument: here the source vector, not a label

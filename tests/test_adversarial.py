@@ -149,18 +149,23 @@ def test_class_conditional_training_uses_labels(write_config):
     assert not torch.allclose(a, b), "the label must change what is drawn"
 
 
-def test_a_self_modulated_painter_learns_its_maps_and_reloads_from_its_run(write_config):
+@pytest.mark.parametrize("labels", [False, True], ids=["noise", "noise_and_label"])
+def test_a_self_modulated_painter_learns_its_maps_and_reloads_from_its_run(write_config, labels):
     from networks import build
 
-    nets = {k: dict(v) for k, v in TINY_DIGITS["networks"].items()}
+    condition = {"condition": "categorical[10]"} if labels else {}
+    nets = {k: dict(v, **condition) for k, v in TINY_DIGITS["networks"].items()}
     nets["painter"]["self_modulation"] = True
-    loop = run_loop(write_config(TINY_DIGITS, networks=nets))
+    loop = run_loop(write_config(TINY_DIGITS, networks=nets, data={"labels": labels}))
     lasts = [p for n, p in loop.G_net.named_parameters() if n.endswith((".gain.2.weight", ".bias.2.weight"))]
     assert lasts and all(p.abs().sum() > 0 for p in lasts), "the loop's updates must reach the maps, zero at the start"
     again = build(loop.G_net.spec)
     again.load_state_dict(loop.G_net.state_dict())
-    z = torch.randn(4, 8)
-    torch.testing.assert_close(again.eval()(z), loop.G_net.eval()(z))
+    z, y = torch.randn(1, 8).repeat(2, 1), (torch.tensor([0, 7]) if labels else None)
+    torch.testing.assert_close(again.eval()(z, y), loop.G_net.eval()(z, y))
+    if labels:
+        a, b = loop.G_net(z, y)
+        assert not torch.allclose(a, b), "the label must change what is drawn"
 
 
 def test_gradient_accumulation_steps_each_optimizer_once_per_update(write_config):
