@@ -139,6 +139,7 @@ class ConvNet(Network):
         act = activation or ("relu" if self.draws else "leaky_relu")
         # channels[i] is the width at resolution (h0 * 2^i): wide at the small end.
         channels = [min(width * 2 ** max(k - 1 - i, 0), max_width) for i in range(max(k, 1))]
+        label_size = self.condition.k if self.condition is not None else 0
         parts = _Parts(
             h0=self.h0,
             w0=self.w0,
@@ -149,7 +150,7 @@ class ConvNet(Network):
             depth=depth,
             # Only the writing direction conditions its norms; a reader takes the label by projection.
             classes=self.condition.k if self.condition is not None and self.draws else None,
-            modulate=src.size + (self.condition.k if self.condition is not None else 0) if self_modulation else None,
+            modulate=src.size + label_size if self_modulation else None,  # the noise, and the label's one-hot
         )
         if self.draws:
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
