@@ -139,7 +139,6 @@ class ConvNet(Network):
         act = activation or ("relu" if self.draws else "leaky_relu")
         # channels[i] is the width at resolution (h0 * 2^i): wide at the small end.
         channels = [min(width * 2 ** max(k - 1 - i, 0), max_width) for i in range(max(k, 1))]
-        label_size = self.condition.k if self.condition is not None else 0
         parts = _Parts(
             h0=self.h0,
             w0=self.w0,
@@ -150,7 +149,7 @@ class ConvNet(Network):
             depth=depth,
             # Only the writing direction conditions its norms; a reader takes the label by projection.
             classes=self.condition.k if self.condition is not None and self.draws else None,
-            modulate=src.size + label_size if self_modulation else None,  # the noise, and the label's one-hot
+            modulate=self._modulation_size() if self_modulation else None,
         )
         if self.draws:
             # Labels enter through conditional norms; with no norm to condition, as a one-hot input.
@@ -178,6 +177,10 @@ class ConvNet(Network):
             raise ValueError("conv: self_modulation applies to a network drawing images from a vector, not to a reader")
         if norm == "none":
             raise ValueError("conv: self_modulation modulates the norms; with norm 'none' there are none")
+
+    def _modulation_size(self) -> int:
+        """What self-modulated norms read: the source vector, and the label's one-hot beside it when conditioned."""
+        return self.source.size + (self.condition.k if self.condition is not None else 0)
 
     def _initialise(self) -> None:
         """DCGAN's initialisation, then each self-modulated norm's maps set back so that it starts as the plain norm."""
