@@ -54,7 +54,8 @@ class _Parts:
 
     ``classes`` is set only when writing images: there labels enter through conditional norms. So is
     ``modulate``, the size of what the norms take their gain and shift from when they self-modulate: the source
-    vector, and the label's one-hot beside it when the network is conditioned (then labels enter only there).
+    vector, and the label's one-hot beside it when the network is conditioned (then labels enter only there, and
+    ``classes`` is None).
     """
 
     h0: int
@@ -148,7 +149,7 @@ class ConvNet(Network):
             act=act,
             depth=depth,
             # Only the writing direction conditions its norms; a reader takes the label by projection.
-            classes=self.condition.k if self.condition is not None and self.draws else None,
+            classes=self.condition.k if self.condition is not None and self.draws and not self_modulation else None,
             modulate=self._modulation_size() if self_modulation else None,
         )
         if self.draws:
