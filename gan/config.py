@@ -142,7 +142,9 @@ class Run:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3  # the last K complete checkpoints are kept
     sample_count: int = 64  # images in each grid
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    # auto: bf16 where it is native and fast (a GPU with bf16; a CPU with AMX, where a digits step costs 0.65x and
+    # scores level: BENCHMARKS.md), fp32 elsewhere
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"
     grad_accum: int = 1  # micro-batches per update
     cpu: bool = False  # force the CPU even where a GPU exists
     # NHWC memory format for convolutions. auto: on a CPU, where oneDNN's kernels are faster in it (every

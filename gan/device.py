@@ -1,8 +1,9 @@
 """Device policy: where a run computes and what pays there, asked in one place by every loop.
 
 - the device: the CPU when ``run.cpu`` asks for it or no GPU is to be had (``on_cpu``);
-- precision: fp16 is refused on a CPU (autocast ignores it there), bf16 is warned against on a
-  CPU without bf16 kernels (``check_precision``, ``emulated_bf16``);
+- precision: ``auto`` is bf16 where the hardware computes it natively and fast (a GPU with bf16,
+  a CPU with AMX), fp32 elsewhere (``precision``); fp16 is refused on a CPU (autocast ignores it
+  there), bf16 is warned against on a CPU without bf16 kernels (``check_precision``, ``emulated_bf16``);
 - memory layout: image networks and batches go channels-last where that was measured faster
   (``channels_last``);
 - host memory: freed blocks are kept for the next step (``keep_freed_memory``);
@@ -72,6 +73,23 @@ def cpu_has_bf16() -> bool:
     return True if probe is None else bool(probe())
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles, where oneDNN runs bf16 convolutions and products on matrix units: the one CPU
+    measured where bf16 pays (an Intel Xeon: a digits step 0.65x fp32's; BENCHMARKS.md). AVX-512's bf16 dot products
+    alone (a Zen 4) are left out until measured."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return probe is not None and bool(probe())
+
+
+def precision(run: Run) -> str:
+    """The mixed precision a run computes in: ``run.mixed_precision``, with ``auto`` settled for the device at hand."""
+    if run.mixed_precision != "auto":
+        return run.mixed_precision
+    if on_cpu(run):
+        return "bf16" if cpu_has_amx() else "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "no"
+
+
 def check_precision(run: Run) -> None:
     """Refuse a precision that cannot do what it promises on the device the run will have."""
     if run.mixed_precision == "fp16" and on_cpu(run):
@@ -81,7 +99,7 @@ def check_precision(run: Run) -> None:
 def emulated_bf16(run: Run) -> str | None:
     """Why ``run.mixed_precision: bf16`` would crawl here, or None: without bf16 kernels the CPU computes it in scalar
     code."""
-    if run.mixed_precision == "bf16" and on_cpu(run) and not cpu_has_bf16():
+    if precision(run) == "bf16" and on_cpu(run) and not cpu_has_bf16():
         return (
             "run.mixed_precision: bf16 on this CPU has no native kernels (no AVX-512 or AMX): its products run in "
             "emulated arithmetic, many times slower than fp32 (BENCHMARKS.md); use 'no' here"

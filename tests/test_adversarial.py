@@ -200,6 +200,41 @@ def test_bf16_on_a_cpu_without_bf16_kernels_warns_before_training(write_config, 
         assert len(said) == 1 and "no native kernels" in said[0] and "use 'no'" in said[0]
 
 
+@pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "no")])
+def test_auto_precision_trains_in_bf16_only_on_a_cpu_with_amx(write_config, monkeypatch, capsys, amx, expected):
+    """auto buys bf16 only where it was measured to pay (AMX: a digits step 0.65x fp32's, the same scores), never
+    where bf16 runs emulated; the run's log says what auto meant, since its config.yaml keeps the word."""
+    import warnings
+
+    from gan import device as S
+
+    monkeypatch.setattr(S, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(S, "cpu_has_bf16", lambda: amx)  # an AVX2-only CPU has neither
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loop = run_loop(write_config(TINY_DIGITS, run={"mixed_precision": "auto", "cpu": True}))
+    assert not [w for w in caught if "run.mixed_precision" in str(w.message)]  # never the emulated-bf16 warning
+    assert f"run.mixed_precision: auto is {expected} on this cpu" in capsys.readouterr().out
+    layers = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    first = next(m for m in loop.G_net.modules() if isinstance(m, layers))  # accelerate hands outputs back in fp32
+    computed = []
+    first.register_forward_hook(lambda module, inputs, output: computed.append(output.dtype))
+    with loop.acc.autocast():
+        loop.G_ddp(*loop.prior(2))
+    assert computed == [torch.bfloat16 if amx else torch.float32]
+    assert all(torch.isfinite(p).all() for p in loop.G_net.parameters())
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, "bf16"), (False, "no")])
+def test_auto_precision_on_a_gpu_is_bf16_where_the_gpu_has_it(monkeypatch, bf16, expected):
+    from gan import device as S
+
+    monkeypatch.setattr(S, "on_cpu", lambda run: False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert S.precision(C.Run(mixed_precision="auto")) == expected
+    assert S.precision(C.Run(mixed_precision="fp16")) == "fp16"  # a precision named is taken as named
+
+
 def test_training_2n_steps_equals_n_steps_then_resume_for_n(write_config, tmp_path):
     straight = run_loop(write_config(TINY_DIGITS, name="straight", run={"steps": 6, "checkpoint_every": 3}))
     half = write_config(TINY_DIGITS, name="halves", run={"steps": 3, "checkpoint_every": 3})

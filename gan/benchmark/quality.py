@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .. import config as C
+from ..device import precision
 from ..loops import get
 from ..measure.evaluation import evaluate
 from ..words import counted
@@ -57,6 +58,7 @@ def train_and_score(
         file=sys.stderr,
         flush=True,
     )
+    mixed = "" if precision(cfg.run) == "no" else f", {precision(cfg.run)}"  # auto settled for this machine
     start = time.perf_counter()
     run = get(cfg.loop)(cfg)  # never overwrite: ``run`` checked that no folder is in the way
     seconds = time.perf_counter() - start
@@ -66,8 +68,8 @@ def train_and_score(
         evaluate(run, metrics=metrics if classifier else None, classifier=classifier),
         seconds=seconds,
         seed=seed,
-        # seconds from two CPUs do not compare: the table names this one
-        machine=f"{describe(torch.device('cpu'))}, {torch.get_num_threads()} threads",
+        # seconds from two CPUs, or two precisions, do not compare: the table names this one (and bf16 where it ran)
+        machine=f"{describe(torch.device('cpu'))}, {torch.get_num_threads()} threads" + mixed,
     )
     if row.get("fid_classifier_half") is not None and row.get("fid_classifier_floor") is not None:
         # the floor is mostly the estimator's own bias at this sample size: subtracted as well as divided, from

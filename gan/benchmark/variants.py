@@ -32,3 +32,5 @@ VARIANTS: dict[str, list[str]] = {
 COMBINABLE = (("channels_last",), ("compile",), ("bf16",), ("foreach", "fused", "for_loop"))
 # The combined variants: "best_fp32" for runs that must keep full precision.
 COMBINED = {"best": COMBINABLE, "best_fp32": tuple(g for g in COMBINABLE if g != ("bf16",))}
+# What a combined variant sets whatever was picked: full precision even where the config says auto (bf16 on AMX).
+COMBINED_FIXED = {"best_fp32": ["run.mixed_precision=no"]}

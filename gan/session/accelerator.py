@@ -15,7 +15,7 @@ from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import set_seed
 
 from ..config import Config
-from ..device import check_precision, emulated_bf16, host_threads, keep_freed_memory, on_cpu
+from ..device import check_precision, emulated_bf16, host_threads, keep_freed_memory, on_cpu, precision
 
 
 def start_accelerator(cfg: Config) -> Accelerator:
@@ -28,9 +28,11 @@ def start_accelerator(cfg: Config) -> Accelerator:
     GradientState._reset_state()
     accelerator = Accelerator(
         cpu=on_cpu(run),
-        mixed_precision=run.mixed_precision,
+        mixed_precision=precision(run),
         gradient_accumulation_steps=run.grad_accum,
     )
+    if run.mixed_precision == "auto":  # the run's config keeps the word; the log says what it meant here
+        accelerator.print(f"run.mixed_precision: auto is {precision(run)} on this {accelerator.device.type}")
     slow = emulated_bf16(run)
     if slow:
         warnings.warn(slow, stacklevel=3)  # names the line that opened the session

@@ -21,7 +21,7 @@ import torch
 
 from ... import config as C
 from ...data import Examples
-from ..variants import COMBINABLE, COMBINED, NEVER, VARIANTS
+from ..variants import COMBINABLE, COMBINED, COMBINED_FIXED, NEVER, VARIANTS
 from . import machine
 from .kernels import count_flops, host_syncs, kernel_costs, layer_costs
 from .reference import Reference
@@ -61,7 +61,7 @@ def measure(
         for variant in variants:
             if variant in COMBINED:
                 result[variant] = picked = _best(result["rows"], COMBINED[variant], variant)
-                switches = [o for name in picked for o in VARIANTS[name]]
+                switches = [o for name in picked for o in VARIANTS[name]] + COMBINED_FIXED.get(variant, [])
             else:
                 switches = VARIANTS[variant]
             row = _variant(
@@ -160,7 +160,7 @@ def _variant(
         except Exception as error:  # noqa: BLE001 - a switch this machine cannot do is reported, not fatal
             return dict(row, skipped=f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
         machine.timed(ref.step, warmup, device)
-        dtype = torch.bfloat16 if cfg.run.mixed_precision == "bf16" else torch.float32
+        dtype = torch.bfloat16 if str(loop.acc.mixed_precision) == "bf16" else torch.float32  # auto settled
         ours, theirs, mem, faults, peaks = _alternate(
             lambda: loop.step(clock), ref.step, dtype, device, rounds=rounds, steps=steps, per_step=per_step
         )
