@@ -82,7 +82,8 @@ def cpu_has_amx() -> bool:
 
 
 def precision(run: Run) -> str:
-    """The mixed precision a run computes in: ``run.mixed_precision``, with ``auto`` settled for the device at hand."""
+    """The mixed precision a run computes in: ``run.mixed_precision``, with ``auto`` settled for the device at hand,
+    each time a run starts or resumes (a run resumed on another machine may compute in the other precision)."""
     if run.mixed_precision != "auto":
         return run.mixed_precision
     if on_cpu(run):
