@@ -268,3 +268,18 @@ def test_the_reproduce_line_is_the_command_as_typed_with_paths_a_reader_can_use(
         "Reproduce: `gan benchmark quality --only ring --toy-seeds 1 --output runs --set run.steps=20 "
         "--set 'objective.loss = hinge' --markdown BENCHMARKS.md`"
     ) in md.read_text()
+
+
+def test_a_row_names_bf16_where_auto_chose_it_since_its_seconds_do_not_compare_with_fp32(tmp_path, monkeypatch):
+    from gan import device
+
+    monkeypatch.setattr(device, "cpu_has_amx", lambda: True)  # a CPU where auto means bf16
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    machines = {}
+    for choice in ("auto", "no"):
+        out = tmp_path / choice
+        sets = ["run.steps=5", "run.checkpoint_every=5", "run.sample_every=5", f"run.mixed_precision={choice}"]
+        args = ["benchmark", "quality", "--only", "ring", "--toy-seeds", "1", "--output", str(out)]
+        assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+        machines[choice] = json.loads((out / "quality.json").read_text())["ring"][0]["machine"]
+    assert machines["auto"].endswith(" threads, bf16") and machines["no"].endswith(" threads")
