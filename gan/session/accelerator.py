@@ -26,13 +26,10 @@ def start_accelerator(cfg: Config) -> Accelerator:
     # accelerate keeps its state in singletons, so start them afresh (the process group stays).
     AcceleratorState._reset_state()
     GradientState._reset_state()
-    accelerator = Accelerator(
-        cpu=on_cpu(run),
-        mixed_precision=precision(run),
-        gradient_accumulation_steps=run.grad_accum,
-    )
+    settled = precision(run)  # auto: bf16 or fp32, by what this device does well
+    accelerator = Accelerator(cpu=on_cpu(run), mixed_precision=settled, gradient_accumulation_steps=run.grad_accum)
     if run.mixed_precision == "auto":  # the run's config keeps the word; the log says what it meant here
-        accelerator.print(f"run.mixed_precision: auto is {precision(run)} on this {accelerator.device.type}")
+        accelerator.print(f"run.mixed_precision: auto is {settled} on this {accelerator.device.type}")
     slow = emulated_bf16(run)
     if slow:
         warnings.warn(slow, stacklevel=3)  # names the line that opened the session
