@@ -46,7 +46,7 @@ from gan import config as C  # noqa: E402
 from gan.benchmark import speed  # noqa: E402
 from gan.benchmark.speed import machine  # noqa: E402
 from gan.benchmark.speed.kernels import host_syncs  # noqa: E402
-from gan.device import emulated_bf16  # noqa: E402
+from gan.device import emulated_bf16, precision  # noqa: E402
 from gan.loops import get  # noqa: E402
 from gan.loops.setup import adversarial_loop, likelihood_loop  # noqa: E402
 from gan.session.guard import UpdateGuard  # noqa: E402
@@ -78,6 +78,7 @@ TRAIN = {  # name -> (config, overrides): each switch of the speed benchmark, an
         "configs/cifar10.yaml",
         [*UNCONDITIONED, "data.name=folder", "data.resize=true", "data.batch_size=64"],
     ),
+    "digits default": ("configs/digits.yaml", []),  # mixed_precision auto: bf16 on a GPU that has it
     "ring mlp": ("configs/ring.yaml", []),
     "digits classifier": ("configs/digits_classifier.yaml", []),
 }
@@ -143,7 +144,7 @@ def train(name: str, folder: Path, steps: int, quick: bool, extra: list[str]) ->
     return (
         {"status": "FAILED", "why": f"non-finite weights: {bad[:3]}", "seconds": seconds}
         if bad
-        else {"status": "ok", "seconds": seconds}
+        else {"status": "ok", "seconds": seconds, "precision": precision(cfg.run)}  # auto, settled
     )
 
 
