@@ -58,7 +58,8 @@ def train_and_score(
         file=sys.stderr,
         flush=True,
     )
-    mixed = "" if precision(cfg.run) == "no" else f", {precision(cfg.run)}"  # auto settled for this machine
+    settled = precision(cfg.run)  # auto: bf16 or fp32 on this machine
+    mixed = "" if settled == "no" else f", {settled}"
     start = time.perf_counter()
     run = get(cfg.loop)(cfg)  # never overwrite: ``run`` checked that no folder is in the way
     seconds = time.perf_counter() - start
