@@ -216,3 +216,13 @@ def test_diabetes_trains_by_likelihood_and_evaluate_reports_nll_rmse_coverage_be
     draws = np.load(out)["samples"]
     assert draws.shape == (88, 4, 1) and 25 < draws.mean() < 350  # reals in the target's units (disease progression)
     assert np.array_equal(draws, torch.load(tmp_path / "again.pt").numpy())
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_each_test_draws_from_the_same_random_state_whatever_ran_before(order):
+    """The suite's seeding (conftest): the check above failed in CI only, at the seed its place in the suite gave it.
+    Each case draws once and then the suite's seed is re-set: both cases must have seen the same first draw."""
+    first = torch.rand(4)
+    torch.manual_seed(0)
+    torch.testing.assert_close(first, torch.rand(4), rtol=0, atol=0)
+    torch.rand(1000)  # leaves the state moved: the next case would see it without the fixture
