@@ -200,16 +200,21 @@ def test_bf16_on_a_cpu_without_bf16_kernels_warns_before_training(write_config, 
         assert len(said) == 1 and "no native kernels" in said[0] and "use 'no'" in said[0]
 
 
-@pytest.mark.parametrize("amx, expected", [(True, "bf16"), (False, "no")])
-def test_auto_precision_trains_in_bf16_only_on_a_cpu_with_amx(write_config, monkeypatch, capsys, amx, expected):
+@pytest.mark.parametrize(
+    "amx, native, expected",
+    [(True, True, "bf16"), (False, False, "no"), (True, False, "no")],
+    ids=["amx", "avx2-only", "amx-but-onednn-capped"],
+)
+def test_auto_precision_trains_in_bf16_only_on_a_cpu_with_amx(write_config, monkeypatch, capsys, amx, native, expected):
     """auto buys bf16 only where it was measured to pay (AMX: a digits step 0.65x fp32's, the same scores), never
-    where bf16 runs emulated; the run's log says what auto meant, since its config.yaml keeps the word."""
+    where bf16 runs emulated; the run's log says what auto meant, since its config.yaml keeps the word. The third case
+    is an AMX chip whose oneDNN is held below its bf16 kernels (ONEDNN_MAX_CPU_ISA=AVX2): auto must see it as AVX2."""
     import warnings
 
     from gan import device as S
 
     monkeypatch.setattr(S, "cpu_has_amx", lambda: amx)
-    monkeypatch.setattr(S, "cpu_has_bf16", lambda: amx)  # an AVX2-only CPU has neither
+    monkeypatch.setattr(S, "cpu_has_bf16", lambda: native)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loop = run_loop(write_config(TINY_DIGITS, run={"mixed_precision": "auto", "cpu": True}))
@@ -221,7 +226,7 @@ def test_auto_precision_trains_in_bf16_only_on_a_cpu_with_amx(write_config, monk
     first.register_forward_hook(lambda module, inputs, output: computed.append(output.dtype))
     with loop.acc.autocast():
         loop.G_ddp(*loop.prior(2))
-    assert computed == [torch.bfloat16 if amx else torch.float32]
+    assert computed == [torch.bfloat16 if expected == "bf16" else torch.float32]
     assert all(torch.isfinite(p).all() for p in loop.G_net.parameters())
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from unittest.mock import ANY
 
-from gan.device import cpu_has_amx
+from gan.device import cpu_has_amx, cpu_has_bf16
 
 from .conftest import ROOT
 
@@ -28,7 +28,7 @@ def test_the_device_check_runs_every_check_and_fails_none_on_a_cpu(tmp_path):
     assert checks["train: dcgan32 fp16"] == {"status": "skipped", "why": "fp16 needs a GPU"}
     assert checks["train: dcgan32 streamed folder"]["status"] == "ok"
     assert checks["train: dcgan32 bf16"].get("precision", "bf16") == "bf16"  # skipped on a CPU without bf16 kernels
-    settled = "bf16" if cpu_has_amx() else "no"  # the default's auto, on this CPU
+    settled = "bf16" if cpu_has_amx() and cpu_has_bf16() else "no"  # the default's auto, on this CPU
     assert checks["train: digits default"] == {"status": "ok", "seconds": ANY, "precision": settled}
     # a CPU reads the guard's verdict once an update: the ring's 2 judge updates and 1 sampler update
     assert checks["host syncs: ring mlp"]["host_syncs_per_step"] == [3, 3, 3, 3]
