@@ -137,6 +137,40 @@ def test_two_processes_train_with_r1_and_r2_and_end_with_identical_weights(write
         torch.testing.assert_close(a[key], b[key], msg=key)
 
 
+def test_under_a_grad_scaler_the_penalties_are_taken_on_the_unscaled_outputs(write_config):
+    """fp16 multiplies the loss by a grad scaler's scale before backward. R1 and R2 must still be the gradients of
+    the discriminator's own outputs, so one update with them under a scaler equals the update without one.
+
+    fp16 itself needs a GPU; a CPU grad scaler in accelerate's place runs the same branch (as in test_update.py).
+    """
+    from accelerate.optimizer import AcceleratedOptimizer
+
+    from gan.loops.setup import adversarial_loop
+    from gan.session.session import Session
+
+    objective = {**TINY_R3["objective"], "r1": 10.0, "r2": 10.0}  # large enough to move the update
+    path = write_config(TINY_R3, objective=objective, run={**TINY_R3["run"], "steps": 1})
+    penalties, weights = [], []
+    for scale in (None, 2.0**12):
+        with Session(C.load(path, [f"run.name=scale_{scale}"])) as session:
+            loop = adversarial_loop(session)
+            before = {k: v.clone() for k, v in loop.D_net.state_dict().items()}
+            if scale is not None:
+                scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+                session.accelerator.scaler = scaler  # accelerator.backward scales the loss with it
+                loop.opt_d = AcceleratedOptimizer(loop.opt_d.optimizer, scaler=scaler)
+            torch.manual_seed(123)
+            d = loop.discriminator_phase()
+            if scale is not None:
+                assert scaler.get_scale() == scale  # no overflow: the scaler stepped, it did not skip
+            penalties.append({k: v.item() for k, v in d.penalties.items()})
+            weights.append({k: v.clone() for k, v in loop.D_net.state_dict().items()})
+    assert set(penalties[0]) == {"r1", "r2"} and penalties[0] == pytest.approx(penalties[1], rel=1e-6)
+    assert any(not torch.equal(weights[0][k], before[k]) for k in before), "the update changed nothing"
+    for key in weights[0]:
+        torch.testing.assert_close(weights[1][key], weights[0][key], msg=key)
+
+
 def test_bf16_mixed_precision_trains_with_the_penalties(write_config):
     loop = run_loop(write_config(TINY_R3, run={**TINY_R3["run"], "mixed_precision": "bf16"}))
     assert loop.session.step == 4
