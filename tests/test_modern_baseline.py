@@ -217,6 +217,22 @@ def test_the_cifar10_preset_has_the_authors_parameter_counts():
     assert count(reader) == 21_280_512
 
 
+def test_the_ffhq64_preset_has_the_authors_parameter_counts():
+    """R3GAN's FFHQ-64 networks (train.py preset FFHQ-64, unconditional): widths 3 * [1024, 1024, 1024, 1024, 512] // 4
+    = [768, 768, 768, 768, 384] over five stages, 2 blocks a stage, expansion 2, cardinality 3 * [32, 32, 32, 32, 16]
+    (group width 16 throughout), noise 64. Counted from their Networks.py layer by layer: a block at 768 channels is
+    2,583,552 weights and biases (the CIFAR-10 test above), one at 384 is 384*768 + 768*16*9 + 768*384 + 2*768 =
+    701,952, and the change of width is a 1x1 convolution of 768*384 = 294,912 each way;
+    generator = 768*16 (basis) + 64*768 (its linear map) + 8 blocks at 768 + 294,912 + 2 blocks at 384 + 384*3
+             = 22,429,824;
+    discriminator = 3*384 (first 1x1) + 2 blocks at 384 + 294,912 + 8 blocks at 768 + 768*16 (depthwise 4x4)
+                  + 768*1 (linear) = 22,381,440."""
+    cfg = C.load(ROOT / "configs" / "ffhq64.yaml")
+    painter, reader = build(cfg.networks["painter"]), build(cfg.networks["critic"])
+    assert count(painter) == 22_429_824
+    assert count(reader) == 22_381_440
+
+
 @pytest.mark.parametrize(
     "spec, key",
     [
