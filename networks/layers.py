@@ -80,8 +80,8 @@ class SelfModulatedNorm(nn.Module):
     label's one-hot side by side (BigGAN feeds its norms the noise beside a class embedding the same way):
     each map's first layer then holds a class embedding of its own. On the bundled digits it is worth
     about as much as the run's seed at 5e-4 and 1.7 at the floor's size at 1e-3, for 1.08-1.10x a step in
-    fp32 and 1.19x in bf16, where the convolutions shrink and its small maps do not
-    (docs/benchmarks/digits-default.md).
+    fp32 and 1.19x in bf16, where the convolutions shrink and the modulation's passes over each map do not
+    (its small maps cost next to nothing: docs/benchmarks/digits-default.md).
     """
 
     takes_label = True  # Sequential hands it its second argument: here the source vector, not a label
